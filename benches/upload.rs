@@ -1,0 +1,108 @@
+//! Streams a large file through `PUT …/materials/{name}` over loopback and compares the rate
+//! with `openssl dgst -sha256` on the same file, plus the server's peak RSS.
+//!
+//! `cargo bench --bench upload` (ONETRIP_BENCH_MIB sets the size, default 1024).
+
+#[allow(dead_code)]
+#[path = "../tests/api/helpers.rs"]
+mod helpers;
+
+use std::io::Write;
+use std::time::Instant;
+
+use helpers::{ENTERPRISE, TestApp, licence_submission};
+use serde_json::{Value, json};
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let mib: u64 = std::env::var("ONETRIP_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let bytes = mib << 20;
+    let app = TestApp::spawn_with(&format!("max_material_bytes = {}", bytes * 2)).await;
+    let path = app.dir.path().join("large.bin");
+    {
+        // Incompressible content: a xorshift stream, written in 1 MiB blocks.
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut block = vec![0u8; 1 << 20];
+        for _ in 0..mib {
+            for chunk in block.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes());
+            }
+            file.write_all(&block).unwrap();
+        }
+    }
+    println!(
+        "file: {mib} MiB; SHA extensions detected: {}",
+        std::arch::is_x86_feature_detected!("sha")
+    );
+
+    let started = Instant::now();
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-r"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let openssl_secs = started.elapsed().as_secs_f64();
+    let openssl_digest = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let openssl_rate = mib as f64 / openssl_secs;
+
+    let clerk = app.token("clerk", json!({})).await;
+    let r = app
+        .post(&clerk, "/submissions", &licence_submission(ENTERPRISE))
+        .await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = tokio::fs::File::open(&path).await.unwrap();
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+    let started = Instant::now();
+    let r = app
+        .client
+        .put(app.api(&format!("/submissions/{id}/materials/产品检验报告")))
+        .bearer_auth(&clerk)
+        .header("Content-Length", bytes)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    let upload_secs = started.elapsed().as_secs_f64();
+    let uploaded: Value = r.json().await.unwrap();
+    assert_eq!(
+        uploaded["sha256"], openssl_digest,
+        "the service computed the same digest"
+    );
+    let upload_rate = mib as f64 / upload_secs;
+
+    println!("openssl dgst -sha256: {openssl_rate:8.0} MiB/s ({openssl_secs:.2} s)");
+    println!(
+        "upload over loopback: {upload_rate:8.0} MiB/s ({upload_secs:.2} s, hashed + written + fsynced)"
+    );
+    println!(
+        "ratio upload/openssl: {:8.2} (goal ≥ 0.6)",
+        upload_rate / openssl_rate
+    );
+    println!(
+        "server peak RSS:      {:8.1} MiB (goal < 100)",
+        peak_rss_mib(app.pid())
+    );
+}

@@ -1,0 +1,90 @@
+//! Loads `GET /v/{token}` (JSON) from a loopback load generator for 10 s and prints requests/s
+//! and p99 latency next to the raw single-core Ed25519 verify rate measured in the same run.
+//!
+//! `cargo bench --bench verify` (ONETRIP_BENCH_SECS sets the duration, default 10).
+
+#[allow(dead_code)]
+#[path = "../tests/api/helpers.rs"]
+mod helpers;
+
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signer, SigningKey, Verifier};
+use helpers::{Staff, TestApp, issued_licence};
+use serde_json::json;
+
+const CONCURRENCY: usize = 32;
+
+fn raw_verify_rate() -> f64 {
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let message = [7u8; 400];
+    let signature = key.sign(&message);
+    let public = key.verifying_key();
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed() < Duration::from_secs(2) {
+        for _ in 0..100 {
+            public.verify(&message, &signature).unwrap();
+        }
+        count += 100;
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let secs: u64 = std::env::var("ONETRIP_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let cert = issued_licence(&app, &staff, &scjg).await;
+    let url = format!("{}/v/{}", app.url, cert["token"].as_str().unwrap());
+
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    let ok = match client
+                        .get(&url)
+                        .header("Accept", "application/json")
+                        .send()
+                        .await
+                    {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    latencies.push(sent.elapsed());
+                    errors += u64::from(!ok);
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        let (l, e) = worker.await.unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    let rate = latencies.len() as f64 / elapsed;
+    let raw = raw_verify_rate();
+    println!(
+        "GET /v/{{token}} (JSON), {CONCURRENCY} connections, {secs} s: {rate:8.0} requests/s, p99 {:.2} ms, {errors} errors",
+        p99.as_secs_f64() * 1000.0
+    );
+    println!("raw Ed25519 verify, one core:                 {raw:8.0} verifies/s");
+    println!("endpoint / raw: {:.2} (goal ≥ 0.5)", rate / raw);
+}

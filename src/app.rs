@@ -1,0 +1,118 @@
+//! The service's state and its start-up: everything a handler may use, built once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::StatusCode;
+use tokio::net::TcpListener;
+use tokio::sync::RwLock;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::pages::Pages;
+use crate::render::Fonts;
+use crate::signing::{KeyRing, load_or_create};
+use crate::store::{MaterialFiles, Store};
+use crate::templates::Templates;
+
+/// Shared by every handler. Cloning is cheap: every field is a handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub files: MaterialFiles,
+    pub templates: Arc<Templates>,
+    /// Parsed once: parsing the CJK font costs tens of milliseconds.
+    pub fonts: Arc<Fonts>,
+    /// Exactly one active key signs; a rotation swaps it under the write lock, so an issuance
+    /// signs with one key or the other, never a mix.
+    pub keys: Arc<RwLock<KeyRing>>,
+    pub pages: Arc<Pages>,
+    /// Base of verification URLs, without a trailing slash.
+    pub public_url: Arc<str>,
+}
+
+impl AppState {
+    /// Opens the store and loads templates. Fails with one clear line if the store is held.
+    pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data)
+            .with_context(|| format!("creating data directory {}", settings.data.display()))?;
+        let store = Store::open(&settings.data)?;
+        let files = MaterialFiles::open(&settings.data).context("opening material files")?;
+        let templates = Templates::load(&settings.templates_dir)?;
+        let keys = load_or_create(&store, &settings.keys_dir(), settings.mode).await?;
+        let pages = Pages::load(&settings.templates_dir)?;
+        let fonts = Fonts::embedded().context("loading the certificate font")?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            files,
+            templates: Arc::new(templates),
+            fonts: Arc::new(fonts),
+            keys: Arc::new(RwLock::new(keys)),
+            pages: Arc::new(pages),
+            public_url: public_url.trim_end_matches('/').into(),
+        })
+    }
+}
+
+pub fn build_router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+    crate::routes::router()
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Binds, prints `listening on http://ADDR` as the first line of standard output, and serves
+/// until SIGTERM or Ctrl-C, finishing requests in flight.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let state = AppState::open(settings, public_url).await?;
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, public_url = %state.public_url, "serving");
+    axum::serve(listener, build_router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,200 @@
+//! The command line: `serve`, `token create`, and the commands that work on a stopped store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::new_token;
+use crate::config::{Mode, Settings};
+use crate::routes::{parse_binding, parse_time};
+use crate::signing::load_or_create;
+use crate::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "onetrip",
+    version,
+    about = "最多跑一次: pre-review, window check, joint approval, signed certificates"
+)]
+pub struct Cli {
+    /// The data directory (sled store and material files).
+    #[arg(long, global = true, env = "ONETRIP_DATA")]
+    pub data: Option<PathBuf>,
+    /// A TOML config file (default: ./onetrip.toml if it exists).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Start the HTTP service.
+    Serve(ServeArgs),
+    /// Manage API tokens on a stopped store.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Check a certificate from its PDF, a photo of its QR code, a link or a token; exits 0
+    /// only for a valid one.
+    Verify {
+        /// certificate.pdf, photo.png/jpg, a https://…/v/<token> link, or the token.
+        input: String,
+        /// The key set: a JWKS file (`onetrip keys export-jwks`) or URL. Defaults to the
+        /// link's service.
+        #[arg(long)]
+        jwks: Option<String>,
+    },
+    /// Render a SPECIMEN certificate of a kind with sample data (never signed, never stored).
+    Preview {
+        kind: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Manage signing keys on a stopped store (a running server: use /api/v1/keys).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Every key with its status and validity window.
+    List,
+    /// Make a new active key; the current one is retired and keeps verifying what it signed.
+    Rotate,
+    /// Mark a key compromised: what it signed from that time on is no longer valid.
+    Revoke {
+        kid: String,
+        #[arg(long)]
+        compromised_since: String,
+    },
+    /// Print the public JWK Set, for offline verifiers.
+    ExportJwks,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "ONETRIP_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Base URL printed in QR codes (default: http://<bound address>).
+    #[arg(long, env = "ONETRIP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it on stdout (shown this once; the store keeps its hash).
+    Create {
+        #[arg(long)]
+        role: String,
+        /// Department code, for an approver.
+        #[arg(long)]
+        department: Option<String>,
+        /// Holder id (USCC or ID number), for an applicant.
+        #[arg(long)]
+        holder: Option<String>,
+    },
+}
+
+impl Cli {
+    /// Settings from the config file, then the environment and flags on top.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = Settings::load(self.config.as_deref())?;
+        if let Some(data) = &self.data {
+            settings.data = data.clone();
+        }
+        if let Command::Serve(args) = &self.command {
+            if let Some(listen) = args.listen {
+                settings.listen = listen;
+            }
+            if let Some(url) = &args.public_url {
+                settings.public_url = Some(url.clone());
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// Runs a command; the exit code is failure only for `verify` of a certificate that is not
+/// valid (errors are reported by the caller).
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = cli.settings()?;
+    match cli.command {
+        Command::Serve(_) => crate::app::serve(settings).await?,
+        Command::Token(TokenCommand::Create {
+            role,
+            department,
+            holder,
+        }) => {
+            let (role, department, holder) =
+                parse_binding(&role, department.as_deref(), holder.as_deref()).map_err(|e| {
+                    anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.message)
+                })?;
+            let store = open_stopped_store(&settings)?;
+            let token = new_token(role, department, holder);
+            store.insert_token(&token.hash, &token.record).await?;
+            println!("{}", token.secret);
+        }
+        Command::Keys(command) => keys(&settings, command).await?,
+        Command::Verify { input, jwks } => {
+            if !crate::offline::run(&input, jwks.as_deref()).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Preview { kind, out } => {
+            let pdf = crate::preview::render(&settings, &kind)?;
+            std::fs::write(&out, pdf).with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
+    let store = open_stopped_store(settings)?;
+    let keys_dir = settings.keys_dir();
+    // The CLI must be able to rotate away from the demonstration key, so it never refuses it.
+    let mut ring = load_or_create(&store, &keys_dir, Mode::Development).await?;
+    match command {
+        KeysCommand::List => {
+            for r in ring.records() {
+                println!(
+                    "{}  {:<8} created {}{}{}",
+                    r.kid,
+                    format!("{:?}", r.status).to_lowercase(),
+                    r.created_at.to_rfc3339(),
+                    r.retired_at
+                        .map(|t| format!("  retired {}", t.to_rfc3339()))
+                        .unwrap_or_default(),
+                    r.compromised_since
+                        .map(|t| format!("  compromised since {}", t.to_rfc3339()))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        KeysCommand::Rotate => {
+            let record = ring.rotate(&store, &keys_dir).await?;
+            println!("{}", record.kid);
+        }
+        KeysCommand::Revoke {
+            kid,
+            compromised_since,
+        } => {
+            let since = parse_time("compromised_since", &compromised_since)
+                .map_err(|e| anyhow::anyhow!("--compromised-since: {}", e.message))?;
+            ring.revoke(&store, &kid, since).await?;
+            println!("{kid} revoked, compromised since {}", since.to_rfc3339());
+        }
+        KeysCommand::ExportJwks => println!("{}", serde_json::to_string_pretty(&ring.jwks())?),
+    }
+    Ok(())
+}
+
+fn open_stopped_store(settings: &Settings) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&settings.data)
+        .with_context(|| format!("creating data directory {}", settings.data.display()))?;
+    Ok(Store::open(&settings.data)?)
+}

@@ -1,0 +1,122 @@
+//! Settings, layered: built-in defaults → `onetrip.toml` (or `--config FILE`) → `ONETRIP_*`
+//! environment → command-line flags (the last two handled by clap in `cli`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Default material size limit: 1 GiB.
+pub const DEFAULT_MAX_MATERIAL_BYTES: u64 = 1 << 30;
+const DEFAULT_CONFIG_FILE: &str = "onetrip.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+/// The issuing authority (统一出证) and the identifier segments that come from configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Issuer {
+    /// Printed on every certificate and put in the token's payload.
+    pub name: String,
+    /// The issuing authority's USCC: the third segment of every identifier.
+    pub authority_code: String,
+    /// The identifier's root OID.
+    pub identifier_root: String,
+}
+
+impl Default for Issuer {
+    fn default() -> Self {
+        Self {
+            name: "演示市行政审批服务局".into(),
+            authority_code: "11430000006122244L".into(),
+            identifier_root: "1.2.156.3005.2".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Base of every verification URL; defaults to `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// The sled directory; material files live beside it under `materials/`.
+    pub data: PathBuf,
+    /// Signing keys; defaults to `<data>/keys`.
+    pub keys_dir: Option<PathBuf>,
+    /// Certificate templates (`certificates/*.toml`) and HTML pages.
+    pub templates_dir: PathBuf,
+    pub max_material_bytes: u64,
+    /// Upper bound for a whole request, so one slow client cannot hold a connection forever.
+    pub request_timeout_secs: u64,
+    pub mode: Mode,
+    pub issuer: Issuer,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data: PathBuf::from("./data"),
+            keys_dir: None,
+            templates_dir: PathBuf::from("templates"),
+            max_material_bytes: DEFAULT_MAX_MATERIAL_BYTES,
+            request_timeout_secs: 3600,
+            mode: Mode::Development,
+            issuer: Issuer::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `file` if given (it must exist), else `./onetrip.toml` if present, else defaults.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let path = match file {
+            Some(path) => path.to_path_buf(),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => PathBuf::from(DEFAULT_CONFIG_FILE),
+            None => return Ok(Self::default()),
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.keys_dir
+            .clone()
+            .unwrap_or_else(|| self.data.join("keys"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_override_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nmax_material_bytes = 10\n[issuer]\nname = \"某局\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.max_material_bytes, 10);
+        assert_eq!(s.issuer.name, "某局");
+        assert_eq!(s.issuer.authority_code, "11430000006122244L");
+        assert_eq!(s.keys_dir(), PathBuf::from("./data/keys"));
+
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        assert!(Settings::load(Some(&path)).is_err());
+        assert!(Settings::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+}

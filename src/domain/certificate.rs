@@ -1,0 +1,250 @@
+//! The certificate record and its canonical content, the thing the token's `digest` signs.
+
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::holder::Holder;
+use super::identifier::Identifier;
+use super::submission::{Action, Refusal, Submission};
+use super::template::Template;
+use super::{ItemCode, Sha256Digest, SubmissionId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertField {
+    pub key: String,
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertItem {
+    pub code: ItemCode,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerInfo {
+    pub name: String,
+    pub code: String,
+}
+
+/// What a certificate says. Everything here is signed (through the canonical digest) and
+/// printed; nothing here depends on the PDF or the token, which are made from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertContent {
+    pub id: Identifier,
+    pub kind: String,
+    pub title: String,
+    pub holder: Holder,
+    pub fields: Vec<CertField>,
+    pub items: Vec<CertItem>,
+    pub issue_date: NaiveDate,
+    pub expiry_date: NaiveDate,
+    pub issuer: IssuerInfo,
+}
+
+impl CertContent {
+    /// Builds the content from an issuable submission and its template. Fields follow the
+    /// template's order; items are the approved ones, in the submission's order.
+    pub fn from_submission(
+        id: Identifier,
+        submission: &Submission,
+        template: &Template,
+        issuer: IssuerInfo,
+        issue_date: NaiveDate,
+    ) -> Self {
+        let fields = template
+            .fields
+            .iter()
+            .filter_map(|spec| {
+                submission.fields.get(&spec.key).map(|value| CertField {
+                    key: spec.key.clone(),
+                    label: spec.label.clone(),
+                    value: value.clone(),
+                })
+            })
+            .collect();
+        let items = submission
+            .items
+            .iter()
+            .map(|i| CertItem {
+                code: i.code.clone(),
+                name: i.name.clone(),
+            })
+            .collect();
+        Self {
+            id,
+            kind: template.kind.clone(),
+            title: template.title.clone(),
+            holder: submission.holder.clone(),
+            fields,
+            items,
+            issue_date,
+            expiry_date: expiry_date(issue_date, template.validity_years),
+            issuer,
+        }
+    }
+
+    /// The canonical form (RFC 8785, JSON Canonicalization Scheme): members sorted by key, no
+    /// whitespace. The content holds only strings, arrays and objects with ASCII keys, so
+    /// serde_json's compact output of a sorted map is exactly the JCS form.
+    pub fn canonical_json(&self) -> String {
+        let fields: serde_json::Map<String, Value> = self
+            .fields
+            .iter()
+            .map(|f| (f.key.clone(), Value::String(f.value.clone())))
+            .collect();
+        json!({
+            "id": self.id,
+            "kind": self.kind,
+            "holder": {"type": self.holder.holder_type(), "id": self.holder.id(), "name": self.holder.name()},
+            "fields": fields,
+            "items": self.items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+            "issue_date": self.issue_date.to_string(),
+            "expiry_date": self.expiry_date.to_string(),
+            "issuer": {"name": self.issuer.name, "code": self.issuer.code},
+        })
+        .to_string()
+    }
+
+    pub fn digest(&self) -> Sha256Digest {
+        Sha256Digest::of(self.canonical_json().as_bytes())
+    }
+
+    /// Every string the certificate will print, for the font-coverage lint.
+    pub fn printed_text(&self) -> String {
+        let mut text = format!(
+            "{}{}{}{}",
+            self.title,
+            self.holder.name(),
+            self.issuer.name,
+            self.id
+        );
+        for f in &self.fields {
+            text.push_str(&f.label);
+            text.push_str(&f.value);
+        }
+        for i in &self.items {
+            text.push_str(&i.name);
+        }
+        text
+    }
+}
+
+/// Valid through the day before the anniversary: issued 2026-11-26 for 5 years → 2031-11-25.
+pub fn expiry_date(issue: NaiveDate, years: u32) -> NaiveDate {
+    issue
+        .checked_add_months(Months::new(years * 12))
+        .and_then(|d| d.pred_opt())
+        .unwrap_or(NaiveDate::MAX)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationReason {
+    KeyCompromise,
+    Superseded,
+    CessationOfOperation,
+    HolderRequest,
+    IssuedInError,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CertStatus {
+    Valid,
+    Revoked {
+        reason: RevocationReason,
+        text: String,
+        revoked_at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMethod {
+    Courier,
+    Download,
+    Window,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryEvent {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub status: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub method: DeliveryMethod,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub address: Option<String>,
+    pub events: Vec<DeliveryEvent>,
+}
+
+/// The stored certificate: its content plus how it was issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    #[serde(flatten)]
+    pub content: CertContent,
+    pub submission: SubmissionId,
+    pub issued_at: DateTime<Utc>,
+    pub issued_by: String,
+    pub kid: String,
+    pub content_digest: Sha256Digest,
+    pub token: String,
+    pub verify_url: String,
+    pub pdf_sha256: Sha256Digest,
+    pub pdf_size: u64,
+    #[serde(flatten)]
+    pub status: CertStatus,
+    pub delivery: Option<Delivery>,
+}
+
+impl Certificate {
+    /// Revocation is final: a revoked certificate cannot be revoked again or reinstated.
+    pub fn revoke(
+        &mut self,
+        reason: RevocationReason,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> Result<Action, Refusal> {
+        if let CertStatus::Revoked { revoked_at, .. } = &self.status {
+            return Err(Refusal::Conflict {
+                code: "already_revoked",
+                message: format!(
+                    "证照已于 {} 撤销 / the certificate was already revoked",
+                    revoked_at.to_rfc3339()
+                ),
+                details: None,
+            });
+        }
+        self.status = CertStatus::Revoked {
+            reason,
+            text: text.clone(),
+            revoked_at: now,
+        };
+        Ok(Action::CertificateRevoked {
+            certificate: self.content.id.to_string(),
+            reason,
+            text,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_the_day_before_the_anniversary() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(expiry_date(d("2026-11-26"), 5), d("2031-11-25"));
+        assert_eq!(expiry_date(d("2024-02-29"), 1), d("2025-02-27"));
+        assert_eq!(expiry_date(d("2026-01-01"), 3), d("2028-12-31"));
+    }
+}

@@ -1,0 +1,235 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ParseError, check_text};
+
+const MATERIAL_NAME_MAX_CHARS: usize = 100;
+
+/// The name of a declared material, e.g. `营业执照副本`. It appears in URLs
+/// (`…/materials/{name}`), so it may not hold a slash, a backslash or be a dot path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MaterialName(String);
+
+impl MaterialName {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        check_text(input, MATERIAL_NAME_MAX_CHARS, "a material name")
+            .map_err(|e| ParseError::new("invalid_material_name", e.message))?;
+        if input != input.trim() {
+            return Err(ParseError::new(
+                "invalid_material_name",
+                "材料名称首尾不能有空格 / a material name may not start or end with a space",
+            ));
+        }
+        if input.contains(['/', '\\']) || input == "." || input == ".." {
+            return Err(ParseError::new(
+                "invalid_material_name",
+                "材料名称不能含有斜杠或为路径 / a material name may not hold a slash or be a path",
+            ));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for MaterialName {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<MaterialName> for String {
+    fn from(value: MaterialName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for MaterialName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A department code such as `SCJG` (市场监管), `RSJ` or `GAJ`: 2–16 capitals or digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DepartmentCode(String);
+
+impl DepartmentCode {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let valid = (2..=16).contains(&input.len())
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !valid {
+            return Err(ParseError::new(
+                "invalid_department",
+                "部门代码应为2至16位大写字母或数字 / a department code is 2-16 capitals or digits",
+            ));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DepartmentCode {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<DepartmentCode> for String {
+    fn from(value: DepartmentCode) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for DepartmentCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An item code such as `wire-cable`: 1–64 lowercase letters, digits or hyphens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ItemCode(String);
+
+impl ItemCode {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let valid = (1..=64).contains(&input.len())
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            return Err(ParseError::new(
+                "invalid_item_code",
+                "事项代码应为小写字母、数字或连字符 / an item code is lowercase letters, digits or hyphens",
+            ));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ItemCode {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ItemCode> for String {
+    fn from(value: ItemCode) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for ItemCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who a token speaks for; see the role table in API.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Applicant,
+    Reviewer,
+    Clerk,
+    Approver,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Applicant => "applicant",
+            Role::Reviewer => "reviewer",
+            Role::Clerk => "clerk",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "applicant" => Ok(Role::Applicant),
+            "reviewer" => Ok(Role::Reviewer),
+            "clerk" => Ok(Role::Clerk),
+            "approver" => Ok(Role::Approver),
+            "admin" => Ok(Role::Admin),
+            _ => Err(ParseError::new(
+                "invalid_role",
+                "角色应为 applicant、reviewer、clerk、approver 或 admin / unknown role",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn material_names_accept_chinese_and_reject_paths_and_controls() {
+        assert!(MaterialName::parse("营业执照副本").is_ok());
+        assert!(MaterialName::parse("法人身份证 (正反面).pdf").is_ok());
+        for bad in [
+            "",
+            "  ",
+            "../etc/passwd",
+            "a/b",
+            "a\\b",
+            "..",
+            "a\0b",
+            "a\nb",
+            " x",
+        ] {
+            assert!(MaterialName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(MaterialName::parse(&"材".repeat(100)).is_ok());
+        assert!(MaterialName::parse(&"材".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn department_and_item_codes() {
+        assert!(DepartmentCode::parse("SCJG").is_ok());
+        assert!(DepartmentCode::parse("scjg").is_err());
+        assert!(DepartmentCode::parse("S").is_err());
+        assert!(ItemCode::parse("wire-cable").is_ok());
+        assert!(ItemCode::parse("Wire").is_err());
+        assert!(ItemCode::parse("").is_err());
+    }
+
+    #[test]
+    fn roles_round_trip_and_reject_unknown() {
+        for role in ["applicant", "reviewer", "clerk", "approver", "admin"] {
+            assert_eq!(role.parse::<Role>().unwrap().as_str(), role);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

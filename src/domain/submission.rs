@@ -1,0 +1,554 @@
+//! A submission and the state machine of the 核对制 flow. Every transition is a method that
+//! either refuses (leaving the submission as it was) or changes it and returns the audit
+//! action to append.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::certificate::RevocationReason;
+use super::template::Template;
+use super::window_check::{Outcome, WindowReport};
+use super::{DepartmentCode, ItemCode, MaterialName, Sha256Digest, SubmissionId, holder::Holder};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Submitted,
+    Returned,
+    PreApproved,
+    Accepted,
+    Issued,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Submitted => "submitted",
+            Status::Returned => "returned",
+            Status::PreApproved => "pre_approved",
+            Status::Accepted => "accepted",
+            Status::Issued => "issued",
+        }
+    }
+
+    /// Materials may change only before pre-review approves them.
+    pub fn is_editable(self) -> bool {
+        matches!(self, Status::Draft | Status::Returned)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionOutcome {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision: DecisionOutcome,
+    pub comment: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub code: ItemCode,
+    pub department: DepartmentCode,
+    pub name: String,
+    pub decision: Option<Decision>,
+}
+
+/// A stored upload: the digest and size computed while it streamed to disk, and the file's
+/// name under the submission's directory (never derived from the material name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    pub sha256: Sha256Digest,
+    pub size: u64,
+    pub file: String,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Material {
+    pub name: MaterialName,
+    pub upload: Option<StoredFile>,
+    /// The pre-reviewer's reason from the latest return, cleared by a new upload.
+    pub returned_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub name: MaterialName,
+    pub sha256: Sha256Digest,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnReason {
+    pub material: MaterialName,
+    pub reason: String,
+}
+
+/// What happened, as appended to the audit history. Digests involved are always included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    MaterialUploaded {
+        name: MaterialName,
+        sha256: Sha256Digest,
+        size: u64,
+        replaced_sha256: Option<Sha256Digest>,
+    },
+    Submitted {
+        manifest: Vec<ManifestEntry>,
+    },
+    Returned {
+        reasons: Vec<ReturnReason>,
+    },
+    PreApproved {
+        manifest: Vec<ManifestEntry>,
+    },
+    WindowChecked {
+        report: WindowReport,
+    },
+    ItemDecided {
+        code: ItemCode,
+        department: DepartmentCode,
+        decision: DecisionOutcome,
+        comment: String,
+    },
+    Issued {
+        certificate: String,
+        pdf_sha256: Sha256Digest,
+        content_digest: Sha256Digest,
+    },
+    CertificateRevoked {
+        certificate: String,
+        reason: RevocationReason,
+        text: String,
+    },
+}
+
+/// One audit event. `seq` numbers the submission's events from 0 without gaps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub id: SubmissionId,
+    pub holder: Holder,
+    pub kind: String,
+    pub items: Vec<Item>,
+    pub materials: Vec<Material>,
+    pub fields: BTreeMap<String, String>,
+    pub status: Status,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// How many events the history holds; the next event's `seq`.
+    pub event_count: u64,
+    pub certificate: Option<String>,
+}
+
+/// Why a transition was refused. The API maps `Conflict` to 409 and `Invalid` to 422.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: Option<serde_json::Value>,
+    },
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+}
+
+impl Refusal {
+    fn wrong_state(status: Status, wanted: &str) -> Self {
+        Refusal::Conflict {
+            code: "wrong_state",
+            message: format!(
+                "办件状态为 {}，{wanted} / the submission is {}: {wanted}",
+                status.as_str(),
+                status.as_str()
+            ),
+            details: None,
+        }
+    }
+}
+
+/// What an applicant declares when creating a submission, already parsed field by field.
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    pub holder: Holder,
+    pub kind: String,
+    pub items: Vec<(ItemCode, DepartmentCode, String)>,
+    pub materials: Vec<MaterialName>,
+    pub fields: BTreeMap<String, String>,
+}
+
+const MAX_ITEMS: usize = 50;
+const MAX_MATERIALS: usize = 100;
+
+impl Submission {
+    /// Builds a draft from a declaration checked against its certificate template.
+    pub fn create(
+        id: SubmissionId,
+        new: NewSubmission,
+        template: &Template,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Refusal> {
+        let invalid = |field: String, code, message: &str| Refusal::Invalid {
+            code,
+            field,
+            message: message.to_owned(),
+        };
+        if new.holder.holder_type() != template.holder {
+            return Err(invalid(
+                "holder.type".into(),
+                "wrong_holder_type",
+                "该证照的持证主体类型不符 / this certificate kind is for another type of holder",
+            ));
+        }
+        if new.items.is_empty() || new.items.len() > MAX_ITEMS {
+            return Err(invalid(
+                "items".into(),
+                "invalid_items",
+                "事项应有1至50项 / a submission has 1 to 50 items",
+            ));
+        }
+        if new.materials.is_empty() || new.materials.len() > MAX_MATERIALS {
+            return Err(invalid(
+                "materials".into(),
+                "invalid_materials",
+                "材料应有1至100项 / a submission declares 1 to 100 materials",
+            ));
+        }
+        for (i, (code, _, _)) in new.items.iter().enumerate() {
+            if new.items[..i].iter().any(|(c, _, _)| c == code) {
+                return Err(invalid(
+                    format!("items[{i}].code"),
+                    "duplicate_item",
+                    "事项代码重复 / an item code appears twice",
+                ));
+            }
+        }
+        for (i, name) in new.materials.iter().enumerate() {
+            if new.materials[..i].contains(name) {
+                return Err(invalid(
+                    format!("materials[{i}].name"),
+                    "duplicate_material",
+                    "材料名称重复 / a material name appears twice",
+                ));
+            }
+        }
+        template.check_fields(&new.fields)?;
+        Ok(Self {
+            id,
+            holder: new.holder,
+            kind: new.kind,
+            items: new
+                .items
+                .into_iter()
+                .map(|(code, department, name)| Item {
+                    code,
+                    department,
+                    name,
+                    decision: None,
+                })
+                .collect(),
+            materials: new
+                .materials
+                .into_iter()
+                .map(|name| Material {
+                    name,
+                    upload: None,
+                    returned_reason: None,
+                })
+                .collect(),
+            fields: new.fields,
+            status: Status::Draft,
+            created_at: now,
+            updated_at: now,
+            event_count: 0,
+            certificate: None,
+        })
+    }
+
+    /// The frozen list of names, sizes and digests, in declaration order. Only meaningful once
+    /// every material has a file.
+    pub fn manifest(&self) -> Vec<ManifestEntry> {
+        self.materials
+            .iter()
+            .filter_map(|m| {
+                m.upload.as_ref().map(|u| ManifestEntry {
+                    name: m.name.clone(),
+                    sha256: u.sha256.clone(),
+                    size: u.size,
+                })
+            })
+            .collect()
+    }
+
+    fn material_index(&self, name: &MaterialName) -> Result<usize, Refusal> {
+        self.materials
+            .iter()
+            .position(|m| &m.name == name)
+            .ok_or_else(|| Refusal::NotFound {
+                code: "unknown_material",
+                message: format!("办件未申报材料“{name}” / no material named {name} was declared"),
+            })
+    }
+
+    /// Whether a file for `name` would be taken now; asked before streaming a body.
+    pub fn check_upload(&self, name: &MaterialName) -> Result<usize, Refusal> {
+        if !self.status.is_editable() {
+            return Err(Refusal::Conflict {
+                code: "manifest_frozen",
+                message: format!(
+                    "办件状态为 {}，材料清单已冻结 / the manifest is frozen once pre-review approves it",
+                    self.status.as_str()
+                ),
+                details: None,
+            });
+        }
+        self.material_index(name)
+    }
+
+    /// Records a finished upload; returns the file it replaced so the caller can delete it.
+    pub fn record_upload(
+        &mut self,
+        name: &MaterialName,
+        upload: StoredFile,
+    ) -> Result<(Action, Option<StoredFile>), Refusal> {
+        let i = self.check_upload(name)?;
+        let material = &mut self.materials[i];
+        let action = Action::MaterialUploaded {
+            name: name.clone(),
+            sha256: upload.sha256.clone(),
+            size: upload.size,
+            replaced_sha256: material.upload.as_ref().map(|u| u.sha256.clone()),
+        };
+        material.returned_reason = None;
+        let replaced = material.upload.replace(upload);
+        Ok((action, replaced))
+    }
+
+    pub fn submit(&mut self) -> Result<Action, Refusal> {
+        if !self.status.is_editable() {
+            return Err(Refusal::wrong_state(
+                self.status,
+                "只有草稿或退回件可提交 / only a draft or returned submission can be submitted",
+            ));
+        }
+        if let Some(i) = self.materials.iter().position(|m| m.upload.is_none()) {
+            let name = &self.materials[i].name;
+            return Err(Refusal::Invalid {
+                code: "material_missing",
+                field: format!("materials[{i}]"),
+                message: format!("材料“{name}”尚未上传 / material {name} has no file yet"),
+            });
+        }
+        self.status = Status::Submitted;
+        Ok(Action::Submitted {
+            manifest: self.manifest(),
+        })
+    }
+
+    pub fn approve_pre_review(&mut self) -> Result<Action, Refusal> {
+        self.expect(
+            Status::Submitted,
+            "只有已提交的办件可预审 / only a submitted submission can be pre-reviewed",
+        )?;
+        self.status = Status::PreApproved;
+        Ok(Action::PreApproved {
+            manifest: self.manifest(),
+        })
+    }
+
+    pub fn return_pre_review(&mut self, reasons: Vec<ReturnReason>) -> Result<Action, Refusal> {
+        self.expect(
+            Status::Submitted,
+            "只有已提交的办件可退回 / only a submitted submission can be returned",
+        )?;
+        if reasons.is_empty() {
+            return Err(Refusal::Invalid {
+                code: "reasons_required",
+                field: "reasons".into(),
+                message: "退件须逐项说明理由 / a return needs a reason for at least one material"
+                    .into(),
+            });
+        }
+        let mut indices = Vec::with_capacity(reasons.len());
+        for (n, r) in reasons.iter().enumerate() {
+            let i = self
+                .material_index(&r.material)
+                .map_err(|_| Refusal::Invalid {
+                    code: "unknown_material",
+                    field: format!("reasons[{n}].material"),
+                    message: format!("办件未申报材料“{}” / no such material", r.material),
+                })?;
+            indices.push(i);
+        }
+        for (i, r) in indices.into_iter().zip(&reasons) {
+            self.materials[i].returned_reason = Some(r.reason.clone());
+        }
+        self.status = Status::Returned;
+        Ok(Action::Returned { reasons })
+    }
+
+    /// Whether a window check may run now; asked before reading the files.
+    pub fn check_window_check(&self) -> Result<(), Refusal> {
+        self.expect(Status::PreApproved, "只有预审通过的办件可窗口核对 / only a pre-approved submission can be checked at the window")
+    }
+
+    /// Stores a window check. Only a full match moves the submission on; a mismatch is
+    /// recorded and changes nothing else.
+    pub fn record_window_check(&mut self, report: WindowReport) -> Result<Action, Refusal> {
+        self.check_window_check()?;
+        if report.outcome == Outcome::Matched {
+            self.status = Status::Accepted;
+        }
+        Ok(Action::WindowChecked { report })
+    }
+
+    /// A department decides one of its items. Departments work in parallel once pre-review
+    /// has approved, before or after the window check; a decision is final.
+    pub fn decide(
+        &mut self,
+        code: &ItemCode,
+        department: &DepartmentCode,
+        decision: Decision,
+    ) -> Result<Action, Refusal> {
+        if !matches!(self.status, Status::PreApproved | Status::Accepted) {
+            return Err(Refusal::wrong_state(
+                self.status,
+                "预审通过后方可审批事项 / items are decided after pre-review approves",
+            ));
+        }
+        let item = self
+            .items
+            .iter_mut()
+            .find(|i| &i.code == code)
+            .ok_or_else(|| Refusal::NotFound {
+                code: "unknown_item",
+                message: format!("办件没有事项 {code} / no item {code} in this submission"),
+            })?;
+        if &item.department != department {
+            return Err(Refusal::Conflict {
+                code: "wrong_department",
+                message: format!(
+                    "事项 {code} 属于 {} / item {code} belongs to department {}",
+                    item.department, item.department
+                ),
+                details: None,
+            });
+        }
+        if let Some(previous) = &item.decision {
+            return Err(Refusal::Conflict {
+                code: "already_decided",
+                message: format!(
+                    "事项 {code} 已于 {} 作出决定 / item {code} was already decided",
+                    previous.at.to_rfc3339()
+                ),
+                details: None,
+            });
+        }
+        let action = Action::ItemDecided {
+            code: code.clone(),
+            department: department.clone(),
+            decision: decision.decision,
+            comment: decision.comment.clone(),
+        };
+        item.decision = Some(decision);
+        Ok(action)
+    }
+
+    /// What still stands between this submission and a certificate, as a list a clerk can act on.
+    pub fn issuance_blockers(&self) -> Vec<serde_json::Value> {
+        let mut blockers = Vec::new();
+        if self.status == Status::Issued {
+            blockers.push(
+                serde_json::json!({"reason": "already_issued", "certificate": self.certificate}),
+            );
+            return blockers;
+        }
+        if self.status != Status::Accepted {
+            blockers.push(
+                serde_json::json!({"reason": "window_check", "status": self.status.as_str()}),
+            );
+        }
+        for item in &self.items {
+            let reason = match item.decision.as_ref().map(|d| d.decision) {
+                Some(DecisionOutcome::Approve) => continue,
+                Some(DecisionOutcome::Reject) => "item_rejected",
+                None => "item_pending",
+            };
+            blockers.push(serde_json::json!({
+                "reason": reason, "item": item.code, "name": item.name, "department": item.department,
+            }));
+        }
+        blockers
+    }
+
+    pub fn check_issuable(&self) -> Result<(), Refusal> {
+        let blockers = self.issuance_blockers();
+        if blockers.is_empty() {
+            return Ok(());
+        }
+        Err(Refusal::Conflict {
+            code: "not_ready_to_issue",
+            message: format!(
+                "尚有 {} 项未满足出证条件 / {} condition(s) still block issuance",
+                blockers.len(),
+                blockers.len()
+            ),
+            details: Some(serde_json::Value::Array(blockers)),
+        })
+    }
+
+    pub fn mark_issued(
+        &mut self,
+        certificate: String,
+        pdf_sha256: Sha256Digest,
+        content_digest: Sha256Digest,
+    ) -> Result<Action, Refusal> {
+        self.check_issuable()?;
+        self.status = Status::Issued;
+        self.certificate = Some(certificate.clone());
+        Ok(Action::Issued {
+            certificate,
+            pdf_sha256,
+            content_digest,
+        })
+    }
+
+    fn expect(&self, status: Status, wanted: &str) -> Result<(), Refusal> {
+        if self.status == status {
+            Ok(())
+        } else {
+            Err(Refusal::wrong_state(self.status, wanted))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

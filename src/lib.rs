@@ -1,0 +1,20 @@
+//! onetrip: 最多跑一次. Materials are pre-reviewed online; at the window a clerk confirms by
+//! SHA-256 that the files brought in are the pre-reviewed ones (核对制); the approvals of several
+//! departments come out as one signed certificate (多报合一, 一企一证) that anyone can verify.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod issuance;
+pub mod offline;
+pub mod pages;
+pub mod preview;
+pub mod render;
+pub mod routes;
+pub mod signing;
+pub mod store;
+pub mod templates;
+pub mod verification;

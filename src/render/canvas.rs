@@ -1,0 +1,194 @@
+//! Drawing primitives in page millimetres over printpdf's operation list.
+//!
+//! Coordinates are millimetres from the top-left corner (how one designs a form); the canvas
+//! converts them to PDF points from the bottom-left and measures and wraps text with the
+//! font's own advances, so what is measured is what is drawn.
+
+use printpdf::{
+    Color, Line, LinePoint, Op, PaintMode, PdfFontHandle, Point, Pt, Rect, TextItem, TextMatrix,
+};
+
+use super::fonts::Fonts;
+
+/// Millimetres.
+pub(crate) type Mm = f32;
+pub(crate) const PAGE_W: Mm = 210.0;
+pub(crate) const PAGE_H: Mm = 297.0;
+pub(crate) const PT_PER_MM: f32 = 72.0 / 25.4;
+
+pub(crate) fn mm_to_pt(mm: Mm) -> Pt {
+    Pt(mm * PT_PER_MM)
+}
+
+/// Collects printpdf operations for one page.
+pub(crate) struct Canvas<'a> {
+    fonts: &'a Fonts,
+    font: PdfFontHandle,
+    ops: Vec<Op>,
+    qr_at: (Pt, Pt),
+}
+
+impl<'a> Canvas<'a> {
+    pub(crate) fn new(fonts: &'a Fonts, font: PdfFontHandle) -> Self {
+        Canvas {
+            fonts,
+            font,
+            ops: Vec::with_capacity(512),
+            qr_at: (Pt(0.0), Pt(0.0)),
+        }
+    }
+    pub(crate) fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
+    /// Bottom-left corner of the QR code, in PDF points.
+    pub(crate) fn qr_position(&self) -> (Pt, Pt) {
+        self.qr_at
+    }
+    pub(crate) fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+    /// Remember where the QR image goes: its bottom-left corner, in page millimetres.
+    pub(crate) fn set_qr_position(&mut self, x: Mm, bottom: Mm) {
+        self.qr_at = (mm_to_pt(x), mm_to_pt(PAGE_H - bottom));
+    }
+    /// A horizontal rule at `y` from `x1` to `x2`.
+    pub(crate) fn rule(&mut self, x1: Mm, x2: Mm, y: Mm) {
+        let point = |x: Mm| LinePoint {
+            p: Point {
+                x: mm_to_pt(x),
+                y: mm_to_pt(PAGE_H - y),
+            },
+            bezier: false,
+        };
+        let line = Line {
+            points: vec![point(x1), point(x2)],
+            is_closed: false,
+        };
+        self.ops.push(Op::DrawLine { line });
+    }
+    pub(crate) fn width(&self, text: &str, size: f32) -> Mm {
+        self.fonts.text_width(text, size) / PT_PER_MM
+    }
+    pub(crate) fn color(&mut self, col: Color) {
+        self.ops.push(Op::SetFillColor { col: col.clone() });
+        self.ops.push(Op::SetOutlineColor { col });
+    }
+
+    /// Draw `text` with its baseline starting at (`x`, `baseline`), turned counter-clockwise by
+    /// the angle whose (sine, cosine) is `rotation` — given as numbers rather than degrees so the
+    /// bytes do not depend on the platform's `sin`. Whitespace is drawn as plain spaces.
+    pub(crate) fn text_at(
+        &mut self,
+        x: Mm,
+        baseline: Mm,
+        size: f32,
+        rotation: (f32, f32),
+        text: &str,
+    ) {
+        if text.is_empty() {
+            return;
+        }
+        let text: String = text
+            .chars()
+            .map(|c| if c.is_whitespace() { ' ' } else { c })
+            .collect();
+        let (x, y) = (mm_to_pt(x), mm_to_pt(PAGE_H - baseline));
+        let (sin, cos) = rotation;
+        self.ops.push(Op::StartTextSection);
+        self.ops.push(Op::SetFont {
+            font: self.font.clone(),
+            size: Pt(size),
+        });
+        self.ops.push(Op::SetTextMatrix {
+            matrix: TextMatrix::Raw([cos, sin, -sin, cos, x.0, y.0]),
+        });
+        self.ops.push(Op::ShowText {
+            items: vec![TextItem::Text(text)],
+        });
+        self.ops.push(Op::EndTextSection);
+    }
+    pub(crate) fn text(&mut self, x: Mm, baseline: Mm, size: f32, text: &str) {
+        self.text_at(x, baseline, size, (0.0, 1.0), text);
+    }
+    pub(crate) fn text_centered(&mut self, baseline: Mm, size: f32, text: &str) {
+        let x = (PAGE_W - self.width(text, size)) / 2.0;
+        self.text(x, baseline, size, text);
+    }
+    pub(crate) fn text_right(&mut self, right: Mm, baseline: Mm, size: f32, text: &str) {
+        let x = right - self.width(text, size);
+        self.text(x, baseline, size, text);
+    }
+
+    /// Stroke a rectangle given by its top-left corner and size.
+    pub(crate) fn frame(&mut self, x: Mm, top: Mm, w: Mm, h: Mm, line_pt: f32) {
+        self.ops.push(Op::SetOutlineThickness { pt: Pt(line_pt) });
+        self.ops.push(Op::DrawRectangle {
+            rectangle: Rect {
+                x: mm_to_pt(x),
+                y: mm_to_pt(PAGE_H - top - h),
+                width: mm_to_pt(w),
+                height: mm_to_pt(h),
+                mode: Some(PaintMode::Stroke),
+                winding_order: None,
+            },
+        });
+    }
+
+    /// Break `text` into lines no wider than `width`, between any two characters (Chinese
+    /// has no spaces to break at, nor do the identifier and the URL). Closing punctuation
+    /// stays with the character before it; `\n` forces a break.
+    pub(crate) fn wrap(&self, text: &str, size: f32, width: Mm) -> Vec<String> {
+        let limit = width * PT_PER_MM;
+        let mut lines = Vec::new();
+        for paragraph in text.split('\n') {
+            let mut line = String::new();
+            let mut used = 0.0;
+            for c in paragraph.chars() {
+                let w = self.fonts.char_width(c, size);
+                let closing = "，。、；：）》」』！？,.;:)!?".contains(c);
+                if used + w > limit && !line.is_empty() && !closing {
+                    lines.push(line.trim_end().to_string());
+                    line.clear();
+                    used = 0.0;
+                    if c.is_whitespace() {
+                        continue;
+                    }
+                }
+                line.push(c);
+                used += w;
+            }
+            lines.push(line.trim_end().to_string());
+        }
+        lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_every_character_and_every_line_fits() {
+        let fonts = Fonts::embedded().unwrap();
+        let c = Canvas::new(
+            &fonts,
+            PdfFontHandle::External(printpdf::FontId("F".into())),
+        );
+        let url = "https://zwfw.example.gov.cn/v/eyJhbGciOiJFZERTQSJ9.".repeat(8);
+        let lines = c.wrap(&url, 6.5, 100.0);
+        assert!(lines.len() > 2);
+        assert_eq!(lines.concat(), url);
+        assert!(lines.iter().all(|l| c.width(l, 6.5) <= 100.0));
+        // Chinese breaks anywhere, but a closing comma stays with the character before it.
+        let lines = c.wrap(
+            "浙江省杭州市余杭区仓前街道，文一西路",
+            12.0,
+            12.0 * 13.0 / PT_PER_MM,
+        );
+        assert_eq!(lines[0], "浙江省杭州市余杭区仓前街道，");
+        assert_eq!(
+            c.wrap("第一行\n第二行", 12.0, 100.0),
+            vec!["第一行", "第二行"]
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! The certificate page: layout on A4 and a deterministic PDF.
+//!
+//! printpdf 0.12 is a list of drawing operations, so the layout is done here by hand: every
+//! string is measured with the font's own advances (`Fonts::text_width`) and wrapped by
+//! characters (Chinese breaks anywhere; the identifier and the URL have no spaces), and the
+//! body shrinks in steps until it fits, or rendering fails with [`RenderError::DoesNotFit`] —
+//! text is never allowed to run off the page.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use printpdf::{
+    Color, FontId, ImageCompression, ImageOptimizationOptions, Op, PdfDocument, PdfFont,
+    PdfFontHandle, PdfPage, PdfSaveOptions, RawImage, RawImageData, RawImageFormat, XObject,
+    XObjectId, XObjectTransform,
+};
+
+use super::RenderError;
+use super::canvas::{Canvas, Mm, PAGE_H, PAGE_W};
+use super::fonts::Fonts;
+use super::layout;
+use super::qr;
+
+/// What a certificate shows; the caller maps its record and template to this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificateView {
+    /// Title, e.g. "工业产品生产许可证".
+    pub title: String,
+    /// Line under the title, e.g. "（一企一证）".
+    pub subtitle: Option<String>,
+    /// "企业名称" or "姓名".
+    pub holder_label: String,
+    /// The holder's name, printed exactly.
+    pub holder_name: String,
+    /// "统一社会信用代码" or "公民身份号码".
+    pub holder_id_label: String,
+    /// The holder's id, already masked by the caller when needed.
+    pub holder_id: String,
+    /// (label, value) pairs in template order.
+    pub fields: Vec<(String, String)>,
+    /// Label of the item list, e.g. "许可产品" or "办理事项".
+    pub items_label: String,
+    /// Approved item names (one to a few dozen).
+    pub items: Vec<String>,
+    /// The electronic-licence identifier (long; printed small).
+    pub identifier: String,
+    /// Date of issue.
+    pub issue_date: NaiveDate,
+    /// Last day of validity.
+    pub expiry_date: NaiveDate,
+    /// Issuing authority, printed bottom right.
+    pub issuer: String,
+    /// Verification URL, printed and encoded in the QR code.
+    pub verify_url: String,
+    /// Marks the page 样本 / SPECIMEN (watermark and banner).
+    pub specimen: bool,
+    /// Issuance instant, used as the PDF's creation and modification dates.
+    pub issued_at: DateTime<Utc>,
+    /// Stable document id written to the trailer `/ID` (e.g. a hash of the identifier).
+    pub document_id: String,
+}
+
+impl CertificateView {
+    /// The strings [`check_rendering`](super::check_rendering) should find in the rendered PDF:
+    /// everything that identifies the holder and what was approved, as printed.
+    pub fn expected_texts(&self) -> Vec<String> {
+        let mut texts = vec![
+            self.title.clone(),
+            self.holder_name.clone(),
+            self.holder_id.clone(),
+            self.identifier.clone(),
+            self.issuer.clone(),
+            chinese_date(self.issue_date),
+            chinese_date(self.expiry_date),
+            self.verify_url.clone(),
+        ];
+        texts.extend(self.fields.iter().map(|(_, value)| value.clone()));
+        texts.extend(self.items.iter().cloned());
+        texts
+    }
+}
+
+/// Pixels per QR module in the embedded image: 4 px make a 310–370 px image (225–270 dpi at
+/// 35 mm), so viewers and printers mostly scale it down rather than blur it up, and it
+/// compresses to 4–6 KB. The image is drawn with `/Interpolate false`.
+const QR_MODULE_PX: u32 = 4;
+/// Printed side of the QR code, quiet zone included (30–35 mm is what phones scan easily).
+const QR_SIZE: Mm = 35.0;
+
+/// Densest QR code we print (version 20): 0.33 mm modules at 35 mm. A level-M code stays below
+/// this for URLs up to ~660 bytes; denser codes stop scanning reliably from a phone photo.
+const MAX_QR_MODULES: u32 = 97;
+
+/// Render the certificate as a one-page A4 PDF.
+///
+/// Fails with [`RenderError::MissingGlyphs`] if any text holds a character the font cannot
+/// draw, and with [`RenderError::DoesNotFit`] if the content cannot fit on the page (or the
+/// URL is too long for a scannable QR code).
+pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, RenderError> {
+    check_glyphs(fonts, view)?;
+    let qr = qr::qr_image(&view.verify_url, QR_MODULE_PX)?;
+    let modules = qr.width() / QR_MODULE_PX - 2 * qr::QUIET_ZONE as u32;
+    if modules > MAX_QR_MODULES {
+        return Err(RenderError::DoesNotFit(format!(
+            "verification URL of {} bytes needs a {modules}-module QR code; at most \
+             {MAX_QR_MODULES} modules stay scannable in {QR_SIZE} mm",
+            view.verify_url.len()
+        )));
+    }
+
+    // printpdf names resources with a process-wide counter (`FontId::new`), which would make
+    // two renders of the same view differ; fixed names keep the output reproducible. The first
+    // six letters of the font id become the subset tag (`ABCDEF+NotoSansSC-Regular`), so they
+    // are derived from the document id.
+    let font_id = FontId(subset_tag(&view.document_id));
+    let qr_id = XObjectId("QR".to_string());
+
+    let mut canvas = Canvas::new(fonts, PdfFontHandle::External(font_id.clone()));
+    layout::draw(&mut canvas, view, QR_SIZE)?;
+    let qr_at = canvas.qr_position();
+    let mut ops = canvas.into_ops();
+    ops.push(Op::UseXobject {
+        id: qr_id.clone(),
+        transform: XObjectTransform {
+            translate_x: Some(qr_at.0),
+            translate_y: Some(qr_at.1),
+            // The image is placed at its size at this resolution: width px / QR_SIZE inches.
+            dpi: Some(qr.width() as f32 * 25.4 / QR_SIZE),
+            ..Default::default()
+        },
+    });
+
+    let mut doc = PdfDocument::new(&view.title);
+    doc.resources
+        .fonts
+        .map
+        .insert(font_id, PdfFont::new(fonts.parsed().clone()));
+    doc.resources.xobjects.map.insert(
+        qr_id,
+        XObject::Image(RawImage {
+            pixels: RawImageData::U8(qr.as_raw().clone()),
+            width: qr.width() as usize,
+            height: qr.height() as usize,
+            data_format: RawImageFormat::R8,
+            tag: Vec::new(),
+        }),
+    );
+    let info = &mut doc.metadata.info;
+    let when = printpdf::OffsetDateTime::from_unix_timestamp(view.issued_at.timestamp())
+        .map_err(|e| RenderError::Pdf(format!("issued_at: {e}")))?;
+    info.creation_date = when;
+    info.modification_date = when;
+    info.metadata_date = when;
+    info.producer = "onetrip".to_string();
+    info.creator = "onetrip".to_string();
+    info.subject = view.identifier.clone();
+    doc.with_pages(vec![PdfPage::new(
+        printpdf::Mm(PAGE_W),
+        printpdf::Mm(PAGE_H),
+        ops,
+    )]);
+
+    save(&doc, &view.document_id)
+}
+
+/// Serialise with subset fonts and lossless images, then replace the trailer `/ID` (which
+/// printpdf fills from its counter) with the caller's stable document id.
+fn save(doc: &PdfDocument, document_id: &str) -> Result<Vec<u8>, RenderError> {
+    let opts = PdfSaveOptions {
+        optimize: true,
+        subset_fonts: true,
+        secure: true,
+        // Flate, never JPEG: QR modules must stay pure black and white.
+        image_optimization: Some(ImageOptimizationOptions {
+            quality: None,
+            max_image_size: None,
+            dither_greyscale: Some(false),
+            convert_to_greyscale: Some(false),
+            auto_optimize: Some(false),
+            format: Some(ImageCompression::Flate),
+        }),
+    };
+    let mut warnings = Vec::new();
+    let mut lo = doc.to_lopdf_document(&opts, &mut warnings);
+    lo.compress();
+    let ids = lo
+        .trailer
+        .get_mut(b"ID")
+        .and_then(|id| id.as_array_mut())
+        .map_err(|e| RenderError::Pdf(format!("trailer /ID: {e}")))?;
+    for id in ids.iter_mut() {
+        let bytes = id
+            .as_str_mut()
+            .map_err(|e| RenderError::Pdf(format!("trailer /ID: {e}")))?;
+        *bytes = document_id.as_bytes().to_vec();
+    }
+    // printpdf writes every Info key, empty ones included; an empty /GTS_PDFXVersion makes
+    // readers report the file as PDF/X, which it is not.
+    let info = lo.trailer.get(b"Info").and_then(|info| info.as_reference());
+    if let Ok(info) = info
+        .and_then(|id| lo.get_object_mut(id))
+        .and_then(|o| o.as_dict_mut())
+    {
+        let empty: Vec<Vec<u8>> = info
+            .iter()
+            .filter(|(_, value)| value.as_str().is_ok_and(|s| s.is_empty()))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in empty {
+            info.remove(&key);
+        }
+    }
+    let mut out = Vec::new();
+    lo.save_to(&mut out)
+        .map_err(|e| RenderError::Pdf(e.to_string()))?;
+    Ok(out)
+}
+
+/// Refuse any text the font cannot draw, naming the part of the certificate it is in.
+fn check_glyphs(fonts: &Fonts, view: &CertificateView) -> Result<(), RenderError> {
+    let mut texts: Vec<(String, &str)> = vec![
+        ("title".into(), &view.title),
+        ("holder_label".into(), &view.holder_label),
+        ("holder_name".into(), &view.holder_name),
+        ("holder_id_label".into(), &view.holder_id_label),
+        ("holder_id".into(), &view.holder_id),
+        ("items_label".into(), &view.items_label),
+        ("identifier".into(), &view.identifier),
+        ("issuer".into(), &view.issuer),
+        ("verify_url".into(), &view.verify_url),
+    ];
+    if let Some(subtitle) = &view.subtitle {
+        texts.push(("subtitle".into(), subtitle));
+    }
+    for (label, value) in &view.fields {
+        texts.push((format!("field label {label}"), label));
+        texts.push((format!("field {label}"), value));
+    }
+    for (i, item) in view.items.iter().enumerate() {
+        texts.push((format!("item {}", i + 1), item));
+    }
+    for (field, text) in texts {
+        let chars = fonts.missing_chars(text);
+        if !chars.is_empty() {
+            return Err(RenderError::MissingGlyphs { field, chars });
+        }
+    }
+    Ok(())
+}
+
+/// Six upper-case letters derived from the document id (FNV-1a), as PDF subset tags must be.
+fn subset_tag(document_id: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in document_id.bytes() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..6)
+        .map(|i| char::from(b'A' + ((hash >> (i * 8)) % 26) as u8))
+        .collect()
+}
+
+/// Dates as printed on Chinese certificates: 2026年11月26日.
+pub(crate) fn chinese_date(date: NaiveDate) -> String {
+    format!("{}年{}月{}日", date.year(), date.month(), date.day())
+}
+
+/// Black, for text and the QR code.
+pub(crate) fn black() -> Color {
+    rgb(0.0, 0.0, 0.0)
+}
+
+pub(crate) fn rgb(r: f32, g: f32, b: f32) -> Color {
+    Color::Rgb(printpdf::Rgb {
+        r,
+        g,
+        b,
+        icc_profile: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_subset_tags() {
+        let date = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        assert_eq!(chinese_date(date), "2026年1月5日");
+        let tag = subset_tag("abc");
+        assert_eq!(tag.len(), 6);
+        assert!(tag.chars().all(|c| c.is_ascii_uppercase()));
+        assert_eq!(tag, subset_tag("abc"));
+        assert_ne!(tag, subset_tag("abd"));
+    }
+}

@@ -1,0 +1,20 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// 200 when the store answers a read.
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state.store.ping().map_err(|e| {
+        tracing::error!(error = %e, "health check: store does not answer");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "存储不可用 / the store does not answer",
+        )
+    })?;
+    Ok(Json(json!({"status": "ok"})))
+}

@@ -1,0 +1,87 @@
+//! `AppJson<T>`: a JSON body extractor whose rejections use the API's error shape and name
+//! the field that was wrong.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest JSON body any route accepts.
+pub const JSON_LIMIT: usize = 1 << 20;
+
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected_json",
+                "请求体应为 JSON (Content-Type: application/json) / expected a JSON body",
+            ));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), JSON_LIMIT)
+            .await
+            .map_err(|_| {
+                ApiError::too_large(format!(
+                    "JSON 请求体超过 {JSON_LIMIT} 字节或不完整 / the JSON body is over {JSON_LIMIT} bytes or broke off"
+                ))
+            })?;
+        parse(&bytes).map(AppJson)
+    }
+}
+
+/// Syntax errors are 400; a well-formed document with a wrong or missing field is 422 with
+/// the field's path.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                format!("字段无效 / invalid field: {inner}"),
+            )
+            .with_field(path)
+        } else {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("JSON 格式错误 / malformed JSON: {inner}"),
+            )
+        }
+    })
+}
+
+/// `Path<T>` whose rejection (e.g. a segment that is not UTF-8) uses the API's error shape.
+pub struct AppPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| AppPath(value))
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}

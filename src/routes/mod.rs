@@ -1,0 +1,50 @@
+//! Every route in one list. Handlers are thin: extract, call the domain, map the result.
+
+mod certificates;
+mod decisions;
+mod health;
+mod json;
+mod jwks;
+mod keys;
+mod materials;
+mod submissions;
+mod tokens;
+mod verify;
+mod window_check;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+
+use crate::app::AppState;
+
+pub use keys::parse_time;
+pub use tokens::parse_binding;
+
+pub fn router() -> Router<AppState> {
+    let api = submissions::router()
+        .merge(certificates::router())
+        .route("/submissions/{id}/materials/{name}", put(materials::upload))
+        .route(
+            "/submissions/{id}/window-check",
+            post(window_check::window_check).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/submissions/{id}/items/{code}/decision",
+            post(decisions::decide),
+        )
+        .route("/tokens", post(tokens::create))
+        .route("/keys", get(keys::list))
+        .route("/keys/rotate", post(keys::rotate))
+        .route("/keys/{kid}/revoke", post(keys::revoke))
+        .route(
+            "/verify",
+            post(verify::api).layer(DefaultBodyLimit::max(10 << 20)),
+        );
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/.well-known/jwks.json", get(jwks::jwks))
+        .route("/v/{token}", get(verify::page))
+        .layer(DefaultBodyLimit::max(json::JSON_LIMIT))
+}

@@ -1,0 +1,86 @@
+//! `POST /tokens` (admin): make an API token on a running server.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json::AppJson;
+use crate::app::AppState;
+use crate::auth::{Caller, new_token};
+use crate::domain::{DepartmentCode, Role, holder::Holder};
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    role: String,
+    department: Option<String>,
+    holder: Option<String>,
+}
+
+/// Checks the role's binding: an approver needs a department, an applicant a holder, and no
+/// other role takes either.
+pub fn parse_binding(
+    role: &str,
+    department: Option<&str>,
+    holder: Option<&str>,
+) -> Result<(Role, Option<DepartmentCode>, Option<String>), ApiError> {
+    let role: Role = role.parse().map_err(|e| ApiError::invalid("role", e))?;
+    let department = department
+        .map(|d| DepartmentCode::parse(d).map_err(|e| ApiError::invalid("department", e)))
+        .transpose()?;
+    let holder = holder
+        .map(|h| Holder::normalise_id(h).map_err(|e| ApiError::invalid("holder", e)))
+        .transpose()?;
+    let unexpected = |field: &str, message: &str| {
+        Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_binding", message)
+                .with_field(field),
+        )
+    };
+    match (role, &department, &holder) {
+        (Role::Approver, None, _) => unexpected(
+            "department",
+            "审批人令牌须绑定部门 / an approver token needs --department",
+        ),
+        (Role::Applicant, _, None) => unexpected(
+            "holder",
+            "申请人令牌须绑定主体 / an applicant token needs --holder",
+        ),
+        (r, _, Some(_)) if r != Role::Applicant => unexpected(
+            "holder",
+            "只有申请人令牌绑定主体 / only an applicant token has a holder",
+        ),
+        (r, Some(_), _) if r != Role::Approver => unexpected(
+            "department",
+            "只有审批人令牌绑定部门 / only an approver token has a department",
+        ),
+        _ => Ok((role, department, holder)),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<TokenBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(&[Role::Admin])?;
+    let (role, department, holder) = parse_binding(
+        &body.role,
+        body.department.as_deref(),
+        body.holder.as_deref(),
+    )?;
+    let token = new_token(role, department, holder);
+    state.store.insert_token(&token.hash, &token.record).await?;
+    tracing::info!(token = %token.record.id, role = %role, by = %caller.actor(), "token created");
+    let r = &token.record;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "token": token.secret, "id": r.id, "role": r.role, "department": r.department,
+            "holder": r.holder, "created_at": r.created_at,
+        })),
+    ))
+}

@@ -1,0 +1,10 @@
+//! Ed25519 signing: the key ring (one active key signs, retired keys still verify), the
+//! compact JWS carried in every QR code, and the public JWK Set.
+
+mod jws;
+mod keyring;
+mod rotation;
+
+pub use jws::{Claims, JwsError, ParsedToken, parse_token, sign_token};
+pub use keyring::{KeyRecord, KeyRing, KeyStatus, RingKey, load_or_create, thumbprint, write_pem};
+pub use rotation::KeyRingError;

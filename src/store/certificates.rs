@@ -1,0 +1,197 @@
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::codec::{decode, encode};
+use super::submissions::{abort_with, event_key};
+use super::{Store, StoreError, UpdateError};
+use crate::domain::Sha256Digest;
+use chrono::Utc;
+
+use crate::domain::certificate::{Certificate, RevocationReason};
+use crate::domain::submission::{Event, Refusal, Submission};
+
+fn certificate_not_found(id: &str) -> UpdateError {
+    UpdateError::Refused(Refusal::NotFound {
+        code: "certificate_not_found",
+        message: format!("证照 {id} 不存在 / no certificate {id}"),
+    })
+}
+
+impl Store {
+    /// Hands out the next sequence number of `year`. Atomic, so concurrent issuances never get
+    /// the same number. It is not flushed on its own: it reaches the disk with (and before) the
+    /// certificate that uses it, so a number printed on a stored certificate is never handed
+    /// out again, even after a crash.
+    pub async fn next_sequence(&self, year: i32) -> Result<u64, StoreError> {
+        let _gate = self.gate.lock().await;
+        let next = self
+            .counters
+            .update_and_fetch(year.to_be_bytes(), |old| {
+                let last = old
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some((last + 1).to_be_bytes().to_vec())
+            })?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map_or(1, u64::from_be_bytes);
+        Ok(next)
+    }
+
+    /// Stores a certificate, its PDF and the submission's `issued` event in one transaction,
+    /// then flushes. Refused if the submission is no longer issuable or the identifier exists.
+    pub async fn store_issued(
+        &self,
+        certificate: &Certificate,
+        pdf: &[u8],
+        actor: &str,
+    ) -> Result<(Submission, Event), UpdateError> {
+        let id = certificate.content.id.as_str().as_bytes();
+        let value = encode(certificate)?;
+        let sub_key = certificate.submission.as_str().as_bytes();
+        let trees = (
+            &self.submissions,
+            &self.events,
+            &self.certificates,
+            &self.pdfs,
+            &self.pdf_index,
+        );
+        let transaction = || {
+            trees.transaction(|(subs, events, certs, pdfs, pdf_index)| {
+                let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
+                if certs.get(id)?.is_some() {
+                    return Err(abort(UpdateError::Refused(Refusal::Conflict {
+                        code: "identifier_taken",
+                        message: format!("identifier {} already exists", certificate.content.id),
+                        details: None,
+                    })));
+                }
+                let bytes = subs
+                    .get(sub_key)?
+                    .ok_or_else(|| abort(UpdateError::NotFound(certificate.submission.clone())))?;
+                let mut submission: Submission =
+                    decode(sub_key, &bytes).map_err(|e| abort(e.into()))?;
+                let action = submission
+                    .mark_issued(
+                        certificate.content.id.to_string(),
+                        certificate.pdf_sha256.clone(),
+                        certificate.content_digest.clone(),
+                    )
+                    .map_err(|r| abort(UpdateError::Refused(r)))?;
+                let event = Event {
+                    seq: submission.event_count,
+                    at: certificate.issued_at,
+                    actor: actor.to_owned(),
+                    action,
+                };
+                submission.event_count += 1;
+                submission.updated_at = certificate.issued_at;
+                subs.insert(sub_key, encode(&submission).map_err(|e| abort(e.into()))?)?;
+                events.insert(
+                    event_key(&submission.id, event.seq),
+                    encode(&event).map_err(|e| abort(e.into()))?,
+                )?;
+                certs.insert(id, value.as_slice())?;
+                pdfs.insert(id, pdf)?;
+                pdf_index.insert(certificate.pdf_sha256.as_str().as_bytes(), id)?;
+                Ok((submission, event))
+            })
+        };
+        self.exclusive(|| transaction().map_err(abort_with)).await
+    }
+
+    /// Revokes a certificate and appends the event to its submission's history, together.
+    pub async fn revoke_certificate(
+        &self,
+        id: &str,
+        reason: RevocationReason,
+        text: &str,
+        actor: &str,
+    ) -> Result<Certificate, UpdateError> {
+        let key = id.as_bytes();
+        let trees = (&self.certificates, &self.submissions, &self.events);
+        let transaction = || {
+            trees.transaction(|(certs, subs, events)| {
+                let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
+                let bytes = certs
+                    .get(key)?
+                    .ok_or_else(|| abort(certificate_not_found(id)))?;
+                let mut certificate: Certificate =
+                    decode(key, &bytes).map_err(|e| abort(e.into()))?;
+                let now = Utc::now();
+                let action = certificate
+                    .revoke(reason, text.to_owned(), now)
+                    .map_err(|r| abort(UpdateError::Refused(r)))?;
+                let sub_key = certificate.submission.as_str().as_bytes();
+                let bytes = subs
+                    .get(sub_key)?
+                    .ok_or_else(|| abort(UpdateError::NotFound(certificate.submission.clone())))?;
+                let mut submission: Submission =
+                    decode(sub_key, &bytes).map_err(|e| abort(e.into()))?;
+                let event = Event {
+                    seq: submission.event_count,
+                    at: now,
+                    actor: actor.to_owned(),
+                    action,
+                };
+                submission.event_count += 1;
+                submission.updated_at = now;
+                subs.insert(sub_key, encode(&submission).map_err(|e| abort(e.into()))?)?;
+                events.insert(
+                    event_key(&submission.id, event.seq),
+                    encode(&event).map_err(|e| abort(e.into()))?,
+                )?;
+                certs.insert(key, encode(&certificate).map_err(|e| abort(e.into()))?)?;
+                Ok(certificate)
+            })
+        };
+        self.exclusive(|| transaction().map_err(abort_with)).await
+    }
+
+    pub fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
+        self.certificates
+            .get(id)?
+            .map(|bytes| decode(id.as_bytes(), &bytes))
+            .transpose()
+    }
+
+    pub fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.pdfs.get(id)?.map(|b| b.to_vec()))
+    }
+
+    /// The certificate whose issued PDF has this digest, if we issued one.
+    pub fn certificate_by_pdf(
+        &self,
+        sha256: &Sha256Digest,
+    ) -> Result<Option<Certificate>, StoreError> {
+        match self.pdf_index.get(sha256.as_str())? {
+            Some(id) => self.certificate(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Changes a stored certificate (delivery, revocation) in one atomic read-modify-write.
+    pub async fn update_certificate<F>(
+        &self,
+        id: &str,
+        change: F,
+    ) -> Result<Certificate, UpdateError>
+    where
+        F: Fn(&mut Certificate) -> Result<(), Refusal>,
+    {
+        let key = id.as_bytes();
+        let transaction = || {
+            (&self.certificates,).transaction(|(certs,)| {
+                let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
+                let bytes = certs
+                    .get(key)?
+                    .ok_or_else(|| abort(certificate_not_found(id)))?;
+                let mut certificate: Certificate =
+                    decode(key, &bytes).map_err(|e| abort(e.into()))?;
+                change(&mut certificate).map_err(|r| abort(UpdateError::Refused(r)))?;
+                certs.insert(key, encode(&certificate).map_err(|e| abort(e.into()))?)?;
+                Ok(certificate)
+            })
+        };
+        self.exclusive(|| transaction().map_err(abort_with)).await
+    }
+}

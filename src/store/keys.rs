@@ -1,0 +1,44 @@
+use sled::Transactional;
+
+use super::codec::{decode, encode};
+use super::{Store, StoreError};
+use crate::signing::KeyRecord;
+
+impl Store {
+    pub fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut records: Vec<KeyRecord> = self
+            .keys
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&key, &value)
+            })
+            .collect::<Result<_, _>>()?;
+        records.sort_by_key(|r| r.created_at);
+        Ok(records)
+    }
+
+    /// Writes several key records at once (a rotation changes two) and flushes.
+    pub async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
+        let encoded = records
+            .iter()
+            .map(|r| Ok((r.kid.clone(), encode(r)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.exclusive(|| {
+            (&self.keys,)
+                .transaction(|(keys,)| {
+                    for (kid, value) in &encoded {
+                        keys.insert(kid.as_bytes(), value.as_slice())?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e: sled::transaction::TransactionError<()>| match e {
+                    sled::transaction::TransactionError::Storage(e) => StoreError::Engine(e),
+                    sled::transaction::TransactionError::Abort(()) => {
+                        StoreError::Encode("aborted".into())
+                    }
+                })
+        })
+        .await
+    }
+}

@@ -1,0 +1,159 @@
+//! Material files on disk, under `<data>/materials/<submission>/<random name>`. A file is
+//! streamed into `tmp/`, hashed as it arrives, fsynced and only then renamed into place, so
+//! a file that is visible is always whole and its digest is the one recorded.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use axum::body::Bytes;
+use chrono::Utc;
+use futures_util::{Stream, StreamExt};
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::domain::submission::StoredFile;
+use crate::domain::{Sha256Digest, SubmissionId};
+
+/// Writes reach the disk in blocks of this size; hashing happens on the same blocks.
+const WRITE_BLOCK: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the request body broke off: {0}")]
+    Body(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct MaterialFiles {
+    root: PathBuf,
+}
+
+fn random_name() -> String {
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+impl MaterialFiles {
+    /// Opens `<data>/materials`, removing partial uploads a crash may have left in `tmp/`.
+    pub fn open(data: &Path) -> io::Result<Self> {
+        let root = data.join("materials");
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Self { root })
+    }
+
+    pub fn path(&self, submission: &SubmissionId, file: &str) -> PathBuf {
+        self.root.join(submission.as_str()).join(file)
+    }
+
+    /// Streams `body` to disk through SHA-256. Over `limit` bytes, or if the body breaks off,
+    /// nothing of the partial file is left behind.
+    pub async fn receive<S, E>(
+        &self,
+        submission: &SubmissionId,
+        body: S,
+        limit: u64,
+    ) -> Result<StoredFile, ReceiveError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let tmp = self.root.join("tmp").join(random_name());
+        let result = self.write_and_hash(&tmp, body, limit).await;
+        let (sha256, size) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+        };
+        let dir = self.root.join(submission.as_str());
+        let name = random_name();
+        let placed = async {
+            tokio::fs::create_dir_all(&dir).await?;
+            tokio::fs::rename(&tmp, dir.join(&name)).await?;
+            tokio::fs::File::open(&dir).await?.sync_all().await
+        }
+        .await;
+        if let Err(e) = placed {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e.into());
+        }
+        Ok(StoredFile {
+            sha256,
+            size,
+            file: name,
+            uploaded_at: Utc::now(),
+        })
+    }
+
+    async fn write_and_hash<S, E>(
+        &self,
+        path: &Path,
+        body: S,
+        limit: u64,
+    ) -> Result<(Sha256Digest, u64), ReceiveError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let mut file = tokio::fs::File::create(path).await?;
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut block = Vec::with_capacity(WRITE_BLOCK);
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ReceiveError::Body(e.to_string()))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(ReceiveError::TooLarge { limit });
+            }
+            block.extend_from_slice(&chunk);
+            if block.len() >= WRITE_BLOCK {
+                hasher.update(&block);
+                file.write_all(&block).await?;
+                block.clear();
+            }
+        }
+        hasher.update(&block);
+        file.write_all(&block).await?;
+        file.sync_all().await?;
+        Ok((Sha256Digest::from_hasher(hasher), size))
+    }
+
+    /// Deletes a file that no longer belongs to any material (a replaced upload).
+    pub async fn remove(&self, submission: &SubmissionId, file: &str) {
+        if let Err(e) = tokio::fs::remove_file(self.path(submission, file)).await {
+            tracing::warn!(%submission, file, error = %e, "could not delete a replaced material file");
+        }
+    }
+}
+
+/// Hashes a stream without keeping it, for files shown at the window. Stops past `limit`.
+pub async fn hash_stream<S, E>(body: S, limit: u64) -> Result<(Sha256Digest, u64), ReceiveError>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ReceiveError::Body(e.to_string()))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(ReceiveError::TooLarge { limit });
+        }
+        hasher.update(&chunk);
+    }
+    Ok((Sha256Digest::from_hasher(hasher), size))
+}

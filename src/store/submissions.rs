@@ -1,0 +1,137 @@
+use chrono::Utc;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::codec::{decode, encode};
+use super::{Store, StoreError};
+use crate::domain::SubmissionId;
+use crate::domain::submission::{Action, Event, Refusal, Submission};
+
+/// Why an update did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("no submission {0}")]
+    NotFound(SubmissionId),
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Events of one submission sort by (id, seq): the id, a NUL, then seq big-endian.
+pub(super) fn event_key(id: &SubmissionId, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.as_str().len() + 9);
+    key.extend_from_slice(id.as_str().as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn event_prefix(id: &SubmissionId) -> Vec<u8> {
+    let mut key = id.as_str().as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+pub(super) fn abort_with(e: TransactionError<UpdateError>) -> UpdateError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => UpdateError::Store(StoreError::Engine(e)),
+    }
+}
+
+impl Store {
+    /// Stores a new submission and its `created` event together.
+    #[tracing::instrument(skip_all, fields(submission = %submission.id))]
+    pub async fn create_submission(
+        &self,
+        submission: &Submission,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut submission = submission.clone();
+        let event = Event {
+            seq: 0,
+            at: submission.created_at,
+            actor: actor.to_owned(),
+            action: Action::Created,
+        };
+        submission.event_count = 1;
+        let value = encode(&submission)?;
+        let event_value = encode(&event)?;
+        let id = submission.id.as_str().as_bytes();
+        self.exclusive(|| {
+            (&self.submissions, &self.events)
+                .transaction(|(subs, events)| {
+                    subs.insert(id, value.as_slice())?;
+                    events.insert(event_key(&submission.id, 0), event_value.as_slice())?;
+                    Ok(())
+                })
+                .map_err(|e: TransactionError<StoreError>| match e {
+                    TransactionError::Abort(e) => e,
+                    TransactionError::Storage(e) => StoreError::Engine(e),
+                })
+        })
+        .await
+    }
+
+    pub fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError> {
+        self.submissions
+            .get(id.as_str())?
+            .map(|bytes| decode(id.as_str().as_bytes(), &bytes))
+            .transpose()
+    }
+
+    /// Applies `change` to the stored submission and appends the event it returns, in one
+    /// transaction. `change` may run more than once if another writer got there first, so it
+    /// must be a pure function of the submission it is given. A refusal stores nothing.
+    pub async fn update_submission<T, F>(
+        &self,
+        id: &SubmissionId,
+        actor: &str,
+        change: F,
+    ) -> Result<(Submission, Event, T), UpdateError>
+    where
+        F: Fn(&mut Submission) -> Result<(Action, T), Refusal>,
+    {
+        let key = id.as_str().as_bytes();
+        let transaction = || {
+            (&self.submissions, &self.events).transaction(|(subs, events)| {
+                let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
+                let bytes = subs
+                    .get(key)?
+                    .ok_or_else(|| abort(UpdateError::NotFound(id.clone())))?;
+                let mut submission: Submission =
+                    decode(key, &bytes).map_err(|e| abort(e.into()))?;
+                let (action, extra) =
+                    change(&mut submission).map_err(|r| abort(UpdateError::Refused(r)))?;
+                let now = Utc::now();
+                let event = Event {
+                    seq: submission.event_count,
+                    at: now,
+                    actor: actor.to_owned(),
+                    action,
+                };
+                submission.event_count += 1;
+                submission.updated_at = now;
+                subs.insert(key, encode(&submission).map_err(|e| abort(e.into()))?)?;
+                events.insert(
+                    event_key(id, event.seq),
+                    encode(&event).map_err(|e| abort(e.into()))?,
+                )?;
+                Ok((submission, event, extra))
+            })
+        };
+        self.exclusive(|| transaction().map_err(abort_with)).await
+    }
+
+    /// The submission's audit history, oldest first.
+    pub fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
+        self.events
+            .scan_prefix(event_prefix(id))
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,40 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{decode, encode};
+use super::{Store, StoreError};
+use crate::domain::{DepartmentCode, Role, Sha256Digest, TokenId};
+
+/// What the store keeps of an API token: never the token itself, only its hash (the key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub role: Role,
+    pub department: Option<DepartmentCode>,
+    pub holder: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    #[tracing::instrument(skip(self, hash), fields(token = %record.id))]
+    pub async fn insert_token(
+        &self,
+        hash: &Sha256Digest,
+        record: &TokenRecord,
+    ) -> Result<(), StoreError> {
+        let value = encode(record)?;
+        self.exclusive(|| {
+            self.tokens.insert(hash.as_str(), value)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError> {
+        self.tokens
+            .get(hash.as_str())?
+            .map(|bytes| decode(hash.as_str().as_bytes(), &bytes))
+            .transpose()
+    }
+}

@@ -1,0 +1,294 @@
+//! `TestApp`: the real `onetrip` binary serving on port 0 against a tempdir store.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_onetrip");
+pub const ENTERPRISE: &str = "91350100M000100Y43";
+pub const OTHER_ENTERPRISE: &str = "91110108558521630L";
+pub const PERSON: &str = "11010519491231002X";
+
+pub struct TestApp {
+    pub url: String,
+    pub client: Client,
+    pub admin: String,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with("").await
+    }
+
+    /// Starts a server whose config file holds `extra` TOML lines.
+    pub async fn spawn_with(extra: &str) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("onetrip.toml");
+        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata = {:?}\ntemplates_dir = {:?}\n{extra}\n",
+                dir.path().join("data"),
+                templates
+            ),
+        )
+        .unwrap();
+        let admin = cli(dir.path(), &["token", "create", "--role", "admin"]);
+        assert!(
+            admin.status.success(),
+            "{}",
+            String::from_utf8_lossy(&admin.stderr)
+        );
+        let admin = String::from_utf8(admin.stdout).unwrap().trim().to_owned();
+        let (child, url) = start(dir.path());
+        TestApp {
+            url,
+            client: Client::new(),
+            admin,
+            dir,
+            child,
+        }
+    }
+
+    /// The server's process id; the benchmarks read its peak RSS.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Stops the server with SIGTERM, waits for it, and starts it again on the same store.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.restart_stopped();
+    }
+
+    pub fn restart_stopped(&mut self) {
+        let (child, url) = start(self.dir.path());
+        self.child = child;
+        self.url = url;
+    }
+
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "server exited with {exit}");
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url)
+    }
+
+    pub async fn token(&self, role: &str, binding: Value) -> String {
+        let mut body = json!({"role": role});
+        if let (Some(b), Some(o)) = (binding.as_object(), body.as_object_mut()) {
+            o.extend(b.clone());
+        }
+        let r = self.post(&self.admin, "/tokens", &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.api(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Response {
+        self.client
+            .get(self.api(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn upload(&self, token: &str, id: &str, name: &str, bytes: Vec<u8>) -> Response {
+        self.client
+            .put(self.api(&format!("/submissions/{id}/materials/{name}")))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the CLI against the test's config; the process's output is returned whole.
+pub fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["--config", dir.join("onetrip.toml").to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn start(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            dir.join("onetrip.toml").to_str().unwrap(),
+            "serve",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line was {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+/// Reads an error response and returns (status, code, field).
+pub async fn error_of(response: Response) -> (StatusCode, String, Option<String>) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    let error = &body["error"];
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    (
+        status,
+        error["code"].as_str().unwrap().to_owned(),
+        error["field"].as_str().map(str::to_owned),
+    )
+}
+
+pub fn licence_submission(holder: &str) -> Value {
+    json!({
+        "holder": {"type": "enterprise", "id": holder, "name": "示例电缆有限公司"},
+        "kind": "production-licence",
+        "items": [
+            {"code": "wire-cable", "department": "SCJG", "name": "电线电缆"},
+            {"code": "fertiliser", "department": "SCJG", "name": "化肥"}
+        ],
+        "materials": [{"name": "营业执照副本"}, {"name": "产品检验报告"}],
+        "fields": {
+            "address": "浙江省杭州市西湖区文三路1号",
+            "production_address": "浙江省杭州市余杭区良渚街道2号",
+            "legal_representative": "李四"
+        }
+    })
+}
+
+/// A reviewer and a clerk, enough to carry a submission to `accepted`.
+pub struct Staff {
+    pub reviewer: String,
+    pub clerk: String,
+}
+
+impl Staff {
+    pub async fn new(app: &TestApp) -> Staff {
+        Staff {
+            reviewer: app.token("reviewer", json!({})).await,
+            clerk: app.token("clerk", json!({})).await,
+        }
+    }
+}
+
+/// Files `body` as the clerk, uploads one file per material, pre-approves and window-checks it.
+pub async fn accepted(app: &TestApp, staff: &Staff, body: &Value) -> String {
+    let r = app.post(&staff.clerk, "/submissions", body).await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut digests = Vec::new();
+    for (i, m) in body["materials"].as_array().unwrap().iter().enumerate() {
+        let name = m["name"].as_str().unwrap();
+        let bytes = format!("{id} material {i}").into_bytes();
+        let r = app.upload(&staff.clerk, &id, name, bytes).await;
+        let uploaded: Value = r.json().await.unwrap();
+        digests.push(json!({"name": name, "sha256": uploaded["sha256"]}));
+    }
+    app.post(
+        &staff.clerk,
+        &format!("/submissions/{id}/submit"),
+        &json!({}),
+    )
+    .await;
+    let r = app
+        .post(
+            &staff.reviewer,
+            &format!("/submissions/{id}/pre-review"),
+            &json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = app
+        .post(
+            &staff.clerk,
+            &format!("/submissions/{id}/window-check"),
+            &json!({"digests": digests}),
+        )
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["outcome"], "matched");
+    id
+}
+
+pub async fn decide(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    item: &str,
+    decision: &str,
+) -> reqwest::Response {
+    app.post(
+        token,
+        &format!("/submissions/{id}/items/{item}/decision"),
+        &json!({"decision": decision, "comment": "符合条件"}),
+    )
+    .await
+}
+
+/// Carries a licence submission all the way to an issued certificate; returns its record.
+pub async fn issued_licence(app: &TestApp, staff: &Staff, scjg: &str) -> Value {
+    let id = accepted(app, staff, &licence_submission(ENTERPRISE)).await;
+    for item in ["wire-cable", "fertiliser"] {
+        assert_eq!(decide(app, scjg, &id, item, "approve").await.status(), 200);
+    }
+    let r = app
+        .post(
+            &staff.clerk,
+            &format!("/submissions/{id}/issue"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}

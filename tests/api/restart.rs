@@ -1,0 +1,68 @@
+//! State survives a restart, and the CLI refuses a store a server holds.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn state_survives_restart_and_cli_refuses_a_held_store() {
+    let mut app = TestApp::spawn().await;
+    let applicant = app.token("applicant", json!({"holder": ENTERPRISE})).await;
+    let r = app
+        .post(&applicant, "/submissions", &licence_submission(ENTERPRISE))
+        .await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.upload(&applicant, &id, "营业执照副本", b"scan".to_vec())
+            .await
+            .status(),
+        200
+    );
+    let before: Value = app
+        .get(&applicant, &format!("/submissions/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let out = cli(app.dir.path(), &["token", "create", "--role", "clerk"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "nothing printed on stdout");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("held by another process"), "{stderr}");
+
+    app.restart();
+    let after: Value = app
+        .get(&applicant, &format!("/submissions/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    assert_eq!(
+        app.client
+            .get(format!("{}/healthz", app.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Tokens made with the CLI on a stopped store work once the server is back.
+    app.stop();
+    let out = cli(app.dir.path(), &["token", "create", "--role", "clerk"]);
+    assert!(out.status.success());
+    let clerk = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    app.restart_stopped();
+    assert_eq!(
+        app.get(&clerk, &format!("/submissions/{id}"))
+            .await
+            .status(),
+        200
+    );
+}

@@ -1,0 +1,109 @@
+//! Bad input: clear errors naming the field, and nothing stored.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn submissions_are_validated_field_by_field() {
+    let app = TestApp::spawn().await;
+    let clerk = app.token("clerk", json!({})).await;
+    let expect = |body: Value, status: u16, field: &'static str| {
+        let app = &app;
+        let clerk = clerk.clone();
+        async move {
+            let (s, code, f) = error_of(app.post(&clerk, "/submissions", &body).await).await;
+            assert_eq!(
+                (s.as_u16(), f.as_deref()),
+                (status, Some(field)),
+                "{code}: {body}"
+            );
+        }
+    };
+    let with = |pointer: &str, value: Value| {
+        let mut body = licence_submission(ENTERPRISE);
+        *body.pointer_mut(pointer).unwrap() = value;
+        body
+    };
+    expect(
+        with("/holder/id", json!("91350100M000100Y44")),
+        422,
+        "holder.id",
+    )
+    .await;
+    expect(with("/holder/type", json!("person")), 422, "holder.id").await;
+    expect(with("/holder/name", json!("")), 422, "holder.name").await;
+    expect(with("/kind", json!("fishing-licence")), 422, "kind").await;
+    expect(
+        with("/items/0/department", json!("scjg")),
+        422,
+        "items[0].department",
+    )
+    .await;
+    expect(
+        with("/items/1/code", json!("wire-cable")),
+        422,
+        "items[1].code",
+    )
+    .await;
+    expect(
+        with("/materials/1/name", json!("营业执照副本")),
+        422,
+        "materials[1].name",
+    )
+    .await;
+    expect(
+        with("/materials/0/name", json!("../../etc/passwd")),
+        422,
+        "materials[0].name",
+    )
+    .await;
+    expect(with("/fields/address", json!(null)), 422, "fields.address").await;
+    expect(with("/items", json!([])), 422, "items").await;
+    let mut missing = licence_submission(ENTERPRISE);
+    missing["fields"]
+        .as_object_mut()
+        .unwrap()
+        .remove("legal_representative");
+    expect(missing, 422, "fields.legal_representative").await;
+    let mut unknown = licence_submission(ENTERPRISE);
+    unknown["colour"] = json!("red");
+    let (s, _, _) = error_of(app.post(&clerk, "/submissions", &unknown).await).await;
+    assert_eq!(s, 422);
+
+    // A permit is for a person: an enterprise holder is refused by the template.
+    let permit = json!({
+        "holder": {"type": "enterprise", "id": ENTERPRISE, "name": "某公司"},
+        "kind": "talent-residence-permit",
+        "items": [{"code": "talent-review", "department": "RSJ", "name": "引进人才资格审核"}],
+        "materials": [{"name": "学历证书"}],
+        "fields": {"employer": "某公司", "residence_address": "某地"}
+    });
+    expect(permit, 422, "holder.type").await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_and_wrong_content_type_is_415() {
+    let app = TestApp::spawn().await;
+    let clerk = app.token("clerk", json!({})).await;
+    let r = app
+        .client
+        .post(app.api("/submissions"))
+        .bearer_auth(&clerk)
+        .header("Content-Type", "application/json")
+        .body("{\"holder\": ")
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(r).await;
+    assert_eq!((status.as_u16(), code.as_str()), (400, "malformed_json"));
+    let r = app
+        .client
+        .post(app.api("/submissions"))
+        .bearer_auth(&clerk)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 415);
+}
