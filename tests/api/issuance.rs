@@ -357,3 +357,56 @@ async fn fifty_concurrent_issuances_get_fifty_distinct_identifiers() {
         .await;
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn issuances_during_a_rotation_are_each_signed_by_one_key_and_verify() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        let id = accepted(&app, &staff, &licence_submission(ENTERPRISE)).await;
+        for item in ["wire-cable", "fertiliser"] {
+            decide(&app, &scjg, &id, item, "approve").await;
+        }
+        ids.push(id);
+    }
+    let issuing = futures_util::future::join_all(ids.iter().map(|id| {
+        let (app, clerk) = (&app, &staff.clerk);
+        async move {
+            app.post(clerk, &format!("/submissions/{id}/issue"), &json!({}))
+                .await
+        }
+    }));
+    let rotating = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        app.post(&app.admin, "/keys/rotate", &json!({})).await
+    };
+    let (issued, rotated) = tokio::join!(issuing, rotating);
+    assert_eq!(rotated.status(), 201);
+    let jwks: Value = app
+        .client
+        .get(format!("{}/.well-known/jwks.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for r in issued {
+        assert_eq!(r.status(), 201);
+        let cert: Value = r.json().await.unwrap();
+        verify_with_jwks(cert["token"].as_str().unwrap(), &jwks);
+        let v: Value = app
+            .client
+            .get(cert["verify_url"].as_str().unwrap())
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["verdict"], "valid", "{v}");
+    }
+}

@@ -2,6 +2,7 @@
 //! and talks HTTP to it.
 
 mod access;
+mod cli;
 mod helpers;
 mod issuance;
 mod restart;

@@ -1,0 +1,155 @@
+//! The command line: offline verification from a PDF, a photo of the QR or a token; keys
+//! export; template preview.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn run(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let out = cli(app.dir.path(), args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn verify_reads_a_pdf_a_turned_photo_and_a_token_online_and_offline() {
+    let mut app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let cert = issued_licence(&app, &staff, &scjg).await;
+    let serial = cert["id"].as_str().unwrap();
+    let dir = app.dir.path().to_owned();
+
+    let pdf = app
+        .get(&staff.clerk, &format!("/certificates/{serial}/pdf"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let pdf_path = dir.join("licence.pdf");
+    std::fs::write(&pdf_path, &pdf).unwrap();
+    let png = app
+        .get(&staff.clerk, &format!("/certificates/{serial}/qr.png"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let image = image::load_from_memory(&png).unwrap().to_luma8();
+    let turned = image::imageops::rotate90(&image);
+    let (w, h) = (turned.width() * 3 / 4, turned.height() * 3 / 4);
+    let photo = image::imageops::resize(&turned, w, h, image::imageops::FilterType::Triangle);
+    let photo_path = dir.join("photo.png");
+    photo.save(&photo_path).unwrap();
+
+    // Online: the link in the QR names the service, which adds revocation and its records.
+    for input in [&pdf_path, &photo_path] {
+        let (ok, out) = run(&app, &["verify", input.to_str().unwrap()]);
+        assert!(ok, "{out}");
+        assert!(
+            out.contains("示例电缆有限公司") && out.contains("verdict: valid"),
+            "{out}"
+        );
+    }
+
+    // Offline: the service is stopped; the exported key set is all there is.
+    app.stop();
+    let (ok, jwks) = run(&app, &["keys", "export-jwks"]);
+    assert!(ok, "{jwks}");
+    let jwks_path = dir.join("jwks.json");
+    std::fs::write(&jwks_path, &jwks).unwrap();
+    let jwks: Value = serde_json::from_str(&jwks).unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], cert["kid"]);
+    let token = cert["token"].as_str().unwrap();
+    let (ok, out) = run(
+        &app,
+        &["verify", token, "--jwks", jwks_path.to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("valid (offline)") && out.contains("Revocation"),
+        "{out}"
+    );
+
+    let tampered = format!("{}x", token);
+    let (ok, out) = run(
+        &app,
+        &["verify", &tampered, "--jwks", jwks_path.to_str().unwrap()],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("verdict: malformed") || out.contains("verdict: bad_signature"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn preview_renders_a_specimen_without_storing_anything() {
+    let mut app = TestApp::spawn().await;
+    app.stop();
+    let out_path = app.dir.path().join("preview.pdf");
+    let (ok, out) = run(
+        &app,
+        &[
+            "preview",
+            "talent-residence-permit",
+            "--out",
+            out_path.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let doc = lopdf::Document::load(&out_path).unwrap();
+    let text = doc.extract_text(&[1]).unwrap();
+    for expected in [
+        "引进人才居住证",
+        "杭州样本科技有限公司",
+        "居住证制证",
+        "0000000.000",
+    ] {
+        assert!(
+            text.replace(char::is_whitespace, "").contains(expected),
+            "{expected} not in {text}"
+        );
+    }
+    let (ok, out) = run(
+        &app,
+        &[
+            "preview",
+            "fishing-licence",
+            "--out",
+            out_path.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && out.contains("production-licence"), "{out}");
+}
+
+#[tokio::test]
+async fn production_mode_refuses_the_demonstration_key() {
+    let mut app = TestApp::spawn().await;
+    app.stop();
+    let dir = app.dir.path();
+    let config = std::fs::read_to_string(dir.join("onetrip.toml")).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let keys = fresh.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example/demo-ed25519.pem");
+    std::fs::copy(example, keys.join("demo-ed25519.pem")).unwrap();
+    std::fs::write(
+        dir.join("onetrip.toml"),
+        format!("{config}\nmode = \"production\"\nkeys_dir = {:?}\n", keys).replace(
+            &format!("data = {:?}", dir.join("data")),
+            &format!("data = {:?}", fresh.path().join("data")),
+        ),
+    )
+    .unwrap();
+    let (ok, out) = run(&app, &["serve"]);
+    assert!(!ok);
+    assert!(
+        out.contains("production mode refuses the demonstration key"),
+        "{out}"
+    );
+}
