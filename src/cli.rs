@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::new_token;
 use crate::config::{Mode, Settings};
+use crate::domain::TokenId;
 use crate::routes::{parse_binding, parse_time};
 use crate::signing::load_or_create;
 use crate::store::Store;
@@ -97,6 +98,10 @@ pub enum TokenCommand {
         #[arg(long)]
         holder: Option<String>,
     },
+    /// Every token's public id, role and binding (secrets are never stored).
+    List,
+    /// Revoke a token by its public id (`tok_…`).
+    Revoke { id: String },
 }
 
 impl Cli {
@@ -137,6 +142,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let token = new_token(role, department, holder);
             store.insert_token(&token.hash, &token.record).await?;
             println!("{}", token.secret);
+        }
+        Command::Token(TokenCommand::List) => {
+            for t in open_stopped_store(&settings)?.tokens()? {
+                let binding = t
+                    .department
+                    .map(|d| d.to_string())
+                    .or(t.holder)
+                    .unwrap_or_default();
+                let revoked = t
+                    .revoked_at
+                    .map(|r| format!("  revoked {}", r.to_rfc3339()))
+                    .unwrap_or_default();
+                println!(
+                    "{}  {:<9} {binding:<18} created {}{revoked}",
+                    t.id,
+                    t.role,
+                    t.created_at.to_rfc3339()
+                );
+            }
+        }
+        Command::Token(TokenCommand::Revoke { id }) => {
+            let store = open_stopped_store(&settings)?;
+            match store.revoke_token(&TokenId(id.clone())).await? {
+                Some(_) => println!("{id} revoked"),
+                None => anyhow::bail!("no token {id}"),
+            }
         }
         Command::Keys(command) => keys(&settings, command).await?,
         Command::Verify { input, jwks } => {

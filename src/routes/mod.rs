@@ -33,7 +33,8 @@ pub fn router() -> Router<AppState> {
             "/submissions/{id}/items/{code}/decision",
             post(decisions::decide),
         )
-        .route("/tokens", post(tokens::create))
+        .route("/tokens", post(tokens::create).get(tokens::list))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate))
         .route("/keys/{kid}/revoke", post(keys::revoke))

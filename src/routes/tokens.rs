@@ -6,11 +6,12 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::json::AppJson;
+use super::json::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::{Caller, new_token};
-use crate::domain::{DepartmentCode, Role, holder::Holder};
+use crate::domain::{DepartmentCode, Role, TokenId, holder::Holder};
 use crate::error::ApiError;
+use crate::store::TokenRecord;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,4 +84,31 @@ pub async fn create(
             "holder": r.holder, "created_at": r.created_at,
         })),
     ))
+}
+
+/// Every token's public record: id, role, binding, dates. Never a secret.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    Ok(Json(json!({ "tokens": state.store.tokens()? })))
+}
+
+/// Revokes a token by its public id (`tok_…`); it stops working at once.
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<TokenRecord>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let record = state
+        .store
+        .revoke_token(&TokenId(id.clone()))
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "token_not_found",
+                format!("令牌 {id} 不存在 / no token {id}"),
+            )
+        })?;
+    tracing::info!(token = %record.id, by = %caller.actor(), "token revoked");
+    Ok(Json(record))
 }

@@ -38,3 +38,39 @@ impl Store {
             .transpose()
     }
 }
+
+impl Store {
+    /// Every token record (never a secret: only hashes are stored), oldest first.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut records: Vec<TokenRecord> = self
+            .tokens
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&key, &value)
+            })
+            .collect::<Result<_, _>>()?;
+        records.sort_by_key(|r| r.created_at);
+        Ok(records)
+    }
+
+    /// Marks the token with public id `id` revoked; `None` if there is no such token.
+    pub async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        self.exclusive(|| {
+            for entry in self.tokens.iter() {
+                let (key, value) = entry?;
+                let mut record: TokenRecord = decode(&key, &value)?;
+                if &record.id != id {
+                    continue;
+                }
+                if record.revoked_at.is_none() {
+                    record.revoked_at = Some(Utc::now());
+                    self.tokens.insert(key, encode(&record)?)?;
+                }
+                return Ok(Some(record));
+            }
+            Ok(None)
+        })
+        .await
+    }
+}

@@ -158,3 +158,47 @@ async fn token_bindings_are_checked() {
     assert!(created["token"].as_str().unwrap().starts_with("ot_"));
     assert_eq!(created["department"], "SCJG");
 }
+
+#[tokio::test]
+async fn an_admin_lists_and_revokes_tokens() {
+    let app = TestApp::spawn().await;
+    let clerk = app.token("clerk", json!({})).await;
+    assert_eq!(
+        app.get(&clerk, "/submissions/S0000000000ZZ").await.status(),
+        404
+    );
+
+    let listed: Value = app.get(&app.admin, "/tokens").await.json().await.unwrap();
+    let tokens = listed["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2);
+    let text = listed.to_string();
+    assert!(
+        !text.contains(&clerk) && !text.contains(&app.admin),
+        "no secret is listed"
+    );
+    let clerk_id = tokens.iter().find(|t| t["role"] == "clerk").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(error_of(app.get(&clerk, "/tokens").await).await.0, 403);
+
+    let r = app
+        .post(
+            &app.admin,
+            &format!("/tokens/{clerk_id}/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.json::<Value>().await.unwrap()["revoked_at"].is_string());
+    assert_eq!(
+        error_of(app.get(&clerk, "/submissions/S0000000000ZZ").await)
+            .await
+            .0,
+        401
+    );
+    let r = app
+        .post(&app.admin, "/tokens/tok_000000000000/revoke", &json!({}))
+        .await;
+    assert_eq!(error_of(r).await.0, 404);
+}
