@@ -138,7 +138,8 @@ fn fit_size(c: &Canvas, text: &str, max: f32, width: Mm, min: f32) -> f32 {
     if at_one <= 0.0 {
         return max;
     }
-    (width / at_one).min(max).max(min.min(max))
+    // A hair under the exact fit, so that rounding in `wrap` never breaks the line.
+    (width / at_one * 0.98).min(max).max(min.min(max))
 }
 
 /// Footer, from the bottom edge up: the note, the URL, the QR code; the issuing authority to
