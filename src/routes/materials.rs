@@ -47,6 +47,11 @@ pub async fn upload(
                 "body_interrupted",
                 format!("上传中断 / the upload broke off: {reason}"),
             ),
+            ReceiveError::Stalled => ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "body_stalled",
+                format!("上传停滞 / the upload stalled: {}", ReceiveError::Stalled),
+            ),
             ReceiveError::Io(e) => ApiError::internal(e),
         })?;
     let result = state

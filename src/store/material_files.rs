@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use chrono::Utc;
@@ -18,12 +19,18 @@ use crate::domain::{Sha256Digest, SubmissionId};
 /// Writes reach the disk in blocks of this size; hashing happens on the same blocks.
 const WRITE_BLOCK: usize = 1 << 20;
 
+/// A body that sends nothing for this long is given up: a client that opens an upload and
+/// stalls must not hold a connection and a temporary file for the whole request timeout.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
     #[error("the file is larger than {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("the request body broke off: {0}")]
     Body(String),
+    #[error("the request body sent nothing for {} s", BODY_IDLE_TIMEOUT.as_secs())]
+    Stalled,
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -111,8 +118,7 @@ impl MaterialFiles {
         let mut size: u64 = 0;
         let mut block = Vec::with_capacity(WRITE_BLOCK);
         let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ReceiveError::Body(e.to_string()))?;
+        while let Some(chunk) = next_chunk(&mut body).await? {
             size += chunk.len() as u64;
             if size > limit {
                 return Err(ReceiveError::TooLarge { limit });
@@ -147,8 +153,7 @@ where
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut body = std::pin::pin!(body);
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ReceiveError::Body(e.to_string()))?;
+    while let Some(chunk) = next_chunk(&mut body).await? {
         size += chunk.len() as u64;
         if size > limit {
             return Err(ReceiveError::TooLarge { limit });
@@ -156,4 +161,19 @@ where
         hasher.update(&chunk);
     }
     Ok((Sha256Digest::from_hasher(hasher), size))
+}
+
+/// The next chunk of a body, or `None` at its end; fails if the client stalls.
+async fn next_chunk<S, E>(body: &mut std::pin::Pin<&mut S>) -> Result<Option<Bytes>, ReceiveError>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await {
+        Err(_) => Err(ReceiveError::Stalled),
+        Ok(None) => Ok(None),
+        Ok(Some(chunk)) => chunk
+            .map(Some)
+            .map_err(|e| ReceiveError::Body(e.to_string())),
+    }
 }
