@@ -2,7 +2,7 @@
 //! `POST /api/v1/verify` (a PDF, or `{token}`).
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -109,18 +109,16 @@ fn token_of(input: &str) -> &str {
 pub async fn api(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
+    let body = axum::body::to_bytes(body, MAX_PDF_BYTES)
+        .await
+        .map_err(|_| ApiError::too_large("请求体超过 10 MB / the body is over 10 MB"))?;
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let finding = if content_type.starts_with("application/pdf") {
-        if body.len() > MAX_PDF_BYTES {
-            return Err(ApiError::too_large(
-                "PDF 超过 10 MB / the PDF is over 10 MB",
-            ));
-        }
         match state.store.certificate_by_pdf(&Sha256Digest::of(&body))? {
             Some(certificate) => check(&state, &certificate.token).await?,
             None => Finding::of(Verdict::NotIssued),
