@@ -108,7 +108,16 @@ pub async fn issue(
         .ok_or_else(|| ApiError::internal(format!("template {} is gone", submission.kind)))?;
     template.check_fields(&submission.fields)?;
 
-    let issued_at = Utc::now();
+    // The signing key and the issuance time are taken together under the ring's lock: a
+    // rotation (under the write lock) then falls wholly before or after, so `iat` always lies
+    // inside the signing key's active window.
+    let (kid, key, issued_at) = {
+        let ring = state.keys.read().await;
+        let (kid, key) = ring
+            .active()
+            .ok_or_else(|| ApiError::internal("no active signing key"))?;
+        (kid.to_owned(), key.clone(), Utc::now())
+    };
     let issue_date = issued_at.with_timezone(&CHINA).date_naive();
     let issuer = &state.settings.issuer;
     let sequence = state.store.next_sequence(issue_date.year()).await?;
@@ -144,16 +153,7 @@ pub async fn issue(
         holder_id: content.holder.public_id(),
         digest: content_digest.to_string(),
     };
-    let (kid, token) = {
-        let ring = state.keys.read().await;
-        let (kid, key) = ring
-            .active()
-            .ok_or_else(|| ApiError::internal("no active signing key"))?;
-        (
-            kid.to_owned(),
-            sign_token(key, kid, &claims).map_err(ApiError::internal)?,
-        )
-    };
+    let token = sign_token(&key, &kid, &claims).map_err(ApiError::internal)?;
     let verify_url = format!("{}/v/{token}", state.public_url);
 
     let view = view_of(&content, template, &verify_url, issued_at, false);
