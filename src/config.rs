@@ -55,6 +55,8 @@ pub struct Settings {
     pub max_material_bytes: u64,
     /// Upper bound for a whole request, so one slow client cannot hold a connection forever.
     pub request_timeout_secs: u64,
+    /// Requests served at once; more wait their turn instead of exhausting memory and files.
+    pub max_concurrent_requests: usize,
     pub mode: Mode,
     pub issuer: Issuer,
 }
@@ -69,6 +71,7 @@ impl Default for Settings {
             templates_dir: PathBuf::from("templates"),
             max_material_bytes: DEFAULT_MAX_MATERIAL_BYTES,
             request_timeout_secs: 3600,
+            max_concurrent_requests: 512,
             mode: Mode::Development,
             issuer: Issuer::default(),
         }

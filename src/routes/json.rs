@@ -7,6 +7,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use crate::body::{ReceiveError, read_limited};
 use crate::error::ApiError;
 
 /// Largest JSON body any route accepts.
@@ -34,14 +35,28 @@ where
                 "请求体应为 JSON (Content-Type: application/json) / expected a JSON body",
             ));
         }
-        let bytes = axum::body::to_bytes(req.into_body(), JSON_LIMIT)
+        let bytes = read_limited(req.into_body().into_data_stream(), JSON_LIMIT)
             .await
-            .map_err(|_| {
-                ApiError::too_large(format!(
-                    "JSON 请求体超过 {JSON_LIMIT} 字节或不完整 / the JSON body is over {JSON_LIMIT} bytes or broke off"
-                ))
-            })?;
+            .map_err(|e| body_error(e, "JSON"))?;
         parse(&bytes).map(AppJson)
+    }
+}
+
+/// Maps a body that could not be read to the API's error: too large is 413, a stalled body
+/// 408, one that broke off 400.
+pub fn body_error(e: ReceiveError, what: &str) -> ApiError {
+    match e {
+        ReceiveError::TooLarge { limit } => ApiError::too_large(format!(
+            "{what} 请求体超过 {limit} 字节 / the {what} body is over {limit} bytes"
+        )),
+        ReceiveError::Stalled => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_stalled",
+            format!("请求体停滞 / {e}"),
+        ),
+        ReceiveError::Body(_) | ReceiveError::Io(_) => {
+            ApiError::bad_request("unreadable_body", format!("请求体不完整 / {e}"))
+        }
     }
 }
 

@@ -8,13 +8,13 @@ use axum::http::HeaderMap;
 use axum::http::header::CONTENT_LENGTH;
 use serde_json::{Value, json};
 
-use super::json::AppPath;
+use super::json::{AppPath, body_error};
 use super::submissions::load_readable;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::body::ReceiveError;
 use crate::domain::MaterialName;
 use crate::error::ApiError;
-use crate::store::ReceiveError;
 
 #[tracing::instrument(skip_all, fields(caller = %caller.actor(), submission = %id))]
 pub async fn upload(
@@ -43,16 +43,8 @@ pub async fn upload(
         .await
         .map_err(|e| match e {
             ReceiveError::TooLarge { limit } => too_large(limit),
-            ReceiveError::Body(reason) => ApiError::bad_request(
-                "body_interrupted",
-                format!("上传中断 / the upload broke off: {reason}"),
-            ),
-            ReceiveError::Stalled => ApiError::new(
-                axum::http::StatusCode::REQUEST_TIMEOUT,
-                "body_stalled",
-                format!("上传停滞 / the upload stalled: {}", ReceiveError::Stalled),
-            ),
             ReceiveError::Io(e) => ApiError::internal(e),
+            other => body_error(other, "material"),
         })?;
     let result = state
         .store

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::json;
 use crate::app::AppState;
+use crate::body::read_limited;
 use crate::domain::Sha256Digest;
 use crate::domain::certificate::RevocationReason;
 use crate::error::ApiError;
@@ -111,9 +112,9 @@ pub async fn api(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = axum::body::to_bytes(body, MAX_PDF_BYTES)
+    let body = read_limited(body.into_data_stream(), MAX_PDF_BYTES)
         .await
-        .map_err(|_| ApiError::too_large("请求体超过 10 MB / the body is over 10 MB"))?;
+        .map_err(|e| json::body_error(e, "PDF"))?;
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -12,13 +12,15 @@ use super::json::{AppJson, AppPath};
 use super::submissions::load_readable;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::body::{ReceiveError, hash_stream};
 use crate::domain::window_check::{Presented, WindowReport, compare};
-use crate::domain::{Role, Sha256Digest};
+use crate::domain::{Role, Sha256Digest, SubmissionId};
 use crate::error::ApiError;
-use crate::store::{ReceiveError, hash_stream};
 
 /// More parts than this is not an applicant's folder of materials but an attack.
 const MAX_PARTS: usize = 200;
+/// A part past `MAX_PARTS` is read only this far before the connection is given up.
+const DRAIN_PART_CAP: u64 = 1 << 20;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,15 +59,27 @@ pub async fn window_check(
         let AppJson(body) = AppJson::<DigestsBody>::from_request(request, &state).await?;
         parse_digests(body)?
     };
-    let actor = caller.actor();
-    let (_, _, report) = state
+    let (_, report) = record_check(&state, &submission.id, &caller.actor(), &presented).await?;
+    Ok(Json(report))
+}
+
+/// Compares what was presented with the frozen manifest and stores the check, in one
+/// transaction; returns the audit event's `seq` and the report. The API and the window
+/// console (`/console`) both come through here.
+pub async fn record_check(
+    state: &AppState,
+    id: &SubmissionId,
+    actor: &str,
+    presented: &[Presented],
+) -> Result<(u64, WindowReport), ApiError> {
+    let (_, event, report) = state
         .store
-        .update_submission(&submission.id, &actor, |s| {
-            let report = compare(&s.manifest(), &presented, actor.clone(), Utc::now());
+        .update_submission(id, actor, |s| {
+            let report = compare(&s.manifest(), presented, actor.to_owned(), Utc::now());
             Ok((s.record_window_check(report.clone())?, report))
         })
         .await?;
-    Ok(Json(report))
+    Ok((event.seq, report))
 }
 
 fn parse_digests(body: DigestsBody) -> Result<Vec<Presented>, ApiError> {
@@ -86,7 +100,8 @@ fn parse_digests(body: DigestsBody) -> Result<Vec<Presented>, ApiError> {
         .collect()
 }
 
-async fn hash_parts(mut multipart: Multipart, limit: u64) -> Result<Vec<Presented>, ApiError> {
+/// Hashes every remaining part of `multipart` as a presented file, keeping no bytes.
+pub async fn hash_parts(mut multipart: Multipart, limit: u64) -> Result<Vec<Presented>, ApiError> {
     let mut presented = Vec::new();
     while let Some(field) = multipart
         .next_field()
@@ -94,6 +109,8 @@ async fn hash_parts(mut multipart: Multipart, limit: u64) -> Result<Vec<Presente
         .map_err(|e| ApiError::bad_request("malformed_multipart", e.body_text()))?
     {
         if presented.len() == MAX_PARTS {
+            let _ = hash_stream(field, DRAIN_PART_CAP).await;
+            discard_parts(&mut multipart).await;
             return Err(too_many_parts());
         }
         let part = decode_name(field.name().unwrap_or_default());
@@ -119,6 +136,18 @@ fn decode_name(raw: &str) -> String {
     percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_or_else(|_| raw.to_owned(), |decoded| decoded.into_owned())
+}
+
+/// Reads and drops the remaining parts (bounded like any refused body), so the client gets
+/// the refusal rather than a reset connection.
+async fn discard_parts(multipart: &mut Multipart) {
+    let mut parts = 0usize;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        parts += 1;
+        if parts > 100 * MAX_PARTS || hash_stream(field, DRAIN_PART_CAP).await.is_err() {
+            break;
+        }
+    }
 }
 
 fn too_many_parts() -> ApiError {

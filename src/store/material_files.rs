@@ -4,36 +4,20 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use chrono::Utc;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::body::{ReceiveError, discard_rest, next_chunk};
 use crate::domain::submission::StoredFile;
 use crate::domain::{Sha256Digest, SubmissionId};
 
 /// Writes reach the disk in blocks of this size; hashing happens on the same blocks.
 const WRITE_BLOCK: usize = 1 << 20;
-
-/// A body that sends nothing for this long is given up: a client that opens an upload and
-/// stalls must not hold a connection and a temporary file for the whole request timeout.
-pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReceiveError {
-    #[error("the file is larger than {limit} bytes")]
-    TooLarge { limit: u64 },
-    #[error("the request body broke off: {0}")]
-    Body(String),
-    #[error("the request body sent nothing for {} s", BODY_IDLE_TIMEOUT.as_secs())]
-    Stalled,
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
 
 #[derive(Debug, Clone)]
 pub struct MaterialFiles {
@@ -121,6 +105,7 @@ impl MaterialFiles {
         while let Some(chunk) = next_chunk(&mut body).await? {
             size += chunk.len() as u64;
             if size > limit {
+                discard_rest(&mut body).await;
                 return Err(ReceiveError::TooLarge { limit });
             }
             block.extend_from_slice(&chunk);
@@ -141,39 +126,5 @@ impl MaterialFiles {
         if let Err(e) = tokio::fs::remove_file(self.path(submission, file)).await {
             tracing::warn!(%submission, file, error = %e, "could not delete a replaced material file");
         }
-    }
-}
-
-/// Hashes a stream without keeping it, for files shown at the window. Stops past `limit`.
-pub async fn hash_stream<S, E>(body: S, limit: u64) -> Result<(Sha256Digest, u64), ReceiveError>
-where
-    S: Stream<Item = Result<Bytes, E>>,
-    E: std::fmt::Display,
-{
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut body = std::pin::pin!(body);
-    while let Some(chunk) = next_chunk(&mut body).await? {
-        size += chunk.len() as u64;
-        if size > limit {
-            return Err(ReceiveError::TooLarge { limit });
-        }
-        hasher.update(&chunk);
-    }
-    Ok((Sha256Digest::from_hasher(hasher), size))
-}
-
-/// The next chunk of a body, or `None` at its end; fails if the client stalls.
-async fn next_chunk<S, E>(body: &mut std::pin::Pin<&mut S>) -> Result<Option<Bytes>, ReceiveError>
-where
-    S: Stream<Item = Result<Bytes, E>>,
-    E: std::fmt::Display,
-{
-    match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await {
-        Err(_) => Err(ReceiveError::Stalled),
-        Ok(None) => Ok(None),
-        Ok(Some(chunk)) => chunk
-            .map(Some)
-            .map_err(|e| ReceiveError::Body(e.to_string())),
     }
 }

@@ -12,7 +12,7 @@ mod tokens;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use material_files::{MaterialFiles, ReceiveError, hash_stream};
+pub use material_files::MaterialFiles;
 pub use submissions::UpdateError;
 pub use tokens::TokenRecord;
 
