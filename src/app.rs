@@ -8,12 +8,14 @@ use axum::Router;
 use axum::http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::RwLock;
+use tower::limit::ConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::pages::Pages;
 use crate::render::Fonts;
+use crate::sessions::Sessions;
 use crate::signing::{KeyRing, load_or_create};
 use crate::store::{MaterialFiles, Store};
 use crate::templates::Templates;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     /// Base of verification URLs, without a trailing slash.
     pub public_url: Arc<str>,
+    /// Window-console sign-ins, in memory only (see `crate::sessions`).
+    pub sessions: Arc<Sessions>,
 }
 
 impl AppState {
@@ -55,18 +59,25 @@ impl AppState {
             keys: Arc::new(RwLock::new(keys)),
             pages: Arc::new(pages),
             public_url: public_url.trim_end_matches('/').into(),
+            sessions: Arc::new(Sessions::default()),
         })
     }
 }
 
 pub fn build_router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+    let concurrency = state.settings.max_concurrent_requests;
     crate::routes::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::routes::render_html_errors,
+        ))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(ConcurrencyLimitLayer::new(concurrency))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -82,17 +93,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let state = AppState::open(settings, public_url).await?;
-    println!("listening on http://{addr}");
+    // Listen for SIGTERM before announcing the address: whoever stops the service right after
+    // reading the line (a supervisor, a test) must get a graceful stop, not the default kill.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
     tracing::info!(%addr, public_url = %state.public_url, "serving");
-    axum::serve(listener, build_router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    let router = build_router(state);
+    println!("listening on http://{addr}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal(term))
         .await
         .context("serving")?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
@@ -100,15 +116,7 @@ async fn shutdown_signal() {
         }
     };
     let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
+        term.recv().await;
     };
     tokio::select! {
         () = ctrl_c => {},

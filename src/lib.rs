@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -14,6 +15,7 @@ pub mod pages;
 pub mod preview;
 pub mod render;
 pub mod routes;
+pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod templates;

@@ -9,7 +9,16 @@ use serde::Serialize;
 pub struct Pages(Environment<'static>);
 
 /// Every page, so a broken template stops the service at start, not at a verifier's scan.
-const PAGES: &[&str] = &["verdict.html"];
+const PAGES: &[&str] = &[
+    "verdict.html",
+    "verify.html",
+    "console_error.html",
+    "console_login.html",
+    "console_home.html",
+    "console_submission.html",
+    "console_report.html",
+    "receipt.html",
+];
 
 impl Pages {
     pub fn load(templates_dir: &Path) -> anyhow::Result<Self> {

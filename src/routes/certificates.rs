@@ -42,7 +42,7 @@ async fn issue(
     Ok((StatusCode::CREATED, Json(certificate)))
 }
 
-fn certificate_not_found(id: &str) -> ApiError {
+pub(super) fn certificate_not_found(id: &str) -> ApiError {
     ApiError::not_found(
         "certificate_not_found",
         format!("证照 {id} 不存在 / no certificate {id}"),
@@ -80,11 +80,20 @@ async fn pdf(
     AppPath(id): AppPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let certificate = load_readable(&state, &caller, &id)?;
+    pdf_download(&state, &certificate)
+}
+
+/// The stored PDF as a download, never cached by a shared proxy. Also serves the console.
+pub(super) fn pdf_download(
+    state: &AppState,
+    certificate: &Certificate,
+) -> Result<impl IntoResponse + use<>, ApiError> {
+    let id = certificate.content.id.to_string();
     let pdf = state
         .store
         .certificate_pdf(&id)?
         .ok_or_else(|| ApiError::internal(format!("certificate {id} has no stored PDF")))?;
-    let filename = format!("{}.pdf", certificate.content.id);
+    let filename = format!("{id}.pdf");
     Ok((
         [
             (CONTENT_TYPE, "application/pdf".to_owned()),
@@ -138,11 +147,11 @@ async fn revoke(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DeliveryBody {
-    method: DeliveryMethod,
-    carrier: Option<String>,
-    tracking_number: Option<String>,
-    address: Option<String>,
+pub(super) struct DeliveryBody {
+    pub(super) method: DeliveryMethod,
+    pub(super) carrier: Option<String>,
+    pub(super) tracking_number: Option<String>,
+    pub(super) address: Option<String>,
 }
 
 fn optional_label(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
@@ -159,6 +168,16 @@ async fn record_delivery(
     AppJson(body): AppJson<DeliveryBody>,
 ) -> Result<Json<Certificate>, ApiError> {
     caller.require(&[Role::Clerk, Role::Admin])?;
+    Ok(Json(record(&state, &id, &caller.actor(), body).await?))
+}
+
+/// Checks and records how certificate `id` leaves the office (the API and the console).
+pub(super) async fn record(
+    state: &AppState,
+    id: &str,
+    actor: &str,
+    body: DeliveryBody,
+) -> Result<Certificate, ApiError> {
     let carrier = optional_label("carrier", body.carrier)?;
     let tracking_number = optional_label("tracking_number", body.tracking_number)?;
     let address = body
@@ -182,14 +201,13 @@ async fn record_delivery(
             }
         }
     }
-    let actor = caller.actor();
     let certificate = state
         .store
-        .update_certificate(&id, |c| {
+        .update_certificate(id, |c| {
             let mut events = c.delivery.take().map(|d| d.events).unwrap_or_default();
             events.push(DeliveryEvent {
                 at: Utc::now(),
-                by: actor.clone(),
+                by: actor.to_owned(),
                 status: "recorded".into(),
                 note: None,
             });
@@ -203,7 +221,7 @@ async fn record_delivery(
             Ok(())
         })
         .await?;
-    Ok(Json(certificate))
+    Ok(certificate)
 }
 
 #[derive(Deserialize)]

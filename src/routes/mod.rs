@@ -1,8 +1,11 @@
 //! Every route in one list. Handlers are thin: extract, call the domain, map the result.
 
+mod assets;
 mod certificates;
+mod console;
 mod decisions;
 mod health;
+mod html;
 mod json;
 mod jwks;
 mod keys;
@@ -10,6 +13,7 @@ mod materials;
 mod submissions;
 mod tokens;
 mod verify;
+mod verify_page;
 mod window_check;
 
 use axum::Router;
@@ -18,6 +22,7 @@ use axum::routing::{get, post, put};
 
 use crate::app::AppState;
 
+pub use html::render_html_errors;
 pub use keys::parse_time;
 pub use tokens::parse_binding;
 
@@ -38,14 +43,14 @@ pub fn router() -> Router<AppState> {
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate))
         .route("/keys/{kid}/revoke", post(keys::revoke))
-        .route(
-            "/verify",
-            post(verify::api).layer(DefaultBodyLimit::max(10 << 20)),
-        );
+        .route("/verify", post(verify::api));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/v/{token}", get(verify::page))
+        .merge(console::router())
+        .merge(verify_page::router())
+        .route("/static/{file}", get(assets::serve))
         .layer(DefaultBodyLimit::max(json::JSON_LIMIT))
 }

@@ -124,6 +124,25 @@ impl Store {
         self.exclusive(|| transaction().map_err(abort_with)).await
     }
 
+    /// Every submission of one holder (USCC or ID number, as stored), newest first.
+    ///
+    /// A full scan of the submissions tree: a service centre files thousands of submissions a
+    /// year, which decode in milliseconds, so the window console's holder search needs no
+    /// index yet. Past a few hundred thousand, add a `holder_id_to_submission_ids` tree kept
+    /// in the same transactions as the submissions.
+    pub fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.submissions.iter() {
+            let (key, value) = entry?;
+            let submission: Submission = decode(&key, &value)?;
+            if submission.holder.id() == holder_id {
+                found.push(submission);
+            }
+        }
+        found.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        Ok(found)
+    }
+
     /// The submission's audit history, oldest first.
     pub fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
         self.events

@@ -1,0 +1,181 @@
+//! The window console (`/console`): server-rendered pages for the clerk at a service window.
+//!
+//! The clerk signs in once with their API token; the browser then holds only a session cookie
+//! (HttpOnly, SameSite=Strict, Path=/console, 8 hours; see `crate::sessions`). Every form
+//! carries the session's CSRF token in a hidden `csrf` field, and script requests also send it
+//! as `X-CSRF-Token`; both are checked here. The pages call the same functions as the JSON API,
+//! so a check or an issuance made here is the very same as one made with curl.
+
+mod certificates;
+mod sign_in;
+mod submissions;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::from_fn;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+
+use super::html::{HtmlError, page_headers};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::sessions::Session;
+
+const SESSION_COOKIE: &str = "onetrip_console";
+const CSRF_HEADER: &str = "x-csrf-token";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(submissions::home))
+        .route("/console/login", get(sign_in::page).post(sign_in::sign_in))
+        .route("/console/logout", post(sign_in::sign_out))
+        .route("/console/submissions/{id}", get(submissions::show))
+        .route(
+            "/console/submissions/{id}/window-check",
+            post(submissions::window_check).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/console/submissions/{id}/checks/{seq}",
+            get(submissions::report),
+        )
+        .route(
+            "/console/submissions/{id}/receipt",
+            get(submissions::receipt),
+        )
+        .route("/console/submissions/{id}/issue", post(certificates::issue))
+        .route("/console/certificates/{serial}/pdf", get(certificates::pdf))
+        .route(
+            "/console/certificates/{serial}/delivery",
+            post(certificates::delivery),
+        )
+        .layer(from_fn(page_headers))
+}
+
+/// A signed-in clerk (or admin), from the session cookie. Without a live session the browser
+/// is sent to the sign-in page.
+pub struct Clerk {
+    pub session_id: String,
+    pub session: Session,
+    pub caller: Caller,
+}
+
+impl Clerk {
+    /// Refuses a state-changing request whose CSRF token (form field, header, or both when both
+    /// are sent) is not this session's.
+    pub fn check_csrf(&self, headers: &HeaderMap, field: Option<&str>) -> Result<(), HtmlError> {
+        let header = headers.get(CSRF_HEADER).map(|v| v.to_str().unwrap_or(""));
+        let presented: Vec<&str> = header.into_iter().chain(field).collect();
+        if !presented.is_empty() && presented.iter().all(|t| self.session.csrf_matches(t)) {
+            return Ok(());
+        }
+        tracing::warn!(caller = %self.caller.actor(), "console request without a valid CSRF token");
+        Err(HtmlError::forbidden(
+            "请求缺少有效的安全令牌，请刷新页面后重试 / this request lacks a valid CSRF token: reload the page and try again",
+        ))
+    }
+}
+
+impl FromRequestParts<AppState> for Clerk {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let sign_in = || Redirect::to("/console/login").into_response();
+        let session_id = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(sign_in)?;
+        let session = state
+            .sessions
+            .get(&session_id, Utc::now())
+            .ok_or_else(sign_in)?;
+        let record = state
+            .store
+            .token(&session.token_hash)
+            .map_err(|e| HtmlError::from(e).into_response())?
+            .filter(|r| r.revoked_at.is_none());
+        let Some(record) = record else {
+            state.sessions.close(&session_id);
+            return Err(sign_in());
+        };
+        Ok(Clerk {
+            session_id,
+            session,
+            caller: Caller(record),
+        })
+    }
+}
+
+/// Renders a console page with what every page needs: who is signed in and the CSRF token
+/// for its forms (`context` must be a JSON object).
+fn render(
+    state: &AppState,
+    clerk: &Clerk,
+    page: &str,
+    mut context: serde_json::Value,
+) -> Result<Response, HtmlError> {
+    if let Some(map) = context.as_object_mut() {
+        map.insert("csrf".into(), clerk.session.csrf.clone().into());
+        map.insert("actor".into(), clerk.caller.actor().into());
+        map.insert(
+            "signed_in_until".into(),
+            clerk
+                .session
+                .expires_at
+                .with_timezone(&crate::issuance::CHINA)
+                .format("%H:%M")
+                .to_string()
+                .into(),
+        );
+    }
+    let html = state
+        .pages
+        .render(page, context)
+        .map_err(crate::error::ApiError::internal)?;
+    Ok(axum::response::Html(html).into_response())
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A console cookie: never readable by script, never sent cross-site, only under `/console`,
+/// and `Secure` when the service is published over HTTPS.
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
+    let expires =
+        (Utc::now() + chrono::Duration::seconds(max_age_secs)).format("%a, %d %b %Y %H:%M:%S GMT");
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}; Expires={expires}{secure}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; onetrip_console=xyz"),
+        );
+        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(cookie(&headers, "onetrip_console").as_deref(), Some("xyz"));
+        assert_eq!(cookie(&headers, "b").as_deref(), Some("2"));
+        assert_eq!(cookie(&headers, "onetrip"), None);
+    }
+}

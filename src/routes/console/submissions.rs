@@ -1,0 +1,235 @@
+//! Finding a submission, its page, the window check, its report and the receipt (受理回执).
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Clerk, render};
+use crate::app::AppState;
+use crate::domain::SubmissionId;
+use crate::domain::holder::Holder;
+use crate::domain::submission::{Action, Event, Submission};
+use crate::domain::window_check::{Outcome, WindowReport};
+use crate::error::ApiError;
+use crate::routes::html::HtmlError;
+use crate::routes::submissions::{SubmissionView, load_readable};
+use crate::routes::window_check::{hash_parts, record_check};
+
+#[derive(Deserialize, Default)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+/// Search by submission id (opens it) or by holder id (lists the holder's submissions).
+pub async fn home(
+    State(state): State<AppState>,
+    clerk: Clerk,
+    query: Result<Query<Search>, QueryRejection>,
+) -> Result<Response, HtmlError> {
+    let search = query.map(|Query(s)| s).unwrap_or_default();
+    let q = search.q.trim();
+    let mut results = Vec::new();
+    let mut notice = None;
+    if let Ok(id) = SubmissionId::parse(q) {
+        if state.store.submission(&id)?.is_some() {
+            return Ok(Redirect::to(&format!("/console/submissions/{id}")).into_response());
+        }
+        notice = Some(format!("办件 {id} 不存在 / no submission {id}"));
+    } else if let Ok(holder) = Holder::normalise_id(q) {
+        results = state.store.submissions_by_holder(&holder)?;
+        if results.is_empty() {
+            notice = Some(format!(
+                "主体 {holder} 没有办件 / no submissions for holder {holder}"
+            ));
+        }
+    } else if !q.is_empty() {
+        notice = Some(
+            "请输入办件编号（S 开头，共 13 位）或统一社会信用代码、身份证号 / enter a submission id (S + 12 characters), a USCC or an ID number"
+                .to_owned(),
+        );
+    }
+    let results: Vec<Value> = results
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "holder": s.holder, "kind": s.kind, "status": s.status,
+                   "created_at": s.created_at})
+        })
+        .collect();
+    render(
+        &state,
+        &clerk,
+        "console_home.html",
+        json!({"q": q, "results": results, "notice": notice}),
+    )
+}
+
+/// Turns a path that did not parse into the page a person expects: not found.
+fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, HtmlError> {
+    path.map(|Path(p)| p)
+        .map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))
+}
+
+fn load(state: &AppState, clerk: &Clerk, id: &str) -> Result<Submission, HtmlError> {
+    Ok(load_readable(state, &clerk.caller, id)?)
+}
+
+fn window_checks(history: &[Event]) -> impl Iterator<Item = (u64, &WindowReport)> {
+    history.iter().filter_map(|e| match &e.action {
+        Action::WindowChecked { report } => Some((e.seq, report)),
+        _ => None,
+    })
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    clerk: Clerk,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, HtmlError> {
+    let submission = load(&state, &clerk, &path(id)?)?;
+    let history = state.store.events(&submission.id)?;
+    let checks: Vec<Value> = window_checks(&history)
+        .map(|(seq, r)| json!({"seq": seq, "outcome": r.outcome, "checked_at": r.checked_at, "checked_by": r.checked_by}))
+        .collect();
+    let certificate = match submission.certificate.as_deref() {
+        Some(serial) => state.store.certificate(serial)?,
+        None => None,
+    };
+    let template = state.templates.get(&submission.kind);
+    let field_labels: serde_json::Map<String, Value> = template
+        .map(|t| {
+            t.fields
+                .iter()
+                .map(|f| (f.key.clone(), f.label.clone().into()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let title = template.map(|t| t.title.clone());
+    render(
+        &state,
+        &clerk,
+        "console_submission.html",
+        json!({
+            "s": SubmissionView::new(&submission, Some(&history)),
+            "blockers": submission.issuance_blockers(),
+            "checks": checks,
+            "certificate": certificate,
+            "field_labels": field_labels,
+            "title": title,
+        }),
+    )
+}
+
+/// Hashes the files dropped on the page (the first part must be the form's `csrf` field),
+/// stores the check exactly as `POST /api/v1/submissions/{id}/window-check` does, and sends
+/// the browser to the report (post/redirect/get, so a reload does not check twice).
+#[tracing::instrument(skip_all, fields(caller = %clerk.caller.actor()))]
+pub async fn window_check(
+    State(state): State<AppState>,
+    clerk: Clerk,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, HtmlError> {
+    let bad = |e: String| HtmlError::bad_request(format!("上传的表单无效 / malformed upload: {e}"));
+    let mut multipart = multipart.map_err(|e| bad(e.body_text()))?;
+    let first = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad(e.body_text()))?;
+    let csrf = match first {
+        Some(field) if field.name() == Some("csrf") => {
+            Some(field.text().await.map_err(|e| bad(e.body_text()))?)
+        }
+        _ => None,
+    };
+    clerk.check_csrf(&headers, csrf.as_deref())?;
+    let submission = load(&state, &clerk, &path(id)?)?;
+    let back = format!("/console/submissions/{}", submission.id);
+    submission
+        .check_window_check()
+        .map_err(|r| HtmlError::from(ApiError::from(r)).back_to(&back))?;
+    let mut presented = hash_parts(multipart, state.settings.max_material_bytes)
+        .await
+        .map_err(|e| HtmlError::from(e).back_to(&back))?;
+    // A file input left empty is still sent, as a part with an empty file name.
+    presented.retain(|p| p.filename.as_deref() != Some(""));
+    let (seq, report) = record_check(&state, &submission.id, &clerk.caller.actor(), &presented)
+        .await
+        .map_err(|e| HtmlError::from(e).back_to(&back))?;
+    tracing::info!(submission = %submission.id, outcome = ?report.outcome, "window check from the console");
+    Ok(Redirect::to(&format!("{back}/checks/{seq}")).into_response())
+}
+
+/// Sizes of the frozen materials by name, which the report itself does not carry.
+fn sizes(submission: &Submission) -> Value {
+    submission
+        .manifest()
+        .into_iter()
+        .map(|m| (m.name.to_string(), json!(m.size)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    clerk: Clerk,
+    ids: Result<Path<(String, u64)>, PathRejection>,
+) -> Result<Response, HtmlError> {
+    let (id, seq) = path(ids)?;
+    let submission = load(&state, &clerk, &id)?;
+    let history = state.store.events(&submission.id)?;
+    let report = window_checks(&history)
+        .find(|(s, _)| *s == seq)
+        .map(|(_, r)| r)
+        .ok_or_else(|| {
+            HtmlError::new(
+                StatusCode::NOT_FOUND,
+                format!("没有第 {seq} 号核对记录 / no window check number {seq}"),
+            )
+            .back_to(format!("/console/submissions/{}", submission.id))
+        })?;
+    render(
+        &state,
+        &clerk,
+        "console_report.html",
+        json!({"s": SubmissionView::new(&submission, None), "report": report, "seq": seq,
+               "sizes": sizes(&submission)}),
+    )
+}
+
+/// The receipt of the latest check in which every material matched.
+pub async fn receipt(
+    State(state): State<AppState>,
+    clerk: Clerk,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, HtmlError> {
+    let submission = load(&state, &clerk, &path(id)?)?;
+    let history = state.store.events(&submission.id)?;
+    let (seq, report) = window_checks(&history)
+        .filter(|(_, r)| r.outcome == Outcome::Matched)
+        .last()
+        .ok_or_else(|| {
+            HtmlError::new(
+                StatusCode::CONFLICT,
+                "尚无全部一致的窗口核对，不能出具受理回执 / no window check has matched every material yet",
+            )
+            .back_to(format!("/console/submissions/{}", submission.id))
+        })?;
+    let checked_at = report
+        .checked_at
+        .with_timezone(&crate::issuance::CHINA)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    render(
+        &state,
+        &clerk,
+        "receipt.html",
+        json!({"s": SubmissionView::new(&submission, None), "report": report, "seq": seq,
+               "sizes": sizes(&submission), "checked_at_local": checked_at}),
+    )
+}

@@ -1,0 +1,116 @@
+//! `/verify`: the page where anyone (a bank, a landlord) pastes a verification link or token,
+//! or drops the PDF they were sent, and gets the same verdict page as `/v/{token}`.
+//! It works without JavaScript: the two forms post plainly (the PDF as multipart).
+
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::from_fn;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::html::{HtmlError, page_headers};
+use super::verify::{check, respond};
+use crate::app::AppState;
+use crate::domain::Sha256Digest;
+use crate::error::ApiError;
+use crate::verification::{Finding, Verdict};
+
+/// A certificate PDF is tens of kilobytes; `POST /api/v1/verify` takes 10 MB, and so do we.
+const MAX_PDF_BYTES: usize = 10 << 20;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/verify", get(page).post(submit))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            MAX_PDF_BYTES + (64 << 10),
+        ))
+        .layer(from_fn(page_headers))
+}
+
+async fn page(State(state): State<AppState>) -> Result<Response, HtmlError> {
+    let html = state
+        .pages
+        .render("verify.html", serde_json::json!({}))
+        .map_err(ApiError::internal)?;
+    Ok(Html(html).into_response())
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// Takes a bare token or a pasted verification link (`…/v/<token>`).
+fn token_of(input: &str) -> &str {
+    let input = input.trim();
+    input.rsplit_once("/v/").map_or(input, |(_, token)| token)
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, HtmlError> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let finding = if content_type.starts_with("multipart/form-data") {
+        let multipart = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| HtmlError::bad_request(e.body_text()))?;
+        let pdf = read_pdf(multipart).await?;
+        check_pdf(&state, &pdf).await?
+    } else {
+        let Form(form) = Form::<TokenForm>::from_request(request, &state)
+            .await
+            .map_err(|e| HtmlError::bad_request(e.body_text()))?;
+        if form.token.trim().is_empty() {
+            return Err(HtmlError::bad_request(
+                "请粘贴核验链接或核验码 / paste a verification link or token",
+            ));
+        }
+        check(&state, token_of(&form.token)).await?
+    };
+    Ok(respond(&state, &headers, finding)?)
+}
+
+/// The verdict for a PDF: ours if its SHA-256 is one we issued, as `POST /api/v1/verify`.
+async fn check_pdf(state: &AppState, pdf: &[u8]) -> Result<Finding, ApiError> {
+    match state.store.certificate_by_pdf(&Sha256Digest::of(pdf))? {
+        Some(certificate) => check(state, &certificate.token).await,
+        None => Ok(Finding::of(Verdict::NotIssued)),
+    }
+}
+
+/// The bytes of the form's `pdf` part, refusing an empty choice or an oversized file.
+async fn read_pdf(mut multipart: Multipart) -> Result<Vec<u8>, HtmlError> {
+    let malformed = |e: axum::extract::multipart::MultipartError| {
+        HtmlError::bad_request(format!("上传无效 / malformed upload: {}", e.body_text()))
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+        if field.name() != Some("pdf") {
+            continue;
+        }
+        let mut pdf = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            if pdf.len() + chunk.len() > MAX_PDF_BYTES {
+                return Err(HtmlError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "PDF 超过 10 MB，不是本机关签发的证照 / the PDF is over 10 MB: not one of our certificates",
+                ));
+            }
+            pdf.extend_from_slice(&chunk);
+        }
+        if !pdf.is_empty() {
+            return Ok(pdf);
+        }
+    }
+    Err(HtmlError::bad_request(
+        "请选择要核验的 PDF 文件 / choose the PDF to verify",
+    ))
+}
