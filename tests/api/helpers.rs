@@ -18,6 +18,16 @@ pub struct TestApp {
     pub admin: String,
     pub dir: tempfile::TempDir,
     child: Child,
+    launch: Launch,
+}
+
+/// How the server process is started: extra environment (applied after the defaults, so it
+/// overrides them, e.g. `RUST_LOG`) and an optional file that receives its standard error
+/// (appended to across restarts). The default inherits standard error, as before.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    pub env: Vec<(String, String)>,
+    pub stderr: Option<PathBuf>,
 }
 
 impl TestApp {
@@ -27,6 +37,11 @@ impl TestApp {
 
     /// Starts a server whose config file holds `extra` TOML lines.
     pub async fn spawn_with(extra: &str) -> TestApp {
+        Self::spawn_launched(extra, Launch::default()).await
+    }
+
+    /// Like `spawn_with`, with control over the server's environment and standard error.
+    pub async fn spawn_launched(extra: &str, launch: Launch) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("onetrip.toml");
         let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
@@ -46,13 +61,14 @@ impl TestApp {
             String::from_utf8_lossy(&admin.stderr)
         );
         let admin = String::from_utf8(admin.stdout).unwrap().trim().to_owned();
-        let (child, url) = start(dir.path());
+        let (child, url) = start(dir.path(), &launch);
         TestApp {
             url,
             client: Client::new(),
             admin,
             dir,
             child,
+            launch,
         }
     }
 
@@ -73,7 +89,7 @@ impl TestApp {
     }
 
     pub fn restart_stopped(&mut self) {
-        let (child, url) = start(self.dir.path());
+        let (child, url) = start(self.dir.path(), &self.launch);
         self.child = child;
         self.url = url;
     }
@@ -84,6 +100,14 @@ impl TestApp {
         assert!(status.success());
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "server exited with {exit}");
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush or finish anything) and reaps it.
+    #[allow(dead_code)]
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        let exit = self.child.wait().unwrap();
+        assert!(!exit.success(), "a killed server exits unsuccessfully");
     }
 
     pub fn api(&self, path: &str) -> String {
@@ -149,7 +173,17 @@ pub fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn start(dir: &Path) -> (Child, String) {
+fn start(dir: &Path, launch: &Launch) -> (Child, String) {
+    let stderr = match &launch.stderr {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap(),
+        ),
+        None => Stdio::inherit(),
+    };
     let mut child = Command::new(BIN)
         .args([
             "--config",
@@ -157,8 +191,9 @@ fn start(dir: &Path) -> (Child, String) {
             "serve",
         ])
         .env("RUST_LOG", "warn")
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();

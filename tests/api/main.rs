@@ -2,10 +2,14 @@
 //! and talks HTTP to it.
 
 mod access;
+mod access_matrix;
 mod cli;
+mod console;
 mod helpers;
+mod hostile;
 mod issuance;
 mod restart;
+mod secrets;
 mod submission_flow;
 mod uploads;
 mod validation;
