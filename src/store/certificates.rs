@@ -1,11 +1,10 @@
+use chrono::Utc;
 use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{decode, encode};
-use super::submissions::{abort_with, event_key};
+use super::submissions::{abort, abort_with, append_event, load_in};
 use super::{Store, StoreError, UpdateError};
 use crate::domain::Sha256Digest;
-use chrono::Utc;
 
 use crate::domain::certificate::{Certificate, RevocationReason};
 use crate::domain::submission::{Event, Refusal, Submission};
@@ -47,7 +46,6 @@ impl Store {
     ) -> Result<(Submission, Event), UpdateError> {
         let id = certificate.content.id.as_str().as_bytes();
         let value = encode(certificate)?;
-        let sub_key = certificate.submission.as_str().as_bytes();
         let trees = (
             &self.submissions,
             &self.events,
@@ -57,39 +55,23 @@ impl Store {
         );
         let transaction = || {
             trees.transaction(|(subs, events, certs, pdfs, pdf_index)| {
-                let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
                 if certs.get(id)?.is_some() {
-                    return Err(abort(UpdateError::Refused(Refusal::Conflict {
+                    return Err(abort(Refusal::Conflict {
                         code: "identifier_taken",
                         message: format!("identifier {} already exists", certificate.content.id),
                         details: None,
-                    })));
+                    }));
                 }
-                let bytes = subs
-                    .get(sub_key)?
-                    .ok_or_else(|| abort(UpdateError::NotFound(certificate.submission.clone())))?;
-                let mut submission: Submission =
-                    decode(sub_key, &bytes).map_err(|e| abort(e.into()))?;
+                let mut submission = load_in(subs, &certificate.submission)?;
                 let action = submission
                     .mark_issued(
                         certificate.content.id.to_string(),
                         certificate.pdf_sha256.clone(),
                         certificate.content_digest.clone(),
                     )
-                    .map_err(|r| abort(UpdateError::Refused(r)))?;
-                let event = Event {
-                    seq: submission.event_count,
-                    at: certificate.issued_at,
-                    actor: actor.to_owned(),
-                    action,
-                };
-                submission.event_count += 1;
-                submission.updated_at = certificate.issued_at;
-                subs.insert(sub_key, encode(&submission).map_err(|e| abort(e.into()))?)?;
-                events.insert(
-                    event_key(&submission.id, event.seq),
-                    encode(&event).map_err(|e| abort(e.into()))?,
-                )?;
+                    .map_err(abort)?;
+                let at = certificate.issued_at;
+                let event = append_event(subs, events, &mut submission, action, actor, at)?;
                 certs.insert(id, value.as_slice())?;
                 pdfs.insert(id, pdf)?;
                 pdf_index.insert(certificate.pdf_sha256.as_str().as_bytes(), id)?;
@@ -111,36 +93,17 @@ impl Store {
         let trees = (&self.certificates, &self.submissions, &self.events);
         let transaction = || {
             trees.transaction(|(certs, subs, events)| {
-                let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
                 let bytes = certs
                     .get(key)?
                     .ok_or_else(|| abort(certificate_not_found(id)))?;
-                let mut certificate: Certificate =
-                    decode(key, &bytes).map_err(|e| abort(e.into()))?;
+                let mut certificate: Certificate = decode(key, &bytes).map_err(abort)?;
                 let now = Utc::now();
                 let action = certificate
                     .revoke(reason, text.to_owned(), now)
-                    .map_err(|r| abort(UpdateError::Refused(r)))?;
-                let sub_key = certificate.submission.as_str().as_bytes();
-                let bytes = subs
-                    .get(sub_key)?
-                    .ok_or_else(|| abort(UpdateError::NotFound(certificate.submission.clone())))?;
-                let mut submission: Submission =
-                    decode(sub_key, &bytes).map_err(|e| abort(e.into()))?;
-                let event = Event {
-                    seq: submission.event_count,
-                    at: now,
-                    actor: actor.to_owned(),
-                    action,
-                };
-                submission.event_count += 1;
-                submission.updated_at = now;
-                subs.insert(sub_key, encode(&submission).map_err(|e| abort(e.into()))?)?;
-                events.insert(
-                    event_key(&submission.id, event.seq),
-                    encode(&event).map_err(|e| abort(e.into()))?,
-                )?;
-                certs.insert(key, encode(&certificate).map_err(|e| abort(e.into()))?)?;
+                    .map_err(abort)?;
+                let mut submission = load_in(subs, &certificate.submission)?;
+                append_event(subs, events, &mut submission, action, actor, now)?;
+                certs.insert(key, encode(&certificate).map_err(abort)?)?;
                 Ok(certificate)
             })
         };
@@ -181,14 +144,12 @@ impl Store {
         let key = id.as_bytes();
         let transaction = || {
             (&self.certificates,).transaction(|(certs,)| {
-                let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
                 let bytes = certs
                     .get(key)?
                     .ok_or_else(|| abort(certificate_not_found(id)))?;
-                let mut certificate: Certificate =
-                    decode(key, &bytes).map_err(|e| abort(e.into()))?;
-                change(&mut certificate).map_err(|r| abort(UpdateError::Refused(r)))?;
-                certs.insert(key, encode(&certificate).map_err(|e| abort(e.into()))?)?;
+                let mut certificate: Certificate = decode(key, &bytes).map_err(abort)?;
+                change(&mut certificate).map_err(abort)?;
+                certs.insert(key, encode(&certificate).map_err(abort)?)?;
                 Ok(certificate)
             })
         };

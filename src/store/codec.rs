@@ -27,6 +27,16 @@ pub fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreE
     }
 }
 
+/// Every value of a tree, decoded, in key order.
+pub fn decode_all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
+    tree.iter()
+        .map(|entry| {
+            let (key, value) = entry?;
+            decode(&key, &value)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

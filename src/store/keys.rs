@@ -1,19 +1,12 @@
 use sled::Transactional;
 
-use super::codec::{decode, encode};
+use super::codec::{decode_all, encode};
 use super::{Store, StoreError};
 use crate::signing::KeyRecord;
 
 impl Store {
     pub fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let mut records: Vec<KeyRecord> = self
-            .keys
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&key, &value)
-            })
-            .collect::<Result<_, _>>()?;
+        let mut records: Vec<KeyRecord> = decode_all(&self.keys)?;
         records.sort_by_key(|r| r.created_at);
         Ok(records)
     }

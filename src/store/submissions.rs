@@ -1,8 +1,8 @@
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::codec::{decode, encode};
+use super::codec::{decode, decode_all, encode};
 use super::{Store, StoreError};
 use crate::domain::SubmissionId;
 use crate::domain::submission::{Action, Event, Refusal, Submission};
@@ -13,7 +13,7 @@ pub enum UpdateError {
     #[error("no submission {0}")]
     NotFound(SubmissionId),
     #[error(transparent)]
-    Refused(Refusal),
+    Refused(#[from] Refusal),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -38,6 +38,51 @@ pub(super) fn abort_with(e: TransactionError<UpdateError>) -> UpdateError {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => UpdateError::Store(StoreError::Engine(e)),
     }
+}
+
+pub(super) type InTransaction<T> = Result<T, ConflictableTransactionError<UpdateError>>;
+
+/// Aborts a transaction with `e`.
+pub(super) fn abort(e: impl Into<UpdateError>) -> ConflictableTransactionError<UpdateError> {
+    ConflictableTransactionError::Abort(e.into())
+}
+
+/// Reads a submission inside a transaction.
+pub(super) fn load_in(subs: &TransactionalTree, id: &SubmissionId) -> InTransaction<Submission> {
+    let key = id.as_str().as_bytes();
+    let bytes = subs
+        .get(key)?
+        .ok_or_else(|| abort(UpdateError::NotFound(id.clone())))?;
+    decode(key, &bytes).map_err(abort)
+}
+
+/// Appends `action` to the submission's history and writes both, inside a transaction: the
+/// one place that numbers events, so `seq` runs without gaps.
+pub(super) fn append_event(
+    subs: &TransactionalTree,
+    events: &TransactionalTree,
+    submission: &mut Submission,
+    action: Action,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> InTransaction<Event> {
+    let event = Event {
+        seq: submission.event_count,
+        at,
+        actor: actor.to_owned(),
+        action,
+    };
+    submission.event_count += 1;
+    submission.updated_at = at;
+    subs.insert(
+        submission.id.as_str().as_bytes(),
+        encode(&*submission).map_err(abort)?,
+    )?;
+    events.insert(
+        event_key(&submission.id, event.seq),
+        encode(&event).map_err(abort)?,
+    )?;
+    Ok(event)
 }
 
 impl Store {
@@ -93,31 +138,11 @@ impl Store {
     where
         F: Fn(&mut Submission) -> Result<(Action, T), Refusal>,
     {
-        let key = id.as_str().as_bytes();
         let transaction = || {
             (&self.submissions, &self.events).transaction(|(subs, events)| {
-                let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
-                let bytes = subs
-                    .get(key)?
-                    .ok_or_else(|| abort(UpdateError::NotFound(id.clone())))?;
-                let mut submission: Submission =
-                    decode(key, &bytes).map_err(|e| abort(e.into()))?;
-                let (action, extra) =
-                    change(&mut submission).map_err(|r| abort(UpdateError::Refused(r)))?;
-                let now = Utc::now();
-                let event = Event {
-                    seq: submission.event_count,
-                    at: now,
-                    actor: actor.to_owned(),
-                    action,
-                };
-                submission.event_count += 1;
-                submission.updated_at = now;
-                subs.insert(key, encode(&submission).map_err(|e| abort(e.into()))?)?;
-                events.insert(
-                    event_key(id, event.seq),
-                    encode(&event).map_err(|e| abort(e.into()))?,
-                )?;
+                let mut submission = load_in(subs, id)?;
+                let (action, extra) = change(&mut submission).map_err(abort)?;
+                let event = append_event(subs, events, &mut submission, action, actor, Utc::now())?;
                 Ok((submission, event, extra))
             })
         };
@@ -131,14 +156,8 @@ impl Store {
     /// index yet. Past a few hundred thousand, add a `holder_id_to_submission_ids` tree kept
     /// in the same transactions as the submissions.
     pub fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
-        let mut found = Vec::new();
-        for entry in self.submissions.iter() {
-            let (key, value) = entry?;
-            let submission: Submission = decode(&key, &value)?;
-            if submission.holder.id() == holder_id {
-                found.push(submission);
-            }
-        }
+        let mut found: Vec<Submission> = decode_all(&self.submissions)?;
+        found.retain(|s| s.holder.id() == holder_id);
         found.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(found)
     }

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{decode, encode};
+use super::codec::{decode, decode_all, encode};
 use super::{Store, StoreError};
 use crate::domain::{DepartmentCode, Role, Sha256Digest, TokenId};
 
@@ -42,14 +42,7 @@ impl Store {
 impl Store {
     /// Every token record (never a secret: only hashes are stored), oldest first.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut records: Vec<TokenRecord> = self
-            .tokens
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&key, &value)
-            })
-            .collect::<Result<_, _>>()?;
+        let mut records: Vec<TokenRecord> = decode_all(&self.tokens)?;
         records.sort_by_key(|r| r.created_at);
         Ok(records)
     }
