@@ -157,11 +157,8 @@ pub async fn issue(
     let verify_url = format!("{}/v/{token}", state.public_url);
 
     let view = view_of(&content, template, &verify_url, issued_at, false);
-    let expected_texts = vec![
-        content.holder.name().to_owned(),
-        content.id.to_string(),
-        content.title.clone(),
-    ];
+    // Everything the certificate must show: title, holder, fields, items, identifier, dates.
+    let expected_texts = view.expected_texts();
     let fonts = state.fonts.clone();
     let pdf = tokio::task::spawn_blocking(move || {
         let pdf = render_pdf(&fonts, &view)?;
