@@ -33,6 +33,23 @@ async fn submissions_are_validated_field_by_field() {
     .await;
     expect(with("/holder/type", json!("person")), 422, "holder.id").await;
     expect(with("/holder/name", json!("")), 422, "holder.name").await;
+    // 𠮷 (U+20BB7) is not in the certificate font: refused now, not printed as a box later.
+    let r = app
+        .post(
+            &clerk,
+            "/submissions",
+            &with("/holder/name", json!("𠮷野家有限公司")),
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unprintable_character");
+    assert_eq!(body["error"]["field"], "holder.name");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("U+20BB7")
+    );
     expect(with("/kind", json!("fishing-licence")), 422, "kind").await;
     expect(
         with("/items/0/department", json!("scjg")),
