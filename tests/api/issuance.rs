@@ -410,3 +410,81 @@ async fn issuances_during_a_rotation_are_each_signed_by_one_key_and_verify() {
         assert_eq!(v["verdict"], "valid", "{v}");
     }
 }
+
+#[tokio::test]
+async fn delivery_is_recorded_with_its_events_and_read_by_the_holder() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let applicant = app.token("applicant", json!({"holder": ENTERPRISE})).await;
+    let cert = issued_licence(&app, &staff, &scjg).await;
+    let path = format!("/certificates/{}/delivery", cert["id"].as_str().unwrap());
+    let put = |token: &str, body: Value| {
+        let (app, path, token) = (&app, path.clone(), token.to_owned());
+        async move {
+            app.client
+                .put(app.api(&path))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let (status, _, field) =
+        error_of(put(&staff.clerk, json!({"method": "courier", "carrier": "EMS"})).await).await;
+    assert_eq!(
+        (status.as_u16(), field.as_deref()),
+        (422, Some("tracking_number"))
+    );
+    assert_eq!(
+        error_of(put(&applicant, json!({"method": "download"})).await)
+            .await
+            .0,
+        403
+    );
+
+    let r = put(
+        &staff.clerk,
+        json!({
+            "method": "courier", "carrier": "EMS", "tracking_number": "1180123456789",
+            "address": "浙江省杭州市西湖区文三路1号"
+        }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = app
+        .post(
+            &staff.clerk,
+            &format!("{path}/events"),
+            &json!({"status": "delivered", "note": "本人签收"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let read: Value = app
+        .get(
+            &applicant,
+            &format!("/certificates/{}", cert["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let delivery = &read["delivery"];
+    assert_eq!(
+        (
+            delivery["method"].as_str(),
+            delivery["tracking_number"].as_str()
+        ),
+        (Some("courier"), Some("1180123456789"))
+    );
+    let events: Vec<&str> = delivery["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["recorded", "delivered"]);
+}
