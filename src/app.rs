@@ -7,7 +7,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::http::StatusCode;
 use tokio::net::TcpListener;
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, Semaphore};
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -29,6 +29,9 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     /// Parsed once: parsing the CJK font costs tens of milliseconds.
     pub fonts: Arc<Fonts>,
+    /// PDF renderings running at once, one per core: past that they only queue in tokio's
+    /// blocking pool, where uploads' file operations would wait behind them.
+    pub render_slots: Arc<Semaphore>,
     /// Exactly one active key signs; a rotation swaps it under the write lock, so an issuance
     /// signs with one key or the other, never a mix.
     pub keys: Arc<RwLock<KeyRing>>,
@@ -56,6 +59,9 @@ impl AppState {
             files,
             templates: Arc::new(templates),
             fonts: Arc::new(fonts),
+            render_slots: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             keys: Arc::new(RwLock::new(keys)),
             pages: Arc::new(pages),
             public_url: public_url.trim_end_matches('/').into(),

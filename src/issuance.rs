@@ -160,6 +160,11 @@ pub async fn issue(
     // Everything the certificate must show: title, holder, fields, items, identifier, dates.
     let expected_texts = view.expected_texts();
     let fonts = state.fonts.clone();
+    let slot = state
+        .render_slots
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
     let pdf = tokio::task::spawn_blocking(move || {
         let pdf = render_pdf(&fonts, &view)?;
         check_rendering(&pdf, &view.verify_url, &expected_texts)?;
@@ -168,6 +173,7 @@ pub async fn issue(
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| ApiError::internal(format!("rendering check failed: {e}")))?;
+    drop(slot);
 
     let certificate = Certificate {
         submission: submission.id.clone(),
