@@ -24,11 +24,12 @@ enum Who {
     NoToken,
     Malformed,
     UnknownToken,
+    RevokedToken,
 }
 
 use Who::*;
 
-const COLUMNS: [Who; 10] = [
+const COLUMNS: [Who; 11] = [
     Owner,
     OtherApplicant,
     Reviewer,
@@ -39,9 +40,11 @@ const COLUMNS: [Who; 10] = [
     NoToken,
     Malformed,
     UnknownToken,
+    RevokedToken,
 ];
-const HEADINGS: [&str; 10] = [
+const HEADINGS: [&str; 11] = [
     "owner", "other", "review", "clerk", "appr=", "appr≠", "admin", "none", "malf", "unknwn",
+    "revokd",
 ];
 const EVERYONE: &[Who] = &COLUMNS;
 
@@ -191,6 +194,8 @@ struct Matrix {
     rsj: String,
     /// Made by the CLI for another data directory: well-formed, unknown to this server.
     unknown: String,
+    /// An admin token of this server, revoked over the API.
+    revoked: String,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -230,6 +235,18 @@ impl Matrix {
         );
         let unknown = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         assert!(unknown.starts_with("ot_"), "{unknown}");
+        let r = app
+            .post(&app.admin, "/tokens", &json!({"role": "admin"}))
+            .await;
+        let made = expect(r, 201, "token to revoke").await;
+        let revoked = made["token"].as_str().unwrap().to_owned();
+        let path = format!("/tokens/{}/revoke", made["id"].as_str().unwrap());
+        expect(
+            app.post(&app.admin, &path, &json!({})).await,
+            200,
+            "revoke token",
+        )
+        .await;
         Matrix {
             owner: app.token("applicant", json!({"holder": ENTERPRISE})).await,
             other: app
@@ -240,6 +257,7 @@ impl Matrix {
             scjg: app.token("approver", json!({"department": "SCJG"})).await,
             rsj: app.token("approver", json!({"department": "RSJ"})).await,
             unknown,
+            revoked,
             app,
         }
     }
@@ -257,6 +275,7 @@ impl Matrix {
             NoToken => None,
             Malformed => Some("Basic b3Q6b3Q=".into()),
             UnknownToken => bearer(&self.unknown),
+            RevokedToken => bearer(&self.revoked),
         }
     }
 
@@ -471,7 +490,7 @@ fn judge(row: &Row, who: Who, status: StatusCode, body: &Value) -> Cell {
             None => got != 401 && got != 403,
         }
     } else {
-        let want = if matches!(who, NoToken | Malformed | UnknownToken) {
+        let want = if matches!(who, NoToken | Malformed | UnknownToken | RevokedToken) {
             401
         } else {
             403
@@ -485,7 +504,9 @@ fn expected(row: &Row, who: Who) -> String {
     match (row.allowed.contains(&who), row.success) {
         (true, Some(code)) => code.to_string(),
         (true, None) => "ok".into(),
-        (false, _) if matches!(who, NoToken | Malformed | UnknownToken) => "401".into(),
+        (false, _) if matches!(who, NoToken | Malformed | UnknownToken | RevokedToken) => {
+            "401".into()
+        }
         (false, _) => "403".into(),
     }
 }
