@@ -10,7 +10,7 @@ use chrono::Utc;
 use futures_util::Stream;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
 use crate::body::{ReceiveError, discard_rest, next_chunk};
 use crate::domain::submission::StoredFile;
@@ -18,6 +18,8 @@ use crate::domain::{Sha256Digest, SubmissionId};
 
 /// Writes reach the disk in blocks of this size; hashing happens on the same blocks.
 const WRITE_BLOCK: usize = 1 << 20;
+/// Blocks received but not yet written: bounds an upload's memory to a few MiB.
+const WRITE_QUEUE: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct MaterialFiles {
@@ -87,6 +89,8 @@ impl MaterialFiles {
         })
     }
 
+    /// Receives on the async side and hashes + writes on a blocking thread, one block behind:
+    /// the network, SHA-256 and the disk then work at the same time instead of in turn.
     async fn write_and_hash<S, E>(
         &self,
         path: &Path,
@@ -97,28 +101,47 @@ impl MaterialFiles {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        let mut file = tokio::fs::File::create(path).await?;
-        let mut hasher = Sha256::new();
-        let mut size: u64 = 0;
-        let mut block = Vec::with_capacity(WRITE_BLOCK);
-        let mut body = std::pin::pin!(body);
-        while let Some(chunk) = next_chunk(&mut body).await? {
-            size += chunk.len() as u64;
-            if size > limit {
-                discard_rest(&mut body).await;
-                return Err(ReceiveError::TooLarge { limit });
-            }
-            block.extend_from_slice(&chunk);
-            if block.len() >= WRITE_BLOCK {
+        let file = tokio::fs::File::create(path).await?.into_std().await;
+        let (blocks, mut to_write) = tokio::sync::mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let mut hasher = Sha256::new();
+            while let Some(block) = to_write.blocking_recv() {
                 hasher.update(&block);
-                file.write_all(&block).await?;
-                block.clear();
+                file.write_all(&block)?;
             }
+            file.sync_all()?;
+            Ok::<_, std::io::Error>(Sha256Digest::from_hasher(hasher))
+        });
+        let received = async {
+            let mut size: u64 = 0;
+            let mut block = Vec::with_capacity(WRITE_BLOCK);
+            let mut body = std::pin::pin!(body);
+            while let Some(chunk) = next_chunk(&mut body).await? {
+                size += chunk.len() as u64;
+                if size > limit {
+                    discard_rest(&mut body).await;
+                    return Err(ReceiveError::TooLarge { limit });
+                }
+                block.extend_from_slice(&chunk);
+                if block.len() >= WRITE_BLOCK {
+                    let full = std::mem::replace(&mut block, Vec::with_capacity(WRITE_BLOCK));
+                    if blocks.send(full).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            // If the writer stopped early, its own error is reported below.
+            let _ = blocks.send(block).await;
+            Ok(size)
         }
-        hasher.update(&block);
-        file.write_all(&block).await?;
-        file.sync_all().await?;
-        Ok((Sha256Digest::from_hasher(hasher), size))
+        .await;
+        drop(blocks);
+        let written = writer
+            .await
+            .map_err(|e| ReceiveError::Io(std::io::Error::other(e)))?;
+        let size = received?;
+        Ok((written?, size))
     }
 
     /// Deletes a file that no longer belongs to any material (a replaced upload).
