@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::certificate::RevocationReason;
-use super::template::Template;
 use super::window_check::{Outcome, WindowReport};
 use super::{DepartmentCode, ItemCode, MaterialName, Sha256Digest, SubmissionId, holder::Holder};
 
@@ -195,104 +194,7 @@ impl Refusal {
     }
 }
 
-/// What an applicant declares when creating a submission, already parsed field by field.
-#[derive(Debug, Clone)]
-pub struct NewSubmission {
-    pub holder: Holder,
-    pub kind: String,
-    pub items: Vec<(ItemCode, DepartmentCode, String)>,
-    pub materials: Vec<MaterialName>,
-    pub fields: BTreeMap<String, String>,
-}
-
-const MAX_ITEMS: usize = 50;
-const MAX_MATERIALS: usize = 100;
-
 impl Submission {
-    /// Builds a draft from a declaration checked against its certificate template.
-    pub fn create(
-        id: SubmissionId,
-        new: NewSubmission,
-        template: &Template,
-        now: DateTime<Utc>,
-    ) -> Result<Self, Refusal> {
-        let invalid = |field: String, code, message: &str| Refusal::Invalid {
-            code,
-            field,
-            message: message.to_owned(),
-        };
-        if new.holder.holder_type() != template.holder {
-            return Err(invalid(
-                "holder.type".into(),
-                "wrong_holder_type",
-                "该证照的持证主体类型不符 / this certificate kind is for another type of holder",
-            ));
-        }
-        if new.items.is_empty() || new.items.len() > MAX_ITEMS {
-            return Err(invalid(
-                "items".into(),
-                "invalid_items",
-                "事项应有1至50项 / a submission has 1 to 50 items",
-            ));
-        }
-        if new.materials.is_empty() || new.materials.len() > MAX_MATERIALS {
-            return Err(invalid(
-                "materials".into(),
-                "invalid_materials",
-                "材料应有1至100项 / a submission declares 1 to 100 materials",
-            ));
-        }
-        for (i, (code, _, _)) in new.items.iter().enumerate() {
-            if new.items[..i].iter().any(|(c, _, _)| c == code) {
-                return Err(invalid(
-                    format!("items[{i}].code"),
-                    "duplicate_item",
-                    "事项代码重复 / an item code appears twice",
-                ));
-            }
-        }
-        for (i, name) in new.materials.iter().enumerate() {
-            if new.materials[..i].contains(name) {
-                return Err(invalid(
-                    format!("materials[{i}].name"),
-                    "duplicate_material",
-                    "材料名称重复 / a material name appears twice",
-                ));
-            }
-        }
-        template.check_fields(&new.fields)?;
-        Ok(Self {
-            id,
-            holder: new.holder,
-            kind: new.kind,
-            items: new
-                .items
-                .into_iter()
-                .map(|(code, department, name)| Item {
-                    code,
-                    department,
-                    name,
-                    decision: None,
-                })
-                .collect(),
-            materials: new
-                .materials
-                .into_iter()
-                .map(|name| Material {
-                    name,
-                    upload: None,
-                    returned_reason: None,
-                })
-                .collect(),
-            fields: new.fields,
-            status: Status::Draft,
-            created_at: now,
-            updated_at: now,
-            event_count: 0,
-            certificate: None,
-        })
-    }
-
     /// The frozen list of names, sizes and digests, in declaration order. Only meaningful once
     /// every material has a file.
     pub fn manifest(&self) -> Vec<ManifestEntry> {
@@ -549,6 +451,10 @@ impl Submission {
         }
     }
 }
+
+mod create;
+
+pub use create::NewSubmission;
 
 #[cfg(test)]
 mod tests;
