@@ -216,43 +216,11 @@ impl Ctx {
 }
 
 /// Pre-approved submissions whose files are `file(id, 0)` and `file(id, 1)`.
-async fn pre_approved(app: &TestApp, staff: &Staff, count: usize) -> Vec<String> {
+async fn pre_approved_many(app: &TestApp, staff: &Staff, count: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for _ in 0..count {
-        let r = app
-            .post(
-                &staff.clerk,
-                "/submissions",
-                &licence_submission(ENTERPRISE),
-            )
-            .await;
-        let id = r.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        for (i, name) in ["营业执照副本", "产品检验报告"].into_iter().enumerate() {
-            assert_eq!(
-                app.upload(&staff.clerk, &id, name, file(&id, i))
-                    .await
-                    .status(),
-                200
-            );
-        }
-        app.post(
-            &staff.clerk,
-            &format!("/submissions/{id}/submit"),
-            &json!({}),
-        )
-        .await;
-        let r = app
-            .post(
-                &staff.reviewer,
-                &format!("/submissions/{id}/pre-review"),
-                &json!({"decision": "approve"}),
-            )
-            .await;
-        assert_eq!(r.status(), 200);
-        ids.push(id);
+        let body = licence_submission(ENTERPRISE);
+        ids.push(helpers::pre_approved(app, staff, &body, file).await.0);
     }
     ids
 }
@@ -272,7 +240,7 @@ async fn main() {
     let app = TestApp::spawn().await;
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
-    let checkable = Arc::new(pre_approved(&app, &staff, WINDOW_POOL).await);
+    let checkable = Arc::new(pre_approved_many(&app, &staff, WINDOW_POOL).await);
 
     let mut ctx = Ctx {
         client: Client::new(),

@@ -66,13 +66,7 @@ async fn main() {
     let openssl_rate = mib as f64 / openssl_secs;
 
     let clerk = app.token("clerk", json!({})).await;
-    let r = app
-        .post(&clerk, "/submissions", &licence_submission(ENTERPRISE))
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create(&clerk, &licence_submission(ENTERPRISE)).await;
     let file = tokio::fs::File::open(&path).await.unwrap();
     let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
     let started = Instant::now();

@@ -51,13 +51,9 @@ async fn tokens_roles_and_holders_are_enforced() {
         .await;
     assert_eq!(error_of(r).await.0, 403);
 
-    let r = app
-        .post(&applicant, "/submissions", &licence_submission(ENTERPRISE))
+    let id = app
+        .create(&applicant, &licence_submission(ENTERPRISE))
         .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
 
     // Another applicant can neither read, upload to, nor submit it.
     assert_eq!(

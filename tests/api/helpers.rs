@@ -127,6 +127,27 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The published key set.
+    pub async fn jwks(&self) -> Value {
+        let url = format!("{}/.well-known/jwks.json", self.url);
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Files a submission and returns its id.
+    pub async fn create(&self, token: &str, body: &Value) -> String {
+        let r = self.post(token, "/submissions", body).await;
+        assert_eq!(r.status(), 201);
+        let created: Value = r.json().await.unwrap();
+        created["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn post(&self, token: &str, path: &str, body: &Value) -> Response {
         self.client
             .post(self.api(path))
@@ -255,42 +276,43 @@ impl Staff {
     }
 }
 
-/// Files `body` as the clerk, uploads one file per material, pre-approves and window-checks it.
-pub async fn accepted(app: &TestApp, staff: &Staff, body: &Value) -> String {
-    let r = app.post(&staff.clerk, "/submissions", body).await;
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+/// Files `body` as the clerk, uploads `content(id, i)` for each material, submits it and has
+/// the reviewer approve it; returns the id and the digests of what was uploaded.
+pub async fn pre_approved(
+    app: &TestApp,
+    staff: &Staff,
+    body: &Value,
+    content: impl Fn(&str, usize) -> Vec<u8>,
+) -> (String, Vec<Value>) {
+    let id = app.create(&staff.clerk, body).await;
     let mut digests = Vec::new();
     for (i, m) in body["materials"].as_array().unwrap().iter().enumerate() {
         let name = m["name"].as_str().unwrap();
-        let bytes = format!("{id} material {i}").into_bytes();
-        let r = app.upload(&staff.clerk, &id, name, bytes).await;
+        let r = app.upload(&staff.clerk, &id, name, content(&id, i)).await;
+        assert_eq!(r.status(), 200);
         let uploaded: Value = r.json().await.unwrap();
         digests.push(json!({"name": name, "sha256": uploaded["sha256"]}));
     }
-    app.post(
-        &staff.clerk,
-        &format!("/submissions/{id}/submit"),
-        &json!({}),
-    )
-    .await;
+    let submit = format!("/submissions/{id}/submit");
+    assert_eq!(
+        app.post(&staff.clerk, &submit, &json!({})).await.status(),
+        200
+    );
+    let review = format!("/submissions/{id}/pre-review");
     let r = app
-        .post(
-            &staff.reviewer,
-            &format!("/submissions/{id}/pre-review"),
-            &json!({"decision": "approve"}),
-        )
+        .post(&staff.reviewer, &review, &json!({"decision": "approve"}))
         .await;
     assert_eq!(r.status(), 200);
+    (id, digests)
+}
+
+/// `pre_approved`, then a matching window check: the submission is `accepted`.
+pub async fn accepted(app: &TestApp, staff: &Staff, body: &Value) -> String {
+    let content = |id: &str, i: usize| format!("{id} material {i}").into_bytes();
+    let (id, digests) = pre_approved(app, staff, body, content).await;
+    let check = format!("/submissions/{id}/window-check");
     let r = app
-        .post(
-            &staff.clerk,
-            &format!("/submissions/{id}/window-check"),
-            &json!({"digests": digests}),
-        )
+        .post(&staff.clerk, &check, &json!({"digests": digests}))
         .await;
     assert_eq!(r.json::<Value>().await.unwrap()["outcome"], "matched");
     id

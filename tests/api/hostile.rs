@@ -115,13 +115,7 @@ async fn hostile_material_names_are_refused_and_store_nothing() {
             "{name:?}"
         );
     }
-    let r = app
-        .post(&clerk, "/submissions", &licence_submission(ENTERPRISE))
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create(&clerk, &licence_submission(ENTERPRISE)).await;
     for name in ["..%2F..%2Fetc%2Fpasswd", "a%00b", "%E6%9D%90%0A"] {
         let r = app
             .client
@@ -148,33 +142,8 @@ async fn hostile_material_names_are_refused_and_store_nothing() {
 async fn a_window_check_with_ten_thousand_parts_is_refused_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let staff = Staff::new(&app).await;
-    let r = app
-        .post(
-            &staff.clerk,
-            "/submissions",
-            &licence_submission(ENTERPRISE),
-        )
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for name in ["营业执照副本", "产品检验报告"] {
-        app.upload(&staff.clerk, &id, name, name.as_bytes().to_vec())
-            .await;
-    }
-    app.post(
-        &staff.clerk,
-        &format!("/submissions/{id}/submit"),
-        &json!({}),
-    )
-    .await;
-    app.post(
-        &staff.reviewer,
-        &format!("/submissions/{id}/pre-review"),
-        &json!({"decision": "approve"}),
-    )
-    .await;
+    let content = |_: &str, i: usize| vec![b'0' + i as u8];
+    let (id, _) = pre_approved(&app, &staff, &licence_submission(ENTERPRISE), content).await;
     let mut form = reqwest::multipart::Form::new();
     for i in 0..10_000 {
         form = form.part(format!("p{i}"), reqwest::multipart::Part::bytes(vec![b'x']));

@@ -171,15 +171,7 @@ async fn a_permit_needs_both_departments_then_issues_a_verifiable_pdf() {
     );
 
     // The token verifies with the published key and carries a masked ID number.
-    let jwks: Value = app
-        .client
-        .get(format!("{}/.well-known/jwks.json", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.jwks().await;
     let claims = verify_with_jwks(token, &jwks);
     assert_eq!(claims["sub"], serial);
     assert_eq!(claims["holder_id"], "110105********002X");
@@ -384,15 +376,7 @@ async fn issuances_during_a_rotation_are_each_signed_by_one_key_and_verify() {
     };
     let (issued, rotated) = tokio::join!(issuing, rotating);
     assert_eq!(rotated.status(), 201);
-    let jwks: Value = app
-        .client
-        .get(format!("{}/.well-known/jwks.json", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.jwks().await;
     for r in issued {
         assert_eq!(r.status(), 201);
         let cert: Value = r.json().await.unwrap();

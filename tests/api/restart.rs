@@ -8,13 +8,9 @@ use crate::helpers::*;
 async fn state_survives_restart_and_cli_refuses_a_held_store() {
     let mut app = TestApp::spawn().await;
     let applicant = app.token("applicant", json!({"holder": ENTERPRISE})).await;
-    let r = app
-        .post(&applicant, "/submissions", &licence_submission(ENTERPRISE))
+    let id = app
+        .create(&applicant, &licence_submission(ENTERPRISE))
         .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     assert_eq!(
         app.upload(&applicant, &id, "营业执照副本", b"scan".to_vec())
             .await

@@ -228,13 +228,7 @@ async fn digest_only_check_accepts_and_a_second_check_is_refused() {
     let clerk = app.token("clerk", json!({})).await;
     let reviewer = app.token("reviewer", json!({})).await;
     // A clerk files on an applicant's behalf.
-    let r = app
-        .post(&clerk, "/submissions", &licence_submission(ENTERPRISE))
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create(&clerk, &licence_submission(ENTERPRISE)).await;
     for (name, bytes) in [("营业执照副本", b"a".as_slice()), ("产品检验报告", b"b")] {
         assert_eq!(
             app.upload(&clerk, &id, name, bytes.to_vec()).await.status(),

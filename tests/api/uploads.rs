@@ -28,13 +28,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn oversize_upload_is_413_and_leaves_nothing() {
     let app = TestApp::spawn_with("max_material_bytes = 1000").await;
     let clerk = app.token("clerk", json!({})).await;
-    let r = app
-        .post(&clerk, "/submissions", &licence_submission(ENTERPRISE))
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create(&clerk, &licence_submission(ENTERPRISE)).await;
     let materials = app.data().join("materials");
 
     assert_eq!(
@@ -80,13 +74,7 @@ async fn oversize_upload_is_413_and_leaves_nothing() {
 async fn undeclared_and_malformed_material_names_are_refused() {
     let app = TestApp::spawn().await;
     let clerk = app.token("clerk", json!({})).await;
-    let r = app
-        .post(&clerk, "/submissions", &licence_submission(ENTERPRISE))
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create(&clerk, &licence_submission(ENTERPRISE)).await;
     let (status, code, _) = error_of(app.upload(&clerk, &id, "身份证", b"x".to_vec()).await).await;
     assert_eq!((status.as_u16(), code.as_str()), (404, "unknown_material"));
     let (status, _, field) =

@@ -71,15 +71,7 @@ async fn a_certificate_issued_during_rotation_verifies() {
     stop.store(true, Ordering::SeqCst);
     rotator.await.unwrap();
 
-    let jwks: Value = app
-        .client
-        .get(format!("{}/.well-known/jwks.json", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.jwks().await;
     let mut wrong = Vec::new();
     for cert in &issued {
         let verdict: Value = app
