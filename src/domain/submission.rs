@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::certificate::RevocationReason;
 use super::window_check::{Outcome, WindowReport};
 use super::{DepartmentCode, ItemCode, MaterialName, Sha256Digest, SubmissionId, holder::Holder};
 
@@ -92,57 +91,6 @@ pub struct ManifestEntry {
 pub struct ReturnReason {
     pub material: MaterialName,
     pub reason: String,
-}
-
-/// What happened, as appended to the audit history. Digests involved are always included.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
-    Created,
-    MaterialUploaded {
-        name: MaterialName,
-        sha256: Sha256Digest,
-        size: u64,
-        replaced_sha256: Option<Sha256Digest>,
-    },
-    Submitted {
-        manifest: Vec<ManifestEntry>,
-    },
-    Returned {
-        reasons: Vec<ReturnReason>,
-    },
-    PreApproved {
-        manifest: Vec<ManifestEntry>,
-    },
-    WindowChecked {
-        report: WindowReport,
-    },
-    ItemDecided {
-        code: ItemCode,
-        department: DepartmentCode,
-        decision: DecisionOutcome,
-        comment: String,
-    },
-    Issued {
-        certificate: String,
-        pdf_sha256: Sha256Digest,
-        content_digest: Sha256Digest,
-    },
-    CertificateRevoked {
-        certificate: String,
-        reason: RevocationReason,
-        text: String,
-    },
-}
-
-/// One audit event. `seq` numbers the submission's events from 0 without gaps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub seq: u64,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    #[serde(flatten)]
-    pub action: Action,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -453,8 +401,10 @@ impl Submission {
 }
 
 mod create;
+mod history;
 
 pub use create::NewSubmission;
+pub use history::{Action, Event};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,60 @@
+//! The audit history: what happened to a submission, appended and never rewritten.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{DecisionOutcome, ManifestEntry, ReturnReason};
+use crate::domain::certificate::RevocationReason;
+use crate::domain::window_check::WindowReport;
+use crate::domain::{DepartmentCode, ItemCode, MaterialName, Sha256Digest};
+
+/// What happened, as appended to the audit history. Digests involved are always included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    MaterialUploaded {
+        name: MaterialName,
+        sha256: Sha256Digest,
+        size: u64,
+        replaced_sha256: Option<Sha256Digest>,
+    },
+    Submitted {
+        manifest: Vec<ManifestEntry>,
+    },
+    Returned {
+        reasons: Vec<ReturnReason>,
+    },
+    PreApproved {
+        manifest: Vec<ManifestEntry>,
+    },
+    WindowChecked {
+        report: WindowReport,
+    },
+    ItemDecided {
+        code: ItemCode,
+        department: DepartmentCode,
+        decision: DecisionOutcome,
+        comment: String,
+    },
+    Issued {
+        certificate: String,
+        pdf_sha256: Sha256Digest,
+        content_digest: Sha256Digest,
+    },
+    CertificateRevoked {
+        certificate: String,
+        reason: RevocationReason,
+        text: String,
+    },
+}
+
+/// One audit event. `seq` numbers the submission's events from 0 without gaps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    #[serde(flatten)]
+    pub action: Action,
+}
