@@ -210,6 +210,14 @@ test('window console and verification page in a real browser', { timeout: 180_00
   await Promise.all([vpage.waitForNavigation(), vpage.click('#verify-token button[type=submit]')]);
   assert.equal(await vpage.textContent('section.verdict h1'), '有效');
 
+  // The verification code printed beside the QR code, typed as a person would.
+  await vpage.goto(`${server.url}/verify`);
+  await vpage.fill('#token', certificate.code.toLowerCase().replace(/-/g, ' '));
+  await Promise.all([vpage.waitForNavigation(), vpage.click('#verify-token button[type=submit]')]);
+  assert.equal(await vpage.textContent('section.verdict h1'), '有效');
+  assert.match(await vpage.textContent('main'), new RegExp(certificate.code));
+  await screenshot(vpage, 'verdict-valid-code');
+
   // --- Revoked over the admin API: the QR's page says so. ---
   r = await server.api('POST', server.admin, `/certificates/${serial}/revoke`, { reason: 'superseded', text: '已换发新证' });
   assert.equal(r.status, 200, JSON.stringify(r.body));

@@ -53,6 +53,17 @@ impl AppState {
         let keys = load_or_create(&store, &settings.keys_dir(), settings.mode).await?;
         let pages = Pages::load(&settings.templates_dir)?;
         let fonts = Fonts::embedded().context("loading the certificate font")?;
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let longest_link =
+            crate::issuance::check_link_capacity(&public_url, &settings.issuer, &templates)?;
+        crate::issuance::check_printable_text(&fonts, "issuer.name", &settings.issuer.name)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the configured issuer name cannot be printed: {}",
+                    e.message
+                )
+            })?;
+        tracing::debug!(longest_link, "every verification link fits the QR code");
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -64,7 +75,7 @@ impl AppState {
             )),
             keys: Arc::new(RwLock::new(keys)),
             pages: Arc::new(pages),
-            public_url: public_url.trim_end_matches('/').into(),
+            public_url: public_url.into(),
             sessions: Arc::new(Sessions::default()),
         })
     }

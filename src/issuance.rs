@@ -2,16 +2,20 @@
 //! build the record, lint it, sign, render, check the rendering, then store everything in one
 //! transaction. A failed step issues nothing and says why.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Utc};
 
 use crate::app::AppState;
 use crate::domain::certificate::{CertContent, CertStatus, Certificate, IssuerInfo};
 use crate::domain::identifier::Identifier;
-use crate::domain::submission::NewSubmission;
+use crate::domain::submission::Submission;
 use crate::domain::template::Template;
-use crate::domain::{ParseError, Sha256Digest, SubmissionId};
+use crate::domain::{ParseError, Sha256Digest, SubmissionId, VerificationCode};
 use crate::error::{ApiError, submission_not_found};
-use crate::render::{CertificateView, Fonts, check_rendering, render_pdf};
+use crate::render::{
+    CertificateView, Fonts, RenderError, Unprintable, check_rendering, qr_version, render_pdf,
+};
 use crate::signing::{Claims, sign_token};
 
 /// Certificates are dated in China Standard Time (UTC+8, no daylight saving).
@@ -20,35 +24,94 @@ pub const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
     None => panic!("UTC+8 is a valid offset"),
 };
 
-/// Refuses text the font cannot print, naming the field and the character: a certificate
-/// must never show an empty box where a name should be.
+/// The highest QR version we print (85 modules): at error correction M it holds 504 bytes,
+/// and in the 40 mm square its modules are 0.43 mm, which phones read from paper.
+pub const MAX_QR_VERSION: i16 = 17;
+
+/// Refuses text the font cannot print as itself, naming the field and the character: a
+/// certificate must never show an empty box where a name should be, nor a look-alike that its
+/// own text layer gives back as another character.
 pub fn check_printable_text(fonts: &Fonts, field: &str, text: &str) -> Result<(), ApiError> {
-    match fonts.missing_chars(text).first() {
-        None => Ok(()),
-        Some(c) => Err(ApiError::invalid(
-            field,
-            ParseError::new(
-                "unprintable_character",
-                format!(
-                    "字符“{c}”(U+{:04X}) 无法在证照上打印 / the character {c} (U+{:04X}) is not in the certificate font",
-                    *c as u32, *c as u32
-                ),
-            ),
-        )),
-    }
+    let hex = |c: char| format!("U+{:04X}", u32::from(c));
+    let message = match fonts.unprintable(text) {
+        None => return Ok(()),
+        Some(Unprintable::Missing(c)) => format!(
+            "字符“{c}”({}) 无法在证照上打印 / the character {c} ({}) is not in the certificate font",
+            hex(c),
+            hex(c)
+        ),
+        Some(Unprintable::TooWide(c)) => format!(
+            "字符“{c}”({}) 过宽，无法在证照上打印 / the character {c} ({}) is too wide to print",
+            hex(c),
+            hex(c)
+        ),
+        Some(Unprintable::LookAlike { found, of }) => format!(
+            "字符“{found}”({}) 与“{of}”({}) 同形，请改用“{of}” / the character {found} ({}) looks like {of} ({}): use {of}",
+            hex(found),
+            hex(of),
+            hex(found),
+            hex(of)
+        ),
+    };
+    Err(ApiError::invalid(
+        field,
+        ParseError::new("unprintable_character", message),
+    ))
 }
 
 /// Checked when a submission is created, so an unprintable name is refused at once, not
 /// at the window after the applicant has travelled.
-pub fn check_printable(fonts: &Fonts, new: &NewSubmission) -> Result<(), ApiError> {
-    check_printable_text(fonts, "holder.name", new.holder.name())?;
-    for (i, (_, _, name)) in new.items.iter().enumerate() {
-        check_printable_text(fonts, &format!("items[{i}].name"), name)?;
+pub fn check_printable(fonts: &Fonts, submission: &Submission) -> Result<(), ApiError> {
+    check_printable_text(fonts, "holder.name", submission.holder.name())?;
+    for (i, item) in submission.items.iter().enumerate() {
+        check_printable_text(fonts, &format!("items[{i}].name"), &item.name)?;
     }
-    for (key, value) in &new.fields {
+    for (key, value) in &submission.fields {
         check_printable_text(fonts, &format!("fields.{key}"), value)?;
     }
     Ok(())
+}
+
+/// The longest QR link this service can print, checked at start-up: with the configured
+/// public URL and identifier root, a token of the largest identifier, the latest dates and
+/// any holder must fit QR version [`MAX_QR_VERSION`]. Returns the link's length in bytes.
+pub fn check_link_capacity(
+    public_url: &str,
+    issuer: &crate::config::Issuer,
+    templates: &crate::templates::Templates,
+) -> anyhow::Result<usize> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[0x5A; 32]);
+    let mut longest = 0;
+    for template in templates.all() {
+        let identifier = Identifier::new(
+            &issuer.identifier_root,
+            &template.type_code,
+            &issuer.authority_code,
+            9999,
+            9_999_999,
+            999,
+        )
+        .map_err(|e| anyhow::anyhow!("identifier of {}: {e}", template.kind))?;
+        let claims = Claims {
+            sub: identifier.to_string(),
+            iat: 9_999_999_999,
+            exp: 9_999_999_999,
+            hid: "9".repeat(18),
+            dig: Sha256Digest::of(b"").to_base64url(),
+        };
+        let token = sign_token(&key, &"K".repeat(crate::signing::KID_LEN), &claims)?;
+        let link = format!("{public_url}/v/{token}");
+        let version = qr_version(&link)?;
+        if version > MAX_QR_VERSION {
+            anyhow::bail!(
+                "verification links of {} bytes need QR version {version}; at most                  {MAX_QR_VERSION} scans from paper. Shorten public_url ({} bytes) or                  identifier_root",
+                link.len(),
+                public_url.len()
+            );
+        }
+        longest = longest.max(link.len());
+    }
+    Ok(longest)
 }
 
 /// The token's `exp`: the end of the expiry date, China time.
@@ -59,10 +122,16 @@ fn end_of_day(date: NaiveDate) -> i64 {
         .map_or(i64::MAX, |t| t.timestamp())
 }
 
+/// The link printed under the QR code: `<public_url>/c/<code>`.
+pub fn code_url(public_url: &str, code: &VerificationCode) -> String {
+    format!("{public_url}/c/{code}")
+}
+
 pub fn view_of(
     content: &CertContent,
     template: &Template,
     verify_url: &str,
+    code_url: &str,
     issued_at: DateTime<Utc>,
     specimen: bool,
 ) -> CertificateView {
@@ -85,6 +154,12 @@ pub fn view_of(
         expiry_date: content.expiry_date,
         issuer: content.issuer.name.clone(),
         verify_url: verify_url.to_owned(),
+        code: content
+            .code
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        code_url: code_url.to_owned(),
         specimen,
         issued_at,
         document_id: Sha256Digest::of(content.id.as_str().as_bytes()).to_string(),
@@ -106,7 +181,8 @@ pub async fn issue(
         .templates
         .get(&submission.kind)
         .ok_or_else(|| ApiError::internal(format!("template {} is gone", submission.kind)))?;
-    template.check_fields(&submission.fields)?;
+    template.normalize_fields(&submission.fields)?;
+    let code = unused_code(state)?;
 
     // The signing key and the issuance time are taken together under the ring's lock: a
     // rotation (under the write lock) then falls wholly before or after, so `iat` always lies
@@ -139,24 +215,23 @@ pub async fn issue(
             code: issuer.authority_code.clone(),
         },
         issue_date,
+        code.clone(),
     );
     check_printable_text(&state.fonts, "certificate", &content.printed_text())?;
 
     let content_digest = content.digest();
     let claims = Claims {
-        iss: state.public_url.to_string(),
         sub: content.id.to_string(),
         iat: issued_at.timestamp(),
         exp: end_of_day(content.expiry_date),
-        kind: content.kind.clone(),
-        holder: content.holder.name().to_owned(),
-        holder_id: content.holder.public_id(),
-        digest: content_digest.to_string(),
+        hid: content.holder.public_id(),
+        dig: content_digest.to_base64url(),
     };
     let token = sign_token(&key, &kid, &claims).map_err(ApiError::internal)?;
     let verify_url = format!("{}/v/{token}", state.public_url);
+    let code_url = code_url(&state.public_url, &code);
 
-    let view = view_of(&content, template, &verify_url, issued_at, false);
+    let view = view_of(&content, template, &verify_url, &code_url, issued_at, false);
     // Everything the certificate must show: title, holder, fields, items, identifier, dates.
     let expected_texts = view.expected_texts();
     let fonts = state.fonts.clone();
@@ -165,14 +240,16 @@ pub async fn issue(
         .acquire()
         .await
         .map_err(ApiError::internal)?;
-    let pdf = tokio::task::spawn_blocking(move || {
+    let (pdf, render_time, check_time) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
         let pdf = render_pdf(&fonts, &view)?;
+        let rendered = Instant::now();
         check_rendering(&pdf, &view.verify_url, &expected_texts)?;
-        Ok::<_, crate::render::RenderError>(pdf)
+        Ok::<_, RenderError>((pdf, rendered - started, rendered.elapsed()))
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::internal(format!("rendering check failed: {e}")))?;
+    .map_err(rendering_failed)?;
     drop(slot);
 
     let certificate = Certificate {
@@ -183,13 +260,52 @@ pub async fn issue(
         content_digest,
         token,
         verify_url,
+        code_url: Some(code_url),
         pdf_sha256: Sha256Digest::of(&pdf),
         pdf_size: pdf.len() as u64,
         status: CertStatus::Valid,
         delivery: None,
         content,
     };
+    let storing = Instant::now();
     state.store.store_issued(&certificate, &pdf, actor).await?;
-    tracing::info!(certificate = %certificate.content.id, kid = %certificate.kid, "issued");
+    tracing::info!(
+        certificate = %certificate.content.id,
+        kid = %certificate.kid,
+        render_us = render_time.as_micros() as u64,
+        check_us = check_time.as_micros() as u64,
+        store_us = storing.elapsed().as_micros() as u64,
+        "issued"
+    );
     Ok(certificate)
+}
+
+/// A fresh verification code that no certificate holds yet. With 80 random bits a repeat is
+/// not expected in the life of the service; the store refuses one anyway.
+fn unused_code(state: &AppState) -> Result<VerificationCode, ApiError> {
+    loop {
+        let code = VerificationCode::generate();
+        if state.store.certificate_id_by_code(&code)?.is_none() {
+            return Ok(code);
+        }
+        tracing::warn!("a freshly drawn verification code was taken; drawing again");
+    }
+}
+
+/// What the rendering refused is the submission's content, not a fault of the service: it is
+/// answered as such (422), naming the part. Creation-time limits make this unreachable for
+/// submissions filed since they exist; it is kept for stored ones filed before.
+fn rendering_failed(e: RenderError) -> ApiError {
+    match e {
+        RenderError::MissingGlyphs { .. }
+        | RenderError::DoesNotFit(_)
+        | RenderError::TextMissing(_) => ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "certificate_does_not_render",
+            format!(
+                "证照内容无法完整印制，请修改申报 / the certificate cannot be printed as filed: {e}"
+            ),
+        ),
+        other => ApiError::internal(format!("rendering check failed: {other}")),
+    }
 }

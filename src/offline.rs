@@ -88,8 +88,7 @@ pub async fn run(input: &str, jwks: Option<&str>) -> anyhow::Result<bool> {
     println!("{}", finding.message);
     if let Some(c) = &claims {
         println!("  证照标识 identifier: {}", c.sub);
-        println!("  证照类型 kind:       {}", c.kind);
-        println!("  持证人   holder:     {} ({})", c.holder, c.holder_id);
+        println!("  持证主体 holder id:  {}", c.hid);
         println!("  签发     issued:     {}", date(c.iat));
         println!("  有效期至 expires:    {}", date(c.exp));
         println!(
@@ -112,6 +111,14 @@ pub async fn run(input: &str, jwks: Option<&str>) -> anyhow::Result<bool> {
     let online = fetch_json(&format!("{base}/v/{token}")).await?;
     let verdict = online["verdict"].as_str().unwrap_or("unknown");
     println!("{base}: {}", online["message"].as_str().unwrap_or_default());
+    let certificate = &online["certificate"];
+    if let Some(holder) = certificate["holder"].as_str() {
+        println!("  持证人   holder:     {holder}");
+        println!(
+            "  证照名称 title:      {}",
+            certificate["title"].as_str().unwrap_or_default()
+        );
+    }
     println!("verdict: {verdict}");
     Ok(verdict == "valid")
 }

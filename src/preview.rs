@@ -8,13 +8,15 @@ use crate::config::Settings;
 use crate::domain::certificate::{CertContent, CertField, CertItem, IssuerInfo, expiry_date};
 use crate::domain::holder::{Holder, HolderType};
 use crate::domain::identifier::Identifier;
-use crate::domain::{IdNumber, ItemCode, Uscc};
-use crate::issuance::{CHINA, view_of};
+use crate::domain::{IdNumber, ItemCode, Uscc, VerificationCode};
+use crate::issuance::{CHINA, code_url, view_of};
 use crate::render::{Fonts, render_pdf};
 use crate::templates::Templates;
 
 const SAMPLE_USCC: &str = "91350100M000100Y43";
 const SAMPLE_ID_NUMBER: &str = "11010519491231002X";
+/// A code no certificate is given by chance (80 zero bits), so the specimen's is inert.
+const SAMPLE_CODE: &str = "0000-0000-0000-0000";
 
 pub fn render(settings: &Settings, kind: &str) -> anyhow::Result<Vec<u8>> {
     let templates = Templates::load(&settings.templates_dir)?;
@@ -85,12 +87,21 @@ pub fn render(settings: &Settings, kind: &str) -> anyhow::Result<Vec<u8>> {
             name: issuer.name.clone(),
             code: issuer.authority_code.clone(),
         },
+        code: Some(VerificationCode::parse(SAMPLE_CODE)?),
     };
     let base = settings
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", settings.listen));
-    let view = view_of(&content, template, &format!("{base}/v/SPECIMEN"), now, true);
+    let code = VerificationCode::parse(SAMPLE_CODE)?;
+    let view = view_of(
+        &content,
+        template,
+        &format!("{base}/v/SPECIMEN"),
+        &code_url(&base, &code),
+        now,
+        true,
+    );
     let fonts = Fonts::embedded()?;
     Ok(render_pdf(&fonts, &view)?)
 }

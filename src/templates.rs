@@ -40,6 +40,10 @@ impl Templates {
         self.0.get(kind)
     }
 
+    pub fn all(&self) -> impl Iterator<Item = &Template> {
+        self.0.values()
+    }
+
     pub fn kinds(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }

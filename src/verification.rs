@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::domain::VerificationCode;
 use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
 use crate::signing::{Claims, KeyRing, KeyStatus, parse_token};
 
@@ -60,10 +61,47 @@ impl Verdict {
     }
 }
 
+/// What someone presents for verification, read from a pasted link, a bare token or a typed
+/// verification code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented {
+    /// A token (from a `…/v/<token>` link or bare).
+    Token(String),
+    /// A verification code (from a `…/c/<code>` link or typed).
+    Code(VerificationCode),
+    /// A `…/c/` link or something shaped like a code that is not a valid one.
+    Malformed,
+}
+
+impl Presented {
+    /// Reads what a person pasted or typed: `…/v/<token>`, `…/c/<code>`, a bare code in any
+    /// accepted spelling, or else a bare token.
+    pub fn read(input: &str) -> Self {
+        let input = input.trim();
+        if let Some((_, code)) = input.rsplit_once("/c/") {
+            return Self::code(code);
+        }
+        if let Some((_, token)) = input.rsplit_once("/v/") {
+            return Self::Token(token.to_owned());
+        }
+        if input.contains('.') {
+            return Self::Token(input.to_owned());
+        }
+        Self::code(input)
+    }
+
+    fn code(input: &str) -> Self {
+        VerificationCode::parse(input).map_or(Self::Malformed, Self::Code)
+    }
+}
+
 /// What a verifier may see: no full ID number, no internal ids.
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicCertificate {
     pub id: String,
+    /// The verification code printed beside the QR code (none on the first version's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     pub kind: String,
     pub title: String,
     pub holder: String,
@@ -81,6 +119,7 @@ impl From<&Certificate> for PublicCertificate {
         let content = &c.content;
         Self {
             id: content.id.to_string(),
+            code: content.code.as_ref().map(ToString::to_string),
             kind: content.kind.clone(),
             title: content.title.clone(),
             holder: content.holder.name().to_owned(),
@@ -205,9 +244,11 @@ pub fn verify_token<E>(
         Err(finding) => return Ok(finding),
     };
     // The token must be the very one issued: a key thief could sign other claims (another
-    // holder's name) beside the real digest, and a verifier reads the claims.
+    // holder id) beside the real digest, and a verifier reads the claims.
     let certificate = match issued(&signed.claims.sub)? {
-        Some(c) if c.content_digest.as_str() == signed.claims.digest && c.token == token.trim() => {
+        Some(c)
+            if c.content_digest.to_base64url() == signed.claims.dig && c.token == token.trim() =>
+        {
             c
         }
         _ => return Ok(signed.finding(Verdict::NotIssued)),
@@ -268,7 +309,7 @@ mod tests {
     use crate::domain::holder::Holder;
     use crate::domain::identifier::Identifier;
     use crate::domain::{Sha256Digest, SubmissionId};
-    use crate::signing::{sign_token, thumbprint};
+    use crate::signing::{kid_of, sign_token, thumbprint};
 
     const ID: &str = "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U";
 
@@ -281,7 +322,7 @@ mod tests {
 
     fn fixture(key_status: &str, compromised_since: Option<DateTime<Utc>>) -> Fixture {
         let key = SigningKey::from_bytes(&[5; 32]);
-        let kid = thumbprint(&key.verifying_key());
+        let kid = kid_of(&thumbprint(&key.verifying_key()));
         let activated = Utc::now() - Duration::days(30);
         let issued_at = Utc::now() - Duration::days(10);
         let ring = KeyRing::from_jwks(&json!({"keys": [{
@@ -303,16 +344,14 @@ mod tests {
                 name: "某局".into(),
                 code: "11430000006122244L".into(),
             },
+            code: None,
         };
         let claims = Claims {
-            iss: "http://x".into(),
             sub: ID.into(),
             iat: issued_at.timestamp(),
             exp: issued_at.timestamp() + 86_400 * 365,
-            kind: content.kind.clone(),
-            holder: "示例公司".into(),
-            holder_id: "91350100M000100Y43".into(),
-            digest: content.digest().to_string(),
+            hid: "91350100M000100Y43".into(),
+            dig: content.digest().to_base64url(),
         };
         let token = sign_token(&key, &kid, &claims).unwrap();
         let certificate = Certificate {
@@ -323,6 +362,7 @@ mod tests {
             content_digest: content.digest(),
             token: token.clone(),
             verify_url: format!("http://x/v/{token}"),
+            code_url: None,
             pdf_sha256: Sha256Digest::of(b"pdf"),
             pdf_size: 3,
             status: CertStatus::Valid,
@@ -342,6 +382,29 @@ mod tests {
         verify_token(&f.ring, &f.token, now, |_| Ok::<_, ()>(found))
             .unwrap()
             .verdict
+    }
+
+    #[test]
+    fn reads_links_tokens_and_codes_as_people_paste_them() {
+        let code = VerificationCode::parse("XK7M-2QPD-9VTR-4HWB").unwrap();
+        for input in [
+            "https://zwfw.example.gov.cn/c/XK7M-2QPD-9VTR-4HWB",
+            "xk7m 2qpd 9vtr 4hwb",
+            " XK7M2QPD9VTR4HWB\n",
+        ] {
+            assert_eq!(
+                Presented::read(input),
+                Presented::Code(code.clone()),
+                "{input}"
+            );
+        }
+        assert_eq!(
+            Presented::read("http://127.0.0.1:8080/v/a.b.c"),
+            Presented::Token("a.b.c".into())
+        );
+        assert_eq!(Presented::read("a.b.c"), Presented::Token("a.b.c".into()));
+        assert_eq!(Presented::read("http://x/c/XK7M"), Presented::Malformed);
+        assert_eq!(Presented::read("hello"), Presented::Malformed);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::holder::Holder;
 use super::identifier::Identifier;
 use super::submission::{Action, Refusal, Submission};
 use super::template::Template;
-use super::{ItemCode, Sha256Digest, SubmissionId};
+use super::{ItemCode, Sha256Digest, SubmissionId, VerificationCode};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertField {
@@ -42,6 +42,10 @@ pub struct CertContent {
     pub issue_date: NaiveDate,
     pub expiry_date: NaiveDate,
     pub issuer: IssuerInfo,
+    /// The verification code printed beside the QR code; certificates of the first version
+    /// have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<VerificationCode>,
 }
 
 impl CertContent {
@@ -53,6 +57,7 @@ impl CertContent {
         template: &Template,
         issuer: IssuerInfo,
         issue_date: NaiveDate,
+        code: VerificationCode,
     ) -> Self {
         let fields = template
             .fields
@@ -83,19 +88,22 @@ impl CertContent {
             issue_date,
             expiry_date: expiry_date(issue_date, template.validity_years),
             issuer,
+            code: Some(code),
         }
     }
 
     /// The canonical form (RFC 8785, JSON Canonicalization Scheme): members sorted by key, no
     /// whitespace. The content holds only strings, arrays and objects with ASCII keys, so
-    /// serde_json's compact output of a sorted map is exactly the JCS form.
+    /// serde_json's compact output of a sorted map is exactly the JCS form. The verification
+    /// code is bound too, where there is one (the first version had none, and its digests
+    /// must stay what they were).
     pub fn canonical_json(&self) -> String {
         let fields: serde_json::Map<String, Value> = self
             .fields
             .iter()
             .map(|f| (f.key.clone(), Value::String(f.value.clone())))
             .collect();
-        json!({
+        let mut canonical = json!({
             "id": self.id,
             "kind": self.kind,
             "holder": {"type": self.holder.holder_type(), "id": self.holder.id(), "name": self.holder.name()},
@@ -104,8 +112,11 @@ impl CertContent {
             "issue_date": self.issue_date.to_string(),
             "expiry_date": self.expiry_date.to_string(),
             "issuer": {"name": self.issuer.name, "code": self.issuer.code},
-        })
-        .to_string()
+        });
+        if let (Some(code), Some(members)) = (&self.code, canonical.as_object_mut()) {
+            members.insert("code".into(), Value::String(code.to_string()));
+        }
+        canonical.to_string()
     }
 
     pub fn digest(&self) -> Sha256Digest {
@@ -197,7 +208,11 @@ pub struct Certificate {
     pub kid: String,
     pub content_digest: Sha256Digest,
     pub token: String,
+    /// The QR code's link, `<public_url>/v/<token>`.
     pub verify_url: String,
+    /// The link printed under the QR code, `<public_url>/c/<code>`: short enough to type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_url: Option<String>,
     pub pdf_sha256: Sha256Digest,
     pub pdf_size: u64,
     #[serde(flatten)]

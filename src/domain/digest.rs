@@ -32,6 +32,13 @@ impl Sha256Digest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The digest's bytes in base64url without padding (43 characters), as a token's `dig`.
+    pub fn to_base64url(&self) -> String {
+        use base64::Engine;
+        let bytes = hex::decode(&self.0).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
 }
 
 impl TryFrom<String> for Sha256Digest {

@@ -2,9 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{IdNumber, ParseError, Uscc, check_text};
-
-const HOLDER_NAME_MAX_CHARS: usize = 100;
+use super::text::{HOLDER_NAME_MAX_CHARS, printed_text};
+use super::{IdNumber, ParseError, Uscc};
 
 /// A holder as the API shows it: `{"type": "enterprise"|"person", "id": …, "name": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,10 +31,9 @@ pub struct HolderError {
 impl Holder {
     pub fn parse(kind: &str, id: &str, name: &str) -> Result<Self, HolderError> {
         let at = |field| move |error| HolderError { field, error };
-        check_text(name, HOLDER_NAME_MAX_CHARS, "a holder name")
+        let name = printed_text(name, HOLDER_NAME_MAX_CHARS, "a holder name")
             .map_err(|e| ParseError::new("invalid_holder_name", e.message))
             .map_err(at("name"))?;
-        let name = name.trim().to_owned();
         match kind {
             "enterprise" => Ok(Holder::Enterprise {
                 id: Uscc::parse(id).map_err(at("id"))?,

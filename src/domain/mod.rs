@@ -6,12 +6,14 @@ mod id_number;
 mod ids;
 mod names;
 mod uscc;
+mod verification_code;
 
 pub mod certificate;
 pub mod holder;
 pub mod identifier;
 pub mod submission;
 pub mod template;
+pub mod text;
 pub mod window_check;
 
 pub use digest::Sha256Digest;
@@ -19,8 +21,11 @@ pub use id_number::IdNumber;
 pub use ids::{SubmissionId, TokenId};
 pub use names::{DepartmentCode, ItemCode, MaterialName, Role};
 pub use uscc::Uscc;
+pub use verification_code::VerificationCode;
 
 use std::borrow::Cow;
+
+use text::check_text;
 
 /// Why a piece of input was refused; the caller adds the field it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,33 +44,16 @@ impl ParseError {
     }
 }
 
-/// Shared rule for short human-entered text: not blank, no control characters, bounded.
-fn check_text(input: &str, max_chars: usize, what: &str) -> Result<(), ParseError> {
-    if input.trim().is_empty() {
-        return Err(ParseError::new(
-            "empty",
-            format!("{what} must not be empty"),
-        ));
-    }
-    if input.chars().count() > max_chars {
-        return Err(ParseError::new(
-            "too_long",
-            format!("{what} is longer than {max_chars} characters"),
-        ));
-    }
-    if input.chars().any(char::is_control) {
-        return Err(ParseError::new(
-            "control_character",
-            format!("{what} contains a control character"),
-        ));
-    }
-    Ok(())
+/// A short label (a carrier, a delivery status): 1–100 characters, no control characters,
+/// normalised like printed text.
+pub fn check_label(input: &str) -> Result<String, ParseError> {
+    text::printed_text(input, 100, "a name").map_err(|e| ParseError::new("invalid_name", e.message))
 }
 
-/// An item name or similar printed label: 1–100 characters, no control characters.
-pub fn check_label(input: &str) -> Result<String, ParseError> {
-    check_text(input, 100, "a name").map_err(|e| ParseError::new("invalid_name", e.message))?;
-    Ok(input.trim().to_owned())
+/// An item name as printed on the certificate (see [`text::ITEM_NAME_MAX_CHARS`]).
+pub fn check_item_name(input: &str) -> Result<String, ParseError> {
+    text::printed_text(input, text::ITEM_NAME_MAX_CHARS, "an item name")
+        .map_err(|e| ParseError::new("invalid_name", e.message))
 }
 
 /// A reviewer's or approver's free text: up to 1,000 characters, no control characters

@@ -3,7 +3,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ParseError, check_text};
+use super::ParseError;
+use super::text::check_text;
 
 const MATERIAL_NAME_MAX_CHARS: usize = 100;
 

@@ -5,11 +5,16 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::ParseError;
 use super::holder::HolderType;
 use super::submission::Refusal;
-use super::{ParseError, check_text};
+use super::text::{FIELD_MAX_CHARS_DEFAULT, printed_text};
 
-const FIELD_MAX_CHARS_DEFAULT: usize = 200;
+/// The most items any template may allow, and the longest field value: what one A4 page
+/// holds at the smallest type size the layout uses (the largest-certificate test renders
+/// every shipped template at its own limits).
+pub const MAX_ITEMS_LIMIT: usize = 30;
+pub const FIELD_MAX_CHARS_LIMIT: usize = 150;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +25,7 @@ pub struct FieldSpec {
     pub label: String,
     #[serde(default)]
     pub required: bool,
+    /// Longest accepted value, counted after normalisation.
     #[serde(default = "default_max_chars")]
     pub max_chars: usize,
     /// Shown by `onetrip preview`.
@@ -46,6 +52,8 @@ pub struct Template {
     pub holder_label: String,
     pub holder_id_label: String,
     pub items_label: String,
+    /// Most items one certificate lists (a 一企一证 licence: every product category held).
+    pub max_items: usize,
     pub fields: Vec<FieldSpec>,
     /// Item names shown by `onetrip preview`.
     #[serde(default)]
@@ -85,18 +93,33 @@ impl Template {
         {
             return bad("type_code must be a USCC followed by three digits".into());
         }
+        if !(1..=MAX_ITEMS_LIMIT).contains(&self.max_items) {
+            return bad(format!(
+                "max_items must be between 1 and {MAX_ITEMS_LIMIT} (what one page holds)"
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for field in &self.fields {
             if field.key.is_empty() || !seen.insert(field.key.as_str()) {
                 return bad(format!("field key {:?} is empty or repeated", field.key));
             }
+            if !(1..=FIELD_MAX_CHARS_LIMIT).contains(&field.max_chars) {
+                return bad(format!(
+                    "field {}: max_chars must be between 1 and {FIELD_MAX_CHARS_LIMIT}",
+                    field.key
+                ));
+            }
         }
         Ok(())
     }
 
-    /// Checks a submission's fields against this template: every required field present,
-    /// no unknown field, every value short printable text. Errors name `fields.<key>`.
-    pub fn check_fields(&self, fields: &BTreeMap<String, String>) -> Result<(), Refusal> {
+    /// Checks a submission's fields against this template and returns them normalised (see
+    /// `domain::text`): every required field present, no unknown field, every value short
+    /// printable text. Errors name `fields.<key>`.
+    pub fn normalize_fields(
+        &self,
+        fields: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, Refusal> {
         let invalid = |key: &str, code, message: String| Refusal::Invalid {
             code,
             field: format!("fields.{key}"),
@@ -114,6 +137,7 @@ impl Template {
                 ));
             }
         }
+        let mut normalized = BTreeMap::new();
         for spec in &self.fields {
             match fields.get(&spec.key) {
                 None if spec.required => {
@@ -127,11 +151,14 @@ impl Template {
                     ));
                 }
                 None => {}
-                Some(value) => check_text(value, spec.max_chars, &spec.key)
-                    .map_err(|e| invalid(&spec.key, "invalid_field", e.message.into_owned()))?,
+                Some(value) => {
+                    let value = printed_text(value, spec.max_chars, &spec.key)
+                        .map_err(|e| invalid(&spec.key, "invalid_field", e.message.into_owned()))?;
+                    normalized.insert(spec.key.clone(), value);
+                }
             }
         }
-        Ok(())
+        Ok(normalized)
     }
 }
 
@@ -148,6 +175,7 @@ validity_years = 5
 holder_label = "企业名称"
 holder_id_label = "统一社会信用代码"
 items_label = "许可产品"
+max_items = 19
 [[fields]]
 key = "address"
 label = "住所"
@@ -169,32 +197,36 @@ max_chars = 5
     fn parses_and_checks_fields() {
         let t = Template::parse(LICENCE).unwrap();
         assert_eq!(t.fields[0].label, "住所");
-        assert!(t.check_fields(&fields(&[("address", "杭州市")])).is_ok());
+        assert_eq!(
+            t.normalize_fields(&fields(&[("address", " 杭州市⼀号 ")]))
+                .unwrap(),
+            fields(&[("address", "杭州市一号")])
+        );
         let field_of = |r: Refusal| match r {
             Refusal::Invalid { field, .. } => field,
             other => panic!("{other:?}"),
         };
         assert_eq!(
-            field_of(t.check_fields(&fields(&[])).unwrap_err()),
+            field_of(t.normalize_fields(&fields(&[])).unwrap_err()),
             "fields.address"
         );
         assert_eq!(
             field_of(
-                t.check_fields(&fields(&[("address", "x"), ("colour", "red")]))
+                t.normalize_fields(&fields(&[("address", "x"), ("colour", "red")]))
                     .unwrap_err()
             ),
             "fields.colour"
         );
         assert_eq!(
             field_of(
-                t.check_fields(&fields(&[("address", "x"), ("note", "123456")]))
+                t.normalize_fields(&fields(&[("address", "x"), ("note", "123456")]))
                     .unwrap_err()
             ),
             "fields.note"
         );
         assert_eq!(
             field_of(
-                t.check_fields(&fields(&[("address", "a\u{7}b")]))
+                t.normalize_fields(&fields(&[("address", "a\u{7}b")]))
                     .unwrap_err()
             ),
             "fields.address"
@@ -208,6 +240,8 @@ max_chars = 5
             Template::parse(&LICENCE.replace("validity_years = 5", "validity_years = 0")).is_err()
         );
         assert!(Template::parse(&LICENCE.replace("W011", "W01")).is_err());
+        assert!(Template::parse(&LICENCE.replace("max_items = 19", "max_items = 31")).is_err());
+        assert!(Template::parse(&LICENCE.replace("max_chars = 5", "max_chars = 151")).is_err());
         assert!(Template::parse(&LICENCE.replace("\"note\"", "\"address\"")).is_err());
         assert!(Template::parse(&format!("{LICENCE}\ncolour = \"red\"")).is_err());
     }

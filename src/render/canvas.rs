@@ -24,15 +24,18 @@ pub(crate) fn mm_to_pt(mm: Mm) -> Pt {
 pub(crate) struct Canvas<'a> {
     fonts: &'a Fonts,
     font: PdfFontHandle,
+    /// The monospace face of the verification code.
+    mono: PdfFontHandle,
     ops: Vec<Op>,
     qr_at: (Pt, Pt),
 }
 
 impl<'a> Canvas<'a> {
-    pub(crate) fn new(fonts: &'a Fonts, font: PdfFontHandle) -> Self {
+    pub(crate) fn new(fonts: &'a Fonts, font: PdfFontHandle, mono: PdfFontHandle) -> Self {
         Canvas {
             fonts,
             font,
+            mono,
             ops: Vec::with_capacity(512),
             qr_at: (Pt(0.0), Pt(0.0)),
         }
@@ -69,6 +72,10 @@ impl<'a> Canvas<'a> {
     pub(crate) fn width(&self, text: &str, size: f32) -> Mm {
         self.fonts.text_width(text, size) / PT_PER_MM
     }
+    /// Width of `text` set in the monospace face.
+    pub(crate) fn code_width(&self, text: &str, size: f32) -> Mm {
+        self.fonts.mono_width(text, size) / PT_PER_MM
+    }
     pub(crate) fn color(&mut self, col: Color) {
         self.ops.push(Op::SetFillColor { col: col.clone() });
         self.ops.push(Op::SetOutlineColor { col });
@@ -92,11 +99,30 @@ impl<'a> Canvas<'a> {
             .chars()
             .map(|c| if c.is_whitespace() { ' ' } else { c })
             .collect();
+        let font = self.font.clone();
+        self.show(font, x, baseline, size, rotation, text);
+    }
+
+    /// Draw `text` in the monospace face (the verification code), baseline at (`x`, `baseline`).
+    pub(crate) fn code(&mut self, x: Mm, baseline: Mm, size: f32, text: &str) {
+        let font = self.mono.clone();
+        self.show(font, x, baseline, size, (0.0, 1.0), text.to_owned());
+    }
+
+    fn show(
+        &mut self,
+        font: PdfFontHandle,
+        x: Mm,
+        baseline: Mm,
+        size: f32,
+        rotation: (f32, f32),
+        text: String,
+    ) {
         let (x, y) = (mm_to_pt(x), mm_to_pt(PAGE_H - baseline));
         let (sin, cos) = rotation;
         self.ops.push(Op::StartTextSection);
         self.ops.push(Op::SetFont {
-            font: self.font.clone(),
+            font,
             size: Pt(size),
         });
         self.ops.push(Op::SetTextMatrix {
@@ -173,6 +199,7 @@ mod tests {
         let c = Canvas::new(
             &fonts,
             PdfFontHandle::External(printpdf::FontId("F".into())),
+            PdfFontHandle::External(printpdf::FontId("M".into())),
         );
         let url = "https://zwfw.example.gov.cn/v/eyJhbGciOiJFZERTQSJ9.".repeat(8);
         let lines = c.wrap(&url, 6.5, 100.0);

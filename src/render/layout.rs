@@ -142,19 +142,21 @@ fn fit_size(c: &Canvas, text: &str, max: f32, width: Mm, min: f32) -> f32 {
     (width / at_one * 0.98).min(max).max(min.min(max))
 }
 
-/// Footer, from the bottom edge up: the note, the URL, the QR code; the issuing authority to
-/// the right of the QR code. Returns the top of the footer.
+/// Footer, from the bottom edge up: the note, the short link, the QR code; beside the QR code
+/// the verification code, and the issuing authority at the right. Returns the top of the
+/// footer.
 fn draw_footer(c: &mut Canvas, view: &CertificateView, qr_size: Mm) -> Mm {
-    const URL_PT: f32 = 6.5;
+    const URL_PT: f32 = 8.0;
+    const CODE_PT: f32 = 15.0;
     let note_baseline = PAGE_H - 19.0;
     c.color(rgb(0.30, 0.30, 0.30));
     c.text(
         LEFT,
         note_baseline,
         8.0,
-        "扫描二维码或访问上方网址核验真伪 / Scan the QR code or open the URL to verify",
+        "扫描二维码，或访问上方网址、输入核验码核验真伪 / Scan the QR code, or open the link above, to verify",
     );
-    let url_lines = c.wrap(&view.verify_url, URL_PT, RIGHT - LEFT);
+    let url_lines = c.wrap(&view.code_url, URL_PT, RIGHT - LEFT);
     let pitch = URL_PT * 1.35 / PT_PER_MM;
     let last = note_baseline - 5.0;
     let first = last - pitch * (url_lines.len().saturating_sub(1)) as f32;
@@ -165,20 +167,35 @@ fn draw_footer(c: &mut Canvas, view: &CertificateView, qr_size: Mm) -> Mm {
     let qr_bottom = first - ascent(URL_PT) - 1.0;
     let qr_top = qr_bottom - qr_size;
     // The image's own quiet zone (4 modules) is white, so it may start at the text column.
-    c.set_qr_position(LEFT - 1.5, qr_bottom);
+    let qr_left = LEFT - 1.5;
+    c.set_qr_position(qr_left, qr_bottom);
 
-    let right = RIGHT;
-    let issuer_pt = fit_size(c, &view.issuer, 15.0, RIGHT - LEFT - qr_size - 10.0, 9.0);
-    let issuer_lines = c.wrap(&view.issuer, issuer_pt, RIGHT - LEFT - qr_size - 10.0);
+    // The verification code, large enough to read aloud, vertically centred on the QR code.
+    let code_x = qr_left + qr_size + 2.0;
+    let mut code_right = code_x;
+    if !view.code.is_empty() {
+        let middle = qr_top + qr_size / 2.0;
+        c.color(rgb(0.33, 0.33, 0.33));
+        c.text(code_x, middle - 4.0, 9.0, "核验码 Verification code");
+        c.color(black());
+        c.code(code_x, middle + 3.5, CODE_PT, &view.code);
+        code_right = code_x
+            + c.code_width(&view.code, CODE_PT)
+                .max(c.width("核验码 Verification code", 9.0));
+    }
+
+    let issuer_w = RIGHT - code_right - 6.0;
+    let issuer_pt = fit_size(c, &view.issuer, 15.0, issuer_w, 9.0);
+    let issuer_lines = c.wrap(&view.issuer, issuer_pt, issuer_w);
     let mut y = qr_bottom - 6.0 - leading(issuer_pt) * (issuer_lines.len() - 1) as f32;
     c.color(rgb(0.33, 0.33, 0.33));
-    c.text_right(right, y - leading(issuer_pt) - 1.0, 10.0, "发证机关");
+    c.text_right(RIGHT, y - leading(issuer_pt) - 1.0, 10.0, "发证机关");
     c.color(black());
     for line in &issuer_lines {
-        c.text_right(right, y, issuer_pt, line);
+        c.text_right(RIGHT, y, issuer_pt, line);
         y += leading(issuer_pt);
     }
-    qr_top
+    qr_top.min(qr_bottom - 6.0 - leading(issuer_pt) * issuer_lines.len() as f32 - 2.0)
 }
 
 /// Body rows between the heading and `bottom`, at the largest scale that fits.

@@ -22,9 +22,9 @@ mod qr;
 mod tests;
 
 pub use check::{check_rendering, read_qr_from_pdf};
-pub use fonts::Fonts;
+pub use fonts::{Fonts, Unprintable};
 pub use pdf::{CertificateView, render_pdf};
-pub use qr::{decode_qr_photo, qr_png};
+pub use qr::{decode_qr_photo, qr_png, qr_version};
 
 /// Everything that can go wrong while rendering or checking a certificate.
 #[derive(Debug, thiserror::Error)]

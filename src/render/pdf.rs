@@ -48,8 +48,13 @@ pub struct CertificateView {
     pub expiry_date: NaiveDate,
     /// Issuing authority, printed bottom right.
     pub issuer: String,
-    /// Verification URL, printed and encoded in the QR code.
+    /// Verification URL (`…/v/<token>`), encoded in the QR code.
     pub verify_url: String,
+    /// The verification code in its printed form (`XK7M-2QPD-9VTR-4HWB`), set in the
+    /// monospace face beside the QR code.
+    pub code: String,
+    /// The short link printed under the QR code (`…/c/<code>`), for people who type.
+    pub code_url: String,
     /// Marks the page 样本 / SPECIMEN (watermark and banner).
     pub specimen: bool,
     /// Issuance instant, used as the PDF's creation and modification dates.
@@ -70,7 +75,8 @@ impl CertificateView {
             self.issuer.clone(),
             chinese_date(self.issue_date),
             chinese_date(self.expiry_date),
-            self.verify_url.clone(),
+            self.code.clone(),
+            self.code_url.clone(),
         ];
         texts.extend(self.fields.iter().map(|(_, value)| value.clone()));
         texts.extend(self.items.iter().cloned());
@@ -82,12 +88,12 @@ impl CertificateView {
 /// 35 mm), so viewers and printers mostly scale it down rather than blur it up, and it
 /// compresses to 4–6 KB. The image is drawn with `/Interpolate false`.
 const QR_MODULE_PX: u32 = 4;
-/// Printed side of the QR code, quiet zone included (30–35 mm is what phones scan easily).
-const QR_SIZE: Mm = 35.0;
+/// Printed side of the QR code, quiet zone included (30–40 mm is what phones scan easily).
+pub(crate) const QR_SIZE: Mm = 40.0;
 
-/// Densest QR code we print (version 20): 0.33 mm modules at 35 mm. A level-M code stays below
-/// this for URLs up to ~660 bytes; denser codes stop scanning reliably from a phone photo.
-const MAX_QR_MODULES: u32 = 97;
+/// Densest QR code we print (version 17): 0.43 mm modules at 40 mm, quiet zone included. Every
+/// link the service makes fits (checked at start-up, see `issuance::check_link_capacity`).
+const MAX_QR_MODULES: u32 = 85;
 
 /// Render the certificate as a one-page A4 PDF.
 ///
@@ -111,9 +117,14 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
     // six letters of the font id become the subset tag (`ABCDEF+NotoSansSC-Regular`), so they
     // are derived from the document id.
     let font_id = FontId(subset_tag(&view.document_id));
+    let mono_id = FontId(subset_tag(&format!("{}/code", view.document_id)));
     let qr_id = XObjectId("QR".to_string());
 
-    let mut canvas = Canvas::new(fonts, PdfFontHandle::External(font_id.clone()));
+    let mut canvas = Canvas::new(
+        fonts,
+        PdfFontHandle::External(font_id.clone()),
+        PdfFontHandle::External(mono_id.clone()),
+    );
     layout::draw(&mut canvas, view, QR_SIZE)?;
     let qr_at = canvas.qr_position();
     let mut ops = canvas.into_ops();
@@ -133,6 +144,12 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
         .fonts
         .map
         .insert(font_id, PdfFont::new(fonts.parsed().clone()));
+    if !view.code.is_empty() {
+        doc.resources
+            .fonts
+            .map
+            .insert(mono_id, PdfFont::new(fonts.parsed_mono().clone()));
+    }
     doc.resources.xobjects.map.insert(
         qr_id,
         XObject::Image(RawImage {
@@ -225,7 +242,7 @@ fn check_glyphs(fonts: &Fonts, view: &CertificateView) -> Result<(), RenderError
         ("items_label".into(), &view.items_label),
         ("identifier".into(), &view.identifier),
         ("issuer".into(), &view.issuer),
-        ("verify_url".into(), &view.verify_url),
+        ("code_url".into(), &view.code_url),
     ];
     if let Some(subtitle) = &view.subtitle {
         texts.push(("subtitle".into(), subtitle));
@@ -242,6 +259,13 @@ fn check_glyphs(fonts: &Fonts, view: &CertificateView) -> Result<(), RenderError
         if !chars.is_empty() {
             return Err(RenderError::MissingGlyphs { field, chars });
         }
+    }
+    let chars = fonts.mono_missing_chars(&view.code);
+    if !chars.is_empty() {
+        return Err(RenderError::MissingGlyphs {
+            field: "code".into(),
+            chars,
+        });
     }
     Ok(())
 }

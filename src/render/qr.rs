@@ -2,13 +2,13 @@
 //! decoder the post-render check uses.
 //!
 //! Error correction is level M (recovers ~15 % of damaged codewords). The URL carries a compact
-//! JWS, so it is long (200–450 characters): at M that is version 10–17 (57–85 modules), i.e.
-//! 0.38–0.54 mm modules in a 35 mm square (quiet zone included), which a phone resolves easily
-//! from a printed page; a 150-dpi render of the page still scans with zbarimg. Level Q needs
-//! 65–97 modules (H: 77–109) for the same URLs, shrinking every module by 12–25 %, to protect
-//! against damage a certificate on paper rarely suffers (no logo is drawn over the code). Blur
-//! and low resolution — what a phone photo actually suffers — are survived by larger modules,
-//! so M buys more real-world robustness than Q or H.
+//! JWS of bounded size (API.md, "The QR token"): 400–460 bytes, version 16 or 17 at M (81–85
+//! modules), i.e. 0.43–0.45 mm modules in a 40 mm square (quiet zone included), which a phone
+//! resolves easily from a printed page; a 150-dpi render of the page still scans with zbarimg.
+//! Level Q would need version 20–21 (97–101 modules) for the same URLs, shrinking every module
+//! by a sixth, to protect against damage a certificate on paper rarely suffers (no logo is
+//! drawn over the code). Blur and low resolution — what a phone photo actually suffers — are
+//! survived by larger modules, so M buys more real-world robustness than Q or H.
 
 use image::{GrayImage, ImageFormat};
 use qrcode::{Color, EcLevel, QrCode};
@@ -54,6 +54,13 @@ pub(crate) fn qr_image(url: &str, module_px: u32) -> Result<GrayImage, RenderErr
     let side = u32::try_from(side).map_err(|_| RenderError::QrUnreadable("too large".into()))?;
     GrayImage::from_raw(side, side, pixels)
         .ok_or_else(|| RenderError::QrUnreadable("image buffer size mismatch".to_string()))
+}
+
+/// The QR version (1–40) that `url` needs at our error-correction level.
+pub fn qr_version(url: &str) -> Result<i16, RenderError> {
+    match QrCode::with_error_correction_level(url.as_bytes(), EC_LEVEL)?.version() {
+        qrcode::Version::Normal(v) | qrcode::Version::Micro(v) => Ok(v),
+    }
 }
 
 /// PNG bytes of the QR code for `url` alone (for a `GET …/qr.png` route).

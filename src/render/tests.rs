@@ -5,6 +5,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use printpdf::{FontId, Op, PdfFontHandle, Pt, TextItem, TextMatrix};
 
 use super::canvas::{Canvas, PAGE_H, PAGE_W, mm_to_pt};
+use super::pdf::QR_SIZE;
 use super::{
     CertificateView, Fonts, RenderError, check_rendering, layout, read_qr_from_pdf, render_pdf,
 };
@@ -59,11 +60,14 @@ pub(crate) fn sample_view(items: usize, specimen: bool) -> CertificateView {
         issue_date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
         expiry_date: NaiveDate::from_ymd_opt(2031, 11, 25).unwrap(),
         issuer: "浙江省市场监督管理局".into(),
+        // As long as a real link: a 48-byte public URL and a 409-character token.
         verify_url: format!(
-            "https://zwfw.example.gov.cn/v/{}",
-            "eyJhbGciOiJFZERTQSIsImtpZCI6Ik5wNHlaM3lHdU5RUm1kRjVuX3pUZ2VaeXFNbjRqbVg4In0."
-                .repeat(5)
+            "https://zwfw.zjzwfw.gov.cn/hangzhou/xiaoshan/v/{}",
+            &"eyJhbGciOiJFZERTQSIsImtpZCI6Ik5wNHlaM3lHdU5RUm1kRjVuX3pUZ2VaeXFNbjRqbVg4In0."
+                .repeat(6)[..409]
         ),
+        code: "XK7M-2QPD-9VTR-4HWB".into(),
+        code_url: "https://zwfw.zjzwfw.gov.cn/hangzhou/xiaoshan/c/XK7M-2QPD-9VTR-4HWB".into(),
         specimen,
         issued_at: Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0).unwrap(),
         document_id: "7f3a9c0e5b2d4f1a8c6e0b9d2f4a6c8e".into(),
@@ -171,7 +175,8 @@ fn passes_on_a_real_render_and_fails_on_wrong_expectations() {
         view.holder_name.as_str(),
         view.holder_id.as_str(),
         view.identifier.as_str(),
-        view.verify_url.as_str(),
+        view.code.as_str(),
+        view.code_url.as_str(),
         "食品相关产品（食品用纸包装、容器等制品）",
         "2031年11月25日",
         "浙江省杭州市西湖区文三路 90 号东部软件园科技大厦 1201 室",
@@ -220,19 +225,31 @@ fn fails_on_a_pdf_that_is_not_a_certificate() {
 
 /// Boxes (x0, y0, x1, y1 in pt) of every unrotated text run the page draws.
 fn text_boxes(fonts: &Fonts, view: &CertificateView) -> (Vec<[f32; 4]>, (Pt, Pt)) {
-    let mut c = Canvas::new(fonts, PdfFontHandle::External(FontId("F".into())));
-    layout::draw(&mut c, view, 35.0).unwrap();
+    let mono = PdfFontHandle::External(FontId("M".into()));
+    let mut c = Canvas::new(
+        fonts,
+        PdfFontHandle::External(FontId("F".into())),
+        mono.clone(),
+    );
+    layout::draw(&mut c, view, QR_SIZE).unwrap();
     let qr = c.qr_position();
-    let (mut size, mut at, mut boxes) = (0.0, None, Vec::new());
+    let (mut size, mut at, mut boxes, mut in_mono) = (0.0, None, Vec::new(), false);
     for op in c.into_ops() {
         match op {
-            Op::SetFont { size: s, .. } => size = s.0,
+            Op::SetFont { size: s, font } => {
+                size = s.0;
+                in_mono = font == mono;
+            }
             Op::SetTextMatrix {
                 matrix: TextMatrix::Raw(m),
             } => at = (m[1] == 0.0).then_some((m[4], m[5])),
             Op::ShowText { items } => {
                 if let (Some((x, y)), [TextItem::Text(t)]) = (at, items.as_slice()) {
-                    let w = fonts.text_width(t, size);
+                    let w = if in_mono {
+                        fonts.mono_width(t, size)
+                    } else {
+                        fonts.text_width(t, size)
+                    };
                     boxes.push([x, y - 0.12 * size, x + w, y + 0.88 * size]);
                 }
             }
@@ -263,7 +280,7 @@ fn nothing_overlaps_and_nothing_leaves_the_frame() {
         mm_to_pt(PAGE_W - 14.0).0,
         mm_to_pt(PAGE_H - 14.0).0,
     );
-    let qr_side = mm_to_pt(35.0).0;
+    let qr_side = mm_to_pt(QR_SIZE).0;
     for view in &views {
         let (boxes, (qx, qy)) = text_boxes(&fonts, view);
         assert!(boxes.len() > 20);

@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/v/{token}", get(verify::page))
+        .route("/c/{code}", get(verify::code_page))
         .merge(console::router())
         .merge(verify_page::router())
         .route("/static/{file}", get(assets::serve))

@@ -125,11 +125,10 @@ fn parse_new(body: CreateBody) -> Result<NewSubmission, ApiError> {
                 .map_err(|e| ApiError::invalid(format!("items[{i}].code"), e))?;
             let department = DepartmentCode::parse(&item.department)
                 .map_err(|e| ApiError::invalid(format!("items[{i}].department"), e))?;
-            let name = match item.name {
-                Some(name) => crate::domain::check_label(&name)
-                    .map_err(|e| ApiError::invalid(format!("items[{i}].name"), e))?,
-                None => code.to_string(),
-            };
+            // Without a name, the code is printed in its place, within the same limits.
+            let name =
+                crate::domain::check_item_name(item.name.as_deref().unwrap_or(code.as_str()))
+                    .map_err(|e| ApiError::invalid(format!("items[{i}].name"), e))?;
             Ok((code, department, name))
         })
         .collect::<Result<_, ApiError>>()?;
@@ -176,8 +175,8 @@ async fn create(
         )
         .with_field("kind")
     })?;
-    crate::issuance::check_printable(&state.fonts, &new)?;
     let submission = Submission::create(SubmissionId::generate(), new, template, Utc::now())?;
+    crate::issuance::check_printable(&state.fonts, &submission)?;
     state
         .store
         .create_submission(&submission, &caller.actor())

@@ -1,12 +1,13 @@
-//! Public verification: `GET /v/{token}` (the QR's target, HTML or JSON) and
-//! `POST /api/v1/verify` (a PDF, or `{token}`).
+//! Public verification: `GET /v/{token}` (the QR's target, HTML or JSON), `GET /c/{code}` (the
+//! printed short link and typed verification codes) and `POST /api/v1/verify` (a PDF, or
+//! `{token}` or `{code}`).
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
@@ -18,7 +19,7 @@ use crate::body::read_limited;
 use crate::domain::Sha256Digest;
 use crate::domain::certificate::RevocationReason;
 use crate::error::ApiError;
-use crate::verification::{Finding, Verdict, verify_token};
+use crate::verification::{Finding, Presented, Verdict, verify_token};
 
 /// A PDF certificate is tens of kilobytes; anything this large is not one of ours.
 const MAX_PDF_BYTES: usize = 10 << 20;
@@ -28,6 +29,18 @@ pub async fn check(state: &AppState, token: &str) -> Result<Finding, ApiError> {
     Ok(verify_token(&ring, token, Utc::now(), |id| {
         state.store.certificate(id)
     })?)
+}
+
+/// The verdict for whatever was presented: a token, or the certificate a code names.
+pub async fn check_presented(state: &AppState, presented: Presented) -> Result<Finding, ApiError> {
+    match presented {
+        Presented::Token(token) => check(state, &token).await,
+        Presented::Code(code) => match state.store.certificate_by_code(&code)? {
+            Some(certificate) => check(state, &certificate.token).await,
+            None => Ok(Finding::of(Verdict::NotIssued)),
+        },
+        Presented::Malformed => Ok(Finding::of(Verdict::Malformed)),
+    }
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -65,8 +78,17 @@ pub fn respond(
     headers: &HeaderMap,
     finding: Finding,
 ) -> Result<Response, ApiError> {
+    respond_with(state, headers, StatusCode::OK, finding)
+}
+
+fn respond_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    finding: Finding,
+) -> Result<Response, ApiError> {
     if wants_json(headers) {
-        return Ok(Json(finding).into_response());
+        return Ok((status, Json(finding)).into_response());
     }
     let (title_zh, title_en) = titles(finding.verdict);
     let html = state
@@ -79,7 +101,7 @@ pub fn respond(
             }),
         )
         .map_err(ApiError::internal)?;
-    Ok(Html(html).into_response())
+    Ok((status, Html(html)).into_response())
 }
 
 /// Whatever follows `/v/` is answered with a verdict, even a segment that is not UTF-8.
@@ -95,16 +117,32 @@ pub async fn page(
     respond(&state, &headers, finding)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenBody {
-    token: String,
+/// `/c/{code}`: the printed short link, or a code typed in any accepted spelling. A code we
+/// never issued is `not_issued` with 404; one that is not a code at all, `malformed` with 400.
+pub async fn code_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    code: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let presented = match code {
+        Ok(Path(code)) => Presented::read(&format!("/c/{code}")),
+        Err(_) => Presented::Malformed,
+    };
+    let finding = check_presented(&state, presented).await?;
+    let status = match finding.verdict {
+        Verdict::NotIssued => StatusCode::NOT_FOUND,
+        Verdict::Malformed => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    respond_with(&state, &headers, status, finding)
 }
 
-/// Takes a bare token or a pasted verification link (`…/v/<token>`).
-fn token_of(input: &str) -> &str {
-    let input = input.trim();
-    input.rsplit_once("/v/").map_or(input, |(_, token)| token)
+/// `{"token": …}` (a token or a pasted link) or `{"code": …}`, exactly one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    token: Option<String>,
+    code: Option<String>,
 }
 
 pub async fn api(
@@ -125,13 +163,30 @@ pub async fn api(
             None => Finding::of(Verdict::NotIssued),
         }
     } else if content_type.starts_with("application/json") {
-        let body: TokenBody = json::parse(&body)?;
-        check(&state, token_of(&body.token)).await?
+        let presented = match json::parse::<VerifyBody>(&body)? {
+            VerifyBody {
+                token: Some(token),
+                code: None,
+            } => Presented::read(&token),
+            VerifyBody {
+                token: None,
+                code: Some(code),
+            } => Presented::read(&format!("/c/{code}")),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "token_or_code",
+                    "请提交 token 或 code 之一 / send exactly one of token and code",
+                )
+                .with_field("token"));
+            }
+        };
+        check_presented(&state, presented).await?
     } else {
         return Err(ApiError::new(
-            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected_pdf_or_json",
-            "请提交 PDF 或 {\"token\": …} / send a PDF (application/pdf) or JSON {\"token\": …}",
+            "请提交 PDF 或 {\"token\": …} / {\"code\": …} / send a PDF (application/pdf) or JSON {\"token\": …} or {\"code\": …}",
         ));
     };
     Ok(Json(finding).into_response())

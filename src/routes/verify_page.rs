@@ -12,11 +12,11 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::html::{HtmlError, page_headers};
-use super::verify::{check, respond};
+use super::verify::{check, check_presented, respond};
 use crate::app::AppState;
 use crate::domain::Sha256Digest;
 use crate::error::ApiError;
-use crate::verification::{Finding, Verdict};
+use crate::verification::{Finding, Presented, Verdict};
 
 /// A certificate PDF is tens of kilobytes; `POST /api/v1/verify` takes 10 MB, and so do we.
 const MAX_PDF_BYTES: usize = 10 << 20;
@@ -44,12 +44,6 @@ struct TokenForm {
     token: String,
 }
 
-/// Takes a bare token or a pasted verification link (`…/v/<token>`).
-fn token_of(input: &str) -> &str {
-    let input = input.trim();
-    input.rsplit_once("/v/").map_or(input, |(_, token)| token)
-}
-
 async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -71,10 +65,10 @@ async fn submit(
             .map_err(|e| HtmlError::bad_request(e.body_text()))?;
         if form.token.trim().is_empty() {
             return Err(HtmlError::bad_request(
-                "请粘贴核验链接或核验码 / paste a verification link or token",
+                "请粘贴核验链接或输入核验码 / paste a verification link or type the code",
             ));
         }
-        check(&state, token_of(&form.token)).await?
+        check_presented(&state, Presented::read(&form.token)).await?
     };
     Ok(respond(&state, &headers, finding)?)
 }

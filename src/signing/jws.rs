@@ -7,25 +7,60 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-/// A real token is ~500 characters; anything much longer is not one of ours.
+/// A token is at most ~410 characters (API.md, "The QR token"); one from the first, longer
+/// form ~600. Anything much longer is not one of ours.
 const MAX_TOKEN_LEN: usize = 4096;
 
-/// The payload of a certificate token (API.md, "The QR token").
+/// The payload of a certificate token (API.md, "The QR token"). Its size does not depend on
+/// what the certificate says: the holder's name, the items and the fields are bound through
+/// `dig`, the digest of the canonical record, not carried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Claims {
-    pub iss: String,
     /// The certificate identifier.
     pub sub: String,
     pub iat: i64,
     pub exp: i64,
-    pub kind: String,
-    pub holder: String,
-    /// Masked for a person.
-    pub holder_id: String,
-    /// Hex SHA-256 of the certificate's canonical content.
-    pub digest: String,
+    /// The holder's id: a USCC, or a person's masked ID number.
+    pub hid: String,
+    /// base64url (unpadded) SHA-256 of the canonical certificate record.
+    pub dig: String,
 }
 
+/// The payload of the first version's tokens, which stores written before the compact form
+/// still hold. Read, never written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyClaims {
+    #[serde(rename = "iss")]
+    _iss: String,
+    sub: String,
+    iat: i64,
+    exp: i64,
+    #[serde(rename = "kind")]
+    _kind: String,
+    #[serde(rename = "holder")]
+    _holder: String,
+    holder_id: String,
+    /// Hex SHA-256 of the canonical record.
+    digest: String,
+}
+
+impl LegacyClaims {
+    fn into_claims(self) -> Option<Claims> {
+        let digest = hex::decode(&self.digest).ok().filter(|d| d.len() == 32)?;
+        Some(Claims {
+            sub: self.sub,
+            iat: self.iat,
+            exp: self.exp,
+            hid: self.holder_id,
+            dig: URL_SAFE_NO_PAD.encode(digest),
+        })
+    }
+}
+
+/// The header, exactly `{"alg":"EdDSA","kid":"…"}` when we sign; `typ` is accepted when
+/// reading because the first version wrote it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
     alg: String,
@@ -66,7 +101,7 @@ pub fn sign_token(key: &SigningKey, kid: &str, claims: &Claims) -> Result<String
     let header = Header {
         alg: "EdDSA".into(),
         kid: kid.into(),
-        typ: Some("JWT".into()),
+        typ: None,
         crit: None,
     };
     let encode = |json: serde_json::Result<Vec<u8>>| {
@@ -110,8 +145,17 @@ pub fn parse_token(token: &str) -> Result<ParsedToken, JwsError> {
             "critical header parameters are not understood",
         ));
     }
-    let claims: Claims = serde_json::from_slice(&decode(payload, "payload is not base64url")?)
-        .map_err(|_| JwsError::Malformed("payload is not a certificate claim set"))?;
+    let payload = decode(payload, "payload is not base64url")?;
+    let claims = serde_json::from_slice::<Claims>(&payload)
+        .ok()
+        .or_else(|| {
+            serde_json::from_slice::<LegacyClaims>(&payload)
+                .ok()
+                .and_then(LegacyClaims::into_claims)
+        })
+        .ok_or(JwsError::Malformed(
+            "payload is not a certificate claim set",
+        ))?;
     let signature = decode(signature, "signature is not base64url")?;
     let signature = Signature::from_slice(&signature)
         .map_err(|_| JwsError::Malformed("an Ed25519 signature is 64 bytes"))?;
@@ -130,14 +174,11 @@ mod tests {
 
     fn claims() -> Claims {
         Claims {
-            iss: "http://127.0.0.1:8080".into(),
             sub: "1.2.156.3005.2.X".into(),
             iat: 1_790_000_000,
             exp: 1_950_000_000,
-            kind: "production-licence".into(),
-            holder: "示例电缆有限公司".into(),
-            holder_id: "91350100M000100Y43".into(),
-            digest: "ab".repeat(32),
+            hid: "91350100M000100Y43".into(),
+            dig: URL_SAFE_NO_PAD.encode([0xab; 32]),
         }
     }
 
@@ -155,7 +196,7 @@ mod tests {
         assert!(!parsed.verify(&SigningKey::from_bytes(&[8; 32]).verifying_key()));
 
         let mut other = claims();
-        other.holder = "冒名公司".into();
+        other.hid = "91330100MA2XXXXX1X".into();
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&other).unwrap());
         let parts: Vec<&str> = token.split('.').collect();
         let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
@@ -199,5 +240,49 @@ mod tests {
         ] {
             assert!(parse_token(garbage).is_err(), "{garbage}");
         }
+    }
+
+    #[test]
+    fn header_and_payload_are_exactly_the_contract() {
+        let token = sign_token(&key(), "AbCdEfGhIjKlMnOp", &claims()).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let header = URL_SAFE_NO_PAD.decode(parts[0]).unwrap();
+        assert_eq!(header, br#"{"alg":"EdDSA","kid":"AbCdEfGhIjKlMnOp"}"#);
+        let payload: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let mut keys: Vec<&String> = payload.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["dig", "exp", "hid", "iat", "sub"]);
+    }
+
+    #[test]
+    fn reads_the_first_versions_long_tokens() {
+        let legacy = serde_json::json!({
+            "iss": "http://127.0.0.1:8080", "sub": "1.2.156.3005.2.X",
+            "iat": 1_790_000_000, "exp": 1_950_000_000, "kind": "production-licence",
+            "holder": "示例电缆有限公司", "holder_id": "91350100M000100Y43",
+            "digest": "ab".repeat(32),
+        });
+        let header =
+            r#"{"alg":"EdDSA","kid":"kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k","typ":"JWT"}"#;
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(legacy.to_string())
+        );
+        let signature = key().sign(input.as_bytes());
+        let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        let parsed = parse_token(&token).unwrap();
+        assert_eq!(parsed.claims, claims());
+        assert!(parsed.verify(&key().verifying_key()));
+        // A legacy digest that is not a SHA-256 is not a claim set.
+        let bad = legacy.to_string().replace(&"ab".repeat(32), "abc");
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(bad)
+        );
+        let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode([0u8; 64]));
+        assert!(parse_token(&token).is_err());
     }
 }

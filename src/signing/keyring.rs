@@ -32,10 +32,20 @@ pub enum KeyStatus {
     Revoked,
 }
 
+/// Characters of the thumbprint that make a key id: 96 bits, so two keys of one issuer never
+/// share one, and short enough to keep every token inside a scannable QR code.
+pub const KID_LEN: usize = 16;
+
 /// What the store keeps of a key: its public half and its life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
+    /// The key id in tokens, the JWK Set and the API: the thumbprint's first [`KID_LEN`]
+    /// characters.
     pub kid: String,
+    /// RFC 7638 thumbprint of the public key: names the stored record and the PEM file. The
+    /// first version used it as the kid; its tokens still carry it.
+    #[serde(default)]
+    pub thumbprint: String,
     /// base64url public key, as in the JWK's `x`.
     pub x: String,
     pub status: KeyStatus,
@@ -74,8 +84,9 @@ impl KeyRing {
             })
     }
 
+    /// The key a token names, by its kid or (tokens of the first version) its thumbprint.
     pub fn find(&self, kid: &str) -> Option<&RingKey> {
-        self.keys.iter().find(|k| k.record.kid == kid)
+        self.keys.iter().find(|k| k.record.names(kid))
     }
 
     pub fn records(&self) -> impl Iterator<Item = &KeyRecord> {
@@ -105,10 +116,28 @@ impl KeyRing {
     }
 }
 
+impl KeyRecord {
+    /// Whether `kid` names this key: its short kid, or its whole thumbprint.
+    pub fn names(&self, kid: &str) -> bool {
+        self.kid == kid || self.thumbprint == kid
+    }
+
+    /// Sets `thumbprint` and `kid` from the public key, whatever was stored or published.
+    fn identify(&mut self, public: &VerifyingKey) {
+        self.thumbprint = thumbprint(public);
+        self.kid = kid_of(&self.thumbprint);
+    }
+}
+
+/// The short key id of a thumbprint.
+pub fn kid_of(thumbprint: &str) -> String {
+    thumbprint.chars().take(KID_LEN).collect()
+}
+
 impl KeyRing {
     /// A verify-only ring from a published JWK Set (`/.well-known/jwks.json` or
-    /// `onetrip keys export-jwks`), for offline verifiers. Each key's `kid` must be the
-    /// thumbprint of its `x`.
+    /// `onetrip keys export-jwks`), for offline verifiers. Each key's `kid` must be the start
+    /// of the thumbprint of its `x` (the whole thumbprint in the first version's key sets).
     pub fn from_jwks(jwks: &Value) -> anyhow::Result<KeyRing> {
         let entries = jwks["keys"]
             .as_array()
@@ -116,11 +145,13 @@ impl KeyRing {
         let keys = entries
             .iter()
             .map(|jwk| {
-                let record: KeyRecord = serde_json::from_value(jwk.clone())
+                let mut record: KeyRecord = serde_json::from_value(jwk.clone())
                     .context("a key in the JWK Set lacks kid, x, status or its dates")?;
                 let public = public_key(&record)?;
-                if thumbprint(&public) != record.kid {
-                    bail!("key {} does not match its thumbprint", record.kid);
+                let published = std::mem::take(&mut record.kid);
+                record.identify(&public);
+                if published.len() < KID_LEN || !record.thumbprint.starts_with(&published) {
+                    bail!("key {published} does not match its thumbprint");
                 }
                 Ok(RingKey {
                     record,
@@ -147,8 +178,10 @@ fn pem_path(keys_dir: &Path, kid: &str) -> PathBuf {
 }
 
 pub(super) fn record_for(public: &VerifyingKey, now: DateTime<Utc>) -> KeyRecord {
+    let thumbprint = thumbprint(public);
     KeyRecord {
-        kid: thumbprint(public),
+        kid: kid_of(&thumbprint),
+        thumbprint,
         x: URL_SAFE_NO_PAD.encode(public.as_bytes()),
         status: KeyStatus::Active,
         created_at: now,
@@ -220,7 +253,7 @@ pub async fn load_or_create(store: &Store, keys_dir: &Path, mode: Mode) -> anyho
             }
         };
         let record = record_for(&key.verifying_key(), Utc::now());
-        let pem = pem_path(keys_dir, &record.kid);
+        let pem = pem_path(keys_dir, &record.thumbprint);
         if !pem.exists() {
             write_pem(keys_dir, &key)?;
         }
@@ -229,10 +262,11 @@ pub async fn load_or_create(store: &Store, keys_dir: &Path, mode: Mode) -> anyho
     }
     let keys = records
         .into_iter()
-        .map(|record| {
+        .map(|mut record| {
             let public = public_key(&record)?;
+            record.identify(&public);
             let secret = match record.status {
-                KeyStatus::Active => Some(read_pem(&pem_path(keys_dir, &record.kid))?),
+                KeyStatus::Active => Some(read_pem(&pem_path(keys_dir, &record.thumbprint))?),
                 _ => None,
             };
             Ok(RingKey {
@@ -243,10 +277,10 @@ pub async fn load_or_create(store: &Store, keys_dir: &Path, mode: Mode) -> anyho
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let ring = KeyRing { keys };
-    let Some((kid, _)) = ring.active() else {
+    let Some((kid, key)) = ring.active() else {
         bail!("the key ring has no active key: run `onetrip keys rotate` on the stopped store");
     };
-    if mode == Mode::Production && kid == example_kid()? {
+    if mode == Mode::Production && thumbprint(&key.verifying_key()) == example_thumbprint()? {
         bail!(
             "production mode refuses the demonstration key from keys-example/ (kid {kid}): its private half is public; rotate to a new key first"
         );
@@ -254,7 +288,7 @@ pub async fn load_or_create(store: &Store, keys_dir: &Path, mode: Mode) -> anyho
     Ok(ring)
 }
 
-fn example_kid() -> anyhow::Result<String> {
+fn example_thumbprint() -> anyhow::Result<String> {
     let key = SigningKey::from_pkcs8_pem(EXAMPLE_KEY_PEM)
         .map_err(|e| anyhow::anyhow!("keys-example key unreadable: {e}"))?;
     Ok(thumbprint(&key.verifying_key()))
@@ -294,6 +328,6 @@ mod tests {
 
     #[test]
     fn example_key_is_readable() {
-        assert_eq!(example_kid().unwrap().len(), 43);
+        assert_eq!(example_thumbprint().unwrap().len(), 43);
     }
 }

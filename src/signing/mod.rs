@@ -6,5 +6,7 @@ mod keyring;
 mod rotation;
 
 pub use jws::{Claims, JwsError, ParsedToken, parse_token, sign_token};
-pub use keyring::{KeyRecord, KeyRing, KeyStatus, RingKey, load_or_create, thumbprint, write_pem};
+pub use keyring::{
+    KID_LEN, KeyRecord, KeyRing, KeyStatus, RingKey, kid_of, load_or_create, thumbprint, write_pem,
+};
 pub use rotation::KeyRingError;

@@ -69,7 +69,7 @@ impl KeyRing {
         let key = self
             .keys
             .iter_mut()
-            .find(|k| k.record.kid == kid)
+            .find(|k| k.record.names(kid))
             .ok_or_else(|| KeyRingError::NotFound(kid.to_owned()))?;
         if key.record.status == KeyStatus::Active {
             return Err(KeyRingError::Active(kid.to_owned()));

@@ -4,7 +4,7 @@ use sled::Transactional;
 use super::codec::{decode, encode};
 use super::submissions::{abort, abort_with, append_event, load_in};
 use super::{Store, StoreError, UpdateError};
-use crate::domain::Sha256Digest;
+use crate::domain::{Sha256Digest, VerificationCode};
 
 use crate::domain::certificate::{Certificate, RevocationReason};
 use crate::domain::submission::{Event, Refusal, Submission};
@@ -46,21 +46,37 @@ impl Store {
     ) -> Result<(Submission, Event), UpdateError> {
         let id = certificate.content.id.as_str().as_bytes();
         let value = encode(certificate)?;
+        let code = certificate
+            .content
+            .code
+            .as_ref()
+            .map(|c| c.as_str().as_bytes());
         let trees = (
             &self.submissions,
             &self.events,
             &self.certificates,
             &self.pdfs,
             &self.pdf_index,
+            &self.code_index,
         );
         let transaction = || {
-            trees.transaction(|(subs, events, certs, pdfs, pdf_index)| {
+            trees.transaction(|(subs, events, certs, pdfs, pdf_index, code_index)| {
                 if certs.get(id)?.is_some() {
                     return Err(abort(Refusal::Conflict {
                         code: "identifier_taken",
                         message: format!("identifier {} already exists", certificate.content.id),
                         details: None,
                     }));
+                }
+                if let Some(code) = code {
+                    if code_index.get(code)?.is_some() {
+                        return Err(abort(Refusal::Conflict {
+                            code: "verification_code_taken",
+                            message: "核验码重复，请重新出证 / the verification code is taken: issue again".into(),
+                            details: None,
+                        }));
+                    }
+                    code_index.insert(code, id)?;
                 }
                 let mut submission = load_in(subs, &certificate.submission)?;
                 let action = submission
@@ -128,6 +144,28 @@ impl Store {
     ) -> Result<Option<Certificate>, StoreError> {
         match self.pdf_index.get(sha256.as_str())? {
             Some(id) => self.certificate(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// The identifier of the certificate that carries this verification code, if any.
+    pub fn certificate_id_by_code(
+        &self,
+        code: &VerificationCode,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .code_index
+            .get(code.as_str())?
+            .map(|id| String::from_utf8_lossy(&id).into_owned()))
+    }
+
+    /// The certificate that carries this verification code, if any.
+    pub fn certificate_by_code(
+        &self,
+        code: &VerificationCode,
+    ) -> Result<Option<Certificate>, StoreError> {
+        match self.certificate_id_by_code(code)? {
+            Some(id) => self.certificate(&id),
             None => Ok(None),
         }
     }

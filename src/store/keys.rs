@@ -15,7 +15,7 @@ impl Store {
     pub async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
         let encoded = records
             .iter()
-            .map(|r| Ok((r.kid.clone(), encode(r)?)))
+            .map(|r| Ok((r.thumbprint.clone(), encode(r)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.exclusive(|| {
             (&self.keys,)

@@ -46,6 +46,7 @@ pub struct Store {
     certificates: sled::Tree,
     pdfs: sled::Tree,
     pdf_index: sled::Tree,
+    code_index: sled::Tree,
     counters: sled::Tree,
     keys: sled::Tree,
 }
@@ -68,6 +69,7 @@ impl Store {
             certificates: db.open_tree("certificate_id_to_certificate")?,
             pdfs: db.open_tree("certificate_id_to_pdf")?,
             pdf_index: db.open_tree("pdf_sha256_to_certificate_id")?,
+            code_index: db.open_tree("verification_code_to_certificate_id")?,
             counters: db.open_tree("year_to_last_sequence")?,
             keys: db.open_tree("kid_to_signing_key")?,
             db,

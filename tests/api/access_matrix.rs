@@ -68,7 +68,7 @@ struct Row {
     method: Method,
     /// As `src/routes` spells it; placeholders are filled from the fixture: `{id}` the
     /// submission, `{name}` a material, `{code}` an item, `{serial}` the certificate, `{token}`
-    /// its QR token, `{kid}` a retired key, `{tid}` a token id, `{file}` a static asset.
+    /// its QR token, `{verification_code}` its 核验码, `{kid}` a retired key, `{tid}` a token id, `{file}` a static asset.
     path: &'static str,
     allowed: &'static [Who],
     /// The exact status an allowed caller gets, when the state makes it predictable.
@@ -165,6 +165,8 @@ fn table() -> Vec<Row> {
             J(|| json!({"compromised_since": "2999-01-01T00:00:00Z"}))),
         row(post.clone(), "/api/v1/verify", EVERYONE, 200, Certificate, false, Body::Token),
         row(get.clone(), "/v/{token}", EVERYONE, 200, Certificate, false, Body::None),
+        row(get.clone(), "/c/{verification_code}", EVERYONE, 200, Certificate, false,
+            Body::None),
         row(get.clone(), "/healthz", EVERYONE, 200, Nothing, false, Body::None),
         row(get.clone(), "/.well-known/jwks.json", EVERYONE, 200, Nothing, false, Body::None),
         Row {
@@ -180,6 +182,8 @@ struct Target {
     id: String,
     serial: String,
     token: String,
+    /// The certificate's verification code (核验码).
+    verification_code: String,
     kid: String,
     tid: String,
 }
@@ -403,6 +407,7 @@ impl Matrix {
                     .await;
                     t.serial = cert["id"].as_str().unwrap().to_owned();
                     t.token = cert["token"].as_str().unwrap().to_owned();
+                    t.verification_code = cert["code"].as_str().unwrap().to_owned();
                 }
             }
         }
@@ -426,6 +431,7 @@ impl Matrix {
             .replace("{code}", "wire-cable")
             .replace("{serial}", &target.serial)
             .replace("{token}", &target.token)
+            .replace("{verification_code}", &target.verification_code)
             .replace("{kid}", &target.kid)
             .replace("{tid}", &target.tid)
             .replace("{file}", "console.js");

@@ -40,9 +40,20 @@ impl TestApp {
         Self::spawn_launched(extra, Launch::default()).await
     }
 
+    /// Starts a server on a copy of the store in `data` (a fixture written by an earlier
+    /// version).
+    pub async fn spawn_on_copy_of(data: &Path) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(data, &dir.path().join("data"));
+        Self::spawn_in(dir, "", Launch::default()).await
+    }
+
     /// Like `spawn_with`, with control over the server's environment and standard error.
     pub async fn spawn_launched(extra: &str, launch: Launch) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_in(tempfile::tempdir().unwrap(), extra, launch).await
+    }
+
+    async fn spawn_in(dir: tempfile::TempDir, extra: &str, launch: Launch) -> TestApp {
         let config = dir.path().join("onetrip.toml");
         let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         std::fs::write(
@@ -182,6 +193,19 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }
 

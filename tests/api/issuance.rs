@@ -26,8 +26,7 @@ fn verify_with_jwks(token: &str, jwks: &Value) -> Value {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
-    assert_eq!(header["alg"], "EdDSA");
-    assert_eq!(header["typ"], "JWT");
+    assert_eq!(header, json!({"alg": "EdDSA", "kid": header["kid"]}));
     let jwk = jwks["keys"]
         .as_array()
         .unwrap()
@@ -174,9 +173,20 @@ async fn a_permit_needs_both_departments_then_issues_a_verifiable_pdf() {
     let jwks: Value = app.jwks().await;
     let claims = verify_with_jwks(token, &jwks);
     assert_eq!(claims["sub"], serial);
-    assert_eq!(claims["holder_id"], "110105********002X");
-    assert_eq!(claims["holder"], "欧阳娜娜");
-    assert_eq!(claims["digest"], cert["content_digest"]);
+    assert_eq!(claims["hid"], "110105********002X");
+    assert!(
+        claims.get("holder").is_none(),
+        "the name is bound by dig, not carried"
+    );
+    // `dig` is the SHA-256 of the canonical record, the verification code included.
+    let content: onetrip::domain::certificate::CertContent =
+        serde_json::from_value(cert.clone()).unwrap();
+    assert!(content.code.is_some());
+    assert_eq!(claims["dig"], content.digest().to_base64url());
+    assert_eq!(
+        claims["dig"],
+        URL_SAFE_NO_PAD.encode(hex::decode(cert["content_digest"].as_str().unwrap()).unwrap())
+    );
     assert_eq!(jwks["keys"][0]["status"], "active");
 
     // The holder downloads the PDF; its digest is the recorded one and its text is Chinese.

@@ -4,10 +4,12 @@
 mod access;
 mod access_matrix;
 mod cli;
+mod codes;
 mod console;
 mod helpers;
 mod hostile;
 mod issuance;
+mod real_enterprises;
 mod restart;
 mod secrets;
 mod submission_flow;

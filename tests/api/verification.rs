@@ -55,10 +55,15 @@ fn sign(key: &SigningKey, header: &Value, claims: &Value) -> String {
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
 }
 
-/// The service's own private key, read from its keys directory as a thief would.
+/// The service's own private key, read from its keys directory as a thief would (the file
+/// is named by the key's thumbprint, which the short kid begins).
 fn stolen_key(app: &TestApp, kid: &str) -> SigningKey {
-    let pem = std::fs::read_to_string(app.data().join("keys").join(format!("{kid}.pem"))).unwrap();
-    SigningKey::from_pkcs8_pem(&pem).unwrap()
+    let path = std::fs::read_dir(app.data().join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(kid))
+        .unwrap();
+    SigningKey::from_pkcs8_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -123,7 +128,7 @@ async fn valid_revoked_expired_forged_and_tampered_tokens() {
 
     // Tampered payload: bad signature.
     let (header, mut claims) = parts(token);
-    claims["holder"] = json!("冒名顶替有限公司");
+    claims["hid"] = json!(OTHER_ENTERPRISE);
     let p: Vec<&str> = token.split('.').collect();
     let tampered = format!(
         "{}.{}.{}",

@@ -19,7 +19,6 @@ pub struct NewSubmission {
     pub fields: BTreeMap<String, String>,
 }
 
-const MAX_ITEMS: usize = 50;
 const MAX_MATERIALS: usize = 100;
 
 impl Submission {
@@ -42,11 +41,15 @@ impl Submission {
                 "该证照的持证主体类型不符 / this certificate kind is for another type of holder",
             ));
         }
-        if new.items.is_empty() || new.items.len() > MAX_ITEMS {
+        if new.items.is_empty() || new.items.len() > template.max_items {
             return Err(invalid(
                 "items".into(),
                 "invalid_items",
-                "事项应有1至50项 / a submission has 1 to 50 items",
+                &format!(
+                    "事项应有1至{max}项 / a {kind} submission has 1 to {max} items",
+                    max = template.max_items,
+                    kind = template.kind
+                ),
             ));
         }
         if new.materials.is_empty() || new.materials.len() > MAX_MATERIALS {
@@ -74,7 +77,7 @@ impl Submission {
                 ));
             }
         }
-        template.check_fields(&new.fields)?;
+        let fields = template.normalize_fields(&new.fields)?;
         Ok(Self {
             id,
             holder: new.holder,
@@ -98,7 +101,7 @@ impl Submission {
                     returned_reason: None,
                 })
                 .collect(),
-            fields: new.fields,
+            fields,
             status: Status::Draft,
             created_at: now,
             updated_at: now,

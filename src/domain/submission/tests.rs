@@ -13,6 +13,7 @@ validity_years = 5
 holder_label = "企业名称"
 holder_id_label = "统一社会信用代码"
 items_label = "许可产品"
+max_items = 19
 [[fields]]
 key = "address"
 label = "住所"

@@ -1,0 +1,132 @@
+//! Human-entered text that ends up printed on a certificate: normalised once, when it is
+//! accepted, so that what is stored, signed, printed and extracted from the PDF is the same
+//! sequence of characters.
+//!
+//! Look-alike code points are the trap: `⼀` (U+2F00 KANGXI RADICAL ONE) and `一` (U+4E00)
+//! share one glyph in the certificate font, so the PDF's text layer can give back only one of
+//! them, and a name typed with the radical would not be found in its own certificate. So:
+//! - Unicode NFC, which maps the CJK compatibility ideographs (`豈` U+F900 → U+8C48);
+//! - the Kangxi radicals and the CJK radicals supplement to their compatibility (NFKC) form,
+//!   where they have one (`⼀` → `一`);
+//! - full-width Latin letters and digits to ASCII (`Ａ１` → `A1`). Full-width punctuation
+//!   (`（`, `）`, `·`) stays: it is how registered Chinese names are written.
+//!
+//! Whatever look-alike remains after this is refused against the font (see
+//! `render::Fonts::unprintable`), naming the character to use instead.
+
+use unicode_normalization::UnicodeNormalization;
+
+use super::ParseError;
+
+/// Longest holder name (enterprise or person). Registered enterprise names run 10–40
+/// characters; a branch appends its parent's full name (`…有限公司…分公司`), which reaches
+/// 50. Sixty leaves room and still sets on at most three lines of the certificate.
+pub const HOLDER_NAME_MAX_CHARS: usize = 60;
+
+/// Longest item name (a product category or a service item). The 19 provincial product
+/// categories are 2–14 characters (`食品用塑料包装容器工具等制品`), the longest national one 20
+/// (`食品相关产品（食品用纸包装、容器等制品）`). At 20, a full licence of 24 categories in two
+/// columns still sets each category on one line.
+pub const ITEM_NAME_MAX_CHARS: usize = 20;
+
+/// Longest template field value unless the template says otherwise. Addresses of 50+
+/// characters are common (`…交叉口东北角3号厂房二楼`).
+pub const FIELD_MAX_CHARS_DEFAULT: usize = 100;
+
+/// The normal form of printed text (see the module documentation), trimmed.
+pub fn normalize(input: &str) -> String {
+    let mut text = String::with_capacity(input.len());
+    for c in input.trim().nfc() {
+        match fold(c) {
+            Some(folded) => text.push_str(&folded),
+            None => text.push(c),
+        }
+    }
+    text
+}
+
+/// The replacement of one look-alike character, if it has one.
+fn fold(c: char) -> Option<String> {
+    match u32::from(c) {
+        // Kangxi radicals, CJK radicals supplement: NFKC where Unicode defines it.
+        0x2E80..=0x2FDF => {
+            let folded: String = c.to_string().nfkc().collect();
+            (folded != c.to_string()).then_some(folded)
+        }
+        // Full-width digits and Latin letters.
+        0xFF10..=0xFF19 | 0xFF21..=0xFF3A | 0xFF41..=0xFF5A => {
+            char::from_u32(u32::from(c) - 0xFEE0).map(String::from)
+        }
+        _ => None,
+    }
+}
+
+/// Normalises and checks short printed text: not blank, no control characters, at most
+/// `max_chars` characters after normalisation.
+pub fn printed_text(input: &str, max_chars: usize, what: &str) -> Result<String, ParseError> {
+    let text = normalize(input);
+    check_text(&text, max_chars, what)?;
+    Ok(text)
+}
+
+/// Shared rule for short human-entered text: not blank, no control characters, bounded.
+pub(super) fn check_text(input: &str, max_chars: usize, what: &str) -> Result<(), ParseError> {
+    if input.trim().is_empty() {
+        return Err(ParseError::new(
+            "empty",
+            format!("{what} must not be empty"),
+        ));
+    }
+    let chars = input.chars().count();
+    if chars > max_chars {
+        return Err(ParseError::new(
+            "too_long",
+            format!("{what} has {chars} characters; at most {max_chars} are allowed"),
+        ));
+    }
+    if input.chars().any(char::is_control) {
+        return Err(ParseError::new(
+            "control_character",
+            format!("{what} contains a control character"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_alikes_become_the_ideograph_they_show() {
+        assert_eq!(normalize("一\u{2F00}号公司"), "一一号公司");
+        assert_eq!(normalize("\u{F900}\u{F900}公司"), "\u{8C48}\u{8C48}公司");
+        assert_eq!(
+            normalize(" ＡＢＣ１２３科技（杭州）有限公司 "),
+            "ABC123科技（杭州）有限公司"
+        );
+        // ⻌ (U+2EEA, a radical variant with no compatibility form) is left for the font check.
+        assert_eq!(normalize("\u{2EEA}"), "\u{2EEA}");
+        // Decomposed and precomposed Latin meet in NFC.
+        assert_eq!(normalize("Cafe\u{301}"), "Café");
+    }
+
+    #[test]
+    fn printed_text_is_counted_after_normalisation() {
+        assert_eq!(
+            printed_text(&"\u{2F00}".repeat(60), 60, "a name").unwrap(),
+            "一".repeat(60)
+        );
+        assert_eq!(
+            printed_text(&"名".repeat(61), 60, "a name")
+                .unwrap_err()
+                .code,
+            "too_long"
+        );
+        assert_eq!(printed_text("  ", 60, "a name").unwrap_err().code, "empty");
+        assert_eq!(
+            printed_text("a\u{7}b", 60, "a name").unwrap_err().code,
+            "control_character"
+        );
+    }
+}
