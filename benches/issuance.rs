@@ -27,7 +27,10 @@ async fn main() {
         .unwrap_or(300);
     let log = std::env::temp_dir().join(format!("onetrip-issuance-{}.log", std::process::id()));
     let launch = Launch {
-        env: vec![("RUST_LOG".into(), "warn,onetrip::issuance=info".into())],
+        env: vec![
+            ("RUST_LOG".into(), "warn,onetrip::issuance=info".into()),
+            ("NO_COLOR".into(), "1".into()),
+        ],
         stderr: Some(log.clone()),
     };
     let app = TestApp::spawn_launched("", launch).await;
