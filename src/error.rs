@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::domain::ParseError;
-use crate::domain::submission::Refusal;
+use crate::domain::Refusal;
 use crate::store::{StoreError, UpdateError};
 
 #[derive(Debug)]

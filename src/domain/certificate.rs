@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use super::holder::Holder;
 use super::identifier::Identifier;
-use super::submission::{Action, Refusal, Submission};
+use super::refusal::Refusal;
+pub use super::revocation::RevocationReason;
+use super::submission::{Action, Submission};
 use super::template::Template;
 use super::{ItemCode, Sha256Digest, SubmissionId, VerificationCode};
 
@@ -149,16 +151,6 @@ pub fn expiry_date(issue: NaiveDate, years: u32) -> NaiveDate {
         .checked_add_months(Months::new(years * 12))
         .and_then(|d| d.pred_opt())
         .unwrap_or(NaiveDate::MAX)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RevocationReason {
-    KeyCompromise,
-    Superseded,
-    CessationOfOperation,
-    HolderRequest,
-    IssuedInError,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,8 @@ mod verification_code;
 pub mod certificate;
 pub mod holder;
 pub mod identifier;
+pub mod refusal;
+pub mod revocation;
 pub mod submission;
 pub mod template;
 pub mod text;
@@ -20,6 +22,7 @@ pub use digest::Sha256Digest;
 pub use id_number::IdNumber;
 pub use ids::{SubmissionId, TokenId};
 pub use names::{DepartmentCode, ItemCode, MaterialName, Role};
+pub use refusal::Refusal;
 pub use uscc::Uscc;
 pub use verification_code::VerificationCode;
 

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::window_check::{Outcome, WindowReport};
+use super::refusal::Refusal;
+use super::window_check::{ManifestEntry, Outcome, WindowReport};
 use super::{DepartmentCode, ItemCode, MaterialName, Sha256Digest, SubmissionId, holder::Holder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,13 +82,6 @@ pub struct Material {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManifestEntry {
-    pub name: MaterialName,
-    pub sha256: Sha256Digest,
-    pub size: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReturnReason {
     pub material: MaterialName,
     pub reason: String,
@@ -107,25 +101,6 @@ pub struct Submission {
     /// How many events the history holds; the next event's `seq`.
     pub event_count: u64,
     pub certificate: Option<String>,
-}
-
-/// Why a transition was refused. The API maps `Conflict` to 409 and `Invalid` to 422.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum Refusal {
-    #[error("{message}")]
-    Conflict {
-        code: &'static str,
-        message: String,
-        details: Option<serde_json::Value>,
-    },
-    #[error("{message}")]
-    Invalid {
-        code: &'static str,
-        field: String,
-        message: String,
-    },
-    #[error("{message}")]
-    NotFound { code: &'static str, message: String },
 }
 
 impl Refusal {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::ParseError;
 use super::holder::HolderType;
-use super::submission::Refusal;
+use super::refusal::Refusal;
 use super::text::{FIELD_MAX_CHARS_DEFAULT, printed_text};
 
 /// The most items any template may allow, and the longest field value: what one A4 page

@@ -3,8 +3,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::submission::ManifestEntry;
 use super::{MaterialName, Sha256Digest};
+
+/// One frozen material: what the window check compares the files brought in against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub name: MaterialName,
+    pub sha256: Sha256Digest,
+    pub size: u64,
+}
 
 /// One file handed over at the window (or only its digest).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use super::json::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::domain::Refusal;
 use crate::domain::certificate::{
     Certificate, Delivery, DeliveryEvent, DeliveryMethod, RevocationReason,
 };
-use crate::domain::submission::Refusal;
 use crate::domain::{Role, SubmissionId, check_label, check_reason};
 use crate::error::{ApiError, submission_not_found};
 

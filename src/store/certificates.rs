@@ -6,8 +6,9 @@ use super::submissions::{abort, abort_with, append_event, load_in};
 use super::{Store, StoreError, UpdateError};
 use crate::domain::{Sha256Digest, VerificationCode};
 
+use crate::domain::Refusal;
 use crate::domain::certificate::{Certificate, RevocationReason};
-use crate::domain::submission::{Event, Refusal, Submission};
+use crate::domain::submission::{Event, Submission};
 
 fn certificate_not_found(id: &str) -> UpdateError {
     UpdateError::Refused(Refusal::NotFound {

@@ -4,8 +4,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::codec::{decode, decode_all, encode};
 use super::{Store, StoreError};
+use crate::domain::Refusal;
 use crate::domain::SubmissionId;
-use crate::domain::submission::{Action, Event, Refusal, Submission};
+use crate::domain::submission::{Action, Event, Submission};
 
 /// Why an update did not happen.
 #[derive(Debug, thiserror::Error)]

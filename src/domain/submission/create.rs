@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Item, Material, Refusal, Status, Submission};
+use super::{Item, Material, Status, Submission};
 use crate::domain::holder::Holder;
+use crate::domain::refusal::Refusal;
 use crate::domain::template::Template;
 use crate::domain::{DepartmentCode, ItemCode, MaterialName, SubmissionId};
 

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{DecisionOutcome, ManifestEntry, ReturnReason};
-use crate::domain::certificate::RevocationReason;
+use super::{DecisionOutcome, ReturnReason};
+use crate::domain::revocation::RevocationReason;
+use crate::domain::window_check::ManifestEntry;
 use crate::domain::window_check::WindowReport;
 use crate::domain::{DepartmentCode, ItemCode, MaterialName, Sha256Digest};
 

@@ -1,0 +1,13 @@
+//! Why a certificate was revoked (the reasons of RFC 5280, as far as they apply here).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationReason {
+    KeyCompromise,
+    Superseded,
+    CessationOfOperation,
+    HolderRequest,
+    IssuedInError,
+}
