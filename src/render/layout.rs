@@ -10,7 +10,7 @@ use printpdf::{Op, Pt, TextRenderingMode};
 
 use super::RenderError;
 use super::canvas::{Canvas, Mm, PAGE_H, PAGE_W, PT_PER_MM};
-use super::pdf::{CertificateView, black, chinese_date, rgb};
+use super::view::{CertificateView, black, chinese_date, rgb};
 
 /// Text column edges (inside the double border at 12/14 mm).
 const LEFT: Mm = 26.0;

@@ -20,11 +20,13 @@ mod pdf;
 mod qr;
 #[cfg(test)]
 mod tests;
+mod view;
 
 pub use check::{check_rendering, read_qr_from_pdf};
 pub use fonts::{Fonts, Unprintable};
-pub use pdf::{CertificateView, render_pdf};
+pub use pdf::render_pdf;
 pub use qr::{decode_qr_photo, qr_png, qr_version};
+pub use view::CertificateView;
 
 /// Everything that can go wrong while rendering or checking a certificate.
 #[derive(Debug, thiserror::Error)]
