@@ -14,7 +14,7 @@ use rand_core::{OsRng, RngCore};
 use crate::app::AppState;
 use crate::domain::submission::Submission;
 use crate::domain::{DepartmentCode, Role, Sha256Digest, TokenId};
-use crate::error::ApiError;
+use crate::service::ServiceError;
 use crate::store::TokenRecord;
 
 const TOKEN_PREFIX: &str = "ot_";
@@ -64,11 +64,11 @@ impl Caller {
         format!("{}:{}", self.0.role, self.0.id)
     }
 
-    pub fn require(&self, allowed: &[Role]) -> Result<(), ApiError> {
+    pub fn require(&self, allowed: &[Role]) -> Result<(), ServiceError> {
         if allowed.contains(&self.0.role) {
             return Ok(());
         }
-        Err(ApiError::forbidden(format!(
+        Err(ServiceError::forbidden(format!(
             "角色 {} 无权执行此操作 / the {} role may not do this",
             self.0.role, self.0.role
         )))
@@ -79,7 +79,7 @@ impl Caller {
     }
 
     /// Owner, reviewer, clerk, approver and admin may read; another applicant may not.
-    pub fn may_read(&self, submission: &Submission) -> Result<(), ApiError> {
+    pub fn may_read(&self, submission: &Submission) -> Result<(), ServiceError> {
         match self.0.role {
             Role::Applicant if !self.owns(submission) => Err(not_yours()),
             _ => Ok(()),
@@ -87,7 +87,7 @@ impl Caller {
     }
 
     /// The owner or a clerk (or admin) may upload and submit.
-    pub fn may_edit(&self, submission: &Submission) -> Result<(), ApiError> {
+    pub fn may_edit(&self, submission: &Submission) -> Result<(), ServiceError> {
         match self.0.role {
             Role::Clerk | Role::Admin => Ok(()),
             Role::Applicant if self.owns(submission) => Ok(()),
@@ -97,16 +97,16 @@ impl Caller {
     }
 }
 
-fn not_yours() -> ApiError {
-    ApiError::forbidden("该办件不属于您的主体 / this submission belongs to another holder")
+fn not_yours() -> ServiceError {
+    ServiceError::forbidden("该办件不属于您的主体 / this submission belongs to another holder")
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    type Rejection = ServiceError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ServiceError> {
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthenticated("需要 Bearer 令牌 / a Bearer token is required")
+            ServiceError::unauthenticated("需要 Bearer 令牌 / a Bearer token is required")
         })?;
         let token = header
             .to_str()
@@ -115,7 +115,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| t.starts_with(TOKEN_PREFIX))
             .ok_or_else(|| {
-                ApiError::unauthenticated(
+                ServiceError::unauthenticated(
                     "Authorization 头应为 Bearer ot_… / expected Authorization: Bearer ot_…",
                 )
             })?;
@@ -124,7 +124,7 @@ impl FromRequestParts<AppState> for Caller {
             .token(&Sha256Digest::of(token.as_bytes()))?
             .filter(|r| r.revoked_at.is_none())
             .ok_or_else(|| {
-                ApiError::unauthenticated("令牌无效或已吊销 / unknown or revoked token")
+                ServiceError::unauthenticated("令牌无效或已吊销 / unknown or revoked token")
             })?;
         Ok(Caller(record))
     }

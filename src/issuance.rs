@@ -12,10 +12,10 @@ use crate::domain::identifier::Identifier;
 use crate::domain::submission::Submission;
 use crate::domain::template::Template;
 use crate::domain::{ParseError, Sha256Digest, SubmissionId, VerificationCode};
-use crate::error::{ApiError, submission_not_found};
 use crate::render::{
     CertificateView, Fonts, RenderError, Unprintable, check_rendering, qr_version, render_pdf,
 };
+use crate::service::{ErrorKind, ServiceError, submission_not_found};
 use crate::signing::{Claims, sign_token};
 
 /// Certificates are dated in China Standard Time (UTC+8, no daylight saving).
@@ -31,7 +31,7 @@ pub const MAX_QR_VERSION: i16 = 17;
 /// Refuses text the font cannot print as itself, naming the field and the character: a
 /// certificate must never show an empty box where a name should be, nor a look-alike that its
 /// own text layer gives back as another character.
-pub fn check_printable_text(fonts: &Fonts, field: &str, text: &str) -> Result<(), ApiError> {
+pub fn check_printable_text(fonts: &Fonts, field: &str, text: &str) -> Result<(), ServiceError> {
     let hex = |c: char| format!("U+{:04X}", u32::from(c));
     let message = match fonts.unprintable(text) {
         None => return Ok(()),
@@ -53,7 +53,7 @@ pub fn check_printable_text(fonts: &Fonts, field: &str, text: &str) -> Result<()
             hex(of)
         ),
     };
-    Err(ApiError::invalid(
+    Err(ServiceError::invalid(
         field,
         ParseError::new("unprintable_character", message),
     ))
@@ -61,7 +61,7 @@ pub fn check_printable_text(fonts: &Fonts, field: &str, text: &str) -> Result<()
 
 /// Checked when a submission is created, so an unprintable name is refused at once, not
 /// at the window after the applicant has travelled.
-pub fn check_printable(fonts: &Fonts, submission: &Submission) -> Result<(), ApiError> {
+pub fn check_printable(fonts: &Fonts, submission: &Submission) -> Result<(), ServiceError> {
     check_printable_text(fonts, "holder.name", submission.holder.name())?;
     for (i, item) in submission.items.iter().enumerate() {
         check_printable_text(fonts, &format!("items[{i}].name"), &item.name)?;
@@ -171,7 +171,7 @@ pub async fn issue(
     state: &AppState,
     id: &SubmissionId,
     actor: &str,
-) -> Result<Certificate, ApiError> {
+) -> Result<Certificate, ServiceError> {
     let submission = state
         .store
         .submission(id)?
@@ -180,7 +180,7 @@ pub async fn issue(
     let template = state
         .templates
         .get(&submission.kind)
-        .ok_or_else(|| ApiError::internal(format!("template {} is gone", submission.kind)))?;
+        .ok_or_else(|| ServiceError::internal(format!("template {} is gone", submission.kind)))?;
     template.normalize_fields(&submission.fields)?;
     let code = unused_code(state)?;
 
@@ -191,7 +191,7 @@ pub async fn issue(
         let ring = state.keys.read().await;
         let (kid, key) = ring
             .active()
-            .ok_or_else(|| ApiError::internal("no active signing key"))?;
+            .ok_or_else(|| ServiceError::internal("no active signing key"))?;
         (kid.to_owned(), key.clone(), Utc::now())
     };
     let issue_date = issued_at.with_timezone(&CHINA).date_naive();
@@ -205,7 +205,7 @@ pub async fn issue(
         sequence,
         1,
     )
-    .map_err(ApiError::internal)?;
+    .map_err(ServiceError::internal)?;
     let content = CertContent::from_submission(
         identifier,
         &submission,
@@ -227,7 +227,7 @@ pub async fn issue(
         hid: content.holder.public_id(),
         dig: content_digest.to_base64url(),
     };
-    let token = sign_token(&key, &kid, &claims).map_err(ApiError::internal)?;
+    let token = sign_token(&key, &kid, &claims).map_err(ServiceError::internal)?;
     let verify_url = format!("{}/v/{token}", state.public_url);
     let code_url = code_url(&state.public_url, &code);
 
@@ -239,7 +239,7 @@ pub async fn issue(
         .render_slots
         .acquire()
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ServiceError::internal)?;
     let (pdf, render_time, check_time) = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let pdf = render_pdf(&fonts, &view)?;
@@ -248,7 +248,7 @@ pub async fn issue(
         Ok::<_, RenderError>((pdf, rendered - started, rendered.elapsed()))
     })
     .await
-    .map_err(ApiError::internal)?
+    .map_err(ServiceError::internal)?
     .map_err(rendering_failed)?;
     drop(slot);
 
@@ -282,7 +282,7 @@ pub async fn issue(
 
 /// A fresh verification code that no certificate holds yet. With 80 random bits a repeat is
 /// not expected in the life of the service; the store refuses one anyway.
-fn unused_code(state: &AppState) -> Result<VerificationCode, ApiError> {
+fn unused_code(state: &AppState) -> Result<VerificationCode, ServiceError> {
     loop {
         let code = VerificationCode::generate();
         if state.store.certificate_id_by_code(&code)?.is_none() {
@@ -295,17 +295,17 @@ fn unused_code(state: &AppState) -> Result<VerificationCode, ApiError> {
 /// What the rendering refused is the submission's content, not a fault of the service: it is
 /// answered as such (422), naming the part. Creation-time limits make this unreachable for
 /// submissions filed since they exist; it is kept for stored ones filed before.
-fn rendering_failed(e: RenderError) -> ApiError {
+fn rendering_failed(e: RenderError) -> ServiceError {
     match e {
         RenderError::MissingGlyphs { .. }
         | RenderError::DoesNotFit(_)
-        | RenderError::TextMissing(_) => ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        | RenderError::TextMissing(_) => ServiceError::new(
+            ErrorKind::Invalid,
             "certificate_does_not_render",
             format!(
                 "证照内容无法完整印制，请修改申报 / the certificate cannot be printed as filed: {e}"
             ),
         ),
-        other => ApiError::internal(format!("rendering check failed: {other}")),
+        other => ServiceError::internal(format!("rendering check failed: {other}")),
     }
 }

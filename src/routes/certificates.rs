@@ -18,7 +18,7 @@ use crate::domain::certificate::{
     Certificate, Delivery, DeliveryEvent, DeliveryMethod, RevocationReason,
 };
 use crate::domain::{Role, SubmissionId, check_label, check_reason};
-use crate::error::{ApiError, submission_not_found};
+use crate::service::{ErrorKind, ServiceError, submission_not_found};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,22 +35,22 @@ async fn issue(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<(StatusCode, Json<Certificate>), ApiError> {
+) -> Result<(StatusCode, Json<Certificate>), ServiceError> {
     caller.require(&[Role::Clerk, Role::Admin])?;
     let id = SubmissionId::parse(&id).map_err(|_| submission_not_found(&id))?;
     let certificate = crate::issuance::issue(&state, &id, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(certificate)))
 }
 
-pub(super) fn certificate_not_found(id: &str) -> ApiError {
-    ApiError::not_found(
+pub(super) fn certificate_not_found(id: &str) -> ServiceError {
+    ServiceError::not_found(
         "certificate_not_found",
         format!("证照 {id} 不存在 / no certificate {id}"),
     )
 }
 
 /// The holder's applicant, a clerk or an admin may read a certificate; nobody else.
-fn load_readable(state: &AppState, caller: &Caller, id: &str) -> Result<Certificate, ApiError> {
+fn load_readable(state: &AppState, caller: &Caller, id: &str) -> Result<Certificate, ServiceError> {
     caller.require(&[Role::Applicant, Role::Clerk, Role::Admin])?;
     let certificate = state
         .store
@@ -59,7 +59,7 @@ fn load_readable(state: &AppState, caller: &Caller, id: &str) -> Result<Certific
     if caller.role() == Role::Applicant
         && caller.0.holder.as_deref() != Some(certificate.content.holder.id())
     {
-        return Err(ApiError::forbidden(
+        return Err(ServiceError::forbidden(
             "该证照不属于您的主体 / this certificate belongs to another holder",
         ));
     }
@@ -70,7 +70,7 @@ async fn read(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Certificate>, ApiError> {
+) -> Result<Json<Certificate>, ServiceError> {
     Ok(Json(load_readable(&state, &caller, &id)?))
 }
 
@@ -78,7 +78,7 @@ async fn pdf(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<impl IntoResponse, ServiceError> {
     let certificate = load_readable(&state, &caller, &id)?;
     pdf_download(&state, &certificate)
 }
@@ -87,12 +87,12 @@ async fn pdf(
 pub(super) fn pdf_download(
     state: &AppState,
     certificate: &Certificate,
-) -> Result<impl IntoResponse + use<>, ApiError> {
+) -> Result<impl IntoResponse + use<>, ServiceError> {
     let id = certificate.content.id.to_string();
     let pdf = state
         .store
         .certificate_pdf(&id)?
-        .ok_or_else(|| ApiError::internal(format!("certificate {id} has no stored PDF")))?;
+        .ok_or_else(|| ServiceError::internal(format!("certificate {id} has no stored PDF")))?;
     let filename = format!("{id}.pdf");
     Ok((
         [
@@ -111,9 +111,9 @@ async fn qr_png(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<impl IntoResponse, ServiceError> {
     let certificate = load_readable(&state, &caller, &id)?;
-    let png = crate::render::qr_png(&certificate.verify_url).map_err(ApiError::internal)?;
+    let png = crate::render::qr_png(&certificate.verify_url).map_err(ServiceError::internal)?;
     Ok(([(CONTENT_TYPE, "image/png")], png))
 }
 
@@ -130,12 +130,12 @@ async fn revoke(
     caller: Caller,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<RevokeBody>,
-) -> Result<Json<Certificate>, ApiError> {
+) -> Result<Json<Certificate>, ServiceError> {
     caller.require(&[Role::Admin])?;
     let text = if body.text.trim().is_empty() {
         String::new()
     } else {
-        check_reason(&body.text).map_err(|e| ApiError::invalid("text", e))?
+        check_reason(&body.text).map_err(|e| ServiceError::invalid("text", e))?
     };
     let certificate = state
         .store
@@ -154,10 +154,10 @@ pub(super) struct DeliveryBody {
     pub(super) address: Option<String>,
 }
 
-fn optional_label(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+fn optional_label(field: &str, value: Option<String>) -> Result<Option<String>, ServiceError> {
     value
         .filter(|v| !v.trim().is_empty())
-        .map(|v| check_label(&v).map_err(|e| ApiError::invalid(field, e)))
+        .map(|v| check_label(&v).map_err(|e| ServiceError::invalid(field, e)))
         .transpose()
 }
 
@@ -166,7 +166,7 @@ async fn record_delivery(
     caller: Caller,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<DeliveryBody>,
-) -> Result<Json<Certificate>, ApiError> {
+) -> Result<Json<Certificate>, ServiceError> {
     caller.require(&[Role::Clerk, Role::Admin])?;
     Ok(Json(record(&state, &id, &caller.actor(), body).await?))
 }
@@ -177,13 +177,13 @@ pub(super) async fn record(
     id: &str,
     actor: &str,
     body: DeliveryBody,
-) -> Result<Certificate, ApiError> {
+) -> Result<Certificate, ServiceError> {
     let carrier = optional_label("carrier", body.carrier)?;
     let tracking_number = optional_label("tracking_number", body.tracking_number)?;
     let address = body
         .address
         .filter(|v| !v.trim().is_empty())
-        .map(|v| check_reason(&v).map_err(|e| ApiError::invalid("address", e)))
+        .map(|v| check_reason(&v).map_err(|e| ServiceError::invalid("address", e)))
         .transpose()?;
     if body.method == DeliveryMethod::Courier {
         for (field, value) in [
@@ -192,8 +192,8 @@ pub(super) async fn record(
             ("address", &address),
         ] {
             if value.is_none() {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                return Err(ServiceError::new(
+                    ErrorKind::Invalid,
                     "field_required",
                     format!("邮寄须填写 {field} / courier delivery needs {field}"),
                 )
@@ -237,9 +237,9 @@ async fn delivery_event(
     caller: Caller,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<DeliveryEventBody>,
-) -> Result<Json<Certificate>, ApiError> {
+) -> Result<Json<Certificate>, ServiceError> {
     caller.require(&[Role::Clerk, Role::Admin])?;
-    let status = check_label(&body.status).map_err(|e| ApiError::invalid("status", e))?;
+    let status = check_label(&body.status).map_err(|e| ServiceError::invalid("status", e))?;
     let note = optional_label("note", body.note)?;
     let actor = caller.actor();
     let certificate = state

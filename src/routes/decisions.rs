@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -12,7 +11,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::domain::submission::{Decision, DecisionOutcome};
 use crate::domain::{ItemCode, Role, check_reason};
-use crate::error::ApiError;
+use crate::service::{ErrorKind, ServiceError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,20 +27,20 @@ pub async fn decide(
     caller: Caller,
     AppPath((id, code)): AppPath<(String, String)>,
     AppJson(body): AppJson<DecisionBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, ServiceError> {
     caller.require(&[Role::Approver, Role::Admin])?;
     let submission = load_readable(&state, &caller, &id)?;
     let item = ItemCode::parse(&code)
         .ok()
         .and_then(|code| submission.items.iter().find(|i| i.code == code))
         .ok_or_else(|| {
-            ApiError::not_found(
+            ServiceError::not_found(
                 "unknown_item",
                 format!("办件没有事项 {code} / no item {code}"),
             )
         })?;
     if caller.role() == Role::Approver && caller.0.department.as_ref() != Some(&item.department) {
-        return Err(ApiError::forbidden(format!(
+        return Err(ServiceError::forbidden(format!(
             "事项 {code} 由 {} 审批 / item {code} is decided by department {}",
             item.department, item.department
         )));
@@ -50,8 +49,8 @@ pub async fn decide(
         "approve" => DecisionOutcome::Approve,
         "reject" => DecisionOutcome::Reject,
         _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            return Err(ServiceError::new(
+                ErrorKind::Invalid,
                 "invalid_decision",
                 "审批决定应为 approve 或 reject / decision is approve or reject",
             )
@@ -61,7 +60,7 @@ pub async fn decide(
     let comment = if body.comment.trim().is_empty() {
         String::new()
     } else {
-        check_reason(&body.comment).map_err(|e| ApiError::invalid("comment", e))?
+        check_reason(&body.comment).map_err(|e| ServiceError::invalid("comment", e))?
     };
     let (code, department) = (item.code.clone(), item.department.clone());
     let actor = caller.actor();
@@ -79,6 +78,6 @@ pub async fn decide(
         .await?;
     let view = SubmissionView::new(&submission, None);
     Ok(Json(
-        serde_json::to_value(view).map_err(ApiError::internal)?,
+        serde_json::to_value(view).map_err(ServiceError::internal)?,
     ))
 }

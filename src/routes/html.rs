@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::service::ServiceError;
 
 /// An error shown to a person: the status, one sentence in Chinese then English, and where
 /// to go next.
@@ -50,15 +50,15 @@ impl HtmlError {
 
 /// The API error's status and message are already written for people; internal errors were
 /// logged when they were made and say nothing more here.
-impl From<ApiError> for HtmlError {
-    fn from(e: ApiError) -> Self {
-        Self::new(e.status, e.message)
+impl From<ServiceError> for HtmlError {
+    fn from(e: ServiceError) -> Self {
+        Self::new(super::error::status_of(e.kind), e.message)
     }
 }
 
 impl From<crate::store::StoreError> for HtmlError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::from(e).into()
+        ServiceError::from(e).into()
     }
 }
 

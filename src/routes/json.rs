@@ -2,13 +2,12 @@
 //! the field that was wrong.
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::body::{ReceiveError, read_limited};
-use crate::error::ApiError;
+use crate::service::{ErrorKind, ServiceError};
 
 /// Largest JSON body any route accepts.
 pub const JSON_LIMIT: usize = 1 << 20;
@@ -20,17 +19,17 @@ where
     S: Send + Sync,
     T: DeserializeOwned,
 {
-    type Rejection = ApiError;
+    type Rejection = ServiceError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ServiceError> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            return Err(ServiceError::new(
+                ErrorKind::UnsupportedMediaType,
                 "expected_json",
                 "请求体应为 JSON (Content-Type: application/json) / expected a JSON body",
             ));
@@ -44,38 +43,38 @@ where
 
 /// Maps a body that could not be read to the API's error: too large is 413, a stalled body
 /// 408, one that broke off 400.
-pub fn body_error(e: ReceiveError, what: &str) -> ApiError {
+pub fn body_error(e: ReceiveError, what: &str) -> ServiceError {
     match e {
-        ReceiveError::TooLarge { limit } => ApiError::too_large(format!(
+        ReceiveError::TooLarge { limit } => ServiceError::too_large(format!(
             "{what} 请求体超过 {limit} 字节 / the {what} body is over {limit} bytes"
         )),
-        ReceiveError::Stalled => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
+        ReceiveError::Stalled => ServiceError::new(
+            ErrorKind::Timeout,
             "body_stalled",
             format!("请求体停滞 / {e}"),
         ),
         ReceiveError::Body(_) | ReceiveError::Io(_) => {
-            ApiError::bad_request("unreadable_body", format!("请求体不完整 / {e}"))
+            ServiceError::bad_request("unreadable_body", format!("请求体不完整 / {e}"))
         }
     }
 }
 
 /// Syntax errors are 400; a well-formed document with a wrong or missing field is 422 with
 /// the field's path.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServiceError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_data() {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::new(
+                ErrorKind::Invalid,
                 "invalid_field",
                 format!("字段无效 / invalid field: {inner}"),
             )
             .with_field(path)
         } else {
-            ApiError::bad_request(
+            ServiceError::bad_request(
                 "malformed_json",
                 format!("JSON 格式错误 / malformed JSON: {inner}"),
             )
@@ -91,12 +90,12 @@ where
     S: Send + Sync,
     T: DeserializeOwned + Send,
 {
-    type Rejection = ApiError;
+    type Rejection = ServiceError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ServiceError> {
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| AppPath(value))
-            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+            .map_err(|e| ServiceError::bad_request("invalid_path", e.body_text()))
     }
 }

@@ -11,24 +11,28 @@ use super::json::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::domain::{ParseError, Role};
-use crate::error::ApiError;
+use crate::service::{ErrorKind, ServiceError};
 use crate::signing::{KeyRecord, KeyRingError};
 
-impl From<KeyRingError> for ApiError {
+impl From<KeyRingError> for ServiceError {
     fn from(e: KeyRingError) -> Self {
         match e {
-            KeyRingError::NotFound(kid) => {
-                ApiError::not_found("key_not_found", format!("密钥 {kid} 不存在 / no key {kid}"))
-            }
+            KeyRingError::NotFound(kid) => ServiceError::not_found(
+                "key_not_found",
+                format!("密钥 {kid} 不存在 / no key {kid}"),
+            ),
             KeyRingError::Active(_) => {
-                ApiError::new(StatusCode::CONFLICT, "key_active", e.to_string())
+                ServiceError::new(ErrorKind::Conflict, "key_active", e.to_string())
             }
-            KeyRingError::Storage(e) => ApiError::internal(format!("{e:#}")),
+            KeyRingError::Storage(e) => ServiceError::internal(format!("{e:#}")),
         }
     }
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ServiceError> {
     caller.require(&[Role::Admin])?;
     let ring = state.keys.read().await;
     let keys: Vec<&KeyRecord> = ring.records().collect();
@@ -38,7 +42,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 pub async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<(StatusCode, Json<KeyRecord>), ApiError> {
+) -> Result<(StatusCode, Json<KeyRecord>), ServiceError> {
     caller.require(&[Role::Admin])?;
     let keys_dir = state.settings.keys_dir();
     let record = state
@@ -57,11 +61,11 @@ pub struct RevokeBody {
     compromised_since: String,
 }
 
-pub fn parse_time(field: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+pub fn parse_time(field: &str, value: &str) -> Result<DateTime<Utc>, ServiceError> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
-            ApiError::invalid(
+            ServiceError::invalid(
                 field,
                 ParseError::new(
                     "invalid_time",
@@ -76,7 +80,7 @@ pub async fn revoke(
     caller: Caller,
     AppPath(kid): AppPath<String>,
     AppJson(body): AppJson<RevokeBody>,
-) -> Result<Json<KeyRecord>, ApiError> {
+) -> Result<Json<KeyRecord>, ServiceError> {
     caller.require(&[Role::Admin])?;
     let since = parse_time("compromised_since", &body.compromised_since)?;
     let record = state

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::body::ReceiveError;
 use crate::domain::MaterialName;
-use crate::error::ApiError;
+use crate::service::ServiceError;
 
 #[tracing::instrument(skip_all, fields(caller = %caller.actor(), submission = %id))]
 pub async fn upload(
@@ -23,10 +23,10 @@ pub async fn upload(
     AppPath((id, name)): AppPath<(String, String)>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, ServiceError> {
     let submission = load_readable(&state, &caller, &id)?;
     caller.may_edit(&submission)?;
-    let name = MaterialName::parse(&name).map_err(|e| ApiError::invalid("name", e))?;
+    let name = MaterialName::parse(&name).map_err(|e| ServiceError::invalid("name", e))?;
     // Refuse before reading a byte when the answer is already known.
     submission.check_upload(&name)?;
     let limit = state.settings.max_material_bytes;
@@ -43,7 +43,7 @@ pub async fn upload(
         .await
         .map_err(|e| match e {
             ReceiveError::TooLarge { limit } => too_large(limit),
-            ReceiveError::Io(e) => ApiError::internal(e),
+            ReceiveError::Io(e) => ServiceError::internal(e),
             other => body_error(other, "material"),
         })?;
     let result = state
@@ -68,8 +68,8 @@ pub async fn upload(
     }
 }
 
-fn too_large(limit: u64) -> ApiError {
-    ApiError::too_large(format!(
+fn too_large(limit: u64) -> ServiceError {
+    ServiceError::too_large(format!(
         "材料超过大小上限 {limit} 字节 / the material is larger than the {limit}-byte limit"
     ))
 }

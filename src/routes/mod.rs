@@ -4,6 +4,7 @@ mod assets;
 mod certificates;
 mod console;
 mod decisions;
+pub mod error;
 mod health;
 mod html;
 mod json;

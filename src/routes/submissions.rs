@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::domain::holder::Holder;
 use crate::domain::submission::{Event, Item, NewSubmission, ReturnReason, Status, Submission};
 use crate::domain::{DepartmentCode, ItemCode, MaterialName, Role, Sha256Digest, SubmissionId};
-use crate::error::{ApiError, submission_not_found};
+use crate::service::{ErrorKind, ServiceError, submission_not_found};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -113,34 +113,34 @@ impl<'a> SubmissionView<'a> {
     }
 }
 
-fn parse_new(body: CreateBody) -> Result<NewSubmission, ApiError> {
+fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
     let holder = Holder::parse(&body.holder.kind, &body.holder.id, &body.holder.name)
-        .map_err(|e| ApiError::invalid(format!("holder.{}", e.field), e.error))?;
+        .map_err(|e| ServiceError::invalid(format!("holder.{}", e.field), e.error))?;
     let items = body
         .items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
             let code = ItemCode::parse(&item.code)
-                .map_err(|e| ApiError::invalid(format!("items[{i}].code"), e))?;
+                .map_err(|e| ServiceError::invalid(format!("items[{i}].code"), e))?;
             let department = DepartmentCode::parse(&item.department)
-                .map_err(|e| ApiError::invalid(format!("items[{i}].department"), e))?;
+                .map_err(|e| ServiceError::invalid(format!("items[{i}].department"), e))?;
             // Without a name, the code is printed in its place, within the same limits.
             let name =
                 crate::domain::check_item_name(item.name.as_deref().unwrap_or(code.as_str()))
-                    .map_err(|e| ApiError::invalid(format!("items[{i}].name"), e))?;
+                    .map_err(|e| ServiceError::invalid(format!("items[{i}].name"), e))?;
             Ok((code, department, name))
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect::<Result<_, ServiceError>>()?;
     let materials = body
         .materials
         .into_iter()
         .enumerate()
         .map(|(i, m)| {
             MaterialName::parse(&m.name)
-                .map_err(|e| ApiError::invalid(format!("materials[{i}].name"), e))
+                .map_err(|e| ServiceError::invalid(format!("materials[{i}].name"), e))
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect::<Result<_, ServiceError>>()?;
     Ok(NewSubmission {
         holder,
         kind: body.kind,
@@ -155,17 +155,17 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<CreateBody>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     caller.require(&[Role::Applicant, Role::Clerk, Role::Admin])?;
     let new = parse_new(body)?;
     if caller.role() == Role::Applicant && caller.0.holder.as_deref() != Some(new.holder.id()) {
-        return Err(ApiError::forbidden(
+        return Err(ServiceError::forbidden(
             "申请人令牌只能为其绑定的主体申报 / an applicant token files only for its own holder",
         ));
     }
     let template = state.templates.get(&new.kind).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::new(
+            ErrorKind::Invalid,
             "unknown_kind",
             format!(
                 "未知证照类型 {} / unknown certificate kind; known: {}",
@@ -181,13 +181,17 @@ async fn create(
         .store
         .create_submission(&submission, &caller.actor())
         .await?;
-    let view =
-        serde_json::to_value(SubmissionView::new(&submission, None)).map_err(ApiError::internal)?;
+    let view = serde_json::to_value(SubmissionView::new(&submission, None))
+        .map_err(ServiceError::internal)?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Loads a submission the caller may read, or answers 404/403.
-pub fn load_readable(state: &AppState, caller: &Caller, id: &str) -> Result<Submission, ApiError> {
+pub fn load_readable(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Submission, ServiceError> {
     let id = SubmissionId::parse(id).map_err(|_| submission_not_found(id))?;
     let submission = state
         .store
@@ -201,12 +205,12 @@ async fn read(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<serde_json::Value>, ServiceError> {
     let submission = load_readable(&state, &caller, &id)?;
     let history = state.store.events(&submission.id)?;
     let view = SubmissionView::new(&submission, Some(&history));
     Ok(Json(
-        serde_json::to_value(view).map_err(ApiError::internal)?,
+        serde_json::to_value(view).map_err(ServiceError::internal)?,
     ))
 }
 
@@ -214,7 +218,7 @@ async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<serde_json::Value>, ServiceError> {
     let submission = load_readable(&state, &caller, &id)?;
     caller.may_edit(&submission)?;
     let (submission, _, ()) = state
@@ -222,7 +226,8 @@ async fn submit(
         .update_submission(&submission.id, &caller.actor(), |s| Ok((s.submit()?, ())))
         .await?;
     Ok(Json(
-        serde_json::to_value(SubmissionView::new(&submission, None)).map_err(ApiError::internal)?,
+        serde_json::to_value(SubmissionView::new(&submission, None))
+            .map_err(ServiceError::internal)?,
     ))
 }
 
@@ -246,7 +251,7 @@ async fn pre_review(
     caller: Caller,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<PreReviewBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<serde_json::Value>, ServiceError> {
     caller.require(&[Role::Reviewer, Role::Admin])?;
     let submission = load_readable(&state, &caller, &id)?;
     let reasons = body
@@ -256,18 +261,18 @@ async fn pre_review(
         .map(|(i, r)| {
             Ok(ReturnReason {
                 material: MaterialName::parse(&r.material)
-                    .map_err(|e| ApiError::invalid(format!("reasons[{i}].material"), e))?,
+                    .map_err(|e| ServiceError::invalid(format!("reasons[{i}].material"), e))?,
                 reason: crate::domain::check_reason(&r.reason)
-                    .map_err(|e| ApiError::invalid(format!("reasons[{i}].reason"), e))?,
+                    .map_err(|e| ServiceError::invalid(format!("reasons[{i}].reason"), e))?,
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, ServiceError>>()?;
     let approve = match body.decision.as_str() {
         "approve" => true,
         "return" => false,
         _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            return Err(ServiceError::new(
+                ErrorKind::Invalid,
                 "invalid_decision",
                 "预审决定应为 approve 或 return / decision is approve or return",
             )
@@ -286,6 +291,7 @@ async fn pre_review(
         })
         .await?;
     Ok(Json(
-        serde_json::to_value(SubmissionView::new(&submission, None)).map_err(ApiError::internal)?,
+        serde_json::to_value(SubmissionView::new(&submission, None))
+            .map_err(ServiceError::internal)?,
     ))
 }

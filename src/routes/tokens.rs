@@ -10,7 +10,7 @@ use super::json::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::{Caller, new_token};
 use crate::domain::{DepartmentCode, Role, TokenId, holder::Holder};
-use crate::error::ApiError;
+use crate::service::{ErrorKind, ServiceError};
 use crate::store::TokenRecord;
 
 #[derive(Deserialize)]
@@ -27,19 +27,16 @@ pub fn parse_binding(
     role: &str,
     department: Option<&str>,
     holder: Option<&str>,
-) -> Result<(Role, Option<DepartmentCode>, Option<String>), ApiError> {
-    let role: Role = role.parse().map_err(|e| ApiError::invalid("role", e))?;
+) -> Result<(Role, Option<DepartmentCode>, Option<String>), ServiceError> {
+    let role: Role = role.parse().map_err(|e| ServiceError::invalid("role", e))?;
     let department = department
-        .map(|d| DepartmentCode::parse(d).map_err(|e| ApiError::invalid("department", e)))
+        .map(|d| DepartmentCode::parse(d).map_err(|e| ServiceError::invalid("department", e)))
         .transpose()?;
     let holder = holder
-        .map(|h| Holder::normalise_id(h).map_err(|e| ApiError::invalid("holder", e)))
+        .map(|h| Holder::normalise_id(h).map_err(|e| ServiceError::invalid("holder", e)))
         .transpose()?;
     let unexpected = |field: &str, message: &str| {
-        Err(
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_binding", message)
-                .with_field(field),
-        )
+        Err(ServiceError::new(ErrorKind::Invalid, "invalid_binding", message).with_field(field))
     };
     match (role, &department, &holder) {
         (Role::Approver, None, _) => unexpected(
@@ -66,7 +63,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<TokenBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), ServiceError> {
     caller.require(&[Role::Admin])?;
     let (role, department, holder) = parse_binding(
         &body.role,
@@ -87,7 +84,10 @@ pub async fn create(
 }
 
 /// Every token's public record: id, role, binding, dates. Never a secret.
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ServiceError> {
     caller.require(&[Role::Admin])?;
     Ok(Json(json!({ "tokens": state.store.tokens()? })))
 }
@@ -97,14 +97,14 @@ pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<TokenRecord>, ApiError> {
+) -> Result<Json<TokenRecord>, ServiceError> {
     caller.require(&[Role::Admin])?;
     let record = state
         .store
         .revoke_token(&TokenId(id.clone()))
         .await?
         .ok_or_else(|| {
-            ApiError::not_found(
+            ServiceError::not_found(
                 "token_not_found",
                 format!("令牌 {id} 不存在 / no token {id}"),
             )

@@ -18,13 +18,13 @@ use crate::app::AppState;
 use crate::body::read_limited;
 use crate::domain::Sha256Digest;
 use crate::domain::certificate::RevocationReason;
-use crate::error::ApiError;
+use crate::service::{ErrorKind, ServiceError};
 use crate::verification::{Finding, Presented, Verdict, verify_token};
 
 /// A PDF certificate is tens of kilobytes; anything this large is not one of ours.
 const MAX_PDF_BYTES: usize = 10 << 20;
 
-pub async fn check(state: &AppState, token: &str) -> Result<Finding, ApiError> {
+pub async fn check(state: &AppState, token: &str) -> Result<Finding, ServiceError> {
     let ring = state.keys.read().await;
     Ok(verify_token(&ring, token, Utc::now(), |id| {
         state.store.certificate(id)
@@ -32,7 +32,10 @@ pub async fn check(state: &AppState, token: &str) -> Result<Finding, ApiError> {
 }
 
 /// The verdict for whatever was presented: a token, or the certificate a code names.
-pub async fn check_presented(state: &AppState, presented: Presented) -> Result<Finding, ApiError> {
+pub async fn check_presented(
+    state: &AppState,
+    presented: Presented,
+) -> Result<Finding, ServiceError> {
     match presented {
         Presented::Token(token) => check(state, &token).await,
         Presented::Code(code) => match state.store.certificate_by_code(&code)? {
@@ -77,7 +80,7 @@ pub fn respond(
     state: &AppState,
     headers: &HeaderMap,
     finding: Finding,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     respond_with(state, headers, StatusCode::OK, finding)
 }
 
@@ -86,7 +89,7 @@ fn respond_with(
     headers: &HeaderMap,
     status: StatusCode,
     finding: Finding,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     if wants_json(headers) {
         return Ok((status, Json(finding)).into_response());
     }
@@ -100,7 +103,7 @@ fn respond_with(
                 "reason_zh": finding.revocation.as_ref().map(|r| reason_zh(r.reason)),
             }),
         )
-        .map_err(ApiError::internal)?;
+        .map_err(ServiceError::internal)?;
     Ok((status, Html(html)).into_response())
 }
 
@@ -109,7 +112,7 @@ pub async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
     token: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let finding = match token {
         Ok(Path(token)) => check(&state, &token).await?,
         Err(_) => Finding::of(Verdict::Malformed),
@@ -123,7 +126,7 @@ pub async fn code_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     code: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let presented = match code {
         Ok(Path(code)) => Presented::read(&format!("/c/{code}")),
         Err(_) => Presented::Malformed,
@@ -149,7 +152,7 @@ pub async fn api(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let body = read_limited(body.into_data_stream(), MAX_PDF_BYTES)
         .await
         .map_err(|e| json::body_error(e, "PDF"))?;
@@ -173,8 +176,8 @@ pub async fn api(
                 code: Some(code),
             } => Presented::read(&format!("/c/{code}")),
             _ => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                return Err(ServiceError::new(
+                    ErrorKind::Invalid,
                     "token_or_code",
                     "请提交 token 或 code 之一 / send exactly one of token and code",
                 )
@@ -183,8 +186,8 @@ pub async fn api(
         };
         check_presented(&state, presented).await?
     } else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        return Err(ServiceError::new(
+            ErrorKind::UnsupportedMediaType,
             "expected_pdf_or_json",
             "请提交 PDF 或 {\"token\": …} / {\"code\": …} / send a PDF (application/pdf) or JSON {\"token\": …} or {\"code\": …}",
         ));

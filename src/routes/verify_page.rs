@@ -15,7 +15,7 @@ use super::html::{HtmlError, page_headers};
 use super::verify::{check, check_presented, respond};
 use crate::app::AppState;
 use crate::domain::Sha256Digest;
-use crate::error::ApiError;
+use crate::service::ServiceError;
 use crate::verification::{Finding, Presented, Verdict};
 
 /// A certificate PDF is tens of kilobytes; `POST /api/v1/verify` takes 10 MB, and so do we.
@@ -34,7 +34,7 @@ async fn page(State(state): State<AppState>) -> Result<Response, HtmlError> {
     let html = state
         .pages
         .render("verify.html", serde_json::json!({}))
-        .map_err(ApiError::internal)?;
+        .map_err(ServiceError::internal)?;
     Ok(Html(html).into_response())
 }
 
@@ -74,7 +74,7 @@ async fn submit(
 }
 
 /// The verdict for a PDF: ours if its SHA-256 is one we issued, as `POST /api/v1/verify`.
-async fn check_pdf(state: &AppState, pdf: &[u8]) -> Result<Finding, ApiError> {
+async fn check_pdf(state: &AppState, pdf: &[u8]) -> Result<Finding, ServiceError> {
     match state.store.certificate_by_pdf(&Sha256Digest::of(pdf))? {
         Some(certificate) => check(state, &certificate.token).await,
         None => Ok(Finding::of(Verdict::NotIssued)),

@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use chrono::Utc;
 use serde::Deserialize;
@@ -15,7 +14,7 @@ use crate::auth::Caller;
 use crate::body::{ReceiveError, hash_stream};
 use crate::domain::window_check::{Presented, WindowReport, compare};
 use crate::domain::{Role, Sha256Digest, SubmissionId};
-use crate::error::ApiError;
+use crate::service::{ErrorKind, ServiceError};
 
 /// More parts than this is not an applicant's folder of materials but an attack.
 const MAX_PARTS: usize = 200;
@@ -41,7 +40,7 @@ pub async fn window_check(
     caller: Caller,
     AppPath(id): AppPath<String>,
     request: Request,
-) -> Result<Json<WindowReport>, ApiError> {
+) -> Result<Json<WindowReport>, ServiceError> {
     caller.require(&[Role::Clerk, Role::Admin])?;
     let submission = load_readable(&state, &caller, &id)?;
     submission.check_window_check()?;
@@ -53,7 +52,7 @@ pub async fn window_check(
     let presented = if is_multipart {
         let multipart = Multipart::from_request(request, &state)
             .await
-            .map_err(|e| ApiError::bad_request("malformed_multipart", e.body_text()))?;
+            .map_err(|e| ServiceError::bad_request("malformed_multipart", e.body_text()))?;
         hash_parts(multipart, state.settings.max_material_bytes).await?
     } else {
         let AppJson(body) = AppJson::<DigestsBody>::from_request(request, &state).await?;
@@ -71,7 +70,7 @@ pub async fn record_check(
     id: &SubmissionId,
     actor: &str,
     presented: &[Presented],
-) -> Result<(u64, WindowReport), ApiError> {
+) -> Result<(u64, WindowReport), ServiceError> {
     let (_, event, report) = state
         .store
         .update_submission(id, actor, |s| {
@@ -82,7 +81,7 @@ pub async fn record_check(
     Ok((event.seq, report))
 }
 
-fn parse_digests(body: DigestsBody) -> Result<Vec<Presented>, ApiError> {
+fn parse_digests(body: DigestsBody) -> Result<Vec<Presented>, ServiceError> {
     if body.digests.len() > MAX_PARTS {
         return Err(too_many_parts());
     }
@@ -92,7 +91,7 @@ fn parse_digests(body: DigestsBody) -> Result<Vec<Presented>, ApiError> {
         .map(|(i, d)| {
             Ok(Presented {
                 sha256: Sha256Digest::parse(&d.sha256)
-                    .map_err(|e| ApiError::invalid(format!("digests[{i}].sha256"), e))?,
+                    .map_err(|e| ServiceError::invalid(format!("digests[{i}].sha256"), e))?,
                 part: d.name,
                 filename: None,
             })
@@ -101,12 +100,15 @@ fn parse_digests(body: DigestsBody) -> Result<Vec<Presented>, ApiError> {
 }
 
 /// Hashes every remaining part of `multipart` as a presented file, keeping no bytes.
-pub async fn hash_parts(mut multipart: Multipart, limit: u64) -> Result<Vec<Presented>, ApiError> {
+pub async fn hash_parts(
+    mut multipart: Multipart,
+    limit: u64,
+) -> Result<Vec<Presented>, ServiceError> {
     let mut presented = Vec::new();
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|e| ApiError::bad_request("malformed_multipart", e.body_text()))?
+        .map_err(|e| ServiceError::bad_request("malformed_multipart", e.body_text()))?
     {
         if presented.len() == MAX_PARTS {
             let _ = hash_stream(field, DRAIN_PART_CAP).await;
@@ -116,10 +118,10 @@ pub async fn hash_parts(mut multipart: Multipart, limit: u64) -> Result<Vec<Pres
         let part = decode_name(field.name().unwrap_or_default());
         let filename = field.file_name().map(decode_name);
         let (sha256, _) = hash_stream(field, limit).await.map_err(|e| match e {
-            ReceiveError::TooLarge { limit } => ApiError::too_large(format!(
+            ReceiveError::TooLarge { limit } => ServiceError::too_large(format!(
                 "文件 {part} 超过大小上限 {limit} 字节 / part {part} is over the {limit}-byte limit"
             )),
-            other => ApiError::bad_request("malformed_multipart", other.to_string()),
+            other => ServiceError::bad_request("malformed_multipart", other.to_string()),
         })?;
         presented.push(Presented {
             part,
@@ -150,9 +152,9 @@ async fn discard_parts(multipart: &mut Multipart) {
     }
 }
 
-fn too_many_parts() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
+fn too_many_parts() -> ServiceError {
+    ServiceError::new(
+        ErrorKind::TooLarge,
         "too_many_parts",
         format!("一次核对最多 {MAX_PARTS} 个文件 / at most {MAX_PARTS} files per check"),
     )

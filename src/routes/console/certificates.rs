@@ -11,9 +11,9 @@ use super::Clerk;
 use crate::app::AppState;
 use crate::domain::SubmissionId;
 use crate::domain::certificate::{Certificate, DeliveryMethod};
-use crate::error::submission_not_found;
 use crate::routes::certificates::{DeliveryBody, certificate_not_found, pdf_download, record};
 use crate::routes::html::HtmlError;
+use crate::service::submission_not_found;
 
 #[derive(Deserialize)]
 pub struct IssueForm {

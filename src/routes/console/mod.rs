@@ -130,7 +130,7 @@ fn render(
     let html = state
         .pages
         .render(page, context)
-        .map_err(crate::error::ApiError::internal)?;
+        .map_err(crate::service::ServiceError::internal)?;
     Ok(axum::response::Html(html).into_response())
 }
 

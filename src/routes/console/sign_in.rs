@@ -38,7 +38,7 @@ fn login_page(
     let html = state
         .pages
         .render("console_login.html", json!({"csrf": csrf, "error": error}))
-        .map_err(crate::error::ApiError::internal)?;
+        .map_err(crate::service::ServiceError::internal)?;
     let cookie = set_cookie(state, LOGIN_COOKIE, &csrf, LOGIN_FORM_SECS);
     Ok((status, [(SET_COOKIE, cookie)], Html(html)).into_response())
 }

@@ -14,10 +14,10 @@ use crate::domain::SubmissionId;
 use crate::domain::holder::Holder;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::window_check::{Outcome, WindowReport};
-use crate::error::ApiError;
 use crate::routes::html::HtmlError;
 use crate::routes::submissions::{SubmissionView, load_readable};
 use crate::routes::window_check::{hash_parts, record_check};
+use crate::service::ServiceError;
 
 #[derive(Deserialize, Default)]
 pub struct Search {
@@ -152,7 +152,7 @@ pub async fn window_check(
     let back = format!("/console/submissions/{}", submission.id);
     submission
         .check_window_check()
-        .map_err(|r| HtmlError::from(ApiError::from(r)).back_to(&back))?;
+        .map_err(|r| HtmlError::from(ServiceError::from(r)).back_to(&back))?;
     let mut presented = hash_parts(multipart, state.settings.max_material_bytes)
         .await
         .map_err(|e| HtmlError::from(e).back_to(&back))?;

@@ -1,0 +1,142 @@
+//! What a use-case answers when it does not do what was asked: a kind (what sort of failure),
+//! a stable snake_case code, one sentence in Chinese then English, and the field at fault.
+//! Each front end maps the kind to its own form: an HTTP status and the API's JSON error shape
+//! (`routes::error`), an HTML page (the console), an exit code (the CLI).
+
+use serde_json::Value;
+
+use crate::domain::ParseError;
+use crate::domain::Refusal;
+use crate::store::{StoreError, UpdateError};
+
+/// What sort of failure; the HTTP adapter maps each to one status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No credentials, or unknown ones (401).
+    Unauthenticated,
+    /// Known caller, not allowed (403).
+    Forbidden,
+    /// No such thing, or not the caller's to know of (404).
+    NotFound,
+    /// Not possible in the current state (409).
+    Conflict,
+    /// Well-formed but invalid input, naming the field (422).
+    Invalid,
+    /// Input that could not be read at all (400).
+    BadRequest,
+    /// Input over its size limit (413).
+    TooLarge,
+    /// A body in a format the operation does not take (415).
+    UnsupportedMediaType,
+    /// A client that stopped sending (408).
+    Timeout,
+    /// The service cannot answer now; try again (503).
+    Unavailable,
+    /// Our fault; logged, and said to the caller in one generic sentence (500).
+    Internal,
+}
+
+#[derive(Debug)]
+pub struct ServiceError {
+    pub kind: ErrorKind,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub details: Option<Value>,
+}
+
+impl ServiceError {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code,
+            message: message.into(),
+            field: None,
+            details: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn unauthenticated(message: &str) -> Self {
+        Self::new(ErrorKind::Unauthenticated, "unauthenticated", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, "forbidden", message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, code, message)
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, code, message)
+    }
+
+    /// 422 for a value that parsed as JSON but is not valid, naming the field.
+    pub fn invalid(field: impl Into<String>, error: ParseError) -> Self {
+        Self::new(ErrorKind::Invalid, error.code, error.message).with_field(field)
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::TooLarge, "too_large", message)
+    }
+
+    /// Logged with its cause; the client learns only that it was our fault.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(
+            ErrorKind::Internal,
+            "internal",
+            "服务内部错误，请稍后重试 / internal error, please try again",
+        )
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::internal(e)
+    }
+}
+
+impl From<Refusal> for ServiceError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Conflict {
+                code,
+                message,
+                details,
+            } => ServiceError {
+                details,
+                ..ServiceError::new(ErrorKind::Conflict, code, message)
+            },
+            Refusal::Invalid {
+                code,
+                field,
+                message,
+            } => ServiceError::new(ErrorKind::Invalid, code, message).with_field(field),
+            Refusal::NotFound { code, message } => ServiceError::not_found(code, message),
+        }
+    }
+}
+
+impl From<UpdateError> for ServiceError {
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::NotFound(id) => submission_not_found(&id.to_string()),
+            UpdateError::Refused(r) => r.into(),
+            UpdateError::Store(e) => e.into(),
+        }
+    }
+}
+
+pub fn submission_not_found(id: &str) -> ServiceError {
+    ServiceError::not_found(
+        "submission_not_found",
+        format!("办件 {id} 不存在 / no submission {id}"),
+    )
+}
