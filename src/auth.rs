@@ -11,9 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use rand_core::{OsRng, RngCore};
 
-use crate::app::AppState;
 use crate::domain::submission::Submission;
 use crate::domain::{DepartmentCode, Role, Sha256Digest, TokenId};
+use crate::routes::state::AppState;
 use crate::service::ServiceError;
 use crate::store::TokenRecord;
 

@@ -128,7 +128,7 @@ impl Cli {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = cli.settings()?;
     match cli.command {
-        Command::Serve(_) => crate::app::serve(settings).await?,
+        Command::Serve(_) => crate::server::serve(settings).await?,
         Command::Token(TokenCommand::Create {
             role,
             department,

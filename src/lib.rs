@@ -2,21 +2,19 @@
 //! SHA-256 that the files brought in are the pre-reviewed ones (核对制); the approvals of several
 //! departments come out as one signed certificate (多报合一, 一企一证) that anyone can verify.
 
-pub mod app;
 pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod config;
 pub mod domain;
-pub mod issuance;
 pub mod offline;
 pub mod pages;
 pub mod preview;
 pub mod render;
 pub mod routes;
+pub mod server;
 pub mod service;
 pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod templates;
-pub mod verification;

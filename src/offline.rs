@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::service::verification::{Verdict, verify_offline};
 use crate::signing::KeyRing;
-use crate::verification::{Verdict, verify_offline};
 
 /// Reads the verification link (or bare token) that `input` carries: a PDF's QR code, a
 /// photo's, or the argument itself.

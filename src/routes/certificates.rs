@@ -11,13 +11,13 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::json::{AppJson, AppPath};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::domain::Refusal;
 use crate::domain::certificate::{
     Certificate, Delivery, DeliveryEvent, DeliveryMethod, RevocationReason,
 };
 use crate::domain::{Role, SubmissionId, check_label, check_reason};
+use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError, submission_not_found};
 
 pub fn router() -> Router<AppState> {
@@ -38,7 +38,7 @@ async fn issue(
 ) -> Result<(StatusCode, Json<Certificate>), ServiceError> {
     caller.require(&[Role::Clerk, Role::Admin])?;
     let id = SubmissionId::parse(&id).map_err(|_| submission_not_found(&id))?;
-    let certificate = crate::issuance::issue(&state, &id, &caller.actor()).await?;
+    let certificate = crate::service::issuance::issue(&state, &id, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(certificate)))
 }
 

@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use super::json::{AppJson, AppPath};
 use super::submissions::{SubmissionView, load_readable};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::domain::submission::{Decision, DecisionOutcome};
 use crate::domain::{ItemCode, Role, check_reason};
+use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError};
 
 #[derive(Deserialize)]

@@ -2,7 +2,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError};
 
 /// 200 when the store answers a read.

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::routes::state::AppState;
 use crate::service::ServiceError;
 
 /// An error shown to a person: the status, one sentence in Chinese then English, and where

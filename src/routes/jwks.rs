@@ -3,7 +3,7 @@ use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::IntoResponse;
 
-use crate::app::AppState;
+use crate::routes::state::AppState;
 use crate::service::ServiceError;
 
 /// The public key set. Verifiers may cache it for five minutes: a rotation or revocation

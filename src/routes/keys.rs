@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::{AppJson, AppPath};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::domain::{ParseError, Role};
+use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError};
 use crate::signing::{KeyRecord, KeyRingError};
 

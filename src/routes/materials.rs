@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use super::json::{AppPath, body_error};
 use super::submissions::load_readable;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::body::ReceiveError;
 use crate::domain::MaterialName;
+use crate::routes::state::AppState;
 use crate::service::ServiceError;
 
 #[tracing::instrument(skip_all, fields(caller = %caller.actor(), submission = %id))]

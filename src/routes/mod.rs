@@ -11,6 +11,7 @@ mod json;
 mod jwks;
 mod keys;
 mod materials;
+pub mod state;
 mod submissions;
 mod tokens;
 mod verify;
@@ -21,7 +22,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 
-use crate::app::AppState;
+use crate::routes::state::AppState;
 
 pub use html::render_html_errors;
 pub use keys::parse_time;

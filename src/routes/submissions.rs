@@ -10,11 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::json::{AppJson, AppPath};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::domain::holder::Holder;
 use crate::domain::submission::{Event, Item, NewSubmission, ReturnReason, Status, Submission};
 use crate::domain::{DepartmentCode, ItemCode, MaterialName, Role, Sha256Digest, SubmissionId};
+use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError, submission_not_found};
 
 pub fn router() -> Router<AppState> {
@@ -176,7 +176,7 @@ async fn create(
         .with_field("kind")
     })?;
     let submission = Submission::create(SubmissionId::generate(), new, template, Utc::now())?;
-    crate::issuance::check_printable(&state.fonts, &submission)?;
+    crate::service::issuance::check_printable(&state.fonts, &submission)?;
     state
         .store
         .create_submission(&submission, &caller.actor())

@@ -7,9 +7,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::{AppJson, AppPath};
-use crate::app::AppState;
 use crate::auth::{Caller, new_token};
 use crate::domain::{DepartmentCode, Role, TokenId, holder::Holder};
+use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError};
 use crate::store::TokenRecord;
 

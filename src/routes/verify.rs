@@ -14,12 +14,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::json;
-use crate::app::AppState;
 use crate::body::read_limited;
 use crate::domain::Sha256Digest;
 use crate::domain::certificate::RevocationReason;
+use crate::routes::state::AppState;
+use crate::service::verification::{Finding, Presented, Verdict, verify_token};
 use crate::service::{ErrorKind, ServiceError};
-use crate::verification::{Finding, Presented, Verdict, verify_token};
 
 /// A PDF certificate is tens of kilobytes; anything this large is not one of ours.
 const MAX_PDF_BYTES: usize = 10 << 20;

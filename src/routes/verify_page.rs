@@ -13,10 +13,10 @@ use serde::Deserialize;
 
 use super::html::{HtmlError, page_headers};
 use super::verify::{check, check_presented, respond};
-use crate::app::AppState;
 use crate::domain::Sha256Digest;
+use crate::routes::state::AppState;
 use crate::service::ServiceError;
-use crate::verification::{Finding, Presented, Verdict};
+use crate::service::verification::{Finding, Presented, Verdict};
 
 /// A certificate PDF is tens of kilobytes; `POST /api/v1/verify` takes 10 MB, and so do we.
 const MAX_PDF_BYTES: usize = 10 << 20;

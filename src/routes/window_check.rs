@@ -9,11 +9,11 @@ use serde::Deserialize;
 
 use super::json::{AppJson, AppPath};
 use super::submissions::load_readable;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::body::{ReceiveError, hash_stream};
 use crate::domain::window_check::{Presented, WindowReport, compare};
 use crate::domain::{Role, Sha256Digest, SubmissionId};
+use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError};
 
 /// More parts than this is not an applicant's folder of materials but an attack.

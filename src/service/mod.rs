@@ -5,5 +5,77 @@
 //! The JSON API, the window console and the CLI are adapters over these functions.
 
 mod error;
+pub mod issuance;
+pub mod verification;
 
 pub use error::{ErrorKind, ServiceError, submission_not_found};
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::{RwLock, Semaphore};
+
+use crate::config::Settings;
+use crate::render::Fonts;
+use crate::signing::KeyRing;
+use crate::store::{MaterialFiles, Store};
+use crate::templates::Templates;
+
+/// The collaborators the use-cases work with, built once at start-up. Cloning is cheap: every
+/// field is a handle.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub files: MaterialFiles,
+    pub templates: Arc<Templates>,
+    /// Parsed once: parsing the CJK font costs tens of milliseconds.
+    pub fonts: Arc<Fonts>,
+    /// PDF renderings running at once, one per core: past that they only queue in tokio's
+    /// blocking pool, where uploads' file operations would wait behind them.
+    pub render_slots: Arc<Semaphore>,
+    /// Exactly one active key signs; a rotation swaps it under the write lock, so an issuance
+    /// signs with one key or the other, never a mix.
+    pub keys: Arc<RwLock<KeyRing>>,
+    /// Base of verification URLs, without a trailing slash.
+    pub public_url: Arc<str>,
+}
+
+impl Services {
+    /// Opens the store and loads templates, keys and the font. Fails with one clear line if
+    /// the store is held, or if a verification link could outgrow the QR code.
+    pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data)
+            .with_context(|| format!("creating data directory {}", settings.data.display()))?;
+        let store = Store::open(&settings.data)?;
+        let files = MaterialFiles::open(&settings.data).context("opening material files")?;
+        let templates = Templates::load(&settings.templates_dir)?;
+        let keys =
+            crate::signing::load_or_create(&store, &settings.keys_dir(), settings.mode).await?;
+        let fonts = Fonts::embedded().context("loading the certificate font")?;
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let longest_link =
+            issuance::check_link_capacity(&public_url, &settings.issuer, &templates)?;
+        issuance::check_printable_text(&fonts, "issuer.name", &settings.issuer.name).map_err(
+            |e| {
+                anyhow::anyhow!(
+                    "the configured issuer name cannot be printed: {}",
+                    e.message
+                )
+            },
+        )?;
+        tracing::debug!(longest_link, "every verification link fits the QR code");
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            files,
+            templates: Arc::new(templates),
+            fonts: Arc::new(fonts),
+            render_slots: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+            keys: Arc::new(RwLock::new(keys)),
+            public_url: public_url.into(),
+        })
+    }
+}

@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::Clerk;
-use crate::app::AppState;
 use crate::domain::SubmissionId;
 use crate::domain::certificate::{Certificate, DeliveryMethod};
 use crate::routes::certificates::{DeliveryBody, certificate_not_found, pdf_download, record};
 use crate::routes::html::HtmlError;
+use crate::routes::state::AppState;
 use crate::service::submission_not_found;
 
 #[derive(Deserialize)]
@@ -25,7 +25,7 @@ fn path(path: Result<Path<String>, PathRejection>) -> Result<String, HtmlError> 
         .map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))
 }
 
-/// Issues through `crate::issuance::issue`, as `POST /api/v1/submissions/{id}/issue` does; when
+/// Issues through `crate::service::issuance::issue`, as `POST /api/v1/submissions/{id}/issue` does; when
 /// something still blocks issuance, the error page says so and leads back to the submission
 /// page, which lists the blockers.
 #[tracing::instrument(skip_all, fields(caller = %clerk.caller.actor()))]
@@ -41,7 +41,7 @@ pub async fn issue(
     let raw = path(id)?;
     let id = SubmissionId::parse(&raw).map_err(|_| HtmlError::from(submission_not_found(&raw)))?;
     let page = format!("/console/submissions/{id}");
-    crate::issuance::issue(&state, &id, &clerk.caller.actor())
+    crate::service::issuance::issue(&state, &id, &clerk.caller.actor())
         .await
         .map_err(|e| HtmlError::from(e).back_to(&page))?;
     Ok(Redirect::to(&format!("{page}#certificate")).into_response())

@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use chrono::Utc;
 
 use super::html::{HtmlError, page_headers};
-use crate::app::AppState;
 use crate::auth::Caller;
+use crate::routes::state::AppState;
 use crate::sessions::Session;
 
 const SESSION_COOKIE: &str = "onetrip_console";
@@ -121,7 +121,7 @@ fn render(
             clerk
                 .session
                 .expires_at
-                .with_timezone(&crate::issuance::CHINA)
+                .with_timezone(&crate::service::issuance::CHINA)
                 .format("%H:%M")
                 .to_string()
                 .into(),

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Clerk, SESSION_COOKIE, cookie, set_cookie};
-use crate::app::AppState;
 use crate::domain::{Role, Sha256Digest};
 use crate::routes::html::HtmlError;
+use crate::routes::state::AppState;
 use crate::sessions::{SESSION_HOURS, random_secret};
 
 const LOGIN_COOKIE: &str = "onetrip_login";

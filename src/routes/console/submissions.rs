@@ -9,12 +9,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Clerk, render};
-use crate::app::AppState;
 use crate::domain::SubmissionId;
 use crate::domain::holder::Holder;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::window_check::{Outcome, WindowReport};
 use crate::routes::html::HtmlError;
+use crate::routes::state::AppState;
 use crate::routes::submissions::{SubmissionView, load_readable};
 use crate::routes::window_check::{hash_parts, record_check};
 use crate::service::ServiceError;
@@ -222,7 +222,7 @@ pub async fn receipt(
         })?;
     let checked_at = report
         .checked_at
-        .with_timezone(&crate::issuance::CHINA)
+        .with_timezone(&crate::service::issuance::CHINA)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string();
     render(

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Utc};
 
-use crate::app::AppState;
+use super::Services;
 use crate::domain::certificate::{CertContent, CertStatus, Certificate, IssuerInfo};
 use crate::domain::identifier::Identifier;
 use crate::domain::submission::Submission;
@@ -168,7 +168,7 @@ pub fn view_of(
 
 #[tracing::instrument(skip(state), fields(submission = %id))]
 pub async fn issue(
-    state: &AppState,
+    state: &Services,
     id: &SubmissionId,
     actor: &str,
 ) -> Result<Certificate, ServiceError> {
@@ -282,7 +282,7 @@ pub async fn issue(
 
 /// A fresh verification code that no certificate holds yet. With 80 random bits a repeat is
 /// not expected in the life of the service; the store refuses one anyway.
-fn unused_code(state: &AppState) -> Result<VerificationCode, ServiceError> {
+fn unused_code(state: &Services) -> Result<VerificationCode, ServiceError> {
     loop {
         let code = VerificationCode::generate();
         if state.store.certificate_id_by_code(&code)?.is_none() {

@@ -1,0 +1,37 @@
+//! What every handler gets: the use-cases' collaborators, the HTML pages and the console's
+//! sessions.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::pages::Pages;
+use crate::service::Services;
+use crate::sessions::Sessions;
+
+/// Shared by every handler. Cloning is cheap: every field is a handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub pages: Arc<Pages>,
+    /// Window-console sign-ins, in memory only (see `crate::sessions`).
+    pub sessions: Arc<Sessions>,
+}
+
+impl AppState {
+    pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
+        let pages = Pages::load(&settings.templates_dir)?;
+        Ok(Self {
+            services: Services::open(settings, public_url).await?,
+            pages: Arc::new(pages),
+            sessions: Arc::new(Sessions::default()),
+        })
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
