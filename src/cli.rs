@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::new_token;
 use crate::config::{Mode, Settings};
 use crate::domain::TokenId;
 use crate::routes::{parse_binding, parse_time};
+use crate::service::auth::new_token;
 use crate::signing::load_or_create;
 use crate::store::Store;
 

@@ -2,7 +2,6 @@
 //! SHA-256 that the files brought in are the pre-reviewed ones (核对制); the approvals of several
 //! departments come out as one signed certificate (多报合一, 一企一证) that anyone can verify.
 
-pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod config;

@@ -8,6 +8,7 @@ mod names;
 mod uscc;
 mod verification_code;
 
+pub mod actor;
 pub mod certificate;
 pub mod holder;
 pub mod identifier;

@@ -1,7 +1,8 @@
 //! Why the domain refused a request: the one error every domain rule returns, so that the
 //! modules holding those rules need not import each other for it.
 
-/// Why a transition was refused. The API maps `Conflict` to 409 and `Invalid` to 422.
+/// Why a transition was refused. The API maps `Conflict` to 409, `Invalid` to 422, `NotFound`
+/// to 404 and `Forbidden` to 403.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
     #[error("{message}")]
@@ -18,4 +19,7 @@ pub enum Refusal {
     },
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    /// The actor may not do this (see `domain::actor`).
+    #[error("{message}")]
+    Forbidden { message: String },
 }

@@ -278,13 +278,11 @@ impl Submission {
                 message: format!("办件没有事项 {code} / no item {code} in this submission"),
             })?;
         if &item.department != department {
-            return Err(Refusal::Conflict {
-                code: "wrong_department",
+            return Err(Refusal::Forbidden {
                 message: format!(
-                    "事项 {code} 属于 {} / item {code} belongs to department {}",
+                    "事项 {code} 由 {} 审批 / item {code} is decided by department {}",
                     item.department, item.department
                 ),
-                details: None,
             });
         }
         if let Some(previous) = &item.decision {

@@ -6,11 +6,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::json::{AppJson, AppPath};
-use super::submissions::{SubmissionView, load_readable};
-use crate::auth::Caller;
-use crate::domain::submission::{Decision, DecisionOutcome};
-use crate::domain::{ItemCode, Role, check_reason};
+use crate::domain::actor::Actor;
+use crate::domain::check_reason;
+use crate::domain::submission::DecisionOutcome;
 use crate::routes::state::AppState;
+use crate::service::submissions::{self, SubmissionView};
 use crate::service::{ErrorKind, ServiceError};
 
 #[derive(Deserialize)]
@@ -21,30 +21,13 @@ pub struct DecisionBody {
     comment: String,
 }
 
-#[tracing::instrument(skip_all, fields(caller = %caller.actor(), submission = %id, item = %code))]
+#[tracing::instrument(skip_all, fields(caller = %caller.label(), submission = %id, item = %code))]
 pub async fn decide(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
     AppPath((id, code)): AppPath<(String, String)>,
     AppJson(body): AppJson<DecisionBody>,
 ) -> Result<Json<Value>, ServiceError> {
-    caller.require(&[Role::Approver, Role::Admin])?;
-    let submission = load_readable(&state, &caller, &id)?;
-    let item = ItemCode::parse(&code)
-        .ok()
-        .and_then(|code| submission.items.iter().find(|i| i.code == code))
-        .ok_or_else(|| {
-            ServiceError::not_found(
-                "unknown_item",
-                format!("办件没有事项 {code} / no item {code}"),
-            )
-        })?;
-    if caller.role() == Role::Approver && caller.0.department.as_ref() != Some(&item.department) {
-        return Err(ServiceError::forbidden(format!(
-            "事项 {code} 由 {} 审批 / item {code} is decided by department {}",
-            item.department, item.department
-        )));
-    }
     let outcome = match body.decision.as_str() {
         "approve" => DecisionOutcome::Approve,
         "reject" => DecisionOutcome::Reject,
@@ -62,22 +45,8 @@ pub async fn decide(
     } else {
         check_reason(&body.comment).map_err(|e| ServiceError::invalid("comment", e))?
     };
-    let (code, department) = (item.code.clone(), item.department.clone());
-    let actor = caller.actor();
-    let (submission, _, ()) = state
-        .store
-        .update_submission(&submission.id, &actor, |s| {
-            let decision = Decision {
-                decision: outcome,
-                comment: comment.clone(),
-                by: actor.clone(),
-                at: chrono::Utc::now(),
-            };
-            Ok((s.decide(&code, &department, decision)?, ()))
-        })
-        .await?;
-    let view = SubmissionView::new(&submission, None);
-    Ok(Json(
-        serde_json::to_value(view).map_err(ServiceError::internal)?,
-    ))
+    let submission = submissions::decide(&state, &caller, &id, &code, outcome, comment).await?;
+    serde_json::to_value(SubmissionView::new(&submission, None))
+        .map(Json)
+        .map_err(ServiceError::internal)
 }

@@ -6,7 +6,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::body::{ReceiveError, read_limited};
+use crate::body::read_limited;
 use crate::service::{ErrorKind, ServiceError};
 
 /// Largest JSON body any route accepts.
@@ -36,26 +36,8 @@ where
         }
         let bytes = read_limited(req.into_body().into_data_stream(), JSON_LIMIT)
             .await
-            .map_err(|e| body_error(e, "JSON"))?;
+            .map_err(|e| ServiceError::body(e, "JSON"))?;
         parse(&bytes).map(AppJson)
-    }
-}
-
-/// Maps a body that could not be read to the API's error: too large is 413, a stalled body
-/// 408, one that broke off 400.
-pub fn body_error(e: ReceiveError, what: &str) -> ServiceError {
-    match e {
-        ReceiveError::TooLarge { limit } => ServiceError::too_large(format!(
-            "{what} 请求体超过 {limit} 字节 / the {what} body is over {limit} bytes"
-        )),
-        ReceiveError::Stalled => ServiceError::new(
-            ErrorKind::Timeout,
-            "body_stalled",
-            format!("请求体停滞 / {e}"),
-        ),
-        ReceiveError::Body(_) | ReceiveError::Io(_) => {
-            ServiceError::bad_request("unreadable_body", format!("请求体不完整 / {e}"))
-        }
     }
 }
 

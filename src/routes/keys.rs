@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::{AppJson, AppPath};
-use crate::auth::Caller;
+use crate::domain::actor::Actor;
 use crate::domain::{ParseError, Role};
 use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError};
@@ -31,7 +31,7 @@ impl From<KeyRingError> for ServiceError {
 
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
 ) -> Result<Json<Value>, ServiceError> {
     caller.require(&[Role::Admin])?;
     let ring = state.keys.read().await;
@@ -41,7 +41,7 @@ pub async fn list(
 
 pub async fn rotate(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
 ) -> Result<(StatusCode, Json<KeyRecord>), ServiceError> {
     caller.require(&[Role::Admin])?;
     let keys_dir = state.settings.keys_dir();
@@ -51,7 +51,7 @@ pub async fn rotate(
         .await
         .rotate(&state.store, &keys_dir)
         .await?;
-    tracing::info!(kid = %record.kid, by = %caller.actor(), "signing key rotated");
+    tracing::info!(kid = %record.kid, by = %caller.label(), "signing key rotated");
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -77,7 +77,7 @@ pub fn parse_time(field: &str, value: &str) -> Result<DateTime<Utc>, ServiceErro
 
 pub async fn revoke(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
     AppPath(kid): AppPath<String>,
     AppJson(body): AppJson<RevokeBody>,
 ) -> Result<Json<KeyRecord>, ServiceError> {
@@ -89,6 +89,6 @@ pub async fn revoke(
         .await
         .revoke(&state.store, &kid, since)
         .await?;
-    tracing::warn!(kid = %record.kid, %since, by = %caller.actor(), "signing key revoked");
+    tracing::warn!(kid = %record.kid, %since, by = %caller.label(), "signing key revoked");
     Ok(Json(record))
 }

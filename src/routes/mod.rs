@@ -1,16 +1,19 @@
 //! Every route in one list. Handlers are thin: extract, call the domain, map the result.
 
 mod assets;
+mod caller;
 mod certificates;
 mod console;
 mod decisions;
 pub mod error;
+mod files;
 mod health;
 mod html;
 mod json;
 mod jwks;
 mod keys;
 mod materials;
+mod multipart;
 pub mod state;
 mod submissions;
 mod tokens;

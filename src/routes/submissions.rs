@@ -6,16 +6,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::Value;
 
 use super::json::{AppJson, AppPath};
-use crate::auth::Caller;
+use crate::domain::actor::Actor;
 use crate::domain::holder::Holder;
-use crate::domain::submission::{Event, Item, NewSubmission, ReturnReason, Status, Submission};
-use crate::domain::{DepartmentCode, ItemCode, MaterialName, Role, Sha256Digest, SubmissionId};
+use crate::domain::submission::{Event, NewSubmission, ReturnReason, Submission};
+use crate::domain::{DepartmentCode, ItemCode, MaterialName, check_reason};
 use crate::routes::state::AppState;
-use crate::service::{ErrorKind, ServiceError, submission_not_found};
+use crate::service::submissions::{self, PreReview, SubmissionView};
+use crate::service::{ErrorKind, ServiceError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,60 +60,6 @@ struct CreateBody {
     fields: BTreeMap<String, String>,
 }
 
-/// A material as clients see it: its digest and size, never the file's name on disk.
-#[derive(Serialize)]
-struct MaterialView<'a> {
-    name: &'a MaterialName,
-    sha256: Option<&'a Sha256Digest>,
-    size: Option<u64>,
-    uploaded_at: Option<DateTime<Utc>>,
-    returned_reason: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-pub struct SubmissionView<'a> {
-    id: &'a SubmissionId,
-    status: Status,
-    holder: &'a Holder,
-    kind: &'a str,
-    items: &'a [Item],
-    materials: Vec<MaterialView<'a>>,
-    fields: &'a BTreeMap<String, String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    certificate: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    history: Option<&'a [Event]>,
-}
-
-impl<'a> SubmissionView<'a> {
-    pub fn new(s: &'a Submission, history: Option<&'a [Event]>) -> Self {
-        Self {
-            id: &s.id,
-            status: s.status,
-            holder: &s.holder,
-            kind: &s.kind,
-            items: &s.items,
-            materials: s
-                .materials
-                .iter()
-                .map(|m| MaterialView {
-                    name: &m.name,
-                    sha256: m.upload.as_ref().map(|u| &u.sha256),
-                    size: m.upload.as_ref().map(|u| u.size),
-                    uploaded_at: m.upload.as_ref().map(|u| u.uploaded_at),
-                    returned_reason: m.returned_reason.as_deref(),
-                })
-                .collect(),
-            fields: &s.fields,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-            certificate: s.certificate.as_deref(),
-            history,
-        }
-    }
-}
-
 fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
     let holder = Holder::parse(&body.holder.kind, &body.holder.id, &body.holder.name)
         .map_err(|e| ServiceError::invalid(format!("holder.{}", e.field), e.error))?;
@@ -150,85 +97,36 @@ fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
     })
 }
 
-#[tracing::instrument(skip_all, fields(caller = %caller.actor()))]
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
     AppJson(body): AppJson<CreateBody>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
-    caller.require(&[Role::Applicant, Role::Clerk, Role::Admin])?;
-    let new = parse_new(body)?;
-    if caller.role() == Role::Applicant && caller.0.holder.as_deref() != Some(new.holder.id()) {
-        return Err(ServiceError::forbidden(
-            "申请人令牌只能为其绑定的主体申报 / an applicant token files only for its own holder",
-        ));
-    }
-    let template = state.templates.get(&new.kind).ok_or_else(|| {
-        ServiceError::new(
-            ErrorKind::Invalid,
-            "unknown_kind",
-            format!(
-                "未知证照类型 {} / unknown certificate kind; known: {}",
-                new.kind,
-                state.templates.kinds().collect::<Vec<_>>().join(", ")
-            ),
-        )
-        .with_field("kind")
-    })?;
-    let submission = Submission::create(SubmissionId::generate(), new, template, Utc::now())?;
-    crate::service::issuance::check_printable(&state.fonts, &submission)?;
-    state
-        .store
-        .create_submission(&submission, &caller.actor())
-        .await?;
-    let view = serde_json::to_value(SubmissionView::new(&submission, None))
-        .map_err(ServiceError::internal)?;
-    Ok((StatusCode::CREATED, Json(view)))
+) -> Result<(StatusCode, Json<Value>), ServiceError> {
+    let submission = submissions::create(&state, &caller, parse_new(body)?).await?;
+    Ok((StatusCode::CREATED, view(&submission, None)?))
 }
 
-/// Loads a submission the caller may read, or answers 404/403.
-pub fn load_readable(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<Submission, ServiceError> {
-    let id = SubmissionId::parse(id).map_err(|_| submission_not_found(id))?;
-    let submission = state
-        .store
-        .submission(&id)?
-        .ok_or_else(|| submission_not_found(id.as_str()))?;
-    caller.may_read(&submission)?;
-    Ok(submission)
+fn view(submission: &Submission, history: Option<&[Event]>) -> Result<Json<Value>, ServiceError> {
+    serde_json::to_value(SubmissionView::new(submission, history))
+        .map(Json)
+        .map_err(ServiceError::internal)
 }
 
 async fn read(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
     AppPath(id): AppPath<String>,
-) -> Result<Json<serde_json::Value>, ServiceError> {
-    let submission = load_readable(&state, &caller, &id)?;
-    let history = state.store.events(&submission.id)?;
-    let view = SubmissionView::new(&submission, Some(&history));
-    Ok(Json(
-        serde_json::to_value(view).map_err(ServiceError::internal)?,
-    ))
+) -> Result<Json<Value>, ServiceError> {
+    let (submission, history) = submissions::read(&state, &caller, &id)?;
+    view(&submission, Some(&history))
 }
 
 async fn submit(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
     AppPath(id): AppPath<String>,
-) -> Result<Json<serde_json::Value>, ServiceError> {
-    let submission = load_readable(&state, &caller, &id)?;
-    caller.may_edit(&submission)?;
-    let (submission, _, ()) = state
-        .store
-        .update_submission(&submission.id, &caller.actor(), |s| Ok((s.submit()?, ())))
-        .await?;
-    Ok(Json(
-        serde_json::to_value(SubmissionView::new(&submission, None))
-            .map_err(ServiceError::internal)?,
-    ))
+) -> Result<Json<Value>, ServiceError> {
+    view(&submissions::submit(&state, &caller, &id).await?, None)
 }
 
 #[derive(Deserialize)]
@@ -248,28 +146,28 @@ struct PreReviewBody {
 
 async fn pre_review(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<PreReviewBody>,
-) -> Result<Json<serde_json::Value>, ServiceError> {
-    caller.require(&[Role::Reviewer, Role::Admin])?;
-    let submission = load_readable(&state, &caller, &id)?;
-    let reasons = body
-        .reasons
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            Ok(ReturnReason {
-                material: MaterialName::parse(&r.material)
-                    .map_err(|e| ServiceError::invalid(format!("reasons[{i}].material"), e))?,
-                reason: crate::domain::check_reason(&r.reason)
-                    .map_err(|e| ServiceError::invalid(format!("reasons[{i}].reason"), e))?,
-            })
-        })
-        .collect::<Result<Vec<_>, ServiceError>>()?;
-    let approve = match body.decision.as_str() {
-        "approve" => true,
-        "return" => false,
+) -> Result<Json<Value>, ServiceError> {
+    let decision = match body.decision.as_str() {
+        "approve" => PreReview::Approve,
+        "return" => PreReview::Return(
+            body.reasons
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    Ok(ReturnReason {
+                        material: MaterialName::parse(&r.material).map_err(|e| {
+                            ServiceError::invalid(format!("reasons[{i}].material"), e)
+                        })?,
+                        reason: check_reason(&r.reason).map_err(|e| {
+                            ServiceError::invalid(format!("reasons[{i}].reason"), e)
+                        })?,
+                    })
+                })
+                .collect::<Result<Vec<_>, ServiceError>>()?,
+        ),
         _ => {
             return Err(ServiceError::new(
                 ErrorKind::Invalid,
@@ -279,19 +177,8 @@ async fn pre_review(
             .with_field("decision"));
         }
     };
-    let (submission, _, ()) = state
-        .store
-        .update_submission(&submission.id, &caller.actor(), |s| {
-            let action = if approve {
-                s.approve_pre_review()?
-            } else {
-                s.return_pre_review(reasons.clone())?
-            };
-            Ok((action, ()))
-        })
-        .await?;
-    Ok(Json(
-        serde_json::to_value(SubmissionView::new(&submission, None))
-            .map_err(ServiceError::internal)?,
-    ))
+    view(
+        &submissions::pre_review(&state, &caller, &id, decision).await?,
+        None,
+    )
 }

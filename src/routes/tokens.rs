@@ -7,9 +7,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::{AppJson, AppPath};
-use crate::auth::{Caller, new_token};
+use crate::domain::actor::Actor;
 use crate::domain::{DepartmentCode, Role, TokenId, holder::Holder};
 use crate::routes::state::AppState;
+use crate::service::auth::new_token;
 use crate::service::{ErrorKind, ServiceError};
 use crate::store::TokenRecord;
 
@@ -61,7 +62,7 @@ pub fn parse_binding(
 
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
     AppJson(body): AppJson<TokenBody>,
 ) -> Result<(StatusCode, Json<Value>), ServiceError> {
     caller.require(&[Role::Admin])?;
@@ -72,7 +73,7 @@ pub async fn create(
     )?;
     let token = new_token(role, department, holder);
     state.store.insert_token(&token.hash, &token.record).await?;
-    tracing::info!(token = %token.record.id, role = %role, by = %caller.actor(), "token created");
+    tracing::info!(token = %token.record.id, role = %role, by = %caller.label(), "token created");
     let r = &token.record;
     Ok((
         StatusCode::CREATED,
@@ -86,7 +87,7 @@ pub async fn create(
 /// Every token's public record: id, role, binding, dates. Never a secret.
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
 ) -> Result<Json<Value>, ServiceError> {
     caller.require(&[Role::Admin])?;
     Ok(Json(json!({ "tokens": state.store.tokens()? })))
@@ -95,7 +96,7 @@ pub async fn list(
 /// Revokes a token by its public id (`tok_…`); it stops working at once.
 pub async fn revoke(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<TokenRecord>, ServiceError> {
     caller.require(&[Role::Admin])?;
@@ -109,6 +110,6 @@ pub async fn revoke(
                 format!("令牌 {id} 不存在 / no token {id}"),
             )
         })?;
-    tracing::info!(token = %record.id, by = %caller.actor(), "token revoked");
+    tracing::info!(token = %record.id, by = %caller.label(), "token revoked");
     Ok(Json(record))
 }

@@ -155,7 +155,7 @@ pub async fn api(
 ) -> Result<Response, ServiceError> {
     let body = read_limited(body.into_data_stream(), MAX_PDF_BYTES)
         .await
-        .map_err(|e| json::body_error(e, "PDF"))?;
+        .map_err(|e| ServiceError::body(e, "PDF"))?;
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

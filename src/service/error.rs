@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::body::ReceiveError;
 use crate::domain::ParseError;
 use crate::domain::Refusal;
 use crate::store::{StoreError, UpdateError};
@@ -86,6 +87,25 @@ impl ServiceError {
         Self::new(ErrorKind::TooLarge, "too_large", message)
     }
 
+    /// A request body that could not be read: too large is `TooLarge`, a stalled body
+    /// `Timeout`, one that broke off `BadRequest`, a failing disk `Internal`.
+    pub fn body(e: ReceiveError, what: &str) -> Self {
+        match e {
+            ReceiveError::TooLarge { limit } => ServiceError::too_large(format!(
+                "{what} 请求体超过 {limit} 字节 / the {what} body is over {limit} bytes"
+            )),
+            ReceiveError::Stalled => ServiceError::new(
+                ErrorKind::Timeout,
+                "body_stalled",
+                format!("请求体停滞 / {e}"),
+            ),
+            ReceiveError::Io(e) => ServiceError::internal(e),
+            ReceiveError::Body(_) => {
+                ServiceError::bad_request("unreadable_body", format!("请求体不完整 / {e}"))
+            }
+        }
+    }
+
     /// Logged with its cause; the client learns only that it was our fault.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
@@ -120,6 +140,7 @@ impl From<Refusal> for ServiceError {
                 message,
             } => ServiceError::new(ErrorKind::Invalid, code, message).with_field(field),
             Refusal::NotFound { code, message } => ServiceError::not_found(code, message),
+            Refusal::Forbidden { message } => ServiceError::forbidden(message),
         }
     }
 }

@@ -7,6 +7,8 @@ use std::time::Instant;
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Utc};
 
 use super::Services;
+use crate::domain::Role;
+use crate::domain::actor::Actor;
 use crate::domain::certificate::{CertContent, CertStatus, Certificate, IssuerInfo};
 use crate::domain::identifier::Identifier;
 use crate::domain::submission::Submission;
@@ -166,12 +168,17 @@ pub fn view_of(
     }
 }
 
-#[tracing::instrument(skip(state), fields(submission = %id))]
+/// Issues the certificate of an accepted submission whose every item is approved (a clerk or
+/// an admin); 409 naming what is missing otherwise.
+#[tracing::instrument(skip(state, actor), fields(submission = %id, actor = %actor.label()))]
 pub async fn issue(
     state: &Services,
+    actor: &Actor,
     id: &SubmissionId,
-    actor: &str,
 ) -> Result<Certificate, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    let label = actor.label();
+    let actor = label.as_str();
     let submission = state
         .store
         .submission(id)?

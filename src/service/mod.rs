@@ -4,8 +4,11 @@
 //! [`Services`] it needs; it authorizes inside and answers a [`ServiceError`], never HTTP.
 //! The JSON API, the window console and the CLI are adapters over these functions.
 
+pub mod auth;
+pub mod certificates;
 mod error;
 pub mod issuance;
+pub mod submissions;
 pub mod verification;
 
 pub use error::{ErrorKind, ServiceError, submission_not_found};

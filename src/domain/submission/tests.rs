@@ -163,10 +163,7 @@ fn departments_decide_their_own_items_once_and_issuance_waits_for_all() {
     let pump = ItemCode::parse("pump").unwrap();
     assert!(matches!(
         s.decide(&wire, &gaj, decision(DecisionOutcome::Approve)),
-        Err(Refusal::Conflict {
-            code: "wrong_department",
-            ..
-        })
+        Err(Refusal::Forbidden { .. })
     ));
     s.decide(&wire, &scjg, decision(DecisionOutcome::Approve))
         .unwrap();

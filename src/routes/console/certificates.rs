@@ -9,11 +9,12 @@ use serde::Deserialize;
 
 use super::Clerk;
 use crate::domain::SubmissionId;
-use crate::domain::certificate::{Certificate, DeliveryMethod};
-use crate::routes::certificates::{DeliveryBody, certificate_not_found, pdf_download, record};
+use crate::domain::certificate::DeliveryMethod;
+use crate::routes::files::pdf_download;
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
-use crate::service::submission_not_found;
+use crate::service::certificates::{self, NewDelivery};
+use crate::service::{issuance, submission_not_found};
 
 #[derive(Deserialize)]
 pub struct IssueForm {
@@ -25,10 +26,10 @@ fn path(path: Result<Path<String>, PathRejection>) -> Result<String, HtmlError> 
         .map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))
 }
 
-/// Issues through `crate::service::issuance::issue`, as `POST /api/v1/submissions/{id}/issue` does; when
+/// Issues through `service::issuance::issue`, as `POST /api/v1/submissions/{id}/issue` does; when
 /// something still blocks issuance, the error page says so and leads back to the submission
 /// page, which lists the blockers.
-#[tracing::instrument(skip_all, fields(caller = %clerk.caller.actor()))]
+#[tracing::instrument(skip_all, fields(caller = %clerk.actor.label()))]
 pub async fn issue(
     State(state): State<AppState>,
     clerk: Clerk,
@@ -41,26 +42,19 @@ pub async fn issue(
     let raw = path(id)?;
     let id = SubmissionId::parse(&raw).map_err(|_| HtmlError::from(submission_not_found(&raw)))?;
     let page = format!("/console/submissions/{id}");
-    crate::service::issuance::issue(&state, &id, &clerk.caller.actor())
+    issuance::issue(&state, &clerk.actor, &id)
         .await
         .map_err(|e| HtmlError::from(e).back_to(&page))?;
     Ok(Redirect::to(&format!("{page}#certificate")).into_response())
 }
 
-fn load(state: &AppState, serial: &str) -> Result<Certificate, HtmlError> {
-    state
-        .store
-        .certificate(serial)?
-        .ok_or_else(|| certificate_not_found(serial).into())
-}
-
 pub async fn pdf(
     State(state): State<AppState>,
-    _clerk: Clerk,
+    clerk: Clerk,
     serial: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let certificate = load(&state, &path(serial)?)?;
-    Ok(pdf_download(&state, &certificate)?.into_response())
+    let (certificate, pdf) = certificates::pdf(&state, &clerk.actor, &path(serial)?)?;
+    Ok(pdf_download(&certificate, pdf).into_response())
 }
 
 #[derive(Deserialize)]
@@ -72,9 +66,9 @@ pub struct DeliveryForm {
     address: Option<String>,
 }
 
-/// Records the delivery with the API's own checks (a courier needs carrier, tracking number
-/// and address).
-#[tracing::instrument(skip_all, fields(caller = %clerk.caller.actor()))]
+/// Records the delivery through the same use-case as the API (a courier needs carrier,
+/// tracking number and address).
+#[tracing::instrument(skip_all, fields(caller = %clerk.actor.label()))]
 pub async fn delivery(
     State(state): State<AppState>,
     clerk: Clerk,
@@ -92,19 +86,20 @@ pub async fn delivery(
         }
     };
     clerk.check_csrf(&headers, form.csrf.as_deref())?;
-    let certificate = load(&state, &path(serial)?)?;
+    let certificate = certificates::read(&state, &clerk.actor, &path(serial)?)?;
     let page = format!("/console/submissions/{}", certificate.submission);
-    let body = DeliveryBody {
-        method: form.method,
-        carrier: form.carrier,
-        tracking_number: form.tracking_number,
-        address: form.address,
-    };
-    record(
+    let delivery = NewDelivery::parse(
+        form.method,
+        form.carrier,
+        form.tracking_number,
+        form.address,
+    )
+    .map_err(|e| HtmlError::from(e).back_to(&page))?;
+    certificates::record_delivery(
         &state,
+        &clerk.actor,
         &certificate.content.id.to_string(),
-        &clerk.caller.actor(),
-        body,
+        delivery,
     )
     .await
     .map_err(|e| HtmlError::from(e).back_to(&page))?;

@@ -20,8 +20,9 @@ use axum::routing::{get, post};
 use chrono::Utc;
 
 use super::html::{HtmlError, page_headers};
-use crate::auth::Caller;
+use crate::domain::actor::Actor;
 use crate::routes::state::AppState;
+use crate::service::auth::{actor_of, live_token_by_hash};
 use crate::sessions::Session;
 
 const SESSION_COOKIE: &str = "onetrip_console";
@@ -59,7 +60,7 @@ pub fn router() -> Router<AppState> {
 pub struct Clerk {
     pub session_id: String,
     pub session: Session,
-    pub caller: Caller,
+    pub actor: Actor,
 }
 
 impl Clerk {
@@ -71,7 +72,7 @@ impl Clerk {
         if !presented.is_empty() && presented.iter().all(|t| self.session.csrf_matches(t)) {
             return Ok(());
         }
-        tracing::warn!(caller = %self.caller.actor(), "console request without a valid CSRF token");
+        tracing::warn!(caller = %self.actor.label(), "console request without a valid CSRF token");
         Err(HtmlError::forbidden(
             "请求缺少有效的安全令牌，请刷新页面后重试 / this request lacks a valid CSRF token: reload the page and try again",
         ))
@@ -88,11 +89,8 @@ impl FromRequestParts<AppState> for Clerk {
             .sessions
             .get(&session_id, Utc::now())
             .ok_or_else(sign_in)?;
-        let record = state
-            .store
-            .token(&session.token_hash)
-            .map_err(|e| HtmlError::from(e).into_response())?
-            .filter(|r| r.revoked_at.is_none());
+        let record = live_token_by_hash(state, &session.token_hash)
+            .map_err(|e| HtmlError::from(e).into_response())?;
         let Some(record) = record else {
             state.sessions.close(&session_id);
             return Err(sign_in());
@@ -100,7 +98,7 @@ impl FromRequestParts<AppState> for Clerk {
         Ok(Clerk {
             session_id,
             session,
-            caller: Caller(record),
+            actor: actor_of(&record),
         })
     }
 }
@@ -115,7 +113,7 @@ fn render(
 ) -> Result<Response, HtmlError> {
     if let Some(map) = context.as_object_mut() {
         map.insert("csrf".into(), clerk.session.csrf.clone().into());
-        map.insert("actor".into(), clerk.caller.actor().into());
+        map.insert("actor".into(), clerk.actor.label().into());
         map.insert(
             "signed_in_until".into(),
             clerk

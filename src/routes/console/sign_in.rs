@@ -18,6 +18,7 @@ use super::{Clerk, SESSION_COOKIE, cookie, set_cookie};
 use crate::domain::{Role, Sha256Digest};
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
+use crate::service::auth::live_token_by_hash;
 use crate::sessions::{SESSION_HOURS, random_secret};
 
 const LOGIN_COOKIE: &str = "onetrip_login";
@@ -72,7 +73,7 @@ pub async fn sign_in(
     }
     let token = form.token.trim();
     let hash = Sha256Digest::of(token.as_bytes());
-    let record = state.store.token(&hash)?.filter(|r| r.revoked_at.is_none());
+    let record = live_token_by_hash(&state, &hash)?;
     let Some(record) = record else {
         return login_page(
             &state,

@@ -14,10 +14,11 @@ use crate::domain::holder::Holder;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::window_check::{Outcome, WindowReport};
 use crate::routes::html::HtmlError;
+use crate::routes::multipart::hash_parts;
 use crate::routes::state::AppState;
-use crate::routes::submissions::{SubmissionView, load_readable};
-use crate::routes::window_check::{hash_parts, record_check};
 use crate::service::ServiceError;
+use crate::service::certificates;
+use crate::service::submissions::{self, SubmissionView};
 
 #[derive(Deserialize, Default)]
 pub struct Search {
@@ -36,12 +37,12 @@ pub async fn home(
     let mut results = Vec::new();
     let mut notice = None;
     if let Ok(id) = SubmissionId::parse(q) {
-        if state.store.submission(&id)?.is_some() {
+        if submissions::exists(&state, &clerk.actor, &id)? {
             return Ok(Redirect::to(&format!("/console/submissions/{id}")).into_response());
         }
         notice = Some(format!("办件 {id} 不存在 / no submission {id}"));
     } else if let Ok(holder) = Holder::normalise_id(q) {
-        results = state.store.submissions_by_holder(&holder)?;
+        results = submissions::of_holder(&state, &clerk.actor, &holder)?;
         if results.is_empty() {
             notice = Some(format!(
                 "主体 {holder} 没有办件 / no submissions for holder {holder}"
@@ -74,10 +75,6 @@ fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, HtmlError> {
         .map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))
 }
 
-fn load(state: &AppState, clerk: &Clerk, id: &str) -> Result<Submission, HtmlError> {
-    Ok(load_readable(state, &clerk.caller, id)?)
-}
-
 fn window_checks(history: &[Event]) -> impl Iterator<Item = (u64, &WindowReport)> {
     history.iter().filter_map(|e| match &e.action {
         Action::WindowChecked { report } => Some((e.seq, report)),
@@ -90,13 +87,12 @@ pub async fn show(
     clerk: Clerk,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let submission = load(&state, &clerk, &path(id)?)?;
-    let history = state.store.events(&submission.id)?;
+    let (submission, history) = submissions::read(&state, &clerk.actor, &path(id)?)?;
     let checks: Vec<Value> = window_checks(&history)
         .map(|(seq, r)| json!({"seq": seq, "outcome": r.outcome, "checked_at": r.checked_at, "checked_by": r.checked_by}))
         .collect();
     let certificate = match submission.certificate.as_deref() {
-        Some(serial) => state.store.certificate(serial)?,
+        Some(serial) => Some(certificates::read(&state, &clerk.actor, serial)?),
         None => None,
     };
     let template = state.templates.get(&submission.kind);
@@ -127,7 +123,7 @@ pub async fn show(
 /// Hashes the files dropped on the page (the first part must be the form's `csrf` field),
 /// stores the check exactly as `POST /api/v1/submissions/{id}/window-check` does, and sends
 /// the browser to the report (post/redirect/get, so a reload does not check twice).
-#[tracing::instrument(skip_all, fields(caller = %clerk.caller.actor()))]
+#[tracing::instrument(skip_all, fields(caller = %clerk.actor.label()))]
 pub async fn window_check(
     State(state): State<AppState>,
     clerk: Clerk,
@@ -148,7 +144,7 @@ pub async fn window_check(
         _ => None,
     };
     clerk.check_csrf(&headers, csrf.as_deref())?;
-    let submission = load(&state, &clerk, &path(id)?)?;
+    let submission = submissions::load(&state, &clerk.actor, &path(id)?)?;
     let back = format!("/console/submissions/{}", submission.id);
     submission
         .check_window_check()
@@ -158,7 +154,7 @@ pub async fn window_check(
         .map_err(|e| HtmlError::from(e).back_to(&back))?;
     // A file input left empty is still sent, as a part with an empty file name.
     presented.retain(|p| p.filename.as_deref() != Some(""));
-    let (seq, report) = record_check(&state, &submission.id, &clerk.caller.actor(), &presented)
+    let (seq, report) = submissions::window_check(&state, &clerk.actor, &submission.id, &presented)
         .await
         .map_err(|e| HtmlError::from(e).back_to(&back))?;
     tracing::info!(submission = %submission.id, outcome = ?report.outcome, "window check from the console");
@@ -181,8 +177,7 @@ pub async fn report(
     ids: Result<Path<(String, u64)>, PathRejection>,
 ) -> Result<Response, HtmlError> {
     let (id, seq) = path(ids)?;
-    let submission = load(&state, &clerk, &id)?;
-    let history = state.store.events(&submission.id)?;
+    let (submission, history) = submissions::read(&state, &clerk.actor, &id)?;
     let report = window_checks(&history)
         .find(|(s, _)| *s == seq)
         .map(|(_, r)| r)
@@ -208,8 +203,7 @@ pub async fn receipt(
     clerk: Clerk,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let submission = load(&state, &clerk, &path(id)?)?;
-    let history = state.store.events(&submission.id)?;
+    let (submission, history) = submissions::read(&state, &clerk.actor, &path(id)?)?;
     let (seq, report) = window_checks(&history)
         .filter(|(_, r)| r.outcome == Outcome::Matched)
         .last()

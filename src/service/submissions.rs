@@ -1,0 +1,335 @@
+//! A submission's life before issuance: filing, reading, uploading materials, submitting,
+//! pre-review, the window check and the departments' decisions. The JSON API and the window
+//! console both come through here.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use serde::Serialize;
+
+use super::{ServiceError, Services, submission_not_found};
+use crate::body::ReceiveError;
+use crate::domain::actor::Actor;
+use crate::domain::holder::Holder;
+use crate::domain::submission::{
+    Decision, DecisionOutcome, Event, Item, NewSubmission, ReturnReason, Status, Submission,
+};
+use crate::domain::window_check::{Presented, WindowReport, compare};
+use crate::domain::{ItemCode, MaterialName, Role, Sha256Digest, SubmissionId};
+
+/// A material as clients see it: its digest and size, never the file's name on disk.
+#[derive(Debug, Serialize)]
+pub struct MaterialView<'a> {
+    name: &'a MaterialName,
+    sha256: Option<&'a Sha256Digest>,
+    size: Option<u64>,
+    uploaded_at: Option<DateTime<Utc>>,
+    returned_reason: Option<&'a str>,
+}
+
+/// A submission as the API and the console show it.
+#[derive(Debug, Serialize)]
+pub struct SubmissionView<'a> {
+    id: &'a SubmissionId,
+    status: Status,
+    holder: &'a Holder,
+    kind: &'a str,
+    items: &'a [Item],
+    materials: Vec<MaterialView<'a>>,
+    fields: &'a BTreeMap<String, String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    certificate: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<&'a [Event]>,
+}
+
+impl<'a> SubmissionView<'a> {
+    pub fn new(s: &'a Submission, history: Option<&'a [Event]>) -> Self {
+        Self {
+            id: &s.id,
+            status: s.status,
+            holder: &s.holder,
+            kind: &s.kind,
+            items: &s.items,
+            materials: s
+                .materials
+                .iter()
+                .map(|m| MaterialView {
+                    name: &m.name,
+                    sha256: m.upload.as_ref().map(|u| &u.sha256),
+                    size: m.upload.as_ref().map(|u| u.size),
+                    uploaded_at: m.upload.as_ref().map(|u| u.uploaded_at),
+                    returned_reason: m.returned_reason.as_deref(),
+                })
+                .collect(),
+            fields: &s.fields,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            certificate: s.certificate.as_deref(),
+            history,
+        }
+    }
+}
+
+/// Files a new submission: an applicant for its own holder, or a clerk or admin for anyone.
+#[tracing::instrument(skip_all, fields(actor = %actor.label()))]
+pub async fn create(
+    services: &Services,
+    actor: &Actor,
+    new: NewSubmission,
+) -> Result<Submission, ServiceError> {
+    actor.require(&[Role::Applicant, Role::Clerk, Role::Admin])?;
+    if actor.role() == Role::Applicant && !actor.is_holder(new.holder.id()) {
+        return Err(ServiceError::forbidden(
+            "申请人令牌只能为其绑定的主体申报 / an applicant token files only for its own holder",
+        ));
+    }
+    let template = services.templates.get(&new.kind).ok_or_else(|| {
+        ServiceError::new(
+            super::ErrorKind::Invalid,
+            "unknown_kind",
+            format!(
+                "未知证照类型 {} / unknown certificate kind; known: {}",
+                new.kind,
+                services.templates.kinds().collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .with_field("kind")
+    })?;
+    let submission = Submission::create(SubmissionId::generate(), new, template, Utc::now())?;
+    super::issuance::check_printable(&services.fonts, &submission)?;
+    services
+        .store
+        .create_submission(&submission, &actor.label())
+        .await?;
+    Ok(submission)
+}
+
+/// A submission the actor may read, or 404/403. `id` is as the caller typed it.
+pub fn load(services: &Services, actor: &Actor, id: &str) -> Result<Submission, ServiceError> {
+    let id = SubmissionId::parse(id).map_err(|_| submission_not_found(id))?;
+    let submission = services
+        .store
+        .submission(&id)?
+        .ok_or_else(|| submission_not_found(id.as_str()))?;
+    actor.may_read(&submission)?;
+    Ok(submission)
+}
+
+/// The submission and its whole history.
+pub fn read(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Submission, Vec<Event>), ServiceError> {
+    let submission = load(services, actor, id)?;
+    let history = services.store.events(&submission.id)?;
+    Ok((submission, history))
+}
+
+/// The submissions of one holder (the console's search), for staff.
+pub fn of_holder(
+    services: &Services,
+    actor: &Actor,
+    holder_id: &str,
+) -> Result<Vec<Submission>, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    Ok(services.store.submissions_by_holder(holder_id)?)
+}
+
+/// Whether a submission exists (the console's search opens it if so), for staff.
+pub fn exists(services: &Services, actor: &Actor, id: &SubmissionId) -> Result<bool, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    Ok(services.store.submission(id)?.is_some())
+}
+
+/// Submits a complete submission for pre-review (its owner, a clerk or an admin).
+pub async fn submit(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<Submission, ServiceError> {
+    let submission = load(services, actor, id)?;
+    actor.may_edit(&submission)?;
+    let (submission, _, ()) = services
+        .store
+        .update_submission(&submission.id, &actor.label(), |s| Ok((s.submit()?, ())))
+        .await?;
+    Ok(submission)
+}
+
+/// What the pre-reviewer decides.
+#[derive(Debug, Clone)]
+pub enum PreReview {
+    /// Approve: the manifest is frozen.
+    Approve,
+    /// Return online (线上退件), with a reason for each faulty material.
+    Return(Vec<ReturnReason>),
+}
+
+pub async fn pre_review(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    decision: PreReview,
+) -> Result<Submission, ServiceError> {
+    actor.require(&[Role::Reviewer, Role::Admin])?;
+    let submission = load(services, actor, id)?;
+    let (submission, _, ()) = services
+        .store
+        .update_submission(&submission.id, &actor.label(), |s| {
+            let action = match &decision {
+                PreReview::Approve => s.approve_pre_review()?,
+                PreReview::Return(reasons) => s.return_pre_review(reasons.clone())?,
+            };
+            Ok((action, ()))
+        })
+        .await?;
+    Ok(submission)
+}
+
+/// An item's department approves or rejects it. The department is the approver's own (an
+/// admin acts for the item's), so the domain refuses an approver of another department.
+pub async fn decide(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    item: &str,
+    outcome: DecisionOutcome,
+    comment: String,
+) -> Result<Submission, ServiceError> {
+    actor.require(&[Role::Approver, Role::Admin])?;
+    let submission = load(services, actor, id)?;
+    let item = ItemCode::parse(item)
+        .ok()
+        .and_then(|code| submission.items.iter().find(|i| i.code == code))
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                "unknown_item",
+                format!("办件没有事项 {item} / no item {item}"),
+            )
+        })?;
+    let code = item.code.clone();
+    let department = actor
+        .department
+        .clone()
+        .unwrap_or_else(|| item.department.clone());
+    let label = actor.label();
+    let (submission, _, ()) = services
+        .store
+        .update_submission(&submission.id, &label, |s| {
+            let decision = Decision {
+                decision: outcome,
+                comment: comment.clone(),
+                by: label.clone(),
+                at: Utc::now(),
+            };
+            Ok((s.decide(&code, &department, decision)?, ()))
+        })
+        .await?;
+    Ok(submission)
+}
+
+/// What an upload stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Uploaded {
+    pub name: MaterialName,
+    pub sha256: Sha256Digest,
+    pub size: u64,
+}
+
+/// Streams a material to disk through SHA-256 (never held in memory) and records it; a
+/// replaced file is removed, and so is the new one if the record is refused.
+pub async fn upload<S, E>(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    name: &str,
+    declared_len: Option<u64>,
+    body: S,
+) -> Result<Uploaded, ServiceError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let submission = load(services, actor, id)?;
+    actor.may_edit(&submission)?;
+    let name = MaterialName::parse(name).map_err(|e| ServiceError::invalid("name", e))?;
+    // Refuse before reading a byte when the answer is already known.
+    submission.check_upload(&name)?;
+    let limit = services.settings.max_material_bytes;
+    if declared_len.is_some_and(|len| len > limit) {
+        return Err(material_too_large(limit));
+    }
+    let stored = services
+        .files
+        .receive(&submission.id, body, limit)
+        .await
+        .map_err(|e| match e {
+            ReceiveError::TooLarge { limit } => material_too_large(limit),
+            other => ServiceError::body(other, "material"),
+        })?;
+    let result = services
+        .store
+        .update_submission(&submission.id, &actor.label(), |s| {
+            s.record_upload(&name, stored.clone())
+        })
+        .await;
+    match result {
+        Ok((_, _, replaced)) => {
+            if let Some(old) = replaced {
+                services.files.remove(&submission.id, &old.file).await;
+            }
+            Ok(Uploaded {
+                name,
+                sha256: stored.sha256,
+                size: stored.size,
+            })
+        }
+        Err(e) => {
+            services.files.remove(&submission.id, &stored.file).await;
+            Err(e.into())
+        }
+    }
+}
+
+fn material_too_large(limit: u64) -> ServiceError {
+    ServiceError::too_large(format!(
+        "材料超过大小上限 {limit} 字节 / the material is larger than the {limit}-byte limit"
+    ))
+}
+
+/// Refuses a window check before the files are read when the submission is not ready for one.
+pub fn ready_for_window_check(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<Submission, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    let submission = load(services, actor, id)?;
+    submission.check_window_check()?;
+    Ok(submission)
+}
+
+/// 核对制: compares what was presented at the window with the frozen manifest and stores the
+/// check, in one transaction; returns the audit event's `seq` and the report.
+pub async fn window_check(
+    services: &Services,
+    actor: &Actor,
+    id: &SubmissionId,
+    presented: &[Presented],
+) -> Result<(u64, WindowReport), ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    let label = actor.label();
+    let (_, event, report) = services
+        .store
+        .update_submission(id, &label, |s| {
+            let report = compare(&s.manifest(), presented, label.clone(), Utc::now());
+            Ok((s.record_window_check(report.clone())?, report))
+        })
+        .await?;
+    Ok((event.seq, report))
+}
