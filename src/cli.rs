@@ -8,10 +8,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Mode, Settings};
-use crate::domain::TokenId;
-use crate::routes::{parse_binding, parse_time};
-use crate::service::auth::new_token;
-use crate::signing::load_or_create;
+use crate::domain::actor::Actor;
+use crate::domain::parse_time;
+use crate::service::{ServiceError, keys, tokens};
 use crate::store::Store;
 
 #[derive(Parser)]
@@ -134,17 +133,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             department,
             holder,
         }) => {
-            let (role, department, holder) =
-                parse_binding(&role, department.as_deref(), holder.as_deref()).map_err(|e| {
-                    anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.message)
-                })?;
             let store = open_stopped_store(&settings)?;
-            let token = new_token(role, department, holder);
-            store.insert_token(&token.hash, &token.record).await?;
+            let token = tokens::create(
+                &store,
+                &Actor::operator(),
+                &role,
+                department.as_deref(),
+                holder.as_deref(),
+            )
+            .await
+            .map_err(failure)?;
             println!("{}", token.secret);
         }
         Command::Token(TokenCommand::List) => {
-            for t in open_stopped_store(&settings)?.tokens()? {
+            let store = open_stopped_store(&settings)?;
+            for t in tokens::list(&store, &Actor::operator()).map_err(failure)? {
                 let binding = t
                     .department
                     .map(|d| d.to_string())
@@ -164,10 +167,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Token(TokenCommand::Revoke { id }) => {
             let store = open_stopped_store(&settings)?;
-            match store.revoke_token(&TokenId(id.clone())).await? {
-                Some(_) => println!("{id} revoked"),
-                None => anyhow::bail!("no token {id}"),
-            }
+            tokens::revoke(&store, &Actor::operator(), &id)
+                .await
+                .map_err(failure)?;
+            println!("{id} revoked");
         }
         Command::Keys(command) => keys(&settings, command).await?,
         Command::Verify { input, jwks } => {
@@ -188,10 +191,11 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
     let store = open_stopped_store(settings)?;
     let keys_dir = settings.keys_dir();
     // The CLI must be able to rotate away from the demonstration key, so it never refuses it.
-    let mut ring = load_or_create(&store, &keys_dir, Mode::Development).await?;
+    let mut ring = keys::load_or_create(&store, &keys_dir, Mode::Development).await?;
+    let operator = Actor::operator();
     match command {
         KeysCommand::List => {
-            for r in ring.records() {
+            for r in keys::list(&ring, &operator).map_err(failure)? {
                 println!(
                     "{}  {:<8} created {}{}{}",
                     r.kid,
@@ -207,19 +211,25 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Rotate => {
-            let record = ring.rotate(&store, &keys_dir).await?;
+            let record = keys::rotate(&store, &keys_dir, &mut ring, &operator)
+                .await
+                .map_err(failure)?;
             println!("{}", record.kid);
         }
         KeysCommand::Revoke {
             kid,
             compromised_since,
         } => {
-            let since = parse_time("compromised_since", &compromised_since)
+            let since = parse_time(&compromised_since)
                 .map_err(|e| anyhow::anyhow!("--compromised-since: {}", e.message))?;
-            ring.revoke(&store, &kid, since).await?;
+            keys::revoke(&store, &mut ring, &operator, &kid, since)
+                .await
+                .map_err(failure)?;
             println!("{kid} revoked, compromised since {}", since.to_rfc3339());
         }
-        KeysCommand::ExportJwks => println!("{}", serde_json::to_string_pretty(&ring.jwks())?),
+        KeysCommand::ExportJwks => {
+            println!("{}", serde_json::to_string_pretty(&keys::jwks(&ring))?)
+        }
     }
     Ok(())
 }
@@ -228,4 +238,12 @@ fn open_stopped_store(settings: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&settings.data)
         .with_context(|| format!("creating data directory {}", settings.data.display()))?;
     Ok(Store::open(&settings.data)?)
+}
+
+/// A refused use-case as one line: the field at fault (if any) and the message.
+fn failure(e: ServiceError) -> anyhow::Error {
+    match e.field {
+        Some(field) => anyhow::anyhow!("{field}: {}", e.message),
+        None => anyhow::anyhow!("{}", e.message),
+    }
 }

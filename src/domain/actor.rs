@@ -17,6 +17,17 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The operator at the command line of a stopped store: whoever may read the store's
+    /// files may do what an admin does.
+    pub fn operator() -> Self {
+        Self {
+            token: TokenId("cli".into()),
+            role: Role::Admin,
+            department: None,
+            holder: None,
+        }
+    }
+
     pub fn role(&self) -> Role {
         self.role
     }

@@ -14,6 +14,7 @@ pub mod holder;
 pub mod identifier;
 pub mod refusal;
 pub mod revocation;
+pub mod signing_key;
 pub mod submission;
 pub mod template;
 pub mod text;
@@ -58,6 +59,18 @@ pub fn check_label(input: &str) -> Result<String, ParseError> {
 pub fn check_item_name(input: &str) -> Result<String, ParseError> {
     text::printed_text(input, text::ITEM_NAME_MAX_CHARS, "an item name")
         .map_err(|e| ParseError::new("invalid_name", e.message))
+}
+
+/// An RFC 3339 time (`2026-11-27T08:00:00+08:00`), in UTC.
+pub fn parse_time(value: &str) -> Result<chrono::DateTime<chrono::Utc>, ParseError> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            ParseError::new(
+                "invalid_time",
+                "时间应为 RFC 3339 格式 / expected an RFC 3339 time",
+            )
+        })
 }
 
 /// A reviewer's or approver's free text: up to 1,000 characters, no control characters

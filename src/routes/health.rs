@@ -3,17 +3,10 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::routes::state::AppState;
-use crate::service::{ErrorKind, ServiceError};
+use crate::service::{ServiceError, health};
 
 /// 200 when the store answers a read.
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ServiceError> {
-    state.store.ping().map_err(|e| {
-        tracing::error!(error = %e, "health check: store does not answer");
-        ServiceError::new(
-            ErrorKind::Unavailable,
-            "store_unavailable",
-            "存储不可用 / the store does not answer",
-        )
-    })?;
+    health::check(&state)?;
     Ok(Json(json!({"status": "ok"})))
 }

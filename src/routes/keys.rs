@@ -3,39 +3,21 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::{AppJson, AppPath};
 use crate::domain::actor::Actor;
-use crate::domain::{ParseError, Role};
+use crate::domain::parse_time;
 use crate::routes::state::AppState;
-use crate::service::{ErrorKind, ServiceError};
-use crate::signing::{KeyRecord, KeyRingError};
-
-impl From<KeyRingError> for ServiceError {
-    fn from(e: KeyRingError) -> Self {
-        match e {
-            KeyRingError::NotFound(kid) => ServiceError::not_found(
-                "key_not_found",
-                format!("密钥 {kid} 不存在 / no key {kid}"),
-            ),
-            KeyRingError::Active(_) => {
-                ServiceError::new(ErrorKind::Conflict, "key_active", e.to_string())
-            }
-            KeyRingError::Storage(e) => ServiceError::internal(format!("{e:#}")),
-        }
-    }
-}
+use crate::service::{ServiceError, keys};
+use crate::signing::KeyRecord;
 
 pub async fn list(
     State(state): State<AppState>,
     caller: Actor,
 ) -> Result<Json<Value>, ServiceError> {
-    caller.require(&[Role::Admin])?;
-    let ring = state.keys.read().await;
-    let keys: Vec<&KeyRecord> = ring.records().collect();
+    let keys = keys::list(&*state.keys.read().await, &caller)?;
     Ok(Json(json!({ "keys": keys })))
 }
 
@@ -43,15 +25,9 @@ pub async fn rotate(
     State(state): State<AppState>,
     caller: Actor,
 ) -> Result<(StatusCode, Json<KeyRecord>), ServiceError> {
-    caller.require(&[Role::Admin])?;
     let keys_dir = state.settings.keys_dir();
-    let record = state
-        .keys
-        .write()
-        .await
-        .rotate(&state.store, &keys_dir)
-        .await?;
-    tracing::info!(kid = %record.kid, by = %caller.label(), "signing key rotated");
+    let mut ring = state.keys.write().await;
+    let record = keys::rotate(&state.store, &keys_dir, &mut ring, &caller).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -61,34 +37,16 @@ pub struct RevokeBody {
     compromised_since: String,
 }
 
-pub fn parse_time(field: &str, value: &str) -> Result<DateTime<Utc>, ServiceError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ServiceError::invalid(
-                field,
-                ParseError::new(
-                    "invalid_time",
-                    "时间应为 RFC 3339 格式 / expected an RFC 3339 time",
-                ),
-            )
-        })
-}
-
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Actor,
     AppPath(kid): AppPath<String>,
     AppJson(body): AppJson<RevokeBody>,
 ) -> Result<Json<KeyRecord>, ServiceError> {
-    caller.require(&[Role::Admin])?;
-    let since = parse_time("compromised_since", &body.compromised_since)?;
-    let record = state
-        .keys
-        .write()
-        .await
-        .revoke(&state.store, &kid, since)
-        .await?;
-    tracing::warn!(kid = %record.kid, %since, by = %caller.label(), "signing key revoked");
-    Ok(Json(record))
+    let since = parse_time(&body.compromised_since)
+        .map_err(|e| ServiceError::invalid("compromised_since", e))?;
+    let mut ring = state.keys.write().await;
+    Ok(Json(
+        keys::revoke(&state.store, &mut ring, &caller, &kid, since).await?,
+    ))
 }

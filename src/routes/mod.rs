@@ -17,6 +17,7 @@ mod multipart;
 pub mod state;
 mod submissions;
 mod tokens;
+mod verdict;
 mod verify;
 mod verify_page;
 mod window_check;
@@ -28,8 +29,6 @@ use axum::routing::{get, post, put};
 use crate::routes::state::AppState;
 
 pub use html::render_html_errors;
-pub use keys::parse_time;
-pub use tokens::parse_binding;
 
 pub fn router() -> Router<AppState> {
     let api = submissions::router()

@@ -12,11 +12,10 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::html::{HtmlError, page_headers};
-use super::verify::{check, check_presented, respond};
-use crate::domain::Sha256Digest;
+use super::verdict::respond;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
-use crate::service::verification::{Finding, Presented, Verdict};
+use crate::service::verification::{self, Presented};
 
 /// A certificate PDF is tens of kilobytes; `POST /api/v1/verify` takes 10 MB, and so do we.
 const MAX_PDF_BYTES: usize = 10 << 20;
@@ -58,7 +57,7 @@ async fn submit(
             .await
             .map_err(|e| HtmlError::bad_request(e.body_text()))?;
         let pdf = read_pdf(multipart).await?;
-        check_pdf(&state, &pdf).await?
+        verification::verify_pdf(&state, &pdf).await?
     } else {
         let Form(form) = Form::<TokenForm>::from_request(request, &state)
             .await
@@ -68,17 +67,9 @@ async fn submit(
                 "请粘贴核验链接或输入核验码 / paste a verification link or type the code",
             ));
         }
-        check_presented(&state, Presented::read(&form.token)).await?
+        verification::verify_presented(&state, Presented::read(&form.token)).await?
     };
     Ok(respond(&state, &headers, finding)?)
-}
-
-/// The verdict for a PDF: ours if its SHA-256 is one we issued, as `POST /api/v1/verify`.
-async fn check_pdf(state: &AppState, pdf: &[u8]) -> Result<Finding, ServiceError> {
-    match state.store.certificate_by_pdf(&Sha256Digest::of(pdf))? {
-        Some(certificate) => check(state, &certificate.token).await,
-        None => Ok(Finding::of(Verdict::NotIssued)),
-    }
 }
 
 /// The bytes of the form's `pdf` part, refusing an empty choice or an oversized file.

@@ -7,8 +7,11 @@
 pub mod auth;
 pub mod certificates;
 mod error;
+pub mod health;
 pub mod issuance;
+pub mod keys;
 pub mod submissions;
+pub mod tokens;
 pub mod verification;
 
 pub use error::{ErrorKind, ServiceError, submission_not_found};
@@ -53,8 +56,7 @@ impl Services {
         let store = Store::open(&settings.data)?;
         let files = MaterialFiles::open(&settings.data).context("opening material files")?;
         let templates = Templates::load(&settings.templates_dir)?;
-        let keys =
-            crate::signing::load_or_create(&store, &settings.keys_dir(), settings.mode).await?;
+        let keys = keys::load_or_create(&store, &settings.keys_dir(), settings.mode).await?;
         let fonts = Fonts::embedded().context("loading the certificate font")?;
         let public_url = public_url.trim_end_matches('/').to_owned();
         let longest_link =

@@ -4,8 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::VerificationCode;
+use super::{ServiceError, Services};
 use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
+use crate::domain::{Sha256Digest, VerificationCode};
 use crate::signing::{Claims, KeyRing, KeyStatus, parse_token};
 
 /// The distinct answers a verifier can get (API.md, "Verdict").
@@ -273,6 +274,37 @@ pub fn verify_token<E>(
     }
     result.certificate = Some(Box::new(PublicCertificate::from(&certificate)));
     Ok(result)
+}
+
+/// The verdict for a token, against the service's keys and records.
+pub async fn verify(services: &Services, token: &str) -> Result<Finding, ServiceError> {
+    let ring = services.keys.read().await;
+    Ok(verify_token(&ring, token, Utc::now(), |id| {
+        services.store.certificate(id)
+    })?)
+}
+
+/// The verdict for whatever was presented: a token, or the certificate a code names.
+pub async fn verify_presented(
+    services: &Services,
+    presented: Presented,
+) -> Result<Finding, ServiceError> {
+    match presented {
+        Presented::Token(token) => verify(services, &token).await,
+        Presented::Code(code) => match services.store.certificate_by_code(&code)? {
+            Some(certificate) => verify(services, &certificate.token).await,
+            None => Ok(Finding::of(Verdict::NotIssued)),
+        },
+        Presented::Malformed => Ok(Finding::of(Verdict::Malformed)),
+    }
+}
+
+/// The verdict for a PDF: ours if its SHA-256 is one we issued.
+pub async fn verify_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, ServiceError> {
+    match services.store.certificate_by_pdf(&Sha256Digest::of(pdf))? {
+        Some(certificate) => verify(services, &certificate.token).await,
+        None => Ok(Finding::of(Verdict::NotIssued)),
+    }
 }
 
 /// Verifies with the key set alone, as an offline verifier must: signature, key window,

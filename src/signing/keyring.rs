@@ -14,46 +14,13 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand_core::OsRng;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::Mode;
-use crate::store::Store;
+pub use crate::domain::signing_key::{KID_LEN, KeyRecord, KeyStatus};
 
 /// The demonstration key shipped in `keys-example/`; production mode refuses to sign with it.
 const EXAMPLE_KEY_PEM: &str = include_str!("../../keys-example/demo-ed25519.pem");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyStatus {
-    Active,
-    Retired,
-    Revoked,
-}
-
-/// Characters of the thumbprint that make a key id: 96 bits, so two keys of one issuer never
-/// share one, and short enough to keep every token inside a scannable QR code.
-pub const KID_LEN: usize = 16;
-
-/// What the store keeps of a key: its public half and its life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyRecord {
-    /// The key id in tokens, the JWK Set and the API: the thumbprint's first [`KID_LEN`]
-    /// characters.
-    pub kid: String,
-    /// RFC 7638 thumbprint of the public key: names the stored record and the PEM file. The
-    /// first version used it as the kid; its tokens still carry it.
-    #[serde(default)]
-    pub thumbprint: String,
-    /// base64url public key, as in the JWK's `x`.
-    pub x: String,
-    pub status: KeyStatus,
-    pub created_at: DateTime<Utc>,
-    pub activated_at: Option<DateTime<Utc>>,
-    pub retired_at: Option<DateTime<Utc>>,
-    pub compromised_since: Option<DateTime<Utc>>,
-}
 
 pub struct RingKey {
     pub record: KeyRecord,
@@ -116,17 +83,11 @@ impl KeyRing {
     }
 }
 
-impl KeyRecord {
-    /// Whether `kid` names this key: its short kid, or its whole thumbprint.
-    pub fn names(&self, kid: &str) -> bool {
-        self.kid == kid || self.thumbprint == kid
-    }
-
-    /// Sets `thumbprint` and `kid` from the public key, whatever was stored or published.
-    fn identify(&mut self, public: &VerifyingKey) {
-        self.thumbprint = thumbprint(public);
-        self.kid = kid_of(&self.thumbprint);
-    }
+/// Sets a record's `thumbprint` and `kid` from its public key, whatever was stored or
+/// published.
+pub fn identify(record: &mut KeyRecord, public: &VerifyingKey) {
+    record.thumbprint = thumbprint(public);
+    record.kid = kid_of(&record.thumbprint);
 }
 
 /// The short key id of a thumbprint.
@@ -149,7 +110,7 @@ impl KeyRing {
                     .context("a key in the JWK Set lacks kid, x, status or its dates")?;
                 let public = public_key(&record)?;
                 let published = std::mem::take(&mut record.kid);
-                record.identify(&public);
+                identify(&mut record, &public);
                 if published.len() < KID_LEN || !record.thumbprint.starts_with(&published) {
                     bail!("key {published} does not match its thumbprint");
                 }
@@ -177,7 +138,7 @@ fn pem_path(keys_dir: &Path, kid: &str) -> PathBuf {
     keys_dir.join(format!("{kid}.pem"))
 }
 
-pub(super) fn record_for(public: &VerifyingKey, now: DateTime<Utc>) -> KeyRecord {
+pub fn record_for(public: &VerifyingKey, now: DateTime<Utc>) -> KeyRecord {
     let thumbprint = thumbprint(public);
     KeyRecord {
         kid: kid_of(&thumbprint),
@@ -214,11 +175,25 @@ pub fn write_pem(keys_dir: &Path, key: &SigningKey) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn read_pem(path: &Path) -> anyhow::Result<SigningKey> {
-    let pem = std::fs::read_to_string(path)
-        .with_context(|| format!("reading signing key {}", path.display()))?;
-    SigningKey::from_pkcs8_pem(&pem)
-        .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display()))
+/// The key to start a new ring with: a PEM already in the keys directory (e.g. copied from
+/// `keys-example/`), or a development key made and written there now.
+pub fn first_key(keys_dir: &Path) -> anyhow::Result<SigningKey> {
+    let key = match find_existing_pem(keys_dir)? {
+        Some(key) => {
+            tracing::info!(keys_dir = %keys_dir.display(), "using the signing key found in the keys directory");
+            key
+        }
+        None => {
+            let key = SigningKey::generate(&mut OsRng);
+            let path = write_pem(keys_dir, &key)?;
+            tracing::warn!(path = %path.display(), "created a development signing key (first start, no key found)");
+            key
+        }
+    };
+    if !pem_path(keys_dir, &thumbprint(&key.verifying_key())).exists() {
+        write_pem(keys_dir, &key)?;
+    }
+    Ok(key)
 }
 
 /// A key found in the keys directory on first start (e.g. copied from `keys-example/`).
@@ -235,63 +210,46 @@ fn find_existing_pem(keys_dir: &Path) -> anyhow::Result<Option<SigningKey>> {
     pems.first().map(|p| read_pem(p)).transpose()
 }
 
-/// Loads the ring from the store and the keys directory. On first start with no key it
-/// takes a PEM already in the keys directory, or creates a development key.
-pub async fn load_or_create(store: &Store, keys_dir: &Path, mode: Mode) -> anyhow::Result<KeyRing> {
-    let mut records = store.key_records()?;
-    if records.is_empty() {
-        let key = match find_existing_pem(keys_dir)? {
-            Some(key) => {
-                tracing::info!(keys_dir = %keys_dir.display(), "using the signing key found in the keys directory");
-                key
-            }
-            None => {
-                let key = SigningKey::generate(&mut OsRng);
-                let path = write_pem(keys_dir, &key)?;
-                tracing::warn!(path = %path.display(), "created a development signing key (first start, no key found)");
-                key
-            }
-        };
-        let record = record_for(&key.verifying_key(), Utc::now());
-        let pem = pem_path(keys_dir, &record.thumbprint);
-        if !pem.exists() {
-            write_pem(keys_dir, &key)?;
-        }
-        store.put_key_records(std::slice::from_ref(&record)).await?;
-        records.push(record);
-    }
-    let keys = records
-        .into_iter()
-        .map(|mut record| {
-            let public = public_key(&record)?;
-            record.identify(&public);
-            let secret = match record.status {
-                KeyStatus::Active => Some(read_pem(&pem_path(keys_dir, &record.thumbprint))?),
-                _ => None,
-            };
-            Ok(RingKey {
-                record,
-                public,
-                secret,
+impl KeyRing {
+    /// The ring of the stored `records`, with the active key's private half read from the keys
+    /// directory. Each record's kid and thumbprint are recomputed from its public key.
+    pub fn open(records: Vec<KeyRecord>, keys_dir: &Path) -> anyhow::Result<KeyRing> {
+        let keys = records
+            .into_iter()
+            .map(|mut record| {
+                let public = public_key(&record)?;
+                identify(&mut record, &public);
+                let secret = match record.status {
+                    KeyStatus::Active => Some(read_pem(&pem_path(keys_dir, &record.thumbprint))?),
+                    _ => None,
+                };
+                Ok(RingKey {
+                    record,
+                    public,
+                    secret,
+                })
             })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let ring = KeyRing { keys };
-    let Some((kid, key)) = ring.active() else {
-        bail!("the key ring has no active key: run `onetrip keys rotate` on the stopped store");
-    };
-    if mode == Mode::Production && thumbprint(&key.verifying_key()) == example_thumbprint()? {
-        bail!(
-            "production mode refuses the demonstration key from keys-example/ (kid {kid}): its private half is public; rotate to a new key first"
-        );
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(KeyRing { keys })
     }
-    Ok(ring)
+}
+
+/// Whether `key` is the demonstration key of `keys-example/`, whose private half is public.
+pub fn is_example_key(key: &SigningKey) -> anyhow::Result<bool> {
+    Ok(thumbprint(&key.verifying_key()) == example_thumbprint()?)
 }
 
 fn example_thumbprint() -> anyhow::Result<String> {
     let key = SigningKey::from_pkcs8_pem(EXAMPLE_KEY_PEM)
         .map_err(|e| anyhow::anyhow!("keys-example key unreadable: {e}"))?;
     Ok(thumbprint(&key.verifying_key()))
+}
+
+fn read_pem(path: &Path) -> anyhow::Result<SigningKey> {
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("reading signing key {}", path.display()))?;
+    SigningKey::from_pkcs8_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display()))
 }
 
 #[cfg(test)]

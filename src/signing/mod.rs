@@ -7,6 +7,7 @@ mod rotation;
 
 pub use jws::{Claims, JwsError, ParsedToken, parse_token, sign_token};
 pub use keyring::{
-    KID_LEN, KeyRecord, KeyRing, KeyStatus, RingKey, kid_of, load_or_create, thumbprint, write_pem,
+    KID_LEN, KeyRecord, KeyRing, KeyStatus, RingKey, first_key, is_example_key, kid_of, record_for,
+    thumbprint, write_pem,
 };
 pub use rotation::KeyRingError;

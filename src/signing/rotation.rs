@@ -1,14 +1,11 @@
-//! Changing the ring while the service runs: rotation and revocation. The store is written
-//! first; only then does the ring in memory change, under the caller's write lock.
-
-use std::path::Path;
+//! Changing the ring while the service runs: rotation and revocation, as pure steps. The
+//! caller (`service::keys`) stores the changed records first; only then does it apply them to
+//! the ring in memory, under its write lock.
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
-use rand_core::OsRng;
 
-use super::keyring::{KeyRecord, KeyRing, KeyStatus, RingKey, record_for, write_pem};
-use crate::store::Store;
+use super::keyring::{KeyRecord, KeyRing, KeyStatus, RingKey, record_for};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRingError {
@@ -16,59 +13,47 @@ pub enum KeyRingError {
     NotFound(String),
     #[error("key {0} is the active key: rotate to a new key first, then revoke it")]
     Active(String),
-    #[error("{0:#}")]
-    Storage(anyhow::Error),
 }
 
 impl KeyRing {
-    /// Creates a new active key and retires the previous one, atomically in the store.
-    pub async fn rotate(
-        &mut self,
-        store: &Store,
-        keys_dir: &Path,
-    ) -> Result<KeyRecord, KeyRingError> {
-        let secret = SigningKey::generate(&mut OsRng);
-        write_pem(keys_dir, &secret).map_err(KeyRingError::Storage)?;
-        let now = Utc::now();
-        let new = record_for(&secret.verifying_key(), now);
-        let mut changed = vec![new.clone()];
-        let previous = self
+    /// The records a rotation to `secret` writes: the new active key first, then the previous
+    /// active key retired.
+    pub fn rotation(&self, secret: &SigningKey, now: DateTime<Utc>) -> Vec<KeyRecord> {
+        let mut changed = vec![record_for(&secret.verifying_key(), now)];
+        if let Some(previous) = self
             .keys
             .iter()
-            .position(|k| k.record.status == KeyStatus::Active);
-        if let Some(i) = previous {
-            let mut retired = self.keys[i].record.clone();
+            .find(|k| k.record.status == KeyStatus::Active)
+        {
+            let mut retired = previous.record.clone();
             retired.status = KeyStatus::Retired;
             retired.retired_at = Some(now);
             changed.push(retired);
         }
-        store
-            .put_key_records(&changed)
-            .await
-            .map_err(|e| KeyRingError::Storage(e.into()))?;
-        if let Some(i) = previous {
-            self.keys[i].record = changed[1].clone();
-            self.keys[i].secret = None;
+        changed
+    }
+
+    /// Applies a stored rotation: the previous key stops signing, `secret` signs from now on.
+    pub fn apply_rotation(&mut self, changed: &[KeyRecord], secret: SigningKey) {
+        for record in &changed[1..] {
+            if let Some(key) = self.keys.iter_mut().find(|k| k.record.names(&record.kid)) {
+                key.record = record.clone();
+                key.secret = None;
+            }
         }
         self.keys.push(RingKey {
-            record: new.clone(),
+            record: changed[0].clone(),
             public: secret.verifying_key(),
             secret: Some(secret),
         });
-        Ok(new)
     }
 
-    /// Marks a key compromised from `since`: what it signed before stays valid, what it
-    /// signed from then on is `key_revoked`.
-    pub async fn revoke(
-        &mut self,
-        store: &Store,
-        kid: &str,
-        since: DateTime<Utc>,
-    ) -> Result<KeyRecord, KeyRingError> {
+    /// The record of `kid` marked compromised from `since`: what it signed before stays valid,
+    /// what it signed from then on is `key_revoked`. The active key cannot be revoked.
+    pub fn revocation(&self, kid: &str, since: DateTime<Utc>) -> Result<KeyRecord, KeyRingError> {
         let key = self
             .keys
-            .iter_mut()
+            .iter()
             .find(|k| k.record.names(kid))
             .ok_or_else(|| KeyRingError::NotFound(kid.to_owned()))?;
         if key.record.status == KeyStatus::Active {
@@ -77,11 +62,13 @@ impl KeyRing {
         let mut record = key.record.clone();
         record.status = KeyStatus::Revoked;
         record.compromised_since = Some(since);
-        store
-            .put_key_records(std::slice::from_ref(&record))
-            .await
-            .map_err(|e| KeyRingError::Storage(e.into()))?;
-        key.record = record.clone();
         Ok(record)
+    }
+
+    /// Applies a stored change to one key's record.
+    pub fn apply_record(&mut self, record: KeyRecord) {
+        if let Some(key) = self.keys.iter_mut().find(|k| k.record.names(&record.kid)) {
+            key.record = record;
+        }
     }
 }

@@ -1,0 +1,43 @@
+//! What is kept of a signing key: its public half, its short id and its life (active, then
+//! retired, perhaps revoked from a time on). The private half never leaves `signing`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Active,
+    Retired,
+    Revoked,
+}
+
+/// Characters of the thumbprint that make a key id: 96 bits, so two keys of one issuer never
+/// share one, and short enough to keep every token inside a scannable QR code.
+pub const KID_LEN: usize = 16;
+
+/// What the store keeps of a key: its public half and its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The key id in tokens, the JWK Set and the API: the thumbprint's first [`KID_LEN`]
+    /// characters.
+    pub kid: String,
+    /// RFC 7638 thumbprint of the public key: names the stored record and the PEM file. The
+    /// first version used it as the kid; its tokens still carry it.
+    #[serde(default)]
+    pub thumbprint: String,
+    /// base64url public key, as in the JWK's `x`.
+    pub x: String,
+    pub status: KeyStatus,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub compromised_since: Option<DateTime<Utc>>,
+}
+
+impl KeyRecord {
+    /// Whether `kid` names this key: its short kid, or its whole thumbprint.
+    pub fn names(&self, kid: &str) -> bool {
+        self.kid == kid || self.thumbprint == kid
+    }
+}

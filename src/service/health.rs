@@ -1,0 +1,14 @@
+//! Whether the service can answer: the store is read through the engine.
+
+use super::{ErrorKind, ServiceError, Services};
+
+pub fn check(services: &Services) -> Result<(), ServiceError> {
+    services.store.ping().map_err(|e| {
+        tracing::error!(error = %e, "health check: store does not answer");
+        ServiceError::new(
+            ErrorKind::Unavailable,
+            "store_unavailable",
+            "存储不可用 / the store does not answer",
+        )
+    })
+}

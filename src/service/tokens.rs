@@ -1,0 +1,98 @@
+//! API tokens on a running server (admin) or a stopped store (the CLI): made, listed,
+//! revoked. A token's secret is shown once and never stored.
+
+use super::auth::{NewToken, new_token};
+use super::{ErrorKind, ServiceError};
+use crate::domain::actor::Actor;
+use crate::domain::{DepartmentCode, Role, TokenId, holder::Holder};
+use crate::store::{Store, TokenRecord};
+
+/// What a token may do: its role and that role's binding.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub role: Role,
+    pub department: Option<DepartmentCode>,
+    pub holder: Option<String>,
+}
+
+impl Binding {
+    /// Checks the role's binding: an approver needs a department, an applicant a holder, and no
+    /// other role takes either.
+    pub fn parse(
+        role: &str,
+        department: Option<&str>,
+        holder: Option<&str>,
+    ) -> Result<Self, ServiceError> {
+        let role: Role = role.parse().map_err(|e| ServiceError::invalid("role", e))?;
+        let department = department
+            .map(|d| DepartmentCode::parse(d).map_err(|e| ServiceError::invalid("department", e)))
+            .transpose()?;
+        let holder = holder
+            .map(|h| Holder::normalise_id(h).map_err(|e| ServiceError::invalid("holder", e)))
+            .transpose()?;
+        let unexpected = |field: &str, message: &str| {
+            Err(ServiceError::new(ErrorKind::Invalid, "invalid_binding", message).with_field(field))
+        };
+        match (role, &department, &holder) {
+            (Role::Approver, None, _) => unexpected(
+                "department",
+                "审批人令牌须绑定部门 / an approver token needs --department",
+            ),
+            (Role::Applicant, _, None) => unexpected(
+                "holder",
+                "申请人令牌须绑定主体 / an applicant token needs --holder",
+            ),
+            (r, _, Some(_)) if r != Role::Applicant => unexpected(
+                "holder",
+                "只有申请人令牌绑定主体 / only an applicant token has a holder",
+            ),
+            (r, Some(_), _) if r != Role::Approver => unexpected(
+                "department",
+                "只有审批人令牌绑定部门 / only an approver token has a department",
+            ),
+            _ => Ok(Self {
+                role,
+                department,
+                holder,
+            }),
+        }
+    }
+}
+
+/// Makes a token for `role` bound to a department or a holder (admin).
+pub async fn create(
+    store: &Store,
+    actor: &Actor,
+    role: &str,
+    department: Option<&str>,
+    holder: Option<&str>,
+) -> Result<NewToken, ServiceError> {
+    actor.require(&[Role::Admin])?;
+    let binding = Binding::parse(role, department, holder)?;
+    let token = new_token(binding.role, binding.department, binding.holder);
+    store.insert_token(&token.hash, &token.record).await?;
+    tracing::info!(token = %token.record.id, role = %token.record.role, by = %actor.label(), "token created");
+    Ok(token)
+}
+
+/// Every token's public record: id, role, binding, dates. Never a secret.
+pub fn list(store: &Store, actor: &Actor) -> Result<Vec<TokenRecord>, ServiceError> {
+    actor.require(&[Role::Admin])?;
+    Ok(store.tokens()?)
+}
+
+/// Revokes a token by its public id (`tok_…`); it stops working at once.
+pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> Result<TokenRecord, ServiceError> {
+    actor.require(&[Role::Admin])?;
+    let record = store
+        .revoke_token(&TokenId(id.to_owned()))
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                "token_not_found",
+                format!("令牌 {id} 不存在 / no token {id}"),
+            )
+        })?;
+    tracing::info!(token = %record.id, by = %actor.label(), "token revoked");
+    Ok(record)
+}
