@@ -179,7 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Preview { kind, out } => {
-            let pdf = crate::preview::render(&settings, &kind)?;
+            let pdf = crate::service::preview::render(&settings, &kind)?;
             std::fs::write(&out, pdf).with_context(|| format!("writing {}", out.display()))?;
             println!("{}", out.display());
         }

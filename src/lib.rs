@@ -8,7 +8,6 @@ pub mod config;
 pub mod domain;
 pub mod offline;
 pub mod pages;
-pub mod preview;
 pub mod render;
 pub mod routes;
 pub mod server;

@@ -18,7 +18,7 @@ use rand_core::{OsRng, RngCore};
 use subtle::ConstantTimeEq;
 
 use crate::domain::Sha256Digest;
-use crate::store::TokenRecord;
+use crate::domain::token::TokenRecord;
 
 /// A working day at the window; after that the clerk signs in again.
 pub const SESSION_HOURS: i64 = 8;

@@ -66,7 +66,16 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// Route modules every route module may use: extractors, the error shapes, the state.
-const ROUTE_SUPPORT: &[&str] = &["json", "html", "error", "state", "caller"];
+const ROUTE_SUPPORT: &[&str] = &[
+    "json",
+    "html",
+    "error",
+    "state",
+    "caller",
+    "multipart",
+    "files",
+    "verdict",
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -18,6 +18,7 @@ pub mod signing_key;
 pub mod submission;
 pub mod template;
 pub mod text;
+pub mod token;
 pub mod window_check;
 
 pub use digest::Sha256Digest;

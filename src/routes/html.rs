@@ -56,12 +56,6 @@ impl From<ServiceError> for HtmlError {
     }
 }
 
-impl From<crate::store::StoreError> for HtmlError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ServiceError::from(e).into()
-    }
-}
-
 impl IntoResponse for HtmlError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();

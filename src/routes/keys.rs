@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::json::{AppJson, AppPath};
 use crate::domain::actor::Actor;
 use crate::domain::parse_time;
+use crate::domain::signing_key::KeyRecord;
 use crate::routes::state::AppState;
 use crate::service::{ServiceError, keys};
-use crate::signing::KeyRecord;
 
 pub async fn list(
     State(state): State<AppState>,

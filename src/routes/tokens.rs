@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::json::{AppJson, AppPath};
 use crate::domain::actor::Actor;
+use crate::domain::token::TokenRecord;
 use crate::routes::state::AppState;
 use crate::service::{ServiceError, tokens};
-use crate::store::TokenRecord;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

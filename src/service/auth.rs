@@ -10,8 +10,8 @@ use rand_core::{OsRng, RngCore};
 
 use super::{ServiceError, Services};
 use crate::domain::actor::Actor;
+use crate::domain::token::TokenRecord;
 use crate::domain::{DepartmentCode, Role, Sha256Digest, TokenId};
-use crate::store::TokenRecord;
 
 pub const TOKEN_PREFIX: &str = "ot_";
 

@@ -10,6 +10,7 @@ mod error;
 pub mod health;
 pub mod issuance;
 pub mod keys;
+pub mod preview;
 pub mod submissions;
 pub mod tokens;
 pub mod verification;

@@ -4,8 +4,9 @@
 use super::auth::{NewToken, new_token};
 use super::{ErrorKind, ServiceError};
 use crate::domain::actor::Actor;
+use crate::domain::token::TokenRecord;
 use crate::domain::{DepartmentCode, Role, TokenId, holder::Holder};
-use crate::store::{Store, TokenRecord};
+use crate::store::Store;
 
 /// What a token may do: its role and that role's binding.
 #[derive(Debug, Clone)]

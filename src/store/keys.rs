@@ -2,7 +2,7 @@ use sled::Transactional;
 
 use super::codec::{decode_all, encode};
 use super::{Store, StoreError};
-use crate::signing::KeyRecord;
+use crate::domain::signing_key::KeyRecord;
 
 impl Store {
     pub fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {

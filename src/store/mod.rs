@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 pub use material_files::MaterialFiles;
 pub use submissions::UpdateError;
-pub use tokens::TokenRecord;
 
 /// Everything that can go wrong below the domain. Handlers answer these with a generic 500.
 #[derive(Debug, thiserror::Error)]

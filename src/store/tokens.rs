@@ -1,20 +1,9 @@
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
 use super::codec::{decode, decode_all, encode};
 use super::{Store, StoreError};
-use crate::domain::{DepartmentCode, Role, Sha256Digest, TokenId};
-
-/// What the store keeps of an API token: never the token itself, only its hash (the key).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRecord {
-    pub id: TokenId,
-    pub role: Role,
-    pub department: Option<DepartmentCode>,
-    pub holder: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
+use crate::domain::token::TokenRecord;
+use crate::domain::{Sha256Digest, TokenId};
 
 impl Store {
     #[tracing::instrument(skip(self, hash), fields(token = %record.id))]

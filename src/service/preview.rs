@@ -4,13 +4,13 @@
 use anyhow::Context;
 use chrono::{Datelike, Utc};
 
+use super::issuance::{CHINA, code_url, view_of};
 use crate::config::Settings;
 use crate::domain::certificate::{CertContent, CertField, CertItem, IssuerInfo, expiry_date};
 use crate::domain::holder::{Holder, HolderType};
 use crate::domain::identifier::Identifier;
 use crate::domain::{IdNumber, ItemCode, Uscc, VerificationCode};
 use crate::render::{Fonts, render_pdf};
-use crate::service::issuance::{CHINA, code_url, view_of};
 use crate::templates::Templates;
 
 const SAMPLE_USCC: &str = "91350100M000100Y43";
