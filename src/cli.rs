@@ -11,7 +11,7 @@ use crate::config::{Mode, Settings};
 use crate::domain::actor::Actor;
 use crate::domain::parse_time;
 use crate::service::{ServiceError, keys, tokens};
-use crate::store::Store;
+use crate::store::SledStore;
 
 #[derive(Parser)]
 #[command(
@@ -234,10 +234,10 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_stopped_store(settings: &Settings) -> anyhow::Result<Store> {
+fn open_stopped_store(settings: &Settings) -> anyhow::Result<SledStore> {
     std::fs::create_dir_all(&settings.data)
         .with_context(|| format!("creating data directory {}", settings.data.display()))?;
-    Ok(Store::open(&settings.data)?)
+    Ok(SledStore::open(&settings.data)?)
 }
 
 /// A refused use-case as one line: the field at fault (if any) and the message.

@@ -27,7 +27,7 @@ pub async fn rotate(
 ) -> Result<(StatusCode, Json<KeyRecord>), ServiceError> {
     let keys_dir = state.settings.keys_dir();
     let mut ring = state.keys.write().await;
-    let record = keys::rotate(&state.store, &keys_dir, &mut ring, &caller).await?;
+    let record = keys::rotate(&*state.store, &keys_dir, &mut ring, &caller).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -47,6 +47,6 @@ pub async fn revoke(
         .map_err(|e| ServiceError::invalid("compromised_since", e))?;
     let mut ring = state.keys.write().await;
     Ok(Json(
-        keys::revoke(&state.store, &mut ring, &caller, &kid, since).await?,
+        keys::revoke(&*state.store, &mut ring, &caller, &kid, since).await?,
     ))
 }

@@ -27,7 +27,7 @@ pub async fn create(
     AppJson(body): AppJson<TokenBody>,
 ) -> Result<(StatusCode, Json<Value>), ServiceError> {
     let token = tokens::create(
-        &state.store,
+        &*state.store,
         &caller,
         &body.role,
         body.department.as_deref(),
@@ -49,7 +49,7 @@ pub async fn list(
     caller: Actor,
 ) -> Result<Json<Value>, ServiceError> {
     Ok(Json(
-        json!({ "tokens": tokens::list(&state.store, &caller)? }),
+        json!({ "tokens": tokens::list(&*state.store, &caller)? }),
     ))
 }
 
@@ -58,5 +58,5 @@ pub async fn revoke(
     caller: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<TokenRecord>, ServiceError> {
-    Ok(Json(tokens::revoke(&state.store, &caller, &id).await?))
+    Ok(Json(tokens::revoke(&*state.store, &caller, &id).await?))
 }

@@ -32,7 +32,11 @@ impl From<KeyRingError> for ServiceError {
 /// Loads the ring from the store and the keys directory. On first start with no key it
 /// takes a PEM already in the keys directory, or creates a development key. Production mode
 /// refuses to sign with the demonstration key.
-pub async fn load_or_create(store: &Store, keys_dir: &Path, mode: Mode) -> anyhow::Result<KeyRing> {
+pub async fn load_or_create(
+    store: &dyn Store,
+    keys_dir: &Path,
+    mode: Mode,
+) -> anyhow::Result<KeyRing> {
     let mut records = store.key_records()?;
     if records.is_empty() {
         let key = first_key(keys_dir)?;
@@ -62,7 +66,7 @@ pub fn list(ring: &KeyRing, actor: &Actor) -> Result<Vec<KeyRecord>, ServiceErro
 
 /// A new active key; the previous one is retired and keeps verifying what it signed (admin).
 pub async fn rotate(
-    store: &Store,
+    store: &dyn Store,
     keys_dir: &Path,
     ring: &mut KeyRing,
     actor: &Actor,
@@ -80,7 +84,7 @@ pub async fn rotate(
 
 /// Marks a retired key compromised from `since` (admin).
 pub async fn revoke(
-    store: &Store,
+    store: &dyn Store,
     ring: &mut KeyRing,
     actor: &Actor,
     kid: &str,

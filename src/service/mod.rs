@@ -25,7 +25,7 @@ use tokio::sync::{RwLock, Semaphore};
 use crate::config::Settings;
 use crate::render::Fonts;
 use crate::signing::KeyRing;
-use crate::store::{MaterialFiles, Store};
+use crate::store::{MaterialFiles, SledStore, Store};
 use crate::templates::Templates;
 
 /// The collaborators the use-cases work with, built once at start-up. Cloning is cheap: every
@@ -33,7 +33,8 @@ use crate::templates::Templates;
 #[derive(Clone)]
 pub struct Services {
     pub settings: Arc<Settings>,
-    pub store: Store,
+    /// The store port; sled (`SledStore`) is its embedded implementation.
+    pub store: Arc<dyn Store>,
     pub files: MaterialFiles,
     pub templates: Arc<Templates>,
     /// Parsed once: parsing the CJK font costs tens of milliseconds.
@@ -54,10 +55,10 @@ impl Services {
     pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data)
             .with_context(|| format!("creating data directory {}", settings.data.display()))?;
-        let store = Store::open(&settings.data)?;
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
         let files = MaterialFiles::open(&settings.data).context("opening material files")?;
         let templates = Templates::load(&settings.templates_dir)?;
-        let keys = keys::load_or_create(&store, &settings.keys_dir(), settings.mode).await?;
+        let keys = keys::load_or_create(&*store, &settings.keys_dir(), settings.mode).await?;
         let fonts = Fonts::embedded().context("loading the certificate font")?;
         let public_url = public_url.trim_end_matches('/').to_owned();
         let longest_link =

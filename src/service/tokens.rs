@@ -62,7 +62,7 @@ impl Binding {
 
 /// Makes a token for `role` bound to a department or a holder (admin).
 pub async fn create(
-    store: &Store,
+    store: &dyn Store,
     actor: &Actor,
     role: &str,
     department: Option<&str>,
@@ -77,13 +77,17 @@ pub async fn create(
 }
 
 /// Every token's public record: id, role, binding, dates. Never a secret.
-pub fn list(store: &Store, actor: &Actor) -> Result<Vec<TokenRecord>, ServiceError> {
+pub fn list(store: &dyn Store, actor: &Actor) -> Result<Vec<TokenRecord>, ServiceError> {
     actor.require(&[Role::Admin])?;
     Ok(store.tokens()?)
 }
 
 /// Revokes a token by its public id (`tok_…`); it stops working at once.
-pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> Result<TokenRecord, ServiceError> {
+pub async fn revoke(
+    store: &dyn Store,
+    actor: &Actor,
+    id: &str,
+) -> Result<TokenRecord, ServiceError> {
     actor.require(&[Role::Admin])?;
     let record = store
         .revoke_token(&TokenId(id.to_owned()))

@@ -1,19 +1,24 @@
-//! The only module that knows sled. It takes and returns domain types; trees are named by
-//! what they map, every value carries a schema version (see `codec`), and each method that
-//! changes something flushes before it returns, so an answered request survives `kill -9`.
+//! The store, as the use-cases see it: one interface ([`Store`]) taking and returning domain
+//! types, each change one unit of work (all of it stored, or none). sled is its one
+//! implementation today ([`SledStore`], the embedded default), and the only code that names
+//! sled; a PostgreSQL implementation would be a second module beside it. Material files live
+//! on the filesystem beside the store ([`MaterialFiles`]).
 
-mod certificates;
-mod codec;
-mod keys;
 mod material_files;
-mod submissions;
-mod tokens;
+mod sled;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::sync::Mutex;
 
+use async_trait::async_trait;
+
+pub use self::sled::SledStore;
 pub use material_files::MaterialFiles;
-pub use submissions::UpdateError;
+
+use crate::domain::certificate::{Certificate, RevocationReason};
+use crate::domain::signing_key::KeyRecord;
+use crate::domain::submission::{Action, Event, Submission};
+use crate::domain::token::TokenRecord;
+use crate::domain::{Refusal, Sha256Digest, SubmissionId, TokenId, VerificationCode};
 
 /// Everything that can go wrong below the domain. Handlers answer these with a generic 500.
 #[derive(Debug, thiserror::Error)]
@@ -23,77 +28,164 @@ pub enum StoreError {
     )]
     Locked(String),
     #[error("storage engine: {0}")]
-    Engine(#[from] sled::Error),
+    Engine(Box<dyn std::error::Error + Send + Sync>),
     #[error("stored value under {key} is unreadable: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("value could not be encoded: {0}")]
     Encode(String),
 }
 
-/// Handle on the sled database and its trees. Cheap to clone.
-#[derive(Clone)]
-pub struct Store {
-    db: sled::Db,
-    /// One writer at a time. sled 0.34 can deadlock when a transaction overlaps a flush (seen
-    /// here: 50 concurrent issuances hung for good), so every write takes this gate, writes,
-    /// flushes and only then lets the next one in. A flush costs ~0.2 ms, so the gate still
-    /// allows thousands of writes a second.
-    gate: Arc<tokio::sync::Mutex<()>>,
-    tokens: sled::Tree,
-    submissions: sled::Tree,
-    events: sled::Tree,
-    certificates: sled::Tree,
-    pdfs: sled::Tree,
-    pdf_index: sled::Tree,
-    code_index: sled::Tree,
-    counters: sled::Tree,
-    keys: sled::Tree,
+/// Why an update did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("no submission {0}")]
+    NotFound(SubmissionId),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-impl Store {
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                StoreError::Locked(dir.display().to_string())
-            }
-            sled::Error::Io(io) if io.to_string().contains("lock") => {
-                StoreError::Locked(dir.display().to_string())
-            }
-            other => StoreError::Engine(other),
-        })?;
-        Ok(Self {
-            tokens: db.open_tree("token_hash_to_token")?,
-            submissions: db.open_tree("submission_id_to_submission")?,
-            events: db.open_tree("submission_id_seq_to_event")?,
-            certificates: db.open_tree("certificate_id_to_certificate")?,
-            pdfs: db.open_tree("certificate_id_to_pdf")?,
-            pdf_index: db.open_tree("pdf_sha256_to_certificate_id")?,
-            code_index: db.open_tree("verification_code_to_certificate_id")?,
-            counters: db.open_tree("year_to_last_sequence")?,
-            keys: db.open_tree("kid_to_signing_key")?,
-            db,
-            gate: Arc::new(tokio::sync::Mutex::new(())),
-        })
-    }
+/// A change to one submission: given the stored submission, change it and say what happened
+/// (the audit event's action), or refuse. It may run more than once if another writer got
+/// there first, so it must depend only on the submission it is given.
+pub type SubmissionChange<'a> =
+    &'a (dyn Fn(&mut Submission) -> Result<Action, Refusal> + Send + Sync);
 
-    /// Runs `write` alone and makes it durable before returning, so a request that wrote is
-    /// answered only once its write would survive `kill -9`.
-    async fn exclusive<T, E>(&self, write: impl FnOnce() -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<StoreError>,
-    {
-        let _gate = self.gate.lock().await;
-        let value = write()?;
-        self.db
-            .flush_async()
-            .await
-            .map_err(|e| E::from(StoreError::Engine(e)))?;
-        Ok(value)
-    }
+/// A change to one certificate, under the same rules as [`SubmissionChange`].
+pub type CertificateChange<'a> =
+    &'a (dyn Fn(&mut Certificate) -> Result<(), Refusal> + Send + Sync);
 
+/// The port. Every method that changes something is one unit of work: all of it is stored
+/// and durable before it returns, or nothing is.
+#[async_trait]
+pub trait Store: Send + Sync {
     /// Proves the store answers (a read that goes through the engine).
-    pub fn ping(&self) -> Result<(), StoreError> {
-        self.db.get(b"ping")?;
-        Ok(())
+    fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores a new submission and its `created` event together.
+    async fn create_submission(
+        &self,
+        submission: &Submission,
+        actor: &str,
+    ) -> Result<(), StoreError>;
+    fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError>;
+    /// Applies `change` to the stored submission and appends the event it returns.
+    async fn change_submission(
+        &self,
+        id: &SubmissionId,
+        actor: &str,
+        change: SubmissionChange<'_>,
+    ) -> Result<(Submission, Event), UpdateError>;
+    /// Every submission of one holder (USCC or ID number, as stored), newest first.
+    fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError>;
+    /// The submission's audit history, oldest first.
+    fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError>;
+
+    /// Hands out the next sequence number of `year`; a number on a stored certificate is
+    /// never handed out again.
+    async fn next_sequence(&self, year: i32) -> Result<u64, StoreError>;
+    /// Stores a certificate, its PDF and the submission's `issued` event together. Refused
+    /// if the submission is no longer issuable, or the identifier or code exists.
+    async fn store_issued(
+        &self,
+        certificate: &Certificate,
+        pdf: &[u8],
+        actor: &str,
+    ) -> Result<(Submission, Event), UpdateError>;
+    /// Revokes a certificate and appends the event to its submission's history, together.
+    async fn revoke_certificate(
+        &self,
+        id: &str,
+        reason: RevocationReason,
+        text: &str,
+        actor: &str,
+    ) -> Result<Certificate, UpdateError>;
+    /// Changes a stored certificate (its delivery) in one read-modify-write.
+    async fn change_certificate(
+        &self,
+        id: &str,
+        change: CertificateChange<'_>,
+    ) -> Result<Certificate, UpdateError>;
+    fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError>;
+    fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The identifier of the certificate whose issued PDF has this digest.
+    fn certificate_id_by_pdf(&self, sha256: &Sha256Digest) -> Result<Option<String>, StoreError>;
+    /// The identifier of the certificate that carries this verification code.
+    fn certificate_id_by_code(&self, code: &VerificationCode)
+    -> Result<Option<String>, StoreError>;
+
+    async fn insert_token(
+        &self,
+        hash: &Sha256Digest,
+        record: &TokenRecord,
+    ) -> Result<(), StoreError>;
+    fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError>;
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Marks a token revoked; `None` if there is no such token.
+    async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Every signing key's record, oldest first.
+    fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Writes several key records at once (a rotation changes two).
+    async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError>;
+}
+
+impl dyn Store {
+    /// [`Store::change_submission`] for a change that also returns a value of its own (the
+    /// window check's report, the file an upload replaced).
+    pub async fn update_submission<T: Send>(
+        &self,
+        id: &SubmissionId,
+        actor: &str,
+        change: impl Fn(&mut Submission) -> Result<(Action, T), Refusal> + Send + Sync,
+    ) -> Result<(Submission, Event, T), UpdateError> {
+        let extra = Mutex::new(None);
+        let (submission, event) = self
+            .change_submission(id, actor, &|s: &mut Submission| {
+                let (action, value) = change(s)?;
+                if let Ok(mut slot) = extra.lock() {
+                    *slot = Some(value);
+                }
+                Ok(action)
+            })
+            .await?;
+        let value = extra
+            .into_inner()
+            .ok()
+            .flatten()
+            .ok_or_else(|| StoreError::Encode("a stored change returned no value".into()))?;
+        Ok((submission, event, value))
+    }
+
+    /// [`Store::change_certificate`] for any closure.
+    pub async fn update_certificate(
+        &self,
+        id: &str,
+        change: impl Fn(&mut Certificate) -> Result<(), Refusal> + Send + Sync,
+    ) -> Result<Certificate, UpdateError> {
+        self.change_certificate(id, &change).await
+    }
+
+    /// The certificate whose issued PDF has this digest, if we issued one.
+    pub fn certificate_by_pdf(
+        &self,
+        sha256: &Sha256Digest,
+    ) -> Result<Option<Certificate>, StoreError> {
+        match self.certificate_id_by_pdf(sha256)? {
+            Some(id) => self.certificate(&id),
+            None => Ok(None),
+        }
+    }
+
+    /// The certificate that carries this verification code, if any.
+    pub fn certificate_by_code(
+        &self,
+        code: &VerificationCode,
+    ) -> Result<Option<Certificate>, StoreError> {
+        match self.certificate_id_by_code(code)? {
+            Some(id) => self.certificate(&id),
+            None => Ok(None),
+        }
     }
 }

@@ -1,10 +1,11 @@
 use sled::Transactional;
 
+use super::SledStore;
 use super::codec::{decode_all, encode};
-use super::{Store, StoreError};
 use crate::domain::signing_key::KeyRecord;
+use crate::store::StoreError;
 
-impl Store {
+impl SledStore {
     pub fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
         let mut records: Vec<KeyRecord> = decode_all(&self.keys)?;
         records.sort_by_key(|r| r.created_at);
@@ -26,7 +27,7 @@ impl Store {
                     Ok(())
                 })
                 .map_err(|e: sled::transaction::TransactionError<()>| match e {
-                    sled::transaction::TransactionError::Storage(e) => StoreError::Engine(e),
+                    sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
                     sled::transaction::TransactionError::Abort(()) => {
                         StoreError::Encode("aborted".into())
                     }

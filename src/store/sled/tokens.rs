@@ -1,11 +1,12 @@
 use chrono::Utc;
 
+use super::SledStore;
 use super::codec::{decode, decode_all, encode};
-use super::{Store, StoreError};
 use crate::domain::token::TokenRecord;
 use crate::domain::{Sha256Digest, TokenId};
+use crate::store::StoreError;
 
-impl Store {
+impl SledStore {
     #[tracing::instrument(skip(self, hash), fields(token = %record.id))]
     pub async fn insert_token(
         &self,
@@ -28,7 +29,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl SledStore {
     /// Every token record (never a secret: only hashes are stored), oldest first.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let mut records: Vec<TokenRecord> = decode_all(&self.tokens)?;

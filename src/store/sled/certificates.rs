@@ -1,10 +1,11 @@
 use chrono::Utc;
 use sled::Transactional;
 
+use super::SledStore;
 use super::codec::{decode, encode};
 use super::submissions::{abort, abort_with, append_event, load_in};
-use super::{Store, StoreError, UpdateError};
 use crate::domain::{Sha256Digest, VerificationCode};
+use crate::store::{StoreError, UpdateError};
 
 use crate::domain::Refusal;
 use crate::domain::certificate::{Certificate, RevocationReason};
@@ -17,7 +18,7 @@ fn certificate_not_found(id: &str) -> UpdateError {
     })
 }
 
-impl Store {
+impl SledStore {
     /// Hands out the next sequence number of `year`. Atomic, so concurrent issuances never get
     /// the same number. It is not flushed on its own: it reaches the disk with (and before) the
     /// certificate that uses it, so a number printed on a stored certificate is never handed
@@ -138,15 +139,15 @@ impl Store {
         Ok(self.pdfs.get(id)?.map(|b| b.to_vec()))
     }
 
-    /// The certificate whose issued PDF has this digest, if we issued one.
-    pub fn certificate_by_pdf(
+    /// The identifier of the certificate whose issued PDF has this digest.
+    pub fn certificate_id_by_pdf(
         &self,
         sha256: &Sha256Digest,
-    ) -> Result<Option<Certificate>, StoreError> {
-        match self.pdf_index.get(sha256.as_str())? {
-            Some(id) => self.certificate(&String::from_utf8_lossy(&id)),
-            None => Ok(None),
-        }
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .pdf_index
+            .get(sha256.as_str())?
+            .map(|id| String::from_utf8_lossy(&id).into_owned()))
     }
 
     /// The identifier of the certificate that carries this verification code, if any.
@@ -158,17 +159,6 @@ impl Store {
             .code_index
             .get(code.as_str())?
             .map(|id| String::from_utf8_lossy(&id).into_owned()))
-    }
-
-    /// The certificate that carries this verification code, if any.
-    pub fn certificate_by_code(
-        &self,
-        code: &VerificationCode,
-    ) -> Result<Option<Certificate>, StoreError> {
-        match self.certificate_id_by_code(code)? {
-            Some(id) => self.certificate(&id),
-            None => Ok(None),
-        }
     }
 
     /// Changes a stored certificate (delivery, revocation) in one atomic read-modify-write.

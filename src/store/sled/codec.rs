@@ -3,7 +3,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 const SCHEMA_VERSION: u8 = 1;
 

@@ -2,22 +2,12 @@ use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
+use super::SledStore;
 use super::codec::{decode, decode_all, encode};
-use super::{Store, StoreError};
 use crate::domain::Refusal;
 use crate::domain::SubmissionId;
 use crate::domain::submission::{Action, Event, Submission};
-
-/// Why an update did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum UpdateError {
-    #[error("no submission {0}")]
-    NotFound(SubmissionId),
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+use crate::store::{StoreError, UpdateError};
 
 /// Events of one submission sort by (id, seq): the id, a NUL, then seq big-endian.
 pub(super) fn event_key(id: &SubmissionId, seq: u64) -> Vec<u8> {
@@ -37,7 +27,7 @@ fn event_prefix(id: &SubmissionId) -> Vec<u8> {
 pub(super) fn abort_with(e: TransactionError<UpdateError>) -> UpdateError {
     match e {
         TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => UpdateError::Store(StoreError::Engine(e)),
+        TransactionError::Storage(e) => UpdateError::Store(StoreError::from(e)),
     }
 }
 
@@ -86,7 +76,7 @@ pub(super) fn append_event(
     Ok(event)
 }
 
-impl Store {
+impl SledStore {
     /// Stores a new submission and its `created` event together.
     #[tracing::instrument(skip_all, fields(submission = %submission.id))]
     pub async fn create_submission(
@@ -114,7 +104,7 @@ impl Store {
                 })
                 .map_err(|e: TransactionError<StoreError>| match e {
                     TransactionError::Abort(e) => e,
-                    TransactionError::Storage(e) => StoreError::Engine(e),
+                    TransactionError::Storage(e) => StoreError::from(e),
                 })
         })
         .await
