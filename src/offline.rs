@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::service::verification::{Verdict, verify_offline};
+use crate::service::verification::{Presented, Verdict, verify_offline};
 use crate::signing::KeyRing;
 
 /// Reads the verification link (or bare token) that `input` carries: a PDF's QR code, a
@@ -28,10 +28,6 @@ pub fn link_from_input(input: &str) -> anyhow::Result<String> {
         input.to_owned()
     };
     Ok(text.trim().to_owned())
-}
-
-fn token_of(link: &str) -> &str {
-    link.rsplit_once("/v/").map_or(link, |(_, token)| token)
 }
 
 /// The service a verification link points at, e.g. `http://127.0.0.1:8080`.
@@ -74,7 +70,12 @@ fn date(timestamp: i64) -> String {
 /// Prints the verdict and what the token says; returns whether it is valid.
 pub async fn run(input: &str, jwks: Option<&str>) -> anyhow::Result<bool> {
     let link = link_from_input(input)?;
-    let token = token_of(&link);
+    let Presented::Token(token) = Presented::read(&link) else {
+        bail!(
+            "{link} is not a verification link or token (a 核验码 / verification code is checked on the issuer's page: <issuer>/c/<code>)"
+        );
+    };
+    let token = token.as_str();
     let service = service_of(&link);
     let jwks_source = match (jwks, service) {
         (Some(source), _) => source.to_owned(),

@@ -121,6 +121,14 @@ impl CertContent {
         canonical.to_string()
     }
 
+    /// The fields as printed: (label, value), in the template's order.
+    pub fn labelled_fields(&self) -> Vec<(String, String)> {
+        self.fields
+            .iter()
+            .map(|f| (f.label.clone(), f.value.clone()))
+            .collect()
+    }
+
     pub fn digest(&self) -> Sha256Digest {
         Sha256Digest::of(self.canonical_json().as_bytes())
     }

@@ -15,11 +15,8 @@ use super::json;
 use super::verdict::{respond, respond_with};
 use crate::body::read_limited;
 use crate::routes::state::AppState;
-use crate::service::verification::{self, Finding, Presented, Verdict};
+use crate::service::verification::{self, Finding, MAX_PDF_BYTES, Presented, Verdict};
 use crate::service::{ErrorKind, ServiceError};
-
-/// A PDF certificate is tens of kilobytes; anything this large is not one of ours.
-const MAX_PDF_BYTES: usize = 10 << 20;
 
 /// Whatever follows `/v/` is answered with a verdict, even a segment that is not UTF-8.
 pub async fn page(

@@ -15,10 +15,7 @@ use super::html::{HtmlError, page_headers};
 use super::verdict::respond;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
-use crate::service::verification::{self, Presented};
-
-/// A certificate PDF is tens of kilobytes; `POST /api/v1/verify` takes 10 MB, and so do we.
-const MAX_PDF_BYTES: usize = 10 << 20;
+use crate::service::verification::{self, MAX_PDF_BYTES, Presented};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -144,11 +144,7 @@ pub fn view_of(
         holder_name: content.holder.name().to_owned(),
         holder_id_label: template.holder_id_label.clone(),
         holder_id: content.holder.public_id(),
-        fields: content
-            .fields
-            .iter()
-            .map(|f| (f.label.clone(), f.value.clone()))
-            .collect(),
+        fields: content.labelled_fields(),
         items_label: template.items_label.clone(),
         items: content.items.iter().map(|i| i.name.clone()).collect(),
         identifier: content.id.to_string(),

@@ -125,11 +125,7 @@ impl From<&Certificate> for PublicCertificate {
             title: content.title.clone(),
             holder: content.holder.name().to_owned(),
             holder_id: content.holder.public_id(),
-            fields: content
-                .fields
-                .iter()
-                .map(|f| (f.label.clone(), f.value.clone()))
-                .collect(),
+            fields: content.labelled_fields(),
             items: content.items.iter().map(|i| i.name.clone()).collect(),
             issue_date: content.issue_date,
             expiry_date: content.expiry_date,
@@ -298,6 +294,10 @@ pub async fn verify_presented(
         Presented::Malformed => Ok(Finding::of(Verdict::Malformed)),
     }
 }
+
+/// The largest PDF any verify route reads: a certificate is tens of kilobytes, so anything
+/// this large is not one of ours.
+pub const MAX_PDF_BYTES: usize = 10 << 20;
 
 /// The verdict for a PDF: ours if its SHA-256 is one we issued.
 pub async fn verify_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, ServiceError> {

@@ -9,18 +9,6 @@ use onetrip::render::read_qr_from_pdf;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::real_enterprises::pdf_text;
-
-async fn verdict_at(app: &TestApp, path: &str) -> (u16, Value) {
-    let r = app
-        .client
-        .get(format!("{}{path}", app.url))
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
 
 #[tokio::test]
 async fn a_code_verifies_in_every_accepted_spelling_and_unknown_codes_do_not() {
@@ -67,7 +55,7 @@ async fn a_code_verifies_in_every_accepted_spelling_and_unknown_codes_do_not() {
         code.replace('-', "%20"),
         confusable,
     ] {
-        let (status, verdict) = verdict_at(&app, &format!("/c/{spelling}")).await;
+        let (status, verdict) = app.verdict(&format!("/c/{spelling}")).await;
         assert_eq!(
             (status, verdict["verdict"].as_str()),
             (200, Some("valid")),
@@ -95,35 +83,23 @@ async fn a_code_verifies_in_every_accepted_spelling_and_unknown_codes_do_not() {
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["verdict"], "valid");
-    let r = app
-        .client
-        .post(format!("{}/verify", app.url))
-        .header("Accept", "application/json")
-        .form(&[("token", format!(" {} ", code.to_lowercase()))])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap()["verdict"], "valid");
-    let r = app
-        .client
-        .post(format!("{}/verify", app.url))
-        .header("Accept", "application/json")
-        .form(&[("token", record["code_url"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap()["verdict"], "valid");
+    let typed = app
+        .verify_typed(&format!(" {} ", code.to_lowercase()))
+        .await;
+    assert_eq!(typed["verdict"], "valid");
+    let pasted = app.verify_typed(record["code_url"].as_str().unwrap()).await;
+    assert_eq!(pasted["verdict"], "valid");
 
     // A code we never issued: not_issued, 404, in the verdict shape. Not a code at all: 400.
     let unknown = if code.starts_with('Z') { "Y" } else { "Z" }.to_owned() + &bare[1..];
-    let (status, verdict) = verdict_at(&app, &format!("/c/{unknown}")).await;
+    let (status, verdict) = app.verdict(&format!("/c/{unknown}")).await;
     assert_eq!(
         (status, verdict["verdict"].as_str()),
         (404, Some("not_issued"))
     );
     assert!(verdict["message"].as_str().is_some() && verdict.get("certificate").is_none());
     for malformed in ["XK7M", "UUUU-UUUU-UUUU-UUUU", "%E6%A0%B8"] {
-        let (status, verdict) = verdict_at(&app, &format!("/c/{malformed}")).await;
+        let (status, verdict) = app.verdict(&format!("/c/{malformed}")).await;
         assert_eq!(
             (status, verdict["verdict"].as_str()),
             (400, Some("malformed")),
@@ -149,7 +125,7 @@ async fn a_code_verifies_in_every_accepted_spelling_and_unknown_codes_do_not() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let (_, verdict) = verdict_at(&app, &format!("/c/{bare}")).await;
+    let (_, verdict) = app.verdict(&format!("/c/{bare}")).await;
     assert_eq!(verdict["verdict"], "revoked");
 }
 
@@ -185,6 +161,29 @@ async fn the_token_is_compact_and_its_kid_is_the_published_one() {
     assert_eq!(keys["keys"][0]["kid"], kid);
 }
 
+/// One certificate of the fixture store, by its PDF and by its QR code's link.
+async fn check_fixture(app: &TestApp, fixture: &Path, name: &str, expected: &str) {
+    let pdf = std::fs::read(fixture.join(format!("{name}.pdf"))).unwrap();
+    let by_pdf: Value = app
+        .client
+        .post(app.api("/verify"))
+        .header("Content-Type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_pdf["verdict"], expected, "{name} by PDF: {by_pdf}");
+    let link = read_qr_from_pdf(&pdf).unwrap();
+    assert!(link.len() > 500, "a first-version link is long");
+    let (_, token) = link.rsplit_once("/v/").unwrap();
+    let (_, by_link) = app.verdict(&format!("/v/{token}")).await;
+    assert_eq!(by_link["verdict"], expected, "{name} by link: {by_link}");
+    assert_eq!(by_link["kid"].as_str().unwrap().len(), 43);
+}
+
 /// A store written by the first version (long tokens: the holder's name and a 43-character
 /// kid inside) keeps verifying: its certificates by PDF and by link, a revoked one as revoked,
 /// after a rotation too; and it issues compact tokens from then on.
@@ -192,42 +191,9 @@ async fn the_token_is_compact_and_its_kid_is_the_published_one() {
 async fn a_store_written_by_the_first_version_still_verifies() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1");
     let mut app = TestApp::spawn_on_copy_of(&fixture.join("data")).await;
-    let check = |app: &TestApp, name: &'static str, expected: &'static str| {
-        let pdf = std::fs::read(fixture.join(format!("{name}.pdf"))).unwrap();
-        let url = app.url.clone();
-        let client = app.client.clone();
-        let api = app.api("/verify");
-        async move {
-            let by_pdf: Value = client
-                .post(api)
-                .header("Content-Type", "application/pdf")
-                .body(pdf.clone())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(by_pdf["verdict"], expected, "{name} by PDF: {by_pdf}");
-            let link = read_qr_from_pdf(&pdf).unwrap();
-            let (_, token) = link.rsplit_once("/v/").unwrap();
-            assert!(link.len() > 500, "a first-version link is long");
-            let by_link: Value = client
-                .get(format!("{url}/v/{token}"))
-                .header("Accept", "application/json")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(by_link["verdict"], expected, "{name} by link: {by_link}");
-            assert_eq!(by_link["kid"].as_str().unwrap().len(), 43);
-        }
-    };
-    check(&app, "licence", "valid").await;
-    check(&app, "permit", "valid").await;
-    check(&app, "revoked", "revoked").await;
+    check_fixture(&app, &fixture, "licence", "valid").await;
+    check_fixture(&app, &fixture, "permit", "valid").await;
+    check_fixture(&app, &fixture, "revoked", "revoked").await;
     let jwks = app.jwks().await;
     assert!(
         jwks["keys"]
@@ -240,8 +206,8 @@ async fn a_store_written_by_the_first_version_still_verifies() {
     let r = app.post(&app.admin, "/keys/rotate", &json!({})).await;
     assert_eq!(r.status(), 201);
     app.restart();
-    check(&app, "licence", "valid").await;
-    check(&app, "permit", "valid").await;
+    check_fixture(&app, &fixture, "licence", "valid").await;
+    check_fixture(&app, &fixture, "permit", "valid").await;
 
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;

@@ -252,6 +252,41 @@ fn start(dir: &Path, launch: &Launch) -> (Child, String) {
     (child, url)
 }
 
+/// The text of a PDF as a text extractor reads it (through each font's ToUnicode map).
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let doc = lopdf::Document::load_mem(pdf).unwrap();
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    doc.extract_text(&pages).unwrap()
+}
+
+impl TestApp {
+    /// `GET path` (no prefix) asking for JSON: a verdict page as the API answers it.
+    pub async fn verdict(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// The verdict for what a person typed into the `/verify` page's box.
+    pub async fn verify_typed(&self, input: &str) -> Value {
+        self.client
+            .post(format!("{}/verify", self.url))
+            .header("Accept", "application/json")
+            .form(&[("token", input)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
 /// Reads an error response and returns (status, code, field).
 pub async fn error_of(response: Response) -> (StatusCode, String, Option<String>) {
     let status = response.status();

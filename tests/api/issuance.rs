@@ -54,12 +54,6 @@ fn verify_with_jwks(token: &str, jwks: &Value) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
 }
 
-fn pdf_text(pdf: &[u8]) -> String {
-    let doc = lopdf::Document::load_mem(pdf).unwrap();
-    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
-    doc.extract_text(&pages).unwrap()
-}
-
 #[tokio::test]
 async fn a_permit_needs_both_departments_then_issues_a_verifiable_pdf() {
     let app = TestApp::spawn().await;

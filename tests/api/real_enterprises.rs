@@ -122,25 +122,10 @@ async fn issue_and_check(
         let printed: String = printed.chars().filter(|c| !c.is_whitespace()).collect();
         assert!(text.contains(&printed), "{printed} not in the PDF's text");
     }
-    let verdict: Value = app
-        .client
-        .get(format!("{}/c/{code}", app.url))
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, verdict) = app.verdict(&format!("/c/{code}")).await;
     assert_eq!(verdict["verdict"], "valid", "{verdict}");
     assert_eq!(verdict["certificate"]["holder"], record["holder"]["name"]);
     record
-}
-
-pub fn pdf_text(pdf: &[u8]) -> String {
-    let doc = lopdf::Document::load_mem(pdf).unwrap();
-    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
-    doc.extract_text(&pages).unwrap()
 }
 
 #[tokio::test]
