@@ -5,25 +5,24 @@
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::from_fn;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::html::{HtmlError, page_headers};
+use super::html::{HtmlError, with_page_headers};
 use super::verdict::respond;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 use crate::service::verification::{self, MAX_PDF_BYTES, Presented};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/verify", get(page).post(submit))
         .layer(axum::extract::DefaultBodyLimit::max(
             MAX_PDF_BYTES + (64 << 10),
-        ))
-        .layer(from_fn(page_headers))
+        ));
+    with_page_headers(router)
 }
 
 async fn page(State(state): State<AppState>) -> Result<Response, HtmlError> {

@@ -14,12 +14,12 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
+use cookie::{Cookie, SameSite};
 
-use super::html::{HtmlError, page_headers};
+use super::html::{HtmlError, with_page_headers};
 use crate::domain::actor::Actor;
 use crate::routes::state::AppState;
 use crate::service::auth::{actor_of, live_token_by_hash};
@@ -29,7 +29,7 @@ const SESSION_COOKIE: &str = "onetrip_console";
 const CSRF_HEADER: &str = "x-csrf-token";
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/console", get(submissions::home))
         .route("/console/login", get(sign_in::page).post(sign_in::sign_in))
         .route("/console/logout", post(sign_in::sign_out))
@@ -51,8 +51,8 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/certificates/{serial}/delivery",
             post(certificates::delivery),
-        )
-        .layer(from_fn(page_headers))
+        );
+    with_page_headers(router)
 }
 
 /// A signed-in clerk (or admin), from the session cookie. Without a live session the browser
@@ -138,25 +138,25 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
 }
 
 /// A console cookie: never readable by script, never sent cross-site, only under `/console`,
 /// and `Secure` when the service is published over HTTPS.
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
-    let expires =
-        (Utc::now() + chrono::Duration::seconds(max_age_secs)).format("%a, %d %b %Y %H:%M:%S GMT");
-    let secure = if state.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}; Expires={expires}{secure}"
-    )
+    let lifetime = cookie::time::Duration::seconds(max_age_secs);
+    Cookie::build((name, value))
+        .path("/console")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(lifetime)
+        .expires(cookie::time::OffsetDateTime::now_utc() + lifetime)
+        .secure(state.public_url.starts_with("https://"))
+        .build()
+        .to_string()
 }
 
 #[cfg(test)]
