@@ -1,4 +1,5 @@
-//! Every route in one list. Handlers are thin: extract, call the domain, map the result.
+//! Every route in one list. Handlers are thin: extract, call a use-case in `service`, map the
+//! result.
 
 mod assets;
 mod caller;
