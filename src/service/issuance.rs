@@ -173,8 +173,6 @@ pub async fn issue(
     id: &SubmissionId,
 ) -> Result<Certificate, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
-    let label = actor.label();
-    let actor = label.as_str();
     let submission = state
         .store
         .submission(id)?
@@ -258,7 +256,7 @@ pub async fn issue(
     let certificate = Certificate {
         submission: submission.id.clone(),
         issued_at,
-        issued_by: actor.to_owned(),
+        issued_by: actor.label(),
         kid,
         content_digest,
         token,
@@ -271,7 +269,10 @@ pub async fn issue(
         content,
     };
     let storing = Instant::now();
-    state.store.store_issued(&certificate, &pdf, actor).await?;
+    state
+        .store
+        .store_issued(&certificate, &pdf, &actor.label())
+        .await?;
     tracing::info!(
         certificate = %certificate.content.id,
         kid = %certificate.kid,
