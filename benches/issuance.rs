@@ -28,7 +28,10 @@ async fn main() {
     let log = std::env::temp_dir().join(format!("onetrip-issuance-{}.log", std::process::id()));
     let launch = Launch {
         env: vec![
-            ("RUST_LOG".into(), "warn,onetrip::service::issuance=info".into()),
+            (
+                "RUST_LOG".into(),
+                "warn,onetrip::service::issuance=info".into(),
+            ),
             ("NO_COLOR".into(), "1".into()),
         ],
         stderr: Some(log.clone()),
