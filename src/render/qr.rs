@@ -97,26 +97,35 @@ pub(crate) fn decode_aligned(image: &GrayImage) -> Result<String, RenderError> {
     if w % px != 0 || size < 21 || (size - 17) % 4 != 0 {
         return Err(bad("image size is not a whole QR symbol"));
     }
+    // Row by row: every pixel row of a module row must equal its first, and within that row
+    // every module's pixels must be one pure value. Then the modules are read.
     let mut bits = vec![false; size * size];
-    for (i, &p) in raw.iter().enumerate() {
-        let (mx, my) = (i % w / px, i / w / px);
-        // Every pixel equals the top-left pixel of its module, and is pure black or white.
-        let corner = raw.get(my * px * w + mx * px).copied();
-        if (p != 0 && p != 255) || corner != Some(p) {
+    let rows: Vec<&[u8]> = raw.chunks_exact(w).collect();
+    for (my, band) in rows.chunks_exact(px).enumerate() {
+        let Some((first, rest)) = band.split_first() else {
+            return Err(bad("empty module row"));
+        };
+        if rest.iter().any(|row| row != first) {
             return Err(bad("modules are not crisp"));
         }
-        let module = mx
-            .checked_sub(QUIET_ZONE)
-            .zip(my.checked_sub(QUIET_ZONE))
-            .filter(|&(x, y)| x < size && y < size);
-        match (module, p == 0) {
-            (Some((x, y)), dark) => {
-                if let Some(bit) = bits.get_mut(y * size + x) {
-                    *bit = dark;
-                }
+        for (mx, cell) in first.chunks_exact(px).enumerate() {
+            let p = cell.first().copied().unwrap_or(128);
+            if (p != 0 && p != 255) || cell.iter().any(|&q| q != p) {
+                return Err(bad("modules are not crisp"));
             }
-            (None, true) => return Err(bad("dark pixel in the quiet zone")),
-            (None, false) => {}
+            let module = mx
+                .checked_sub(QUIET_ZONE)
+                .zip(my.checked_sub(QUIET_ZONE))
+                .filter(|&(x, y)| x < size && y < size);
+            match (module, p == 0) {
+                (Some((x, y)), dark) => {
+                    if let Some(bit) = bits.get_mut(y * size + x) {
+                        *bit = dark;
+                    }
+                }
+                (None, true) => return Err(bad("dark pixel in the quiet zone")),
+                (None, false) => {}
+            }
         }
     }
     let grid = rqrr::SimpleGrid::from_func(size, |x, y| {
