@@ -103,6 +103,29 @@ pub struct Submission {
     pub certificate: Option<String>,
 }
 
+/// Why a submission cannot be issued yet, as the 409's `details` and the console list it:
+/// `{"reason": "window_check", "status": …}`, `{"reason": "item_pending", "item": …, …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Blocker {
+    AlreadyIssued {
+        certificate: Option<String>,
+    },
+    WindowCheck {
+        status: Status,
+    },
+    ItemPending {
+        item: ItemCode,
+        name: String,
+        department: DepartmentCode,
+    },
+    ItemRejected {
+        item: ItemCode,
+        name: String,
+        department: DepartmentCode,
+    },
+}
+
 impl Refusal {
     fn wrong_state(status: Status, wanted: &str) -> Self {
         Refusal::Conflict {
@@ -306,28 +329,39 @@ impl Submission {
     }
 
     /// What still stands between this submission and a certificate, as a list a clerk can act on.
-    pub fn issuance_blockers(&self) -> Vec<serde_json::Value> {
-        let mut blockers = Vec::new();
+    /// What still stands between this submission and its certificate; empty when it can be
+    /// issued.
+    pub fn issuance_blockers(&self) -> Vec<Blocker> {
         if self.status == Status::Issued {
-            blockers.push(
-                serde_json::json!({"reason": "already_issued", "certificate": self.certificate}),
-            );
-            return blockers;
+            return vec![Blocker::AlreadyIssued {
+                certificate: self.certificate.clone(),
+            }];
         }
+        let mut blockers = Vec::new();
         if self.status != Status::Accepted {
-            blockers.push(
-                serde_json::json!({"reason": "window_check", "status": self.status.as_str()}),
-            );
+            blockers.push(Blocker::WindowCheck {
+                status: self.status,
+            });
         }
         for item in &self.items {
-            let reason = match item.decision.as_ref().map(|d| d.decision) {
-                Some(DecisionOutcome::Approve) => continue,
-                Some(DecisionOutcome::Reject) => "item_rejected",
-                None => "item_pending",
-            };
-            blockers.push(serde_json::json!({
-                "reason": reason, "item": item.code, "name": item.name, "department": item.department,
-            }));
+            let (code, name, department) = (
+                item.code.clone(),
+                item.name.clone(),
+                item.department.clone(),
+            );
+            match item.decision.as_ref().map(|d| d.decision) {
+                Some(DecisionOutcome::Approve) => {}
+                Some(DecisionOutcome::Reject) => blockers.push(Blocker::ItemRejected {
+                    item: code,
+                    name,
+                    department,
+                }),
+                None => blockers.push(Blocker::ItemPending {
+                    item: code,
+                    name,
+                    department,
+                }),
+            }
         }
         blockers
     }
@@ -344,7 +378,7 @@ impl Submission {
                 blockers.len(),
                 blockers.len()
             ),
-            details: Some(serde_json::Value::Array(blockers)),
+            details: serde_json::to_value(&blockers).ok(),
         })
     }
 
