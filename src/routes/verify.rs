@@ -39,7 +39,7 @@ pub async fn code_page(
     code: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ServiceError> {
     let presented = match code {
-        Ok(Path(code)) => Presented::read(&format!("/c/{code}")),
+        Ok(Path(code)) => Presented::code(&code),
         Err(_) => Presented::Malformed,
     };
     let finding = verification::verify_presented(&state, presented).await?;
@@ -82,7 +82,7 @@ pub async fn api(
             VerifyBody {
                 token: None,
                 code: Some(code),
-            } => Presented::read(&format!("/c/{code}")),
+            } => Presented::code(&code),
             _ => {
                 return Err(ServiceError::new(
                     ErrorKind::Invalid,

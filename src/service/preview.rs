@@ -63,6 +63,7 @@ pub fn render(settings: &Settings, kind: &str) -> anyhow::Result<Vec<u8>> {
         0,
         0,
     )?;
+    let code = VerificationCode::parse(SAMPLE_CODE)?;
     let content = CertContent {
         id,
         kind: template.kind.clone(),
@@ -87,13 +88,12 @@ pub fn render(settings: &Settings, kind: &str) -> anyhow::Result<Vec<u8>> {
             name: issuer.name.clone(),
             code: issuer.authority_code.clone(),
         },
-        code: Some(VerificationCode::parse(SAMPLE_CODE)?),
+        code: Some(code.clone()),
     };
     let base = settings
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", settings.listen));
-    let code = VerificationCode::parse(SAMPLE_CODE)?;
     let view = view_of(
         &content,
         template,

@@ -91,7 +91,9 @@ impl Presented {
         Self::code(input)
     }
 
-    fn code(input: &str) -> Self {
+    /// Reads what was given as a code (a `/c/{code}` path, a `{"code"}` body), in any
+    /// accepted spelling.
+    pub fn code(input: &str) -> Self {
         VerificationCode::parse(input).map_or(Self::Malformed, Self::Code)
     }
 }
