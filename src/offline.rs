@@ -7,7 +7,8 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::service::verification::{Presented, Verdict, verify_offline};
+use crate::domain::presented::Presented;
+use crate::service::verdict::{Verdict, verify_offline};
 use crate::signing::KeyRing;
 
 /// Reads the verification link (or bare token) that `input` carries: a PDF's QR code, a

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
 use onetrip::signing::{Claims, KeyRing, kid_of, parse_token, sign_token, thumbprint};
-use onetrip::service::verification::{Verdict, verify_offline};
+use onetrip::service::verdict::{Verdict, verify_offline};
 
 static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::from_bytes(&[7; 32]));
 static RING: LazyLock<KeyRing> = LazyLock::new(|| {

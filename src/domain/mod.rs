@@ -12,6 +12,7 @@ pub mod actor;
 pub mod certificate;
 pub mod holder;
 pub mod identifier;
+pub mod presented;
 pub mod refusal;
 pub mod revocation;
 pub mod signing_key;

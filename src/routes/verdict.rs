@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::domain::certificate::RevocationReason;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
-use crate::service::verification::{Finding, Verdict};
+use crate::service::verdict::{Finding, Verdict};
 
 fn wants_json(headers: &HeaderMap) -> bool {
     headers

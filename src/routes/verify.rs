@@ -14,8 +14,10 @@ use serde::Deserialize;
 use super::json;
 use super::verdict::{respond, respond_with};
 use crate::body::read_limited;
+use crate::domain::presented::Presented;
 use crate::routes::state::AppState;
-use crate::service::verification::{self, Finding, MAX_PDF_BYTES, Presented, Verdict};
+use crate::service::verdict::{Finding, Verdict};
+use crate::service::verification::{self, MAX_PDF_BYTES};
 use crate::service::{ErrorKind, ServiceError};
 
 /// Whatever follows `/v/` is answered with a verdict, even a segment that is not UTF-8.

@@ -12,9 +12,10 @@ use serde::Deserialize;
 
 use super::html::{HtmlError, with_page_headers};
 use super::verdict::respond;
+use crate::domain::presented::Presented;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
-use crate::service::verification::{self, MAX_PDF_BYTES, Presented};
+use crate::service::verification::{self, MAX_PDF_BYTES};
 
 pub fn router() -> Router<AppState> {
     let router = Router::new()

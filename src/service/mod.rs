@@ -13,6 +13,7 @@ pub mod keys;
 pub mod preview;
 pub mod submissions;
 pub mod tokens;
+pub mod verdict;
 pub mod verification;
 
 pub use error::{ErrorKind, ServiceError, submission_not_found};

@@ -165,7 +165,7 @@ async fn valid_revoked_expired_forged_and_tampered_tokens() {
     );
 
     // Even the real claims re-signed with a shorter life are not the token we issued
-    // (the expired verdict itself is covered in src/service/verification.rs).
+    // (the expired verdict itself is covered in src/service/verdict.rs).
     let (_, mut old) = parts(token);
     old["exp"] = json!(chrono::Utc::now().timestamp() - 60);
     assert_eq!(
