@@ -103,29 +103,6 @@ pub struct Submission {
     pub certificate: Option<String>,
 }
 
-/// Why a submission cannot be issued yet, as the 409's `details` and the console list it:
-/// `{"reason": "window_check", "status": …}`, `{"reason": "item_pending", "item": …, …}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Blocker {
-    AlreadyIssued {
-        certificate: Option<String>,
-    },
-    WindowCheck {
-        status: Status,
-    },
-    ItemPending {
-        item: ItemCode,
-        name: String,
-        department: DepartmentCode,
-    },
-    ItemRejected {
-        item: ItemCode,
-        name: String,
-        department: DepartmentCode,
-    },
-}
-
 impl Refusal {
     fn wrong_state(status: Status, wanted: &str) -> Self {
         Refusal::Conflict {
@@ -328,60 +305,6 @@ impl Submission {
         Ok(action)
     }
 
-    /// What still stands between this submission and a certificate, as a list a clerk can act on.
-    /// What still stands between this submission and its certificate; empty when it can be
-    /// issued.
-    pub fn issuance_blockers(&self) -> Vec<Blocker> {
-        if self.status == Status::Issued {
-            return vec![Blocker::AlreadyIssued {
-                certificate: self.certificate.clone(),
-            }];
-        }
-        let mut blockers = Vec::new();
-        if self.status != Status::Accepted {
-            blockers.push(Blocker::WindowCheck {
-                status: self.status,
-            });
-        }
-        for item in &self.items {
-            let (code, name, department) = (
-                item.code.clone(),
-                item.name.clone(),
-                item.department.clone(),
-            );
-            match item.decision.as_ref().map(|d| d.decision) {
-                Some(DecisionOutcome::Approve) => {}
-                Some(DecisionOutcome::Reject) => blockers.push(Blocker::ItemRejected {
-                    item: code,
-                    name,
-                    department,
-                }),
-                None => blockers.push(Blocker::ItemPending {
-                    item: code,
-                    name,
-                    department,
-                }),
-            }
-        }
-        blockers
-    }
-
-    pub fn check_issuable(&self) -> Result<(), Refusal> {
-        let blockers = self.issuance_blockers();
-        if blockers.is_empty() {
-            return Ok(());
-        }
-        Err(Refusal::Conflict {
-            code: "not_ready_to_issue",
-            message: format!(
-                "尚有 {} 项未满足出证条件 / {} condition(s) still block issuance",
-                blockers.len(),
-                blockers.len()
-            ),
-            details: serde_json::to_value(&blockers).ok(),
-        })
-    }
-
     pub fn mark_issued(
         &mut self,
         certificate: String,
@@ -407,9 +330,11 @@ impl Submission {
     }
 }
 
+mod blockers;
 mod create;
 mod history;
 
+pub use blockers::Blocker;
 pub use create::NewSubmission;
 pub use history::{Action, Event};
 
