@@ -182,6 +182,8 @@ pub async fn issue(
         .templates
         .get(&submission.kind)
         .ok_or_else(|| ServiceError::internal(format!("template {} is gone", submission.kind)))?;
+    // The template may have changed since the submission was filed: its stored fields must
+    // still satisfy it (they were normalised at filing, so only the check matters here).
     template.normalize_fields(&submission.fields)?;
     let code = unused_code(state)?;
 
