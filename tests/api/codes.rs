@@ -55,7 +55,7 @@ async fn a_code_verifies_in_every_accepted_spelling_and_unknown_codes_do_not() {
         code.replace('-', "%20"),
         confusable,
     ] {
-        let (status, verdict) = app.verdict(&format!("/c/{spelling}")).await;
+        let (status, verdict) = app.public_json(&format!("/c/{spelling}")).await;
         assert_eq!(
             (status, verdict["verdict"].as_str()),
             (200, Some("valid")),
@@ -92,14 +92,14 @@ async fn a_code_verifies_in_every_accepted_spelling_and_unknown_codes_do_not() {
 
     // A code we never issued: not_issued, 404, in the verdict shape. Not a code at all: 400.
     let unknown = if code.starts_with('Z') { "Y" } else { "Z" }.to_owned() + &bare[1..];
-    let (status, verdict) = app.verdict(&format!("/c/{unknown}")).await;
+    let (status, verdict) = app.public_json(&format!("/c/{unknown}")).await;
     assert_eq!(
         (status, verdict["verdict"].as_str()),
         (404, Some("not_issued"))
     );
     assert!(verdict["message"].as_str().is_some() && verdict.get("certificate").is_none());
     for malformed in ["XK7M", "UUUU-UUUU-UUUU-UUUU", "%E6%A0%B8"] {
-        let (status, verdict) = app.verdict(&format!("/c/{malformed}")).await;
+        let (status, verdict) = app.public_json(&format!("/c/{malformed}")).await;
         assert_eq!(
             (status, verdict["verdict"].as_str()),
             (400, Some("malformed")),
@@ -125,7 +125,7 @@ async fn a_code_verifies_in_every_accepted_spelling_and_unknown_codes_do_not() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let (_, verdict) = app.verdict(&format!("/c/{bare}")).await;
+    let (_, verdict) = app.public_json(&format!("/c/{bare}")).await;
     assert_eq!(verdict["verdict"], "revoked");
 }
 
@@ -179,7 +179,7 @@ async fn check_fixture(app: &TestApp, fixture: &Path, name: &str, expected: &str
     let link = read_qr_from_pdf(&pdf).unwrap();
     assert!(link.len() > 500, "a first-version link is long");
     let (_, token) = link.rsplit_once("/v/").unwrap();
-    let (_, by_link) = app.verdict(&format!("/v/{token}")).await;
+    let (_, by_link) = app.public_json(&format!("/v/{token}")).await;
     assert_eq!(by_link["verdict"], expected, "{name} by link: {by_link}");
     assert_eq!(by_link["kid"].as_str().unwrap().len(), 43);
 }

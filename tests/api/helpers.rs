@@ -140,15 +140,7 @@ impl TestApp {
 
     /// The published key set.
     pub async fn jwks(&self) -> Value {
-        let url = format!("{}/.well-known/jwks.json", self.url);
-        self.client
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.public_json("/.well-known/jwks.json").await.1
     }
 
     /// Files a submission and returns its id.
@@ -260,8 +252,8 @@ pub fn pdf_text(pdf: &[u8]) -> String {
 }
 
 impl TestApp {
-    /// `GET path` (no prefix) asking for JSON: a verdict page as the API answers it.
-    pub async fn verdict(&self, path: &str) -> (u16, Value) {
+    /// `GET path` (no prefix, no token) asking for JSON: a verdict page, the key set.
+    pub async fn public_json(&self, path: &str) -> (u16, Value) {
         let r = self
             .client
             .get(format!("{}{path}", self.url))
