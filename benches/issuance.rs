@@ -97,7 +97,7 @@ async fn main() {
     );
     let qr_started = Instant::now();
     for link in &links {
-        onetrip::render::qr_version(link).unwrap();
+        onetrip::render::qr_modules(link).unwrap();
     }
     let qr_ms = qr_started.elapsed().as_secs_f64() * 1000.0 / links.len() as f64;
 

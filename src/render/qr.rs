@@ -11,7 +11,8 @@
 //! survived by larger modules, so M buys more real-world robustness than Q or H.
 
 use image::{GrayImage, ImageFormat};
-use qrcode::{Color, EcLevel, QrCode};
+use qrcode::canvas::{Canvas, MaskPattern};
+use qrcode::{Color, EcLevel};
 
 use super::RenderError;
 
@@ -31,18 +32,16 @@ pub(crate) const QUIET_ZONE: usize = 4;
 /// Built row by row rather than with qrcode's generic renderer, which sets pixels one at a
 /// time and costs ~20 ms for a 700-pixel image.
 pub(crate) fn qr_image(url: &str, module_px: u32) -> Result<GrayImage, RenderError> {
-    let code = QrCode::with_error_correction_level(url.as_bytes(), EC_LEVEL)?;
-    let modules = code.width();
-    let colors = code.to_colors();
+    let (modules, dark) = qr_modules(url)?;
     let px = module_px.max(1) as usize;
     let side = (modules + 2 * QUIET_ZONE) * px;
     let mut pixels = Vec::with_capacity(side * side);
     pixels.resize(QUIET_ZONE * px * side, 255u8);
-    for row in colors.chunks(modules) {
+    for row in dark.chunks(modules) {
         let start = pixels.len();
         pixels.resize(start + QUIET_ZONE * px, 255);
-        for &color in row {
-            let value = if color == Color::Dark { 0 } else { 255 };
+        for &is_dark in row {
+            let value = if is_dark { 0 } else { 255 };
             pixels.resize(pixels.len() + px, value);
         }
         pixels.resize(start + side, 255);
@@ -56,9 +55,92 @@ pub(crate) fn qr_image(url: &str, module_px: u32) -> Result<GrayImage, RenderErr
         .ok_or_else(|| RenderError::QrUnreadable("image buffer size mismatch".to_string()))
 }
 
+/// The symbol of `url` at our error-correction level: its side in modules and its modules row
+/// by row (dark = true), exactly as `qrcode::QrCode` draws it.
+///
+/// qrcode picks the mask with the lowest ISO/IEC 18004 penalty, but scores each of the eight
+/// candidates with a boxed closure per module and costs ~4 ms for a version-16 code, a fifth
+/// of a certificate's rendering. This builds the same unmasked symbol with qrcode's own parts
+/// and scores the masks with [`penalty`], qrcode's rules over a plain grid: the same symbol
+/// (a test compares them) in ~0.5 ms.
+pub fn qr_modules(url: &str) -> Result<(usize, Vec<bool>), RenderError> {
+    let (size, unmasked) = unmasked(url)?;
+    let dark = MASKS
+        .iter()
+        .map(|&mask| masked(&unmasked, mask))
+        .min_by_key(|dark| penalty(size, dark))
+        .unwrap_or_default();
+    Ok((size, dark))
+}
+
+/// The symbol of `url` before masking: codewords with their Reed–Solomon blocks placed
+/// around the function patterns.
+fn unmasked(url: &str) -> Result<(usize, Canvas), RenderError> {
+    let bits = qrcode::bits::encode_auto(url.as_bytes(), EC_LEVEL)?;
+    let version = bits.version();
+    let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EC_LEVEL)?;
+    let mut canvas = Canvas::new(version, EC_LEVEL);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec);
+    let size = usize::try_from(version.width())
+        .map_err(|_| RenderError::QrUnreadable("negative symbol width".to_string()))?;
+    Ok((size, canvas))
+}
+
+fn masked(unmasked: &Canvas, mask: MaskPattern) -> Vec<bool> {
+    let mut canvas = unmasked.clone();
+    canvas.apply_mask(mask);
+    canvas
+        .into_colors()
+        .into_iter()
+        .map(|color| color == Color::Dark)
+        .collect()
+}
+
+/// The mask penalty of a symbol, computed as qrcode 0.14 computes it (ISO/IEC 18004 §7.8.3:
+/// runs of five or more, 2×2 blocks, finder-like 1:1:3:1:1 runs without four light modules on
+/// one side, dark/light balance), so that [`qr_modules`] picks the mask qrcode would.
+fn penalty(size: usize, dark: &[bool]) -> u32 {
+    const FINDER: [bool; 7] = [true, false, true, true, true, false, true];
+    let columns: Vec<bool> = (0..size * size)
+        .map(|i| dark[(i % size) * size + i / size])
+        .collect();
+    let mut score = 0u32;
+    for line in dark.chunks_exact(size).chain(columns.chunks_exact(size)) {
+        // Runs of one colour: 3 for five, one more for each module beyond.
+        for run in line.chunk_by(|a, b| a == b) {
+            if run.len() >= 5 {
+                score += run.len() as u32 - 2;
+            }
+        }
+        // Dark-light-dark×3-light-dark with only light (or the edge) on one side: 40.
+        for (j, window) in line.windows(7).enumerate() {
+            if window == FINDER {
+                let dark_before = line[j.saturating_sub(4)..j].contains(&true);
+                let dark_after = line[j + 7..(j + 11).min(size)].contains(&true);
+                if !dark_before || !dark_after {
+                    score += 40;
+                }
+            }
+        }
+    }
+    for (upper, lower) in dark.chunks_exact(size).zip(dark.chunks_exact(size).skip(1)) {
+        for x in 0..size - 1 {
+            let this = upper[x];
+            if upper[x + 1] == this && lower[x] == this && lower[x + 1] == this {
+                score += 3;
+            }
+        }
+    }
+    let ratio = dark.iter().filter(|&&d| d).count() * 200 / dark.len().max(1);
+    // qrcode subtracts the 360 that the three finder patterns always score; the constant does
+    // not change which mask wins, so it is left out here.
+    score + ratio.abs_diff(100) as u32
+}
+
 /// The QR version (1–40) that `url` needs at our error-correction level.
 pub fn qr_version(url: &str) -> Result<i16, RenderError> {
-    match QrCode::with_error_correction_level(url.as_bytes(), EC_LEVEL)?.version() {
+    match qrcode::bits::encode_auto(url.as_bytes(), EC_LEVEL)?.version() {
         qrcode::Version::Normal(v) | qrcode::Version::Micro(v) => Ok(v),
     }
 }
@@ -71,15 +153,51 @@ pub fn qr_png(url: &str) -> Result<Vec<u8>, RenderError> {
     Ok(png.into_inner())
 }
 
-/// Decode a QR image of the kind [`qr_image`] makes, reading every module.
+/// The image packed one bit per pixel, rows padded to whole bytes, 0 = black and 1 = white
+/// (a PDF `DeviceGray` image with `BitsPerComponent 1`): an eighth of the 8-bit image, so the
+/// PDF is smaller and deflating it costs almost nothing.
+pub(crate) fn one_bit_rows(image: &GrayImage) -> Vec<u8> {
+    let width = image.width() as usize;
+    image
+        .as_raw()
+        .chunks_exact(width.max(1))
+        .flat_map(|row| {
+            row.chunks(8).map(|pixels| {
+                pixels
+                    .iter()
+                    .enumerate()
+                    .fold(0u8, |byte, (i, &p)| byte | (u8::from(p >= 128) << (7 - i)))
+            })
+        })
+        .collect()
+}
+
+/// The 8-bit image of one-bit rows as [`one_bit_rows`] packs them; `None` if `packed` is too
+/// short for `width` × `height`.
+pub(crate) fn from_one_bit_rows(width: u32, height: u32, packed: &[u8]) -> Option<GrayImage> {
+    let row_bytes = (width as usize).div_ceil(8);
+    let rows = packed.get(..row_bytes.checked_mul(height as usize)?)?;
+    let pixels = rows
+        .chunks_exact(row_bytes.max(1))
+        .flat_map(|row| {
+            (0..width as usize).map(move |x| {
+                if row[x / 8] & (0x80 >> (x % 8)) == 0 {
+                    0
+                } else {
+                    255
+                }
+            })
+        })
+        .collect();
+    GrayImage::from_raw(width, height, pixels)
+}
+
+/// The modules of a QR symbol as [`qr_image`] draws them (side, then row by row, dark = true),
+/// read from the image.
 ///
-/// The general rqrr detector ([`decode_qr_photo`]: finder-pattern search, perspective fit)
-/// costs ~18 ms in release and 50–100 ms in debug on a dense code, so this reads an
-/// axis-aligned code directly: the module size is taken from the
-/// quiet zone, every pixel must be pure black or white and equal to the rest of its module
-/// (crisp, no smoothing), the quiet zone must be white, and the module grid is then decoded by
-/// rqrr (format bits, unmasking, Reed–Solomon correction, payload).
-pub(crate) fn decode_aligned(image: &GrayImage) -> Result<String, RenderError> {
+/// The module size is taken from the quiet zone; every pixel must be pure black or white and
+/// equal to the rest of its module (crisp, no smoothing), and the quiet zone must be white.
+pub(crate) fn read_modules(image: &GrayImage) -> Result<(usize, Vec<bool>), RenderError> {
     let bad = |why: &str| RenderError::QrUnreadable(why.to_string());
     let (w, h) = (image.width() as usize, image.height() as usize);
     let raw = image.as_raw();
@@ -99,7 +217,7 @@ pub(crate) fn decode_aligned(image: &GrayImage) -> Result<String, RenderError> {
     }
     // Row by row: every pixel row of a module row must equal its first, and within that row
     // every module's pixels must be one pure value. Then the modules are read.
-    let mut bits = vec![false; size * size];
+    let mut dark = vec![false; size * size];
     let rows: Vec<&[u8]> = raw.chunks_exact(w).collect();
     for (my, band) in rows.chunks_exact(px).enumerate() {
         let Some((first, rest)) = band.split_first() else {
@@ -118,9 +236,9 @@ pub(crate) fn decode_aligned(image: &GrayImage) -> Result<String, RenderError> {
                 .zip(my.checked_sub(QUIET_ZONE))
                 .filter(|&(x, y)| x < size && y < size);
             match (module, p == 0) {
-                (Some((x, y)), dark) => {
-                    if let Some(bit) = bits.get_mut(y * size + x) {
-                        *bit = dark;
+                (Some((x, y)), is_dark) => {
+                    if let Some(bit) = dark.get_mut(y * size + x) {
+                        *bit = is_dark;
                     }
                 }
                 (None, true) => return Err(bad("dark pixel in the quiet zone")),
@@ -128,8 +246,43 @@ pub(crate) fn decode_aligned(image: &GrayImage) -> Result<String, RenderError> {
             }
         }
     }
+    Ok((size, dark))
+}
+
+/// Whether `modules` (as [`read_modules`] gives them) are exactly the symbol of `url` at our
+/// error-correction level: the standard encoding of its bytes (mode segments, codewords,
+/// Reed–Solomon blocks, placement) under one of the eight masks.
+///
+/// This is how the post-render check reads the code: comparing against the encoding is exact
+/// and costs ~0.3 ms, where error-correcting decoding with rqrr costs ~3 ms per certificate.
+/// That the encoder's symbols decode to their text is tested with rqrr and zbar.
+pub(crate) fn is_symbol_of(url: &str, size: usize, modules: &[bool]) -> Result<bool, RenderError> {
+    let (width, unmasked) = unmasked(url)?;
+    Ok(width == size && MASKS.iter().any(|&mask| masked(&unmasked, mask) == modules))
+}
+
+/// The eight mask patterns of a (non-micro) QR symbol.
+const MASKS: [MaskPattern; 8] = [
+    MaskPattern::Checkerboard,
+    MaskPattern::HorizontalLines,
+    MaskPattern::VerticalLines,
+    MaskPattern::DiagonalLines,
+    MaskPattern::LargeCheckerboard,
+    MaskPattern::Fields,
+    MaskPattern::Diamonds,
+    MaskPattern::Meadow,
+];
+
+/// Decode a QR image of the kind [`qr_image`] makes, reading every module.
+///
+/// The general rqrr detector ([`decode_qr_photo`]: finder-pattern search, perspective fit)
+/// costs ~18 ms in release and 50–100 ms in debug on a dense code, so this reads an
+/// axis-aligned code directly ([`read_modules`]) and hands the module grid to rqrr (format
+/// bits, unmasking, Reed–Solomon correction, payload).
+pub(crate) fn decode_aligned(image: &GrayImage) -> Result<String, RenderError> {
+    let (size, dark) = read_modules(image)?;
     let grid = rqrr::SimpleGrid::from_func(size, |x, y| {
-        bits.get(y * size + x).copied().unwrap_or(false)
+        dark.get(y * size + x).copied().unwrap_or(false)
     });
     let (_meta, text) = rqrr::Grid::new(grid)
         .decode()
@@ -218,6 +371,61 @@ mod tests {
         let last = speck.width() - 2;
         speck.put_pixel(last, last, Luma([0]));
         assert!(decode_aligned(&speck).is_err());
+    }
+
+    #[test]
+    fn modules_read_back_are_the_symbol_of_their_url_and_of_no_other() {
+        let (size, modules) = read_modules(&qr_image(URL, 4).unwrap()).unwrap();
+        assert!(is_symbol_of(URL, size, &modules).unwrap());
+        // One character more, one module flipped: not the symbol any more.
+        assert!(!is_symbol_of(&format!("{URL}x"), size, &modules).unwrap());
+        assert!(!is_symbol_of(&URL.replace("verify", "verifx"), size, &modules).unwrap());
+        let mut flipped = modules.clone();
+        flipped[size * 10 + 12] = !flipped[size * 10 + 12];
+        assert!(!is_symbol_of(URL, size, &flipped).unwrap());
+        // Every mask the encoder may choose is accepted: the symbols of many URLs match.
+        for i in 0..40 {
+            let url = format!("{URL}{i}");
+            let (size, modules) = read_modules(&qr_image(&url, 1).unwrap()).unwrap();
+            assert!(is_symbol_of(&url, size, &modules).unwrap(), "{url}");
+        }
+    }
+
+    #[test]
+    fn symbols_are_the_ones_qrcode_draws() {
+        // URLs of every length a certificate link can have, and short ones of other versions.
+        for i in 0..120 {
+            let url = format!(
+                "{}{}",
+                &URL[..20 + i * 2 % (URL.len() - 20)],
+                "x".repeat(i * 3)
+            );
+            let expected =
+                qrcode::QrCode::with_error_correction_level(url.as_bytes(), EC_LEVEL).unwrap();
+            let (size, dark) = qr_modules(&url).unwrap();
+            assert_eq!(size, expected.width(), "{url}");
+            let colors: Vec<bool> = expected
+                .to_colors()
+                .iter()
+                .map(|&c| c == Color::Dark)
+                .collect();
+            assert!(dark == colors, "mask differs for {url}");
+        }
+    }
+
+    #[test]
+    fn one_bit_rows_round_trip() {
+        for px in [1, 3, 4] {
+            let image = qr_image(URL, px).unwrap();
+            let packed = one_bit_rows(&image);
+            assert_eq!(
+                packed.len(),
+                (image.width() as usize).div_ceil(8) * image.height() as usize
+            );
+            let back = from_one_bit_rows(image.width(), image.height(), &packed).unwrap();
+            assert_eq!(back, image);
+            assert!(from_one_bit_rows(image.width(), image.height(), &packed[1..]).is_none());
+        }
     }
 
     #[test]
