@@ -37,16 +37,14 @@ pub enum Command {
     /// Manage API tokens on a stopped store.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Check a certificate from its PDF, a photo of its QR code, a link or a token; exits 0
-    /// only for a valid one.
-    Verify {
-        /// certificate.pdf, photo.png/jpg, a https://…/v/<token> link, or the token.
-        input: String,
-        /// The key set: a JWKS file (`onetrip keys export-jwks`) or URL. Defaults to the
-        /// link's service.
-        #[arg(long)]
-        jwks: Option<String>,
-    },
+    /// Check a certificate from its PDF, a photo of its QR code, a link or a token, against
+    /// the issuers you trust. Exit 0: valid (confirmed online); 1: not valid; 2: valid as far
+    /// as the pinned status list shows (issuer not reached); 3: untrusted issuer or unusable
+    /// input.
+    Verify(VerifyArgs),
+    /// The issuers `verify` trusts, with their pinned key sets and status lists.
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Render a SPECIMEN certificate of a kind with sample data (never signed, never stored).
     Preview {
         kind: String,
@@ -56,6 +54,72 @@ pub enum Command {
     /// Manage signing keys on a stopped store (a running server: use /api/v1/keys).
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// certificate.pdf, photo.png/jpg, a https://…/v/<token> link, or the token.
+    input: String,
+    /// A key set to use instead of the pinned one: a JWKS file (`onetrip keys export-jwks`),
+    /// or a URL (`<issuer>/.well-known/jwks.json`, which trusts that issuer for this run).
+    #[arg(long)]
+    jwks: Option<String>,
+    /// Ask no one: decide from the pinned key set and status list.
+    #[arg(long)]
+    offline: bool,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+/// Where the trust list is, and how to reach issuers.
+#[derive(Args)]
+pub struct NetArgs {
+    /// The trust list file (default: ~/.config/onetrip/trust.json).
+    #[arg(long, env = "ONETRIP_TRUST")]
+    trust: Option<PathBuf>,
+    /// Seconds to wait for an issuer to connect, and then for each read.
+    #[arg(long, default_value_t = 5, env = "ONETRIP_TIMEOUT")]
+    timeout: u64,
+    /// A PEM root certificate to trust besides the system's and the web's (a private CA).
+    #[arg(long, env = "ONETRIP_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+}
+
+impl NetArgs {
+    fn trust_path(&self) -> PathBuf {
+        self.trust
+            .clone()
+            .unwrap_or_else(crate::offline::default_path)
+    }
+
+    fn fetcher(&self) -> anyhow::Result<crate::offline::Fetcher> {
+        crate::offline::Fetcher::new(
+            std::time::Duration::from_secs(self.timeout),
+            self.ca_cert.as_deref(),
+        )
+    }
+}
+
+#[derive(Subcommand)]
+pub enum TrustCommand {
+    /// Trust an issuer: fetch its key set and signed status list from its public URL and pin
+    /// them (compare the key ids it prints with what the issuer publishes elsewhere).
+    Add {
+        url: String,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Every trusted issuer, its keys and the age of its pinned status list.
+    List {
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Stop trusting an issuer.
+    Remove {
+        url: String,
+        #[command(flatten)]
+        net: NetArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,8 +186,8 @@ impl Cli {
     }
 }
 
-/// Runs a command; the exit code is failure only for `verify` of a certificate that is not
-/// valid (errors are reported by the caller).
+/// Runs a command. `verify` answers with its own exit codes (see [`crate::offline::Outcome`]);
+/// other commands fail only with an error, which the caller reports.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = cli.settings()?;
     match cli.command {
@@ -173,11 +237,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{id} revoked");
         }
         Command::Keys(command) => keys(&settings, command).await?,
-        Command::Verify { input, jwks } => {
-            if !crate::offline::run(&input, jwks.as_deref()).await? {
-                return Ok(ExitCode::FAILURE);
-            }
+        Command::Verify(args) => {
+            let request = crate::offline::VerifyRequest {
+                trust_path: args.net.trust_path(),
+                timeout: std::time::Duration::from_secs(args.net.timeout),
+                ca_cert: args.net.ca_cert,
+                input: args.input,
+                jwks: args.jwks,
+                offline: args.offline,
+            };
+            let outcome = match crate::offline::verify(&request).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    println!("verdict: unusable_input");
+                    crate::offline::Outcome::Untrusted
+                }
+            };
+            return Ok(ExitCode::from(outcome.code()));
         }
+        Command::Trust(command) => trust(command).await?,
         Command::Preview { kind, out } => {
             let pdf = crate::service::preview::render(&settings, &kind)?;
             std::fs::write(&out, pdf).with_context(|| format!("writing {}", out.display()))?;
@@ -185,6 +264,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn trust(command: TrustCommand) -> anyhow::Result<()> {
+    match command {
+        TrustCommand::Add { url, net } => {
+            let issuer =
+                crate::offline::trust_add(&url, &net.trust_path(), &net.fetcher()?).await?;
+            println!("trusted {}", issuer.url);
+            for key in crate::offline::describe_keys(&issuer) {
+                println!("  key {key}");
+            }
+        }
+        TrustCommand::List { net } => {
+            for issuer in crate::offline::TrustList::load(&net.trust_path())?.issuers {
+                let list = crate::offline::pinned_list_time(&issuer)
+                    .map_or("no status list".to_owned(), |t| {
+                        format!("status list of {}", t.to_rfc3339())
+                    });
+                println!(
+                    "{}  trusted {}  {list}",
+                    issuer.url,
+                    issuer.added_at.to_rfc3339()
+                );
+                for key in crate::offline::describe_keys(&issuer) {
+                    println!("  key {key}");
+                }
+            }
+        }
+        TrustCommand::Remove { url, net } => {
+            let path = net.trust_path();
+            let mut list = crate::offline::TrustList::load(&path)?;
+            if !list.remove(&url) {
+                anyhow::bail!(
+                    "{} is not a trusted issuer",
+                    crate::offline::normalize(&url)
+                );
+            }
+            list.save(&path)?;
+            println!("no longer trusted: {}", crate::offline::normalize(&url));
+        }
+    }
+    Ok(())
 }
 
 async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {

@@ -16,6 +16,7 @@ pub mod presented;
 pub mod refusal;
 pub mod revocation;
 pub mod signing_key;
+pub mod status_list;
 pub mod submission;
 pub mod template;
 pub mod text;

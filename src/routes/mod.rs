@@ -16,6 +16,7 @@ mod keys;
 mod materials;
 mod multipart;
 pub mod state;
+mod status_list;
 mod submissions;
 mod tokens;
 mod verdict;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/.well-known/jwks.json", get(jwks::jwks))
+        .route("/.well-known/status-list", get(status_list::status_list))
         .route("/v/{token}", get(verify::page))
         .route("/c/{code}", get(verify::code_page))
         .merge(console::router())

@@ -62,6 +62,7 @@ pub async fn revoke(
         .store
         .revoke_certificate(id, reason, &text, &actor.label())
         .await?;
+    services.status_lists.certificates_changed();
     tracing::warn!(certificate = %id, ?reason, by = %actor.label(), "certificate revoked");
     Ok(certificate)
 }

@@ -25,6 +25,9 @@ impl From<KeyRingError> for ServiceError {
             KeyRingError::Active(_) => {
                 ServiceError::new(ErrorKind::Conflict, "key_active", e.to_string())
             }
+            KeyRingError::AlreadyRevoked { .. } => {
+                ServiceError::new(ErrorKind::Conflict, "key_already_revoked", e.to_string())
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod health;
 pub mod issuance;
 pub mod keys;
 pub mod preview;
+pub mod status_list;
 pub mod submissions;
 pub mod tokens;
 pub mod verdict;
@@ -48,6 +49,8 @@ pub struct Services {
     pub keys: Arc<RwLock<KeyRing>>,
     /// Base of verification URLs, without a trailing slash.
     pub public_url: Arc<str>,
+    /// The signed status list last built, and what invalidates it.
+    pub status_lists: Arc<status_list::StatusListCache>,
 }
 
 impl Services {
@@ -84,6 +87,7 @@ impl Services {
             )),
             keys: Arc::new(RwLock::new(keys)),
             public_url: public_url.into(),
+            status_lists: Arc::default(),
         })
     }
 }

@@ -82,15 +82,18 @@ pub enum JwsError {
 }
 
 /// A token split and decoded, not yet verified.
+pub type ParsedToken = ParsedJws<Claims>;
+
+/// A compact JWS split and decoded, its signature not yet checked.
 #[derive(Debug, Clone)]
-pub struct ParsedToken {
+pub struct ParsedJws<T> {
     pub kid: String,
-    pub claims: Claims,
+    pub claims: T,
     signing_input: String,
     signature: Signature,
 }
 
-impl ParsedToken {
+impl<T> ParsedJws<T> {
     pub fn verify(&self, key: &VerifyingKey) -> bool {
         key.verify(self.signing_input.as_bytes(), &self.signature)
             .is_ok()
@@ -98,10 +101,21 @@ impl ParsedToken {
 }
 
 pub fn sign_token(key: &SigningKey, kid: &str, claims: &Claims) -> Result<String, JwsError> {
+    sign_jws(key, kid, None, claims)
+}
+
+/// Signs any JSON payload as a compact JWS with header `{"alg":"EdDSA","kid":…}` (and `typ`
+/// when given).
+pub fn sign_jws<T: Serialize>(
+    key: &SigningKey,
+    kid: &str,
+    typ: Option<&str>,
+    payload: &T,
+) -> Result<String, JwsError> {
     let header = Header {
         alg: "EdDSA".into(),
         kid: kid.into(),
-        typ: None,
+        typ: typ.map(str::to_owned),
         crit: None,
     };
     let encode = |json: serde_json::Result<Vec<u8>>| {
@@ -111,7 +125,7 @@ pub fn sign_token(key: &SigningKey, kid: &str, claims: &Claims) -> Result<String
     let signing_input = format!(
         "{}.{}",
         encode(serde_json::to_vec(&header))?,
-        encode(serde_json::to_vec(claims))?
+        encode(serde_json::to_vec(payload))?
     );
     let signature = key.sign(signing_input.as_bytes());
     Ok(format!(
@@ -121,10 +135,25 @@ pub fn sign_token(key: &SigningKey, kid: &str, claims: &Claims) -> Result<String
 }
 
 pub fn parse_token(token: &str) -> Result<ParsedToken, JwsError> {
-    if token.len() > MAX_TOKEN_LEN {
+    parse_jws(token, MAX_TOKEN_LEN, |payload| {
+        serde_json::from_slice::<Claims>(payload).ok().or_else(|| {
+            serde_json::from_slice::<LegacyClaims>(payload)
+                .ok()
+                .and_then(LegacyClaims::into_claims)
+        })
+    })
+}
+
+/// Splits and decodes a compact JWS of at most `max_len` bytes whose payload `read` accepts.
+pub fn parse_jws<T>(
+    text: &str,
+    max_len: usize,
+    read: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<ParsedJws<T>, JwsError> {
+    if text.len() > max_len {
         return Err(JwsError::Malformed("too long"));
     }
-    let mut parts = token.split('.');
+    let mut parts = text.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -146,24 +175,15 @@ pub fn parse_token(token: &str) -> Result<ParsedToken, JwsError> {
         ));
     }
     let payload = decode(payload, "payload is not base64url")?;
-    let claims = serde_json::from_slice::<Claims>(&payload)
-        .ok()
-        .or_else(|| {
-            serde_json::from_slice::<LegacyClaims>(&payload)
-                .ok()
-                .and_then(LegacyClaims::into_claims)
-        })
-        .ok_or(JwsError::Malformed(
-            "payload is not a certificate claim set",
-        ))?;
+    let claims = read(&payload).ok_or(JwsError::Malformed("payload is not the expected JSON"))?;
     let signature = decode(signature, "signature is not base64url")?;
     let signature = Signature::from_slice(&signature)
         .map_err(|_| JwsError::Malformed("an Ed25519 signature is 64 bytes"))?;
-    let signing_input_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
-    Ok(ParsedToken {
+    let signing_input_len = text.len() - text.rsplit('.').next().map_or(0, str::len) - 1;
+    Ok(ParsedJws {
         kid: header.kid,
         claims,
-        signing_input: token[..signing_input_len].to_owned(),
+        signing_input: text[..signing_input_len].to_owned(),
         signature,
     })
 }

@@ -5,7 +5,9 @@ mod jws;
 mod keyring;
 mod rotation;
 
-pub use jws::{Claims, JwsError, ParsedToken, parse_token, sign_token};
+pub use jws::{
+    Claims, JwsError, ParsedJws, ParsedToken, parse_jws, parse_token, sign_jws, sign_token,
+};
 pub use keyring::{
     KID_LEN, KeyRecord, KeyRing, KeyStatus, RingKey, first_key, is_example_key, kid_of, record_for,
     thumbprint, write_pem,

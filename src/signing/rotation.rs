@@ -13,6 +13,13 @@ pub enum KeyRingError {
     NotFound(String),
     #[error("key {0} is the active key: rotate to a new key first, then revoke it")]
     Active(String),
+    /// Revoking again may only move the compromise earlier: moving it later would make what
+    /// the key signed in between valid again.
+    #[error(
+        "key {kid} is already revoked as compromised since {since}; a new revocation may only \
+         move that time earlier"
+    )]
+    AlreadyRevoked { kid: String, since: DateTime<Utc> },
 }
 
 impl KeyRing {
@@ -58,6 +65,14 @@ impl KeyRing {
             .ok_or_else(|| KeyRingError::NotFound(kid.to_owned()))?;
         if key.record.status == KeyStatus::Active {
             return Err(KeyRingError::Active(kid.to_owned()));
+        }
+        if let Some(recorded) = key.record.compromised_since
+            && since >= recorded
+        {
+            return Err(KeyRingError::AlreadyRevoked {
+                kid: key.record.kid.clone(),
+                since: recorded,
+            });
         }
         let mut record = key.record.clone();
         record.status = KeyStatus::Revoked;

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 pub use self::sled::SledStore;
 pub use material_files::MaterialFiles;
 
-use crate::domain::certificate::{Certificate, RevocationReason};
+use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::token::TokenRecord;
@@ -109,6 +109,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Certificate, UpdateError>;
     fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError>;
     fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every certificate whose status is not plainly valid, with that status (kept in step
+    /// with each change of status, so listing costs what is listed, not every certificate).
+    fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError>;
     /// The identifier of the certificate whose issued PDF has this digest.
     fn certificate_id_by_pdf(&self, sha256: &Sha256Digest) -> Result<Option<String>, StoreError>;
     /// The identifier of the certificate that carries this verification code.

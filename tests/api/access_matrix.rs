@@ -169,6 +169,7 @@ fn table() -> Vec<Row> {
             Body::None),
         row(get.clone(), "/healthz", EVERYONE, 200, Nothing, false, Body::None),
         row(get.clone(), "/.well-known/jwks.json", EVERYONE, 200, Nothing, false, Body::None),
+        row(get.clone(), "/.well-known/status-list", EVERYONE, 200, Nothing, false, Body::None),
         Row {
             success: None,
             ..row(get, "/static/{file}", EVERYONE, 0, Nothing, false, Body::None)

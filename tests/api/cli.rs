@@ -45,7 +45,10 @@ async fn verify_reads_a_pdf_a_turned_photo_and_a_token_online_and_offline() {
     let photo_path = dir.join("photo.png");
     photo.save(&photo_path).unwrap();
 
-    // Online: the link in the QR names the service, which adds revocation and its records.
+    // Online: the link in the QR names the service, trusted first, which adds revocation and
+    // its records.
+    let (ok, out) = run(&app, &["trust", "add", &app.url]);
+    assert!(ok, "{out}");
     for input in [&pdf_path, &photo_path] {
         let (ok, out) = run(&app, &["verify", input.to_str().unwrap()]);
         assert!(ok, "{out}");
@@ -55,7 +58,8 @@ async fn verify_reads_a_pdf_a_turned_photo_and_a_token_online_and_offline() {
         );
     }
 
-    // Offline: the service is stopped; the exported key set is all there is.
+    // Offline: the service is stopped; the exported key set and the pinned status list are
+    // all there is (exit 2: valid as far as they show).
     app.stop();
     let (ok, jwks) = run(&app, &["keys", "export-jwks"]);
     assert!(ok, "{jwks}");
@@ -64,14 +68,15 @@ async fn verify_reads_a_pdf_a_turned_photo_and_a_token_online_and_offline() {
     let jwks: Value = serde_json::from_str(&jwks).unwrap();
     assert_eq!(jwks["keys"][0]["kid"], cert["kid"]);
     let token = cert["token"].as_str().unwrap();
-    let (ok, out) = run(
-        &app,
+    let out = cli(
+        app.dir.path(),
         &["verify", token, "--jwks", jwks_path.to_str().unwrap()],
     );
-    assert!(ok, "{out}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
-        out.contains("valid (offline)") && out.contains("Revocation"),
-        "{out}"
+        text.contains("verdict: valid (offline; status as of"),
+        "{text}"
     );
 
     let tampered = format!("{}x", token);

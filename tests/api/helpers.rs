@@ -201,11 +201,13 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs the CLI against the test's config; the process's output is returned whole.
+/// Runs the CLI against the test's config (and a trust list of its own, never the user's);
+/// the process's output is returned whole.
 pub fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(["--config", dir.join("onetrip.toml").to_str().unwrap()])
         .args(args)
+        .env("ONETRIP_TRUST", dir.join("trust.json"))
         .output()
         .unwrap()
 }

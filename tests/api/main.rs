@@ -13,6 +13,7 @@ mod real_enterprises;
 mod restart;
 mod secrets;
 mod submission_flow;
+mod trust;
 mod uploads;
 mod validation;
 mod verification;

@@ -8,7 +8,7 @@ use crate::domain::{Sha256Digest, VerificationCode};
 use crate::store::{StoreError, UpdateError};
 
 use crate::domain::Refusal;
-use crate::domain::certificate::{Certificate, RevocationReason};
+use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
 use crate::domain::submission::{Event, Submission};
 
 fn certificate_not_found(id: &str) -> UpdateError {
@@ -108,9 +108,14 @@ impl SledStore {
         actor: &str,
     ) -> Result<Certificate, UpdateError> {
         let key = id.as_bytes();
-        let trees = (&self.certificates, &self.submissions, &self.events);
+        let trees = (
+            &self.certificates,
+            &self.submissions,
+            &self.events,
+            &self.statuses,
+        );
         let transaction = || {
-            trees.transaction(|(certs, subs, events)| {
+            trees.transaction(|(certs, subs, events, statuses)| {
                 let bytes = certs
                     .get(key)?
                     .ok_or_else(|| abort(certificate_not_found(id)))?;
@@ -122,6 +127,7 @@ impl SledStore {
                 let mut submission = load_in(subs, &certificate.submission)?;
                 append_event(subs, events, &mut submission, action, actor, now)?;
                 certs.insert(key, encode(&certificate).map_err(abort)?)?;
+                statuses.insert(key, encode(&certificate.status).map_err(abort)?)?;
                 Ok(certificate)
             })
         };
@@ -133,6 +139,37 @@ impl SledStore {
             .get(id)?
             .map(|bytes| decode(id.as_bytes(), &bytes))
             .transpose()
+    }
+
+    /// Every certificate whose status is not plainly valid, with that status.
+    pub fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
+        self.statuses
+            .iter()
+            .map(|entry| {
+                let (key, bytes) = entry?;
+                let id = String::from_utf8_lossy(&key).into_owned();
+                Ok((id, decode(&key, &bytes)?))
+            })
+            .collect()
+    }
+
+    /// Fills the status index from the certificates, once: stores written before the index
+    /// existed have revoked certificates that it does not list yet.
+    pub(super) fn index_statuses(&self) -> Result<(), StoreError> {
+        const MARKER: &[u8] = b"certificate_status_index_v1";
+        if self.db.get(MARKER)?.is_some() {
+            return Ok(());
+        }
+        for entry in self.certificates.iter() {
+            let (key, bytes) = entry?;
+            let certificate: Certificate = decode(&key, &bytes)?;
+            if certificate.status != CertStatus::Valid {
+                self.statuses.insert(&key, encode(&certificate.status)?)?;
+            }
+        }
+        self.db.insert(MARKER, &[])?;
+        self.db.flush()?;
+        Ok(())
     }
 
     pub fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -172,13 +209,18 @@ impl SledStore {
     {
         let key = id.as_bytes();
         let transaction = || {
-            (&self.certificates,).transaction(|(certs,)| {
+            (&self.certificates, &self.statuses).transaction(|(certs, statuses)| {
                 let bytes = certs
                     .get(key)?
                     .ok_or_else(|| abort(certificate_not_found(id)))?;
                 let mut certificate: Certificate = decode(key, &bytes).map_err(abort)?;
                 change(&mut certificate).map_err(abort)?;
                 certs.insert(key, encode(&certificate).map_err(abort)?)?;
+                if certificate.status == CertStatus::Valid {
+                    statuses.remove(key)?;
+                } else {
+                    statuses.insert(key, encode(&certificate.status).map_err(abort)?)?;
+                }
                 Ok(certificate)
             })
         };

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{CertificateChange, StoreError, SubmissionChange, UpdateError};
-use crate::domain::certificate::{Certificate, RevocationReason};
+use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
@@ -40,6 +40,8 @@ pub struct SledStore {
     pdfs: sled::Tree,
     pdf_index: sled::Tree,
     code_index: sled::Tree,
+    /// The status of every certificate that is not plainly valid (for the status list).
+    statuses: sled::Tree,
     counters: sled::Tree,
     keys: sled::Tree,
 }
@@ -55,7 +57,7 @@ impl SledStore {
             }
             other => StoreError::from(other),
         })?;
-        Ok(Self {
+        let store = Self {
             tokens: db.open_tree("token_hash_to_token")?,
             submissions: db.open_tree("submission_id_to_submission")?,
             events: db.open_tree("submission_id_seq_to_event")?,
@@ -63,11 +65,14 @@ impl SledStore {
             pdfs: db.open_tree("certificate_id_to_pdf")?,
             pdf_index: db.open_tree("pdf_sha256_to_certificate_id")?,
             code_index: db.open_tree("verification_code_to_certificate_id")?,
+            statuses: db.open_tree("certificate_id_to_listed_status")?,
             counters: db.open_tree("year_to_last_sequence")?,
             keys: db.open_tree("kid_to_signing_key")?,
             db,
             gate: Arc::new(tokio::sync::Mutex::new(())),
-        })
+        };
+        store.index_statuses()?;
+        Ok(store)
     }
 
     /// Runs `write` alone and makes it durable before returning, so a request that wrote is
@@ -167,6 +172,10 @@ impl super::Store for SledStore {
 
     fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         SledStore::certificate_pdf(self, id)
+    }
+
+    fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
+        SledStore::listed_statuses(self)
     }
 
     fn certificate_id_by_pdf(&self, sha256: &Sha256Digest) -> Result<Option<String>, StoreError> {

@@ -1,0 +1,89 @@
+//! The trust list of the offline verifier: the issuers a user trusts, each with its pinned key
+//! set and the last status list it signed, in one small JSON file (default
+//! `~/.config/onetrip/trust.json`, or `ONETRIP_TRUST`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The trust list as stored.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct TrustList {
+    pub issuers: Vec<TrustedIssuer>,
+}
+
+/// One trusted issuer: its public URL, the key set pinned when it was trusted (refreshed only
+/// from that URL), and the newest status list it signed that the verifier has seen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustedIssuer {
+    pub url: String,
+    pub added_at: DateTime<Utc>,
+    pub jwks: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_list: Option<String>,
+}
+
+/// An issuer's base URL as compared and stored: no surrounding space, no trailing slash.
+pub fn normalize(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_owned()
+}
+
+/// Where the trust list lives when `--trust` is not given.
+pub fn default_path() -> PathBuf {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    config.join("onetrip").join("trust.json")
+}
+
+impl TrustList {
+    /// The list at `path`; an empty one if the file does not exist yet.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a trust list", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Writes the list whole (a temporary file renamed over the old one, mode 0600), so a
+    /// crash leaves the old list or the new one, never half of one.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("writing in {}", dir.display()))?;
+        file.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
+        file.as_file().sync_all()?;
+        file.persist(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    pub fn find(&self, url: &str) -> Option<&TrustedIssuer> {
+        let url = normalize(url);
+        self.issuers.iter().find(|i| i.url == url)
+    }
+
+    /// Adds the issuer, or replaces the one with the same URL.
+    pub fn put(&mut self, issuer: TrustedIssuer) {
+        match self.issuers.iter_mut().find(|i| i.url == issuer.url) {
+            Some(existing) => *existing = issuer,
+            None => self.issuers.push(issuer),
+        }
+    }
+
+    /// Removes the issuer; whether it was there.
+    pub fn remove(&mut self, url: &str) -> bool {
+        let url = normalize(url);
+        let before = self.issuers.len();
+        self.issuers.retain(|i| i.url != url);
+        self.issuers.len() != before
+    }
+}
