@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use futures_util::StreamExt;
 
-/// The largest response read: a status list of 10^5 revoked certificates is ~12 MB.
-const MAX_BODY: usize = 32 * 1024 * 1024;
+/// The largest response read: a status list of 10^5 revoked certificates is ~22 MB.
+const MAX_BODY: usize = 64 << 20;
 
 /// Why a fetch failed: the issuer could not be reached (offline verdicts apply), or it
 /// answered something unusable.

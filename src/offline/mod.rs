@@ -30,8 +30,8 @@ use crate::domain::status_list::StatusList;
 use crate::service::verdict::{Verdict, verify_offline};
 use crate::signing::{Claims, KeyRing, parse_jws};
 
-/// The largest status list accepted (10^5 revoked certificates make ~12 MB).
-const MAX_STATUS_LIST: usize = 32 * 1024 * 1024;
+/// The largest status list accepted (10^5 revoked certificates make ~22 MB).
+const MAX_STATUS_LIST: usize = 64 << 20;
 
 /// How a verification ended, and the process's exit code for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,7 +275,8 @@ fn listed(list: &StatusList, claims: &Claims, kid: Option<&str>) -> Option<Outco
         entry.since.to_rfc3339(),
         entry
             .reason
-            .map(|r| format!(" ({})", serde_json::to_value(r).unwrap_or_default()))
+            .and_then(|r| serde_json::to_value(r).ok())
+            .and_then(|v| v.as_str().map(|reason| format!(" ({reason})")))
             .unwrap_or_default()
     );
     println!("  (status list of {})", list.issued_at.to_rfc3339());
