@@ -26,6 +26,10 @@ pub const SESSION_HOURS: i64 = 8;
 /// Sessions beyond this many are refused rather than letting sign-ins exhaust memory.
 const MAX_SESSIONS: usize = 10_000;
 
+/// Sessions one API token may hold (a clerk's browsers at the window and in the back office);
+/// a further sign-in closes that token's oldest, so one token can never fill the table.
+pub const MAX_SESSIONS_PER_TOKEN: usize = 8;
+
 /// One signed-in browser.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -83,6 +87,17 @@ impl Sessions {
         let id = random_secret();
         let mut table = self.lock();
         table.retain(|_, s| s.expires_at > now);
+        let mut own: Vec<(String, DateTime<Utc>)> = table
+            .iter()
+            .filter(|(_, s)| s.token_hash == session.token_hash)
+            .map(|(id, s)| (id.clone(), s.expires_at))
+            .collect();
+        if own.len() >= MAX_SESSIONS_PER_TOKEN {
+            own.sort_by_key(|(_, expires_at)| *expires_at);
+            for (oldest, _) in own.iter().take(own.len() + 1 - MAX_SESSIONS_PER_TOKEN) {
+                table.remove(oldest);
+            }
+        }
         if table.len() >= MAX_SESSIONS {
             return Err(TooManySessions);
         }
@@ -157,6 +172,34 @@ mod tests {
         assert!(sessions.get("nope", now).is_none());
         sessions.close(&id);
         assert!(sessions.get(&id, now).is_none());
+    }
+
+    #[test]
+    fn a_token_holds_a_bounded_number_of_sessions_and_its_oldest_go_first() {
+        let sessions = Sessions::default();
+        let now = Utc::now();
+        let ids: Vec<String> = (0..MAX_SESSIONS_PER_TOKEN as i64 + 3)
+            .map(|i| {
+                let at = now + Duration::seconds(i);
+                sessions
+                    .open(Sha256Digest::of(b"t"), record(), at)
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        let later = now + Duration::seconds(60);
+        let live: Vec<bool> = ids
+            .iter()
+            .map(|id| sessions.get(id, later).is_some())
+            .collect();
+        assert_eq!(live.iter().filter(|l| **l).count(), MAX_SESSIONS_PER_TOKEN);
+        assert!(live[..3].iter().all(|l| !l), "the three oldest were closed");
+        // Another token is not affected.
+        let (other, _) = sessions
+            .open(Sha256Digest::of(b"u"), record(), later)
+            .unwrap();
+        assert!(sessions.get(&other, later).is_some());
+        assert!(sessions.get(ids.last().unwrap(), later).is_some());
     }
 
     #[test]

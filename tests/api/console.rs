@@ -243,3 +243,36 @@ async fn the_verify_page_takes_a_pasted_link_without_javascript() {
         .unwrap();
     assert!(r.text().await.unwrap().contains("verdict-malformed"));
 }
+
+#[tokio::test]
+async fn one_token_signing_in_again_and_again_closes_its_oldest_sessions_and_blocks_no_one() {
+    let app = TestApp::spawn().await;
+    let clerk = app.token("clerk", json!({})).await;
+    let mut cookies = Vec::new();
+    for _ in 0..onetrip::sessions::MAX_SESSIONS_PER_TOKEN + 4 {
+        let r = sign_in(&app, &clerk).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        cookies.push(cookie(&r, "onetrip_console").unwrap().0);
+    }
+    let home = |session: String| {
+        let url = format!("{}/console", app.url);
+        async move {
+            client()
+                .get(url)
+                .header(COOKIE, session)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        home(cookies[0].clone()).await,
+        StatusCode::SEE_OTHER,
+        "oldest closed"
+    );
+    assert_eq!(home(cookies.last().unwrap().clone()).await, StatusCode::OK);
+    // Another token signs in as usual.
+    let (admin_session, _) = session(&app, &app.admin).await;
+    assert_eq!(home(admin_session).await, StatusCode::OK);
+}
