@@ -356,8 +356,7 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
 }
 
 fn open_stopped_store(settings: &Settings) -> anyhow::Result<SledStore> {
-    std::fs::create_dir_all(&settings.data)
-        .with_context(|| format!("creating data directory {}", settings.data.display()))?;
+    crate::service::open_data_dir(&settings.data)?;
     Ok(SledStore::open(&settings.data)?)
 }
 

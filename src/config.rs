@@ -55,8 +55,13 @@ pub struct Settings {
     pub max_material_bytes: u64,
     /// Upper bound for a whole request, so one slow client cannot hold a connection forever.
     pub request_timeout_secs: u64,
-    /// Requests served at once; more wait their turn instead of exhausting memory and files.
+    /// Requests in flight at once, for the whole service; past it a request is answered 503
+    /// with `Retry-After` at once instead of queueing and holding memory.
     pub max_concurrent_requests: usize,
+    /// A client that has not finished sending its request headers by then is disconnected.
+    pub header_read_timeout_secs: u64,
+    /// A request body that sends nothing for this long is given up (408).
+    pub body_idle_timeout_secs: u64,
     pub mode: Mode,
     pub issuer: Issuer,
 }
@@ -72,6 +77,8 @@ impl Default for Settings {
             max_material_bytes: DEFAULT_MAX_MATERIAL_BYTES,
             request_timeout_secs: 3600,
             max_concurrent_requests: 512,
+            header_read_timeout_secs: 10,
+            body_idle_timeout_secs: 30,
             mode: Mode::Development,
             issuer: Issuer::default(),
         }

@@ -75,6 +75,7 @@ const ROUTE_SUPPORT: &[&str] = &[
     "multipart",
     "files",
     "verdict",
+    "limits",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

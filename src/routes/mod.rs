@@ -13,6 +13,7 @@ mod html;
 mod json;
 mod jwks;
 mod keys;
+pub mod limits;
 mod materials;
 mod multipart;
 pub mod state;

@@ -30,6 +30,16 @@ use crate::signing::KeyRing;
 use crate::store::{MaterialFiles, SledStore, Store};
 use crate::templates::Templates;
 
+/// Creates the data directory if needed and makes it private (0700): a store written by an
+/// earlier version, or created under a permissive umask, is closed to other users from here on.
+pub fn open_data_dir(data: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("creating data directory {}", data.display()))?;
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", data.display()))
+}
+
 /// The collaborators the use-cases work with, built once at start-up. Cloning is cheap: every
 /// field is a handle.
 #[derive(Clone)]
@@ -57,8 +67,7 @@ impl Services {
     /// Opens the store and loads templates, keys and the font. Fails with one clear line if
     /// the store is held, or if a verification link could outgrow the QR code.
     pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data)
-            .with_context(|| format!("creating data directory {}", settings.data.display()))?;
+        open_data_dir(&settings.data)?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
         let files = MaterialFiles::open(&settings.data).context("opening material files")?;
         let templates = Templates::load(&settings.templates_dir)?;

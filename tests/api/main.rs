@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real server binary on port 0 against a tempdir store
 //! and talks HTTP to it.
 
+mod abuse;
 mod access;
 mod access_matrix;
 mod cli;
