@@ -13,8 +13,13 @@ use axum::http::header::RETRY_AFTER;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use tokio::sync::Semaphore;
 
 use crate::service::{ErrorKind, ServiceError};
+
+/// Verifications of an uploaded PDF (up to 10 MiB each, read into memory) served at once, over
+/// `/api/v1/verify` and `/verify` together: at most 160 MiB of anonymous bodies in memory.
+pub const MAX_VERIFY_UPLOADS: usize = 16;
 
 /// Seconds a client told "busy" is asked to wait.
 const RETRY_AFTER_SECS: &str = "2";
@@ -66,8 +71,31 @@ pub async fn body_idle_timeout(
     response
 }
 
+/// The places for verifications of an uploaded PDF; share one between the routes.
+pub fn verify_upload_places() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(MAX_VERIFY_UPLOADS))
+}
+
+/// Middleware for the routes that read a whole PDF into memory: a request takes one of the
+/// places (see [`MAX_VERIFY_UPLOADS`]) for as long as it runs, or is answered 503 with
+/// `Retry-After` at once when none is free.
+pub async fn verify_upload_place(
+    State(places): State<Arc<Semaphore>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match places.try_acquire() {
+        Ok(_place) => next.run(request).await,
+        Err(_) => busy(),
+    }
+}
+
 /// The answer when the service is at its limit of requests in flight (`LoadShed` refused).
 pub async fn overloaded(_: tower::BoxError) -> Response {
+    busy()
+}
+
+fn busy() -> Response {
     let mut response = ServiceError::new(
         ErrorKind::Unavailable,
         "busy",

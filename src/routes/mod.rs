@@ -34,6 +34,7 @@ use crate::routes::state::AppState;
 pub use html::render_html_errors;
 
 pub fn router() -> Router<AppState> {
+    let uploads = limits::verify_upload_places();
     let api = submissions::router()
         .merge(certificates::router())
         .route("/submissions/{id}/materials/{name}", put(materials::upload))
@@ -50,7 +51,13 @@ pub fn router() -> Router<AppState> {
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate))
         .route("/keys/{kid}/revoke", post(keys::revoke))
-        .route("/verify", post(verify::api));
+        .route(
+            "/verify",
+            post(verify::api).layer(axum::middleware::from_fn_with_state(
+                uploads.clone(),
+                limits::verify_upload_place,
+            )),
+        );
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
@@ -59,7 +66,7 @@ pub fn router() -> Router<AppState> {
         .route("/v/{token}", get(verify::page))
         .route("/c/{code}", get(verify::code_page))
         .merge(console::router())
-        .merge(verify_page::router())
+        .merge(verify_page::router(uploads))
         .route("/static/{file}", get(assets::serve))
         .layer(DefaultBodyLimit::max(json::JSON_LIMIT))
 }

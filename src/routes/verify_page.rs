@@ -2,13 +2,16 @@
 //! or drops the PDF they were sent, and gets the same verdict page as `/v/{token}`.
 //! It works without JavaScript: the two forms post plainly (the PDF as multipart).
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 use super::html::{HtmlError, with_page_headers};
 use super::verdict::respond;
@@ -17,9 +20,14 @@ use crate::routes::state::AppState;
 use crate::service::ServiceError;
 use crate::service::verification::{self, MAX_PDF_BYTES};
 
-pub fn router() -> Router<AppState> {
+/// `places` limits the PDF uploads served at once (shared with `/api/v1/verify`).
+pub fn router(places: Arc<Semaphore>) -> Router<AppState> {
+    let upload = post(submit).layer(axum::middleware::from_fn_with_state(
+        places,
+        super::limits::verify_upload_place,
+    ));
     let router = Router::new()
-        .route("/verify", get(page).post(submit))
+        .route("/verify", get(page).merge(upload))
         .layer(axum::extract::DefaultBodyLimit::max(
             MAX_PDF_BYTES + (64 << 10),
         ));

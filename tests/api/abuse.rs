@@ -146,3 +146,54 @@ async fn material_files_the_store_and_keys_are_private_to_the_service() {
     assert!(app.data().join("materials").join(&id).is_dir());
     assert_private(&app.data());
 }
+
+#[tokio::test]
+async fn pdf_uploads_to_verify_are_limited_so_anonymous_bodies_cannot_fill_memory() {
+    let app = TestApp::spawn().await;
+    let places = onetrip::routes::limits::MAX_VERIFY_UPLOADS;
+    // Stalled uploads over both routes take every place.
+    let held: Vec<TcpStream> = (0..places)
+        .map(|i| {
+            let mut stream = connect(&app);
+            let head = if i % 2 == 0 {
+                "POST /api/v1/verify HTTP/1.1\r\nHost: onetrip\r\nContent-Type: application/pdf\r\nContent-Length: 10000000\r\n\r\n%PDF-".to_owned()
+            } else {
+                "POST /verify HTTP/1.1\r\nHost: onetrip\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 10000000\r\n\r\n--XYZ\r\n".to_owned()
+            };
+            stream.write_all(head.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let busy = app
+        .client
+        .post(format!("{}/api/v1/verify", app.url))
+        .header("Content-Type", "application/pdf")
+        .body(b"%PDF-1.5".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 503);
+    assert!(busy.headers().contains_key("retry-after"));
+    // Everything else still answers: the places are only for PDF uploads.
+    let (status, _) = app.public_json("/healthz").await;
+    assert_eq!(status, 200);
+    let page = app
+        .client
+        .get(format!("{}/verify", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = app
+        .client
+        .post(format!("{}/api/v1/verify", app.url))
+        .header("Content-Type", "application/pdf")
+        .body(b"%PDF-1.5".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(again.status(), 503);
+}
