@@ -46,6 +46,29 @@ pub async fn hash_parts(
     Ok(presented)
 }
 
+/// The text of a small form field (a CSRF token), read chunk by chunk and refused as soon as
+/// it passes `max` bytes: a part is never read whole into memory.
+pub async fn small_text(
+    mut field: axum::extract::multipart::Field<'_>,
+    max: usize,
+) -> Result<String, ServiceError> {
+    let mut text = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ServiceError::bad_request("malformed_multipart", e.body_text()))?
+    {
+        if text.len() + chunk.len() > max {
+            return Err(ServiceError::too_large(format!(
+                "表单字段超过 {max} 字节 / a form field is over {max} bytes"
+            )));
+        }
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text)
+        .map_err(|_| ServiceError::bad_request("malformed_multipart", "a form field is not UTF-8"))
+}
+
 /// Browsers and curl send a non-ASCII part name as raw UTF-8; some clients (reqwest, for one)
 /// percent-encode it as RFC 7578 allows. Both mean the same material.
 fn decode_name(raw: &str) -> String {

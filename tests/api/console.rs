@@ -179,6 +179,17 @@ async fn posts_without_the_csrf_token_are_refused_with_an_html_403() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A "csrf" part of megabytes is refused as too large, never read whole into memory.
+    let multipart = reqwest::multipart::Form::new()
+        .part("csrf", reqwest::multipart::Part::bytes(vec![b'a'; 4 << 20]));
+    let r = client()
+        .post(format!("{}/console/submissions/{id}/window-check", app.url))
+        .header(COOKIE, &session)
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let history = app.get(&staff.clerk, &format!("/submissions/{id}")).await;
     let history: serde_json::Value = history.json().await.unwrap();
     assert_eq!(history["status"], "accepted");
