@@ -19,7 +19,7 @@ use tower::load_shed::LoadShedLayer;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::config::Settings;
 use crate::routes::limits;
@@ -45,7 +45,12 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
             idle,
             limits::body_idle_timeout,
         ))
-        .layer(TraceLayer::new_for_http());
+        // A 5xx is logged where it arises (an internal error, with its cause); at error level
+        // here, every 503 of a load-shedding burst would be a log line, feeding the flood.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        );
     let service = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(limits::overloaded))
         .layer(LoadShedLayer::new())
