@@ -287,3 +287,125 @@ async fn one_token_signing_in_again_and_again_closes_its_oldest_sessions_and_blo
     let (admin_session, _) = session(&app, &app.admin).await;
     assert_eq!(home(admin_session).await, StatusCode::OK);
 }
+
+/// Every console route against every kind of caller: nobody signed in, a forged session
+/// cookie, a session whose token was revoked, a signed-in clerk without the CSRF token, and a
+/// signed-in clerk and admin. Pages need a session; changes need a session and the token.
+#[tokio::test]
+async fn every_console_route_answers_every_caller_as_it_should() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let cert = issued_licence(&app, &staff, &scjg).await;
+    let serial = cert["id"].as_str().unwrap();
+    let history: serde_json::Value = app
+        .get(&staff.clerk, &format!("/certificates/{serial}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = history["submission"].as_str().unwrap().to_owned();
+    let submission: serde_json::Value = app
+        .get(&staff.clerk, &format!("/submissions/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let check = submission["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "window_checked")
+        .unwrap()["seq"]
+        .clone();
+
+    let pages = [
+        "/console".to_owned(),
+        format!("/console/submissions/{id}"),
+        format!("/console/submissions/{id}/checks/{check}"),
+        format!("/console/submissions/{id}/receipt"),
+        format!("/console/certificates/{serial}/pdf"),
+    ];
+    let changes = [
+        format!("/console/submissions/{id}/window-check"),
+        format!("/console/submissions/{id}/issue"),
+        format!("/console/certificates/{serial}/delivery"),
+        "/console/logout".to_owned(),
+    ];
+    let created: serde_json::Value = app
+        .post(&app.admin, "/tokens", &json!({"role": "clerk"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let revoked_clerk = created["token"].as_str().unwrap();
+    let revoked_id = created["id"].as_str().unwrap();
+    let (revoked_session, _) = session(&app, revoked_clerk).await;
+    let r = app
+        .post(
+            &app.admin,
+            &format!("/tokens/{revoked_id}/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let signed_out: [(&str, Option<String>); 3] = [
+        ("nobody", None),
+        ("forged cookie", Some("onetrip_console=forged".to_owned())),
+        ("revoked token", Some(revoked_session)),
+    ];
+    for (who, cookie) in &signed_out {
+        for path in pages.iter().chain(&changes) {
+            let is_page = pages.contains(path);
+            let mut request = if is_page {
+                client().get(format!("{}{path}", app.url))
+            } else {
+                client()
+                    .post(format!("{}{path}", app.url))
+                    .form(&[("csrf", "x")])
+            };
+            if let Some(cookie) = cookie {
+                request = request.header(COOKIE, cookie);
+            }
+            let r = request.send().await.unwrap();
+            assert!(
+                r.status() == StatusCode::SEE_OTHER || r.status() == StatusCode::FORBIDDEN,
+                "{who} {path}: {}",
+                r.status()
+            );
+            if r.status() == StatusCode::SEE_OTHER {
+                assert_eq!(r.headers()[LOCATION], "/console/login", "{who} {path}");
+            }
+        }
+    }
+
+    for token in [staff.clerk.as_str(), app.admin.as_str()] {
+        let (session, _) = session(&app, token).await;
+        for path in &pages {
+            let r = client()
+                .get(format!("{}{path}", app.url))
+                .header(COOKIE, &session)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+        // Without the CSRF token no change goes through (logout last: it ends the session).
+        for path in &changes {
+            let request = client()
+                .post(format!("{}{path}", app.url))
+                .header(COOKIE, &session);
+            let request = if path.ends_with("window-check") {
+                request.multipart(reqwest::multipart::Form::new().text("csrf", "wrong").part(
+                    "营业执照副本",
+                    reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.pdf"),
+                ))
+            } else {
+                request.form(&[("csrf", "wrong")])
+            };
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} without CSRF");
+        }
+    }
+}
