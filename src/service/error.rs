@@ -119,7 +119,16 @@ impl ServiceError {
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
-        ServiceError::internal(e)
+        match e {
+            StoreError::Unavailable(reason) => ServiceError::new(
+                ErrorKind::Unavailable,
+                "store_unavailable",
+                format!(
+                    "存储暂不可写，正在恢复 / the store cannot write now and is recovering: {reason}"
+                ),
+            ),
+            other => ServiceError::internal(other),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ pub fn check(services: &Services) -> Result<(), ServiceError> {
         ServiceError::new(
             ErrorKind::Unavailable,
             "store_unavailable",
-            "存储不可用 / the store does not answer",
+            format!("存储不可用 / the store does not answer: {e}"),
         )
     })
 }

@@ -29,6 +29,9 @@ pub enum StoreError {
     Locked(String),
     #[error("storage engine: {0}")]
     Engine(Box<dyn std::error::Error + Send + Sync>),
+    /// The last write failed in the engine (a full disk, an I/O error); the reason.
+    #[error("the store cannot write: {0}")]
+    Unavailable(String),
     #[error("stored value under {key} is unreadable: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("value could not be encoded: {0}")]

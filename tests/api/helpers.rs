@@ -53,7 +53,8 @@ impl TestApp {
         Self::spawn_in(tempfile::tempdir().unwrap(), extra, launch).await
     }
 
-    async fn spawn_in(dir: tempfile::TempDir, extra: &str, launch: Launch) -> TestApp {
+    /// Starts a server in `dir`, whose `data` directory may already exist (a mount, say).
+    pub async fn spawn_in(dir: tempfile::TempDir, extra: &str, launch: Launch) -> TestApp {
         let config = dir.path().join("onetrip.toml");
         let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         std::fs::write(

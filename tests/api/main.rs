@@ -7,6 +7,7 @@ mod access_matrix;
 mod cli;
 mod codes;
 mod console;
+mod full_disk;
 mod helpers;
 mod hostile;
 mod issuance;

@@ -9,7 +9,7 @@ mod submissions;
 mod tokens;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{CertificateChange, StoreError, SubmissionChange, UpdateError};
 use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
@@ -44,6 +44,9 @@ pub struct SledStore {
     statuses: sled::Tree,
     counters: sled::Tree,
     keys: sled::Tree,
+    /// Why the last write failed in the engine (a full disk, an I/O error), until one
+    /// succeeds again; `ping` reports it, so `/healthz` says 503 with the reason.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl SledStore {
@@ -70,6 +73,7 @@ impl SledStore {
             keys: db.open_tree("kid_to_signing_key")?,
             db,
             gate: Arc::new(tokio::sync::Mutex::new(())),
+            failure: Arc::new(Mutex::new(None)),
         };
         store.index_statuses()?;
         Ok(store)
@@ -90,10 +94,36 @@ impl SledStore {
         Ok(value)
     }
 
-    /// Proves the store answers (a read that goes through the engine).
+    /// Proves the store answers (a read that goes through the engine) and that its last
+    /// write did not fail in the engine.
     pub fn ping(&self) -> Result<(), StoreError> {
+        if let Some(reason) = self.failure() {
+            return Err(StoreError::Unavailable(reason));
+        }
         self.db.get(b"ping")?;
         Ok(())
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Notes how a write went: an engine failure is kept for `ping`; a success clears it.
+    fn observed<T, E: EngineFailure>(&self, result: Result<T, E>) -> Result<T, E> {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        match &result {
+            Ok(_) => *failure = None,
+            Err(e) => {
+                if let Some(reason) = e.engine_failure() {
+                    tracing::error!(%reason, "a store write failed in the engine");
+                    *failure = Some(reason);
+                }
+            }
+        }
+        result
     }
 }
 
@@ -109,7 +139,8 @@ impl super::Store for SledStore {
         submission: &Submission,
         actor: &str,
     ) -> Result<(), StoreError> {
-        SledStore::create_submission(self, submission, actor).await
+        let written = SledStore::create_submission(self, submission, actor).await;
+        self.observed(written)
     }
 
     fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError> {
@@ -122,8 +153,8 @@ impl super::Store for SledStore {
         actor: &str,
         change: SubmissionChange<'_>,
     ) -> Result<(Submission, Event), UpdateError> {
-        let (submission, event, ()) =
-            SledStore::update_submission(self, id, actor, |s| Ok((change(s)?, ()))).await?;
+        let written = SledStore::update_submission(self, id, actor, |s| Ok((change(s)?, ()))).await;
+        let (submission, event, ()) = self.observed(written)?;
         Ok((submission, event))
     }
 
@@ -136,7 +167,8 @@ impl super::Store for SledStore {
     }
 
     async fn next_sequence(&self, year: i32) -> Result<u64, StoreError> {
-        SledStore::next_sequence(self, year).await
+        let written = SledStore::next_sequence(self, year).await;
+        self.observed(written)
     }
 
     async fn store_issued(
@@ -145,7 +177,8 @@ impl super::Store for SledStore {
         pdf: &[u8],
         actor: &str,
     ) -> Result<(Submission, Event), UpdateError> {
-        SledStore::store_issued(self, certificate, pdf, actor).await
+        let written = SledStore::store_issued(self, certificate, pdf, actor).await;
+        self.observed(written)
     }
 
     async fn revoke_certificate(
@@ -155,7 +188,8 @@ impl super::Store for SledStore {
         text: &str,
         actor: &str,
     ) -> Result<Certificate, UpdateError> {
-        SledStore::revoke_certificate(self, id, reason, text, actor).await
+        let written = SledStore::revoke_certificate(self, id, reason, text, actor).await;
+        self.observed(written)
     }
 
     async fn change_certificate(
@@ -163,7 +197,8 @@ impl super::Store for SledStore {
         id: &str,
         change: CertificateChange<'_>,
     ) -> Result<Certificate, UpdateError> {
-        SledStore::update_certificate(self, id, change).await
+        let written = SledStore::update_certificate(self, id, change).await;
+        self.observed(written)
     }
 
     fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
@@ -194,7 +229,8 @@ impl super::Store for SledStore {
         hash: &Sha256Digest,
         record: &TokenRecord,
     ) -> Result<(), StoreError> {
-        SledStore::insert_token(self, hash, record).await
+        let written = SledStore::insert_token(self, hash, record).await;
+        self.observed(written)
     }
 
     fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError> {
@@ -206,7 +242,8 @@ impl super::Store for SledStore {
     }
 
     async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
-        SledStore::revoke_token(self, id).await
+        let written = SledStore::revoke_token(self, id).await;
+        self.observed(written)
     }
 
     fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -214,6 +251,27 @@ impl super::Store for SledStore {
     }
 
     async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
-        SledStore::put_key_records(self, records).await
+        let written = SledStore::put_key_records(self, records).await;
+        self.observed(written)
+    }
+}
+
+/// An error that may be the storage engine failing (as opposed to a refusal).
+trait EngineFailure {
+    fn engine_failure(&self) -> Option<String>;
+}
+
+impl EngineFailure for StoreError {
+    fn engine_failure(&self) -> Option<String> {
+        matches!(self, StoreError::Engine(_)).then(|| self.to_string())
+    }
+}
+
+impl EngineFailure for UpdateError {
+    fn engine_failure(&self) -> Option<String> {
+        match self {
+            UpdateError::Store(e) => e.engine_failure(),
+            _ => None,
+        }
     }
 }
