@@ -1,6 +1,7 @@
 //! A full disk: writes fail and say so, `/healthz` reports it with the reason, and once space
-//! is free again a restart brings the service back with every acknowledged write. (sled 0.34
-//! cannot be reopened in-process after a failed write: see the README, "Configuration".)
+//! is free again a restart brings the service back with every acknowledged write, even after
+//! a start was tried on the full disk. (sled 0.34 cannot write again in-process after a failed
+//! write: see the README, "Configuration".)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,9 +93,13 @@ async fn a_full_disk_is_reported_by_healthz_and_a_restart_after_freeing_space_lo
         "{health}"
     );
 
-    // Space comes back; a restart brings writes back.
+    // An operator restarts before freeing space: the store does not open (and sled leaves an
+    // empty snapshot behind). Space comes back; the next start opens it, writes work again.
+    app.stop();
+    let opened = cli(app.dir.path(), &["token", "list"]);
+    assert!(!opened.status.success(), "the store opened on a full disk");
     std::fs::remove_file(&filler).unwrap();
-    app.restart();
+    app.restart_stopped();
     let (status, health) = app.public_json("/healthz").await;
     assert_eq!(status, 200, "{health}");
     acknowledged.push(

@@ -51,6 +51,7 @@ pub struct SledStore {
 
 impl SledStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        remove_empty_snapshots(dir)?;
         let db = sled::Config::new().path(dir).open().map_err(|e| match e {
             sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
                 StoreError::Locked(dir.display().to_string())
@@ -125,6 +126,27 @@ impl SledStore {
         }
         result
     }
+}
+
+/// Removes the empty `snap.*.generating` files a snapshot that failed half-way (a full disk)
+/// leaves behind: sled 0.34 reads them at the next open and refuses the store ("Read corrupted
+/// data") even once space is free again. An empty file holds nothing to lose.
+fn remove_empty_snapshots(dir: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::Engine(Box::new(e))),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let empty = entry.metadata().is_ok_and(|m| m.is_file() && m.len() == 0);
+        if name.starts_with("snap.") && name.ends_with(".generating") && empty {
+            tracing::warn!(file = %name, "removing an empty, unfinished sled snapshot");
+            std::fs::remove_file(entry.path()).map_err(|e| StoreError::Engine(Box::new(e)))?;
+        }
+    }
+    Ok(())
 }
 
 /// The port, by delegation to the methods above (each file holds one area's trees).
