@@ -10,8 +10,9 @@ use crate::service::{ErrorKind, ServiceError};
 
 /// More parts than this is not an applicant's folder of materials but an attack.
 pub const MAX_PARTS: usize = 200;
-/// A part past `MAX_PARTS` is read only this far before the connection is given up.
-const DRAIN_PART_CAP: u64 = 1 << 20;
+/// A refused part (past `MAX_PARTS`, or an oversized form field) is read only this far before
+/// the connection is given up.
+const DRAIN_PART_CAP: u64 = 8 << 20;
 
 /// Hashes every remaining part of `multipart` as a presented file, keeping no bytes.
 pub async fn hash_parts(
@@ -46,24 +47,33 @@ pub async fn hash_parts(
     Ok(presented)
 }
 
-/// The text of a small form field (a CSRF token), read chunk by chunk and refused as soon as
-/// it passes `max` bytes: a part is never read whole into memory.
+/// The text of a small form field (a CSRF token), read chunk by chunk and refused once it
+/// passes `max` bytes: a part is never held whole in memory. The rest of a refused part is
+/// read and dropped (up to [`DRAIN_PART_CAP`]) so the client gets the 413, not a reset.
 pub async fn small_text(
     mut field: axum::extract::multipart::Field<'_>,
     max: usize,
 ) -> Result<String, ServiceError> {
     let mut text = Vec::new();
+    let mut over = 0u64;
     while let Some(chunk) = field
         .chunk()
         .await
         .map_err(|e| ServiceError::bad_request("malformed_multipart", e.body_text()))?
     {
-        if text.len() + chunk.len() > max {
-            return Err(ServiceError::too_large(format!(
-                "表单字段超过 {max} 字节 / a form field is over {max} bytes"
-            )));
+        if over > 0 || text.len() + chunk.len() > max {
+            over += chunk.len() as u64;
+            if over > DRAIN_PART_CAP {
+                break;
+            }
+            continue;
         }
         text.extend_from_slice(&chunk);
+    }
+    if over > 0 {
+        return Err(ServiceError::too_large(format!(
+            "表单字段超过 {max} 字节 / a form field is over {max} bytes"
+        )));
     }
     String::from_utf8(text)
         .map_err(|_| ServiceError::bad_request("malformed_multipart", "a form field is not UTF-8"))
