@@ -1,7 +1,7 @@
 use chrono::Utc;
 use sled::Transactional;
 
-use super::SledStore;
+use super::Trees;
 use super::codec::{decode, encode};
 use super::submissions::{abort, abort_with, append_event, load_in};
 use crate::domain::{Sha256Digest, VerificationCode};
@@ -18,7 +18,7 @@ fn certificate_not_found(id: &str) -> UpdateError {
     })
 }
 
-impl SledStore {
+impl Trees {
     /// Hands out the next sequence number of `year`. Atomic, so concurrent issuances never get
     /// the same number. It is not flushed on its own: it reaches the disk with (and before) the
     /// certificate that uses it, so a number printed on a stored certificate is never handed

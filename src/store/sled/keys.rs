@@ -1,11 +1,11 @@
 use sled::Transactional;
 
-use super::SledStore;
+use super::Trees;
 use super::codec::{decode_all, encode};
 use crate::domain::signing_key::KeyRecord;
 use crate::store::StoreError;
 
-impl SledStore {
+impl Trees {
     pub fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
         let mut records: Vec<KeyRecord> = decode_all(&self.keys)?;
         records.sort_by_key(|r| r.created_at);

@@ -8,8 +8,10 @@ mod keys;
 mod submissions;
 mod tokens;
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use super::{CertificateChange, StoreError, SubmissionChange, UpdateError};
 use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
@@ -24,9 +26,23 @@ impl From<sled::Error> for StoreError {
     }
 }
 
-/// Handle on the sled database and its trees. Cheap to clone.
+/// The store over one sled directory. It watches its own writes: when one fails in the
+/// engine (a full disk, an I/O error) `ping` reports it (so `/healthz` says 503 with the
+/// reason) and, once the file system has room again, the database is closed and reopened in
+/// the background, which is what sled 0.34 needs to write again. A later successful write
+/// clears the report. What was acknowledged was flushed before the answer, so the reopened
+/// store still has it.
 #[derive(Clone)]
 pub struct SledStore {
+    dir: PathBuf,
+    trees: Arc<RwLock<Option<Arc<Trees>>>>,
+    /// Why the last write failed in the engine, until one succeeds again.
+    failure: Arc<Mutex<Option<String>>>,
+    reopening: Arc<AtomicBool>,
+}
+
+/// Handle on the sled database and its trees.
+pub(super) struct Trees {
     db: sled::Db,
     /// One writer at a time. sled 0.34 can deadlock when a transaction overlaps a flush (seen
     /// here: 50 concurrent issuances hung for good), so every write takes this gate, writes,
@@ -44,13 +60,10 @@ pub struct SledStore {
     statuses: sled::Tree,
     counters: sled::Tree,
     keys: sled::Tree,
-    /// Why the last write failed in the engine (a full disk, an I/O error), until one
-    /// succeeds again; `ping` reports it, so `/healthz` says 503 with the reason.
-    failure: Arc<Mutex<Option<String>>>,
 }
 
-impl SledStore {
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+impl Trees {
+    fn open(dir: &Path) -> Result<Self, StoreError> {
         remove_empty_snapshots(dir)?;
         let db = sled::Config::new().path(dir).open().map_err(|e| match e {
             sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
@@ -74,7 +87,6 @@ impl SledStore {
             keys: db.open_tree("kid_to_signing_key")?,
             db,
             gate: Arc::new(tokio::sync::Mutex::new(())),
-            failure: Arc::new(Mutex::new(None)),
         };
         store.index_statuses()?;
         Ok(store)
@@ -95,36 +107,10 @@ impl SledStore {
         Ok(value)
     }
 
-    /// Proves the store answers (a read that goes through the engine) and that its last
-    /// write did not fail in the engine.
-    pub fn ping(&self) -> Result<(), StoreError> {
-        if let Some(reason) = self.failure() {
-            return Err(StoreError::Unavailable(reason));
-        }
+    /// Proves the store answers (a read that goes through the engine).
+    fn ping(&self) -> Result<(), StoreError> {
         self.db.get(b"ping")?;
         Ok(())
-    }
-
-    fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Notes how a write went: an engine failure is kept for `ping`; a success clears it.
-    fn observed<T, E: EngineFailure>(&self, result: Result<T, E>) -> Result<T, E> {
-        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
-        match &result {
-            Ok(_) => *failure = None,
-            Err(e) => {
-                if let Some(reason) = e.engine_failure() {
-                    tracing::error!(%reason, "a store write failed in the engine");
-                    *failure = Some(reason);
-                }
-            }
-        }
-        result
     }
 }
 
@@ -153,7 +139,10 @@ fn remove_empty_snapshots(dir: &Path) -> Result<(), StoreError> {
 #[async_trait::async_trait]
 impl super::Store for SledStore {
     fn ping(&self) -> Result<(), StoreError> {
-        SledStore::ping(self)
+        if let Some(reason) = self.failure() {
+            return Err(StoreError::Unavailable(reason));
+        }
+        self.trees()?.ping()
     }
 
     async fn create_submission(
@@ -161,12 +150,12 @@ impl super::Store for SledStore {
         submission: &Submission,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let written = SledStore::create_submission(self, submission, actor).await;
+        let written = self.trees()?.create_submission(submission, actor).await;
         self.observed(written)
     }
 
     fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError> {
-        SledStore::submission(self, id)
+        self.trees()?.submission(id)
     }
 
     async fn change_submission(
@@ -175,21 +164,24 @@ impl super::Store for SledStore {
         actor: &str,
         change: SubmissionChange<'_>,
     ) -> Result<(Submission, Event), UpdateError> {
-        let written = SledStore::update_submission(self, id, actor, |s| Ok((change(s)?, ()))).await;
+        let written = self
+            .trees()?
+            .update_submission(id, actor, |s| Ok((change(s)?, ())))
+            .await;
         let (submission, event, ()) = self.observed(written)?;
         Ok((submission, event))
     }
 
     fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
-        SledStore::submissions_by_holder(self, holder_id)
+        self.trees()?.submissions_by_holder(holder_id)
     }
 
     fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
-        SledStore::events(self, id)
+        self.trees()?.events(id)
     }
 
     async fn next_sequence(&self, year: i32) -> Result<u64, StoreError> {
-        let written = SledStore::next_sequence(self, year).await;
+        let written = self.trees()?.next_sequence(year).await;
         self.observed(written)
     }
 
@@ -199,7 +191,7 @@ impl super::Store for SledStore {
         pdf: &[u8],
         actor: &str,
     ) -> Result<(Submission, Event), UpdateError> {
-        let written = SledStore::store_issued(self, certificate, pdf, actor).await;
+        let written = self.trees()?.store_issued(certificate, pdf, actor).await;
         self.observed(written)
     }
 
@@ -210,7 +202,10 @@ impl super::Store for SledStore {
         text: &str,
         actor: &str,
     ) -> Result<Certificate, UpdateError> {
-        let written = SledStore::revoke_certificate(self, id, reason, text, actor).await;
+        let written = self
+            .trees()?
+            .revoke_certificate(id, reason, text, actor)
+            .await;
         self.observed(written)
     }
 
@@ -219,31 +214,31 @@ impl super::Store for SledStore {
         id: &str,
         change: CertificateChange<'_>,
     ) -> Result<Certificate, UpdateError> {
-        let written = SledStore::update_certificate(self, id, change).await;
+        let written = self.trees()?.update_certificate(id, change).await;
         self.observed(written)
     }
 
     fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
-        SledStore::certificate(self, id)
+        self.trees()?.certificate(id)
     }
 
     fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        SledStore::certificate_pdf(self, id)
+        self.trees()?.certificate_pdf(id)
     }
 
     fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
-        SledStore::listed_statuses(self)
+        self.trees()?.listed_statuses()
     }
 
     fn certificate_id_by_pdf(&self, sha256: &Sha256Digest) -> Result<Option<String>, StoreError> {
-        SledStore::certificate_id_by_pdf(self, sha256)
+        self.trees()?.certificate_id_by_pdf(sha256)
     }
 
     fn certificate_id_by_code(
         &self,
         code: &VerificationCode,
     ) -> Result<Option<String>, StoreError> {
-        SledStore::certificate_id_by_code(self, code)
+        self.trees()?.certificate_id_by_code(code)
     }
 
     async fn insert_token(
@@ -251,29 +246,29 @@ impl super::Store for SledStore {
         hash: &Sha256Digest,
         record: &TokenRecord,
     ) -> Result<(), StoreError> {
-        let written = SledStore::insert_token(self, hash, record).await;
+        let written = self.trees()?.insert_token(hash, record).await;
         self.observed(written)
     }
 
     fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError> {
-        SledStore::token(self, hash)
+        self.trees()?.token(hash)
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        SledStore::tokens(self)
+        self.trees()?.tokens()
     }
 
     async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
-        let written = SledStore::revoke_token(self, id).await;
+        let written = self.trees()?.revoke_token(id).await;
         self.observed(written)
     }
 
     fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        SledStore::key_records(self)
+        self.trees()?.key_records()
     }
 
     async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
-        let written = SledStore::put_key_records(self, records).await;
+        let written = self.trees()?.put_key_records(records).await;
         self.observed(written)
     }
 }
@@ -296,4 +291,133 @@ impl EngineFailure for UpdateError {
             _ => None,
         }
     }
+}
+
+impl SledStore {
+    /// Opens the store in `dir` (created if missing).
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let trees = Trees::open(dir)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            trees: Arc::new(RwLock::new(Some(Arc::new(trees)))),
+            failure: Arc::new(Mutex::new(None)),
+            reopening: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The open trees, or why there are none (while they are being reopened).
+    fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        self.trees
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Unavailable(
+                    self.failure()
+                        .unwrap_or_else(|| "the store is being reopened".to_owned()),
+                )
+            })
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Notes how a write went: an engine failure is kept for `ping` and starts a reopen; a
+    /// success clears it.
+    fn observed<T, E: EngineFailure>(&self, result: Result<T, E>) -> Result<T, E> {
+        let failed = {
+            let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+            match &result {
+                Ok(_) => {
+                    *failure = None;
+                    false
+                }
+                Err(e) => match e.engine_failure() {
+                    Some(reason) => {
+                        tracing::error!(%reason, "a store write failed in the engine");
+                        *failure = Some(reason);
+                        true
+                    }
+                    None => false,
+                },
+            }
+        };
+        if failed {
+            self.reopen_in_background();
+        }
+        result
+    }
+
+    /// Once the file system has room again, closes the database (when the requests using it
+    /// are done) and opens it again. One reopen at a time; none without a tokio runtime.
+    fn reopen_in_background(&self) {
+        if self.reopening.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.reopening.store(false, Ordering::SeqCst);
+            return;
+        };
+        let store = self.clone();
+        runtime.spawn(async move {
+            // Opening sled on a full disk damages its snapshot: wait for room first.
+            while free_bytes(&store.dir).is_some_and(|free| free < REOPEN_FREE_BYTES) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let old = store
+                .trees
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(mut old) = old {
+                // sled holds a lock on its directory until its last handle is gone.
+                loop {
+                    match Arc::try_unwrap(old) {
+                        Ok(trees) => {
+                            drop(trees);
+                            break;
+                        }
+                        Err(shared) => {
+                            old = shared;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            }
+            loop {
+                let dir = store.dir.clone();
+                match tokio::task::spawn_blocking(move || Trees::open(&dir)).await {
+                    Ok(Ok(trees)) => {
+                        *store.trees.write().unwrap_or_else(PoisonError::into_inner) =
+                            Some(Arc::new(trees));
+                        tracing::warn!("store reopened after a failed write");
+                        break;
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "reopening the store"),
+                    Err(e) => tracing::error!(error = %e, "reopening the store"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            store.reopening.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+/// Room the file system must have before the store is reopened after a failed write.
+const REOPEN_FREE_BYTES: u64 = 4 << 20;
+
+/// Bytes an unprivileged writer may still use on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs reads a NUL-terminated path and fills the zeroed struct we own.
+    let mut stat = unsafe { std::mem::zeroed::<libc::statvfs>() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }

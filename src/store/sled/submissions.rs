@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::SledStore;
+use super::Trees;
 use super::codec::{decode, decode_all, encode};
 use crate::domain::Refusal;
 use crate::domain::SubmissionId;
@@ -76,7 +76,7 @@ pub(super) fn append_event(
     Ok(event)
 }
 
-impl SledStore {
+impl Trees {
     /// Stores a new submission and its `created` event together.
     #[tracing::instrument(skip_all, fields(submission = %submission.id))]
     pub async fn create_submission(

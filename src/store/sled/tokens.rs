@@ -1,12 +1,12 @@
 use chrono::Utc;
 
-use super::SledStore;
+use super::Trees;
 use super::codec::{decode, decode_all, encode};
 use crate::domain::token::TokenRecord;
 use crate::domain::{Sha256Digest, TokenId};
 use crate::store::StoreError;
 
-impl SledStore {
+impl Trees {
     #[tracing::instrument(skip(self, hash), fields(token = %record.id))]
     pub async fn insert_token(
         &self,
@@ -29,7 +29,7 @@ impl SledStore {
     }
 }
 
-impl SledStore {
+impl Trees {
     /// Every token record (never a secret: only hashes are stored), oldest first.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let mut records: Vec<TokenRecord> = decode_all(&self.tokens)?;
