@@ -1,18 +1,14 @@
-//! Reading request bodies within limits. A body may not exceed its limit, may not stall, and
-//! when it is refused for its size the rest is read and dropped (up to a cap) before the
-//! answer, so the client reads a clean 413 instead of a connection reset mid-upload.
-
-use std::time::Duration;
+//! Reading request bodies within limits. A body may not exceed its limit, and when it is
+//! refused for its size the rest is read and dropped (up to a cap) before the answer, so the
+//! client reads a clean 413 instead of a connection reset mid-upload. A body that stalls is
+//! cut off for every route at once (`routes::limits::body_idle_timeout`): it ends here as a
+//! broken-off body, and the client gets 408.
 
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::domain::Sha256Digest;
-
-/// A body that sends nothing for this long is given up: a client that opens an upload and
-/// stalls must not hold a connection and a temporary file for the whole request timeout.
-pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How much of a refused body is still read so that the refusal reaches the client; past
 /// this the connection is simply closed.
@@ -24,13 +20,11 @@ pub enum ReceiveError {
     TooLarge { limit: u64 },
     #[error("the request body broke off: {0}")]
     Body(String),
-    #[error("the request body sent nothing for {} s", BODY_IDLE_TIMEOUT.as_secs())]
-    Stalled,
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
-/// The next chunk of a body, or `None` at its end; fails if the client stalls.
+/// The next chunk of a body, or `None` at its end.
 pub async fn next_chunk<S, E>(
     body: &mut std::pin::Pin<&mut S>,
 ) -> Result<Option<Bytes>, ReceiveError>
@@ -38,13 +32,10 @@ where
     S: Stream<Item = Result<Bytes, E>>,
     E: std::fmt::Display,
 {
-    match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await {
-        Err(_) => Err(ReceiveError::Stalled),
-        Ok(None) => Ok(None),
-        Ok(Some(chunk)) => chunk
-            .map(Some)
-            .map_err(|e| ReceiveError::Body(e.to_string())),
-    }
+    body.next()
+        .await
+        .transpose()
+        .map_err(|e| ReceiveError::Body(e.to_string()))
 }
 
 /// Reads and drops what is left of a refused body, up to `DRAIN_CAP` bytes.

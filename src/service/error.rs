@@ -87,18 +87,14 @@ impl ServiceError {
         Self::new(ErrorKind::TooLarge, "too_large", message)
     }
 
-    /// A request body that could not be read: too large is `TooLarge`, a stalled body
-    /// `Timeout`, one that broke off `BadRequest`, a failing disk `Internal`.
+    /// A request body that could not be read: too large is `TooLarge`, one that broke off
+    /// `BadRequest` (a stalled one is answered 408 by `routes::limits`), a failing disk
+    /// `Internal`.
     pub fn body(e: ReceiveError, what: &str) -> Self {
         match e {
             ReceiveError::TooLarge { limit } => ServiceError::too_large(format!(
                 "{what} 请求体超过 {limit} 字节 / the {what} body is over {limit} bytes"
             )),
-            ReceiveError::Stalled => ServiceError::new(
-                ErrorKind::Timeout,
-                "body_stalled",
-                format!("请求体停滞 / {e}"),
-            ),
             ReceiveError::Io(e) => ServiceError::internal(e),
             ReceiveError::Body(_) => {
                 ServiceError::bad_request("unreadable_body", format!("请求体不完整 / {e}"))
