@@ -23,7 +23,9 @@ use serde_json::Value;
 
 pub use fetch::{FetchError, Fetcher};
 pub use input::link_from_input;
-pub use trust::{TrustList, TrustedIssuer, default_path, normalize};
+pub use trust::{
+    TrustList, TrustedIssuer, default_path, describe_keys, normalize, pinned_list_time, trust_add,
+};
 
 use crate::domain::presented::Presented;
 use crate::domain::status_list::StatusList;
@@ -395,57 +397,4 @@ fn print_claims(c: &Claims, kid: Option<&str>) {
 
 fn date(timestamp: i64) -> String {
     DateTime::from_timestamp(timestamp, 0).map_or_else(|| timestamp.to_string(), |t| t.to_rfc3339())
-}
-
-/// `onetrip trust add`: fetches the issuer's key set and status list from its URL, checks
-/// that they belong together, and pins both.
-pub async fn trust_add(
-    url: &str,
-    trust_path: &std::path::Path,
-    fetcher: &Fetcher,
-) -> anyhow::Result<TrustedIssuer> {
-    let url = normalize(url);
-    if !url.starts_with("https://") && !url.starts_with("http://") {
-        bail!(
-            "{url} is not an http(s) URL: give the issuer's public URL, e.g. https://zwfw.example.gov.cn"
-        );
-    }
-    let jwks = fetcher
-        .json(&format!("{url}/.well-known/jwks.json"))
-        .await?;
-    let ring = KeyRing::from_jwks(&jwks).context("the issuer's key set")?;
-    let jws = fetcher
-        .text(&format!("{url}/.well-known/status-list"), "application/jwt")
-        .await?;
-    read_status_list(&jws, &ring, Some(&url)).context("the issuer's status list")?;
-    let mut trust = TrustList::load(trust_path)?;
-    let issuer = TrustedIssuer {
-        url,
-        added_at: Utc::now(),
-        jwks,
-        status_list: Some(jws),
-    };
-    trust.put(issuer.clone());
-    trust.save(trust_path)?;
-    Ok(issuer)
-}
-
-/// One line per key of a pinned key set: kid and status.
-pub fn describe_keys(issuer: &TrustedIssuer) -> Vec<String> {
-    KeyRing::from_jwks(&issuer.jwks)
-        .map(|ring| {
-            ring.records()
-                .map(|r| format!("{} {}", r.kid, format!("{:?}", r.status).to_lowercase()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// When the pinned status list of `issuer` was issued, if it holds one that verifies.
-pub fn pinned_list_time(issuer: &TrustedIssuer) -> Option<DateTime<Utc>> {
-    let ring = KeyRing::from_jwks(&issuer.jwks).ok()?;
-    let jws = issuer.status_list.as_deref()?;
-    read_status_list(jws, &ring, Some(&issuer.url))
-        .ok()
-        .map(|l| l.issued_at)
 }
