@@ -1,8 +1,15 @@
 //! Reading the files a clerk hands over at the window from a multipart body: every part is
 //! hashed as it streams, no bytes are kept, and the number and size of parts are bounded.
-//! The API's window check and the console's both read their parts here.
+//! The API's window check and the console's both read their parts here, through [`Parts`],
+//! which also bounds the headers of each part.
 
-use axum::extract::Multipart;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{FromRequest, Multipart, Request};
+use futures_util::StreamExt;
 
 use crate::body::{ReceiveError, hash_stream};
 use crate::domain::window_check::Presented;
@@ -14,11 +21,70 @@ pub const MAX_PARTS: usize = 200;
 /// the connection is given up.
 const DRAIN_PART_CAP: u64 = 8 << 20;
 
+/// A part's headers (its `Content-Disposition` and `Content-Type`) take a few hundred bytes.
+/// multer buffers them whole, without a bound, until the blank line that ends them; more
+/// than this (plus the one chunk that crossed it) and the body is given up.
+pub const MAX_PART_HEADER_BYTES: u64 = 64 << 10;
+
+/// Bytes pulled from the body since the current search for a part's headers began
+/// (`NOT_SEEKING` while a part's content is being read, which its own limits bound).
+struct HeaderMeter {
+    pulled: AtomicU64,
+    seeking_since: AtomicU64,
+}
+
+const NOT_SEEKING: u64 = u64::MAX;
+
+/// The parts of a multipart body, read one after another with each part's headers bounded
+/// by [`MAX_PART_HEADER_BYTES`].
+pub struct Parts {
+    multipart: Multipart,
+    meter: Arc<HeaderMeter>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Parts {
+    type Rejection = MultipartRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, MultipartRejection> {
+        let meter = Arc::new(HeaderMeter {
+            pulled: AtomicU64::new(0),
+            seeking_since: AtomicU64::new(NOT_SEEKING),
+        });
+        let watch = meter.clone();
+        let request = request.map(|body| {
+            Body::from_stream(body.into_data_stream().map(move |chunk| {
+                let chunk = chunk?;
+                let before = watch
+                    .pulled
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                let since = watch.seeking_since.load(Ordering::Relaxed);
+                if since != NOT_SEEKING && before - since >= MAX_PART_HEADER_BYTES {
+                    return Err(axum::Error::new(format!(
+                        "a part's headers are over {MAX_PART_HEADER_BYTES} bytes"
+                    )));
+                }
+                Ok(chunk)
+            }))
+        });
+        let multipart = Multipart::from_request(request, state).await?;
+        Ok(Self { multipart, meter })
+    }
+}
+
+impl Parts {
+    pub async fn next_field(&mut self) -> Result<Option<Field<'_>>, MultipartError> {
+        let meter = &self.meter;
+        meter
+            .seeking_since
+            .store(meter.pulled.load(Ordering::Relaxed), Ordering::Relaxed);
+        let field = self.multipart.next_field().await;
+        meter.seeking_since.store(NOT_SEEKING, Ordering::Relaxed);
+        field
+    }
+}
+
 /// Hashes every remaining part of `multipart` as a presented file, keeping no bytes.
-pub async fn hash_parts(
-    mut multipart: Multipart,
-    limit: u64,
-) -> Result<Vec<Presented>, ServiceError> {
+pub async fn hash_parts(mut multipart: Parts, limit: u64) -> Result<Vec<Presented>, ServiceError> {
     let mut presented = Vec::new();
     while let Some(field) = multipart
         .next_field()
@@ -50,10 +116,7 @@ pub async fn hash_parts(
 /// The text of a small form field (a CSRF token), read chunk by chunk and refused once it
 /// passes `max` bytes: a part is never held whole in memory. The rest of a refused part is
 /// read and dropped (up to [`DRAIN_PART_CAP`]) so the client gets the 413, not a reset.
-pub async fn small_text(
-    mut field: axum::extract::multipart::Field<'_>,
-    max: usize,
-) -> Result<String, ServiceError> {
+pub async fn small_text(mut field: Field<'_>, max: usize) -> Result<String, ServiceError> {
     let mut text = Vec::new();
     let mut over = 0u64;
     while let Some(chunk) = field
@@ -89,7 +152,7 @@ fn decode_name(raw: &str) -> String {
 
 /// Reads and drops the remaining parts (bounded like any refused body), so the client gets
 /// the refusal rather than a reset connection.
-async fn discard_parts(multipart: &mut Multipart) {
+async fn discard_parts(multipart: &mut Parts) {
     let mut parts = 0usize;
     while let Ok(Some(field)) = multipart.next_field().await {
         parts += 1;

@@ -2,12 +2,12 @@
 //! brought (multipart, each part streamed through SHA-256 and dropped) or only their digests.
 
 use axum::Json;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use serde::Deserialize;
 
 use super::json::{AppJson, AppPath};
-use super::multipart::{MAX_PARTS, hash_parts, too_many_parts};
+use super::multipart::{MAX_PARTS, Parts, hash_parts, too_many_parts};
 use crate::domain::Sha256Digest;
 use crate::domain::actor::Actor;
 use crate::domain::window_check::{Presented, WindowReport};
@@ -42,7 +42,7 @@ pub async fn window_check(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let presented = if is_multipart {
-        let multipart = Multipart::from_request(request, &state)
+        let multipart = Parts::from_request(request, &state)
             .await
             .map_err(|e| ServiceError::bad_request("malformed_multipart", e.body_text()))?;
         hash_parts(multipart, state.settings.max_material_bytes).await?

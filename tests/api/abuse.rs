@@ -197,3 +197,41 @@ async fn pdf_uploads_to_verify_are_limited_so_anonymous_bodies_cannot_fill_memor
         .unwrap();
     assert_ne!(again.status(), 503);
 }
+
+#[tokio::test]
+async fn a_window_check_part_whose_headers_never_end_is_refused_without_waiting_for_the_rest() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let content = |_: &str, i: usize| vec![b'0' + i as u8];
+    let (id, _) = pre_approved(&app, &staff, &licence_submission(ENTERPRISE), content).await;
+    let mut stream = connect(&app);
+    let head = format!(
+        "POST /api/v1/submissions/{id}/window-check HTTP/1.1\r\nHost: onetrip\r\n\
+         Authorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+         Content-Length: 1073741824\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Pad: ",
+        staff.clerk
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // Up to 1 MiB of one header line, then nothing: the body stalls, the header never ends.
+    // The server may answer and close before all of it is written.
+    for _ in 0..16 {
+        if stream.write_all(&[b'a'; 64 << 10]).is_err() {
+            break;
+        }
+    }
+    let started = Instant::now();
+    let answer = read_answer(&mut stream);
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "after {:?}: {answer}",
+        started.elapsed()
+    );
+    assert!(answer.contains("malformed_multipart"), "{answer}");
+    let s: Value = app
+        .get(&staff.clerk, &format!("/submissions/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["status"], "pre_approved");
+}

@@ -2,7 +2,7 @@
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use crate::domain::holder::Holder;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::window_check::{Outcome, WindowReport};
 use crate::routes::html::HtmlError;
-use crate::routes::multipart::{hash_parts, small_text};
+use crate::routes::multipart::{Parts, hash_parts, small_text};
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 use crate::service::certificates;
@@ -129,7 +129,7 @@ pub async fn window_check(
     clerk: Clerk,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    multipart: Result<Multipart, MultipartRejection>,
+    multipart: Result<Parts, MultipartRejection>,
 ) -> Result<Response, HtmlError> {
     let bad = |e: String| HtmlError::bad_request(format!("上传的表单无效 / malformed upload: {e}"));
     let mut multipart = multipart.map_err(|e| bad(e.body_text()))?;
