@@ -93,6 +93,33 @@ impl Identifier {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The version segment: 1 for a first issue, one more for each version that replaced it.
+    pub fn version(&self) -> u16 {
+        self.segments().4.parse().unwrap_or(1)
+    }
+
+    /// The identifier of the next version (GB/T 36904 keeps the sequence and raises the
+    /// version segment), with its own check character; `None` past version 999.
+    pub fn next_version(&self) -> Option<Self> {
+        let (root, type_code, authority, sequence, version) = self.segments();
+        let next: u16 = version.parse::<u16>().ok()?.checked_add(1)?;
+        if next > 999 {
+            return None;
+        }
+        let body = format!("{type_code}.{authority}.{sequence}.{next:03}");
+        let check = mod37_36(&body.replace('.', ""))?;
+        Self::parse(&format!("{root}.{body}.{check}")).ok()
+    }
+
+    /// (root, type code, authority, sequence, version) of an identifier that parsed.
+    fn segments(&self) -> (&str, &str, &str, &str, &str) {
+        let mut parts = self.0.rsplitn(6, '.').skip(1);
+        let mut next = || parts.next().unwrap_or_default();
+        let (version, sequence, authority, type_code, root) =
+            (next(), next(), next(), next(), next());
+        (root, type_code, authority, sequence, version)
+    }
 }
 
 impl TryFrom<String> for Identifier {
@@ -157,6 +184,31 @@ mod tests {
                 assert_ne!(mod37_36(&changed), Some('U'), "{changed}");
             }
         }
+    }
+
+    #[test]
+    fn each_next_version_keeps_the_sequence_and_has_a_valid_check_character() {
+        let first = Identifier::parse(PUBLISHED).unwrap();
+        assert_eq!(first.version(), 1);
+        let second = first.next_version().unwrap();
+        let third = second.next_version().unwrap();
+        assert_eq!(
+            third.as_str()[..PUBLISHED.len() - 6],
+            PUBLISHED[..PUBLISHED.len() - 6]
+        );
+        assert!(third.as_str().contains(".20230000403.003."));
+        assert_eq!((second.version(), third.version()), (2, 3));
+        assert_eq!(Identifier::parse(third.as_str()).unwrap(), third);
+        let last = Identifier::new(
+            "1.2.156.3005.2",
+            "11100000000013338W011",
+            "11430000006122244L",
+            2023,
+            403,
+            999,
+        )
+        .unwrap();
+        assert_eq!(last.next_version(), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! not plainly valid and every revoked key, as of one moment. The service signs it with its
 //! active key; an offline verifier pins it and says how old it is.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::certificate::CertStatus;
@@ -32,18 +32,28 @@ pub struct ListedCertificate {
     pub reason: Option<RevocationReason>,
     /// Since when the status holds.
     pub since: DateTime<Utc>,
+    /// The last day of a suspension that has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<NaiveDate>,
+    /// The version that replaced a superseded certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListedStatus {
     Revoked,
+    Suspended,
+    Superseded,
 }
 
 impl ListedStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             ListedStatus::Revoked => "revoked",
+            ListedStatus::Suspended => "suspended",
+            ListedStatus::Superseded => "superseded",
         }
     }
 }
@@ -58,17 +68,43 @@ pub struct ListedKey {
 impl ListedCertificate {
     /// The entry for a certificate of this status; `None` for a valid one.
     pub fn of(sub: &str, status: &CertStatus) -> Option<Self> {
+        let entry = |status, since| Self {
+            sub: sub.to_owned(),
+            status,
+            reason: None,
+            since,
+            until: None,
+            successor: None,
+        };
         match status {
             CertStatus::Valid => None,
             CertStatus::Revoked {
                 reason, revoked_at, ..
             } => Some(Self {
-                sub: sub.to_owned(),
-                status: ListedStatus::Revoked,
                 reason: Some(*reason),
-                since: *revoked_at,
+                ..entry(ListedStatus::Revoked, *revoked_at)
+            }),
+            CertStatus::Suspended {
+                until,
+                suspended_at,
+                ..
+            } => Some(Self {
+                until: *until,
+                ..entry(ListedStatus::Suspended, *suspended_at)
+            }),
+            CertStatus::Superseded {
+                superseded_by,
+                superseded_at,
+            } => Some(Self {
+                successor: Some(superseded_by.to_string()),
+                ..entry(ListedStatus::Superseded, *superseded_at)
             }),
         }
+    }
+
+    /// Whether the status still holds on `today`: a suspension past its last day does not.
+    pub fn holds_on(&self, today: NaiveDate) -> bool {
+        !(self.status == ListedStatus::Suspended && self.until.is_some_and(|last| last < today))
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::identifier::Identifier;
 use super::refusal::Refusal;
 use super::window_check::{ManifestEntry, Outcome, WindowReport};
 use super::{DepartmentCode, ItemCode, MaterialName, Sha256Digest, SubmissionId, holder::Holder};
@@ -101,6 +102,10 @@ pub struct Submission {
     /// How many events the history holds; the next event's `seq`.
     pub event_count: u64,
     pub certificate: Option<String>,
+    /// The certificate this submission amends (变更): issuing it issues that certificate's
+    /// next version and supersedes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amends: Option<Identifier>,
 }
 
 impl Refusal {

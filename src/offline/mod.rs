@@ -29,6 +29,7 @@ pub use trust::{
 
 use crate::domain::presented::Presented;
 use crate::domain::status_list::StatusList;
+use crate::service::issuance::CHINA;
 use crate::service::verdict::{Verdict, verify_offline};
 use crate::signing::{Claims, KeyRing, parse_jws};
 
@@ -270,16 +271,20 @@ fn listed(list: &StatusList, claims: &Claims, kid: Option<&str>) -> Option<Outco
         println!("verdict: {}", Verdict::KeyRevoked.as_str());
         return Some(Outcome::NotValid);
     }
-    let entry = list.certificate(&claims.sub)?;
+    let entry = list
+        .certificate(&claims.sub)
+        .filter(|e| e.holds_on(Utc::now().with_timezone(&CHINA).date_naive()))?;
+    let detail = entry
+        .reason
+        .and_then(|r| serde_json::to_value(r).ok())
+        .and_then(|v| v.as_str().map(|reason| format!(" ({reason})")))
+        .or_else(|| entry.until.map(|last| format!(" (until {last})")))
+        .or_else(|| entry.successor.as_ref().map(|next| format!(" (by {next})")))
+        .unwrap_or_default();
     println!(
-        "证照状态 status: {} since {}{}",
+        "证照状态 status: {} since {}{detail}",
         entry.status.as_str(),
         entry.since.to_rfc3339(),
-        entry
-            .reason
-            .and_then(|r| serde_json::to_value(r).ok())
-            .and_then(|v| v.as_str().map(|reason| format!(" ({reason})")))
-            .unwrap_or_default()
     );
     println!("  (status list of {})", list.issued_at.to_rfc3339());
     println!("verdict: {}", entry.status.as_str());

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::json::{AppJson, AppPath};
 use crate::domain::actor::Actor;
 use crate::domain::holder::Holder;
+use crate::domain::identifier::Identifier;
 use crate::domain::submission::{Event, NewSubmission, ReturnReason, Submission};
 use crate::domain::{DepartmentCode, ItemCode, MaterialName, check_reason};
 use crate::routes::state::AppState;
@@ -58,6 +59,8 @@ struct CreateBody {
     materials: Vec<MaterialBody>,
     #[serde(default)]
     fields: BTreeMap<String, String>,
+    /// The identifier of the certificate this submission amends.
+    amends: Option<String>,
 }
 
 fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
@@ -88,12 +91,17 @@ fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
                 .map_err(|e| ServiceError::invalid(format!("materials[{i}].name"), e))
         })
         .collect::<Result<_, ServiceError>>()?;
+    let amends = body
+        .amends
+        .map(|id| Identifier::parse(id.trim()).map_err(|e| ServiceError::invalid("amends", e)))
+        .transpose()?;
     Ok(NewSubmission {
         holder,
         kind: body.kind,
         items,
         materials,
         fields: body.fields,
+        amends,
     })
 }
 

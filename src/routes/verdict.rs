@@ -29,6 +29,8 @@ fn titles(verdict: Verdict) -> (&'static str, &'static str) {
         Verdict::BadSignature => ("签名无效", "Bad signature"),
         Verdict::Malformed => ("无效核验码", "Malformed token"),
         Verdict::NotIssued => ("非本机关签发", "Not issued by us"),
+        Verdict::Suspended => ("已暂扣", "Suspended"),
+        Verdict::Superseded => ("已变更（旧版本）", "Superseded by a newer version"),
     }
 }
 

@@ -60,7 +60,9 @@ pub async fn revoke(
     actor.require(&[Role::Admin])?;
     let certificate = services
         .store
-        .revoke_certificate(id, reason, &text, &actor.label())
+        .update_status(id, &actor.label(), |c| {
+            c.revoke(reason, text.clone(), Utc::now())
+        })
         .await?;
     services.status_lists.certificates_changed();
     tracing::warn!(certificate = %id, ?reason, by = %actor.label(), "certificate revoked");

@@ -19,6 +19,7 @@ use crate::render::{
 };
 use crate::service::{ErrorKind, ServiceError, submission_not_found};
 use crate::signing::{Claims, sign_token};
+use crate::store::Provenance;
 
 /// Certificates are dated in China Standard Time (UTC+8, no daylight saving).
 pub const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
@@ -164,8 +165,36 @@ pub fn view_of(
     }
 }
 
+/// The signing key and the moment of issuance, taken together under the ring's lock: a
+/// rotation (under the write lock) then falls wholly before or after, so `iat` always lies
+/// inside the signing key's active window.
+pub struct Signer {
+    kid: String,
+    key: ed25519_dalek::SigningKey,
+    pub issued_at: DateTime<Utc>,
+    /// The issue date printed on the certificate, in China time.
+    pub issue_date: NaiveDate,
+}
+
+impl Signer {
+    pub async fn take(state: &Services) -> Result<Self, ServiceError> {
+        let ring = state.keys.read().await;
+        let (kid, key) = ring
+            .active()
+            .ok_or_else(|| ServiceError::internal("no active signing key"))?;
+        let issued_at = Utc::now();
+        Ok(Self {
+            kid: kid.to_owned(),
+            key: key.clone(),
+            issued_at,
+            issue_date: issued_at.with_timezone(&CHINA).date_naive(),
+        })
+    }
+}
+
 /// Issues the certificate of an accepted submission whose every item is approved (a clerk or
-/// an admin); 409 naming what is missing otherwise.
+/// an admin); 409 naming what is missing otherwise. An amendment issues the next version of
+/// the certificate it amends and supersedes it.
 #[tracing::instrument(skip(state, actor), fields(submission = %id, actor = %actor.label()))]
 pub async fn issue(
     state: &Services,
@@ -178,29 +207,81 @@ pub async fn issue(
         .submission(id)?
         .ok_or_else(|| submission_not_found(id.as_str()))?;
     submission.check_issuable()?;
-    let template = state
-        .templates
-        .get(&submission.kind)
-        .ok_or_else(|| ServiceError::internal(format!("template {} is gone", submission.kind)))?;
+    let template = template_of(state, &submission.kind)?;
     // The template may have changed since the submission was filed: its stored fields must
     // still satisfy it (they were normalised at filing, so only the check matters here).
     template.normalize_fields(&submission.fields)?;
     let code = unused_code(state)?;
-
-    // The signing key and the issuance time are taken together under the ring's lock: a
-    // rotation (under the write lock) then falls wholly before or after, so `iat` always lies
-    // inside the signing key's active window.
-    let (kid, key, issued_at) = {
-        let ring = state.keys.read().await;
-        let (kid, key) = ring
-            .active()
-            .ok_or_else(|| ServiceError::internal("no active signing key"))?;
-        (kid.to_owned(), key.clone(), Utc::now())
+    let signer = Signer::take(state).await?;
+    let issuer = issuer_info(state);
+    let content = match &submission.amends {
+        None => {
+            let identifier = new_identifier(state, template, signer.issue_date).await?;
+            CertContent::from_submission(
+                identifier,
+                &submission,
+                template,
+                issuer,
+                signer.issue_date,
+                code,
+            )
+        }
+        Some(amended) => {
+            // An amendment keeps the licence's sequence and expiry and raises its version.
+            let previous = super::lifecycle::amendable(state, amended, signer.issue_date)?;
+            let identifier = previous
+                .content
+                .id
+                .next_version()
+                .ok_or_else(super::lifecycle::too_many_versions)?;
+            let mut content = CertContent::from_submission(
+                identifier,
+                &submission,
+                template,
+                issuer,
+                signer.issue_date,
+                code,
+            );
+            content.expiry_date = previous.content.expiry_date;
+            content.supersedes = Some(previous.content.id);
+            content
+        }
     };
-    let issue_date = issued_at.with_timezone(&CHINA).date_naive();
+    sign_and_store(
+        state,
+        actor,
+        signer,
+        content,
+        template,
+        submission.id.clone(),
+        Provenance::Submission,
+    )
+    .await
+}
+
+pub fn template_of<'a>(state: &'a Services, kind: &str) -> Result<&'a Template, ServiceError> {
+    state
+        .templates
+        .get(kind)
+        .ok_or_else(|| ServiceError::internal(format!("template {kind} is gone")))
+}
+
+pub fn issuer_info(state: &Services) -> IssuerInfo {
+    IssuerInfo {
+        name: state.settings.issuer.name.clone(),
+        code: state.settings.issuer.authority_code.clone(),
+    }
+}
+
+/// A first-version identifier: the next sequence number of the issue year.
+pub async fn new_identifier(
+    state: &Services,
+    template: &Template,
+    issue_date: NaiveDate,
+) -> Result<Identifier, ServiceError> {
     let issuer = &state.settings.issuer;
     let sequence = state.store.next_sequence(issue_date.year()).await?;
-    let identifier = Identifier::new(
+    Identifier::new(
         &issuer.identifier_root,
         &template.type_code,
         &issuer.authority_code,
@@ -208,20 +289,27 @@ pub async fn issue(
         sequence,
         1,
     )
-    .map_err(ServiceError::internal)?;
-    let content = CertContent::from_submission(
-        identifier,
-        &submission,
-        template,
-        IssuerInfo {
-            name: issuer.name.clone(),
-            code: issuer.authority_code.clone(),
-        },
-        issue_date,
-        code.clone(),
-    );
-    check_printable_text(&state.fonts, "certificate", &content.printed_text())?;
+    .map_err(ServiceError::internal)
+}
 
+/// Lints, signs, renders, checks the rendering and stores `content` as issued now by
+/// `signer`, with what its provenance calls for, in one transaction.
+pub async fn sign_and_store(
+    state: &Services,
+    actor: &Actor,
+    signer: Signer,
+    content: CertContent,
+    template: &Template,
+    submission: SubmissionId,
+    provenance: Provenance<'_>,
+) -> Result<Certificate, ServiceError> {
+    check_printable_text(&state.fonts, "certificate", &content.printed_text())?;
+    let Signer {
+        kid,
+        key,
+        issued_at,
+        ..
+    } = signer;
     let content_digest = content.digest();
     let claims = Claims {
         sub: content.id.to_string(),
@@ -232,6 +320,10 @@ pub async fn issue(
     };
     let token = sign_token(&key, &kid, &claims).map_err(ServiceError::internal)?;
     let verify_url = format!("{}/v/{token}", state.public_url);
+    let code = content
+        .code
+        .clone()
+        .ok_or_else(|| ServiceError::internal("a new certificate without a code"))?;
     let code_url = code_url(&state.public_url, &code);
 
     let view = view_of(&content, template, &verify_url, &code_url, issued_at, false);
@@ -256,7 +348,7 @@ pub async fn issue(
     drop(slot);
 
     let certificate = Certificate {
-        submission: submission.id.clone(),
+        submission,
         issued_at,
         issued_by: actor.label(),
         kid,
@@ -273,8 +365,11 @@ pub async fn issue(
     let storing = Instant::now();
     state
         .store
-        .store_issued(&certificate, &pdf, &actor.label())
+        .store_issued(&certificate, &pdf, &actor.label(), provenance)
         .await?;
+    if certificate.content.supersedes.is_some() {
+        state.status_lists.certificates_changed();
+    }
     tracing::info!(
         certificate = %certificate.content.id,
         kid = %certificate.kid,
@@ -288,7 +383,7 @@ pub async fn issue(
 
 /// A fresh verification code that no certificate holds yet. With 80 random bits a repeat is
 /// not expected in the life of the service; the store refuses one anyway.
-fn unused_code(state: &Services) -> Result<VerificationCode, ServiceError> {
+pub fn unused_code(state: &Services) -> Result<VerificationCode, ServiceError> {
     loop {
         let code = VerificationCode::generate();
         if state.store.certificate_id_by_code(&code)?.is_none() {

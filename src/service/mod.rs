@@ -10,6 +10,7 @@ mod error;
 pub mod health;
 pub mod issuance;
 pub mod keys;
+pub mod lifecycle;
 pub mod preview;
 pub mod status_list;
 pub mod submissions;

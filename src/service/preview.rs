@@ -89,6 +89,8 @@ pub fn render(settings: &Settings, kind: &str) -> anyhow::Result<Vec<u8>> {
             code: issuer.authority_code.clone(),
         },
         code: Some(code.clone()),
+        supersedes: None,
+        former_number: None,
     };
     let base = settings
         .public_url

@@ -13,6 +13,7 @@ use super::{ServiceError, Services, submission_not_found};
 use crate::body::ReceiveError;
 use crate::domain::actor::Actor;
 use crate::domain::holder::Holder;
+use crate::domain::identifier::Identifier;
 use crate::domain::submission::{
     Decision, DecisionOutcome, Event, Item, NewSubmission, ReturnReason, Status, Submission,
 };
@@ -43,6 +44,8 @@ pub struct SubmissionView<'a> {
     updated_at: DateTime<Utc>,
     certificate: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    amends: Option<&'a Identifier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<&'a [Event]>,
 }
 
@@ -69,6 +72,7 @@ impl<'a> SubmissionView<'a> {
             created_at: s.created_at,
             updated_at: s.updated_at,
             certificate: s.certificate.as_deref(),
+            amends: s.amends.as_ref(),
             history,
         }
     }
@@ -99,6 +103,9 @@ pub async fn create(
         )
         .with_field("kind")
     })?;
+    if let Some(amended) = &new.amends {
+        super::lifecycle::check_amendment(services, actor, amended, &new)?;
+    }
     let submission = Submission::create(SubmissionId::generate(), new, template, Utc::now())?;
     super::issuance::check_printable(&services.fonts, &submission)?;
     services

@@ -5,7 +5,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
+use crate::domain::certificate::{CertStatus, Certificate, Change, RevocationReason};
+use crate::service::issuance::CHINA;
 use crate::signing::{Claims, KeyRing, KeyStatus, parse_token};
 
 /// The distinct answers a verifier can get (API.md, "Verdict").
@@ -20,6 +21,8 @@ pub enum Verdict {
     BadSignature,
     Malformed,
     NotIssued,
+    Suspended,
+    Superseded,
 }
 
 impl Verdict {
@@ -33,6 +36,8 @@ impl Verdict {
             Verdict::BadSignature => "bad_signature",
             Verdict::Malformed => "malformed",
             Verdict::NotIssued => "not_issued",
+            Verdict::Suspended => "suspended",
+            Verdict::Superseded => "superseded",
         }
     }
 
@@ -53,6 +58,10 @@ impl Verdict {
             }
             Verdict::Malformed => "不是有效的核验码 / This is not a valid verification code.",
             Verdict::NotIssued => "本机关未签发此证照 / This issuer never issued this certificate.",
+            Verdict::Suspended => "证照已被暂扣，暂停使用 / This certificate is suspended.",
+            Verdict::Superseded => {
+                "证照已变更，此版本已被新版本替代 / This version was replaced by a newer one."
+            }
         }
     }
 
@@ -119,7 +128,30 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub revocation: Option<Revocation>,
+    pub revocation: Option<Box<Revocation>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspension: Option<Box<Suspension>>,
+    /// The version that replaced a superseded one, and what changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub successor: Option<Box<Successor>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Suspension {
+    pub reason: String,
+    /// The last day of the suspension, if it has one.
+    pub until: Option<NaiveDate>,
+    pub suspended_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Successor {
+    pub id: String,
+    pub code: Option<String>,
+    /// Where to verify it: its `/c/<code>` link (or its QR link for a first-version record).
+    pub link: String,
+    pub superseded_at: DateTime<Utc>,
+    pub changes: Vec<Change>,
 }
 
 impl Finding {
@@ -131,6 +163,8 @@ impl Finding {
             kid: None,
             signed_at: None,
             revocation: None,
+            suspension: None,
+            successor: None,
         }
     }
 }
@@ -215,23 +249,40 @@ pub fn verify_token<E>(
         }
         _ => return Ok(signed.finding(Verdict::NotIssued)),
     };
-    let verdict = match &certificate.status {
+    let today = now.with_timezone(&CHINA).date_naive();
+    let status = certificate.status.in_force(today);
+    let verdict = match status {
         CertStatus::Revoked { .. } => Verdict::Revoked,
+        CertStatus::Superseded { .. } => Verdict::Superseded,
+        CertStatus::Suspended { .. } => Verdict::Suspended,
         CertStatus::Valid if signed.expired(now) => Verdict::Expired,
         CertStatus::Valid => Verdict::Valid,
     };
     let mut result = signed.finding(verdict);
-    if let CertStatus::Revoked {
-        reason,
-        text,
-        revoked_at,
-    } = &certificate.status
-    {
-        result.revocation = Some(Revocation {
-            reason: *reason,
-            text: text.clone(),
-            revoked_at: *revoked_at,
-        });
+    match status {
+        CertStatus::Revoked {
+            reason,
+            text,
+            revoked_at,
+        } => {
+            result.revocation = Some(Box::new(Revocation {
+                reason: *reason,
+                text: text.clone(),
+                revoked_at: *revoked_at,
+            }));
+        }
+        CertStatus::Suspended {
+            reason,
+            until,
+            suspended_at,
+        } => {
+            result.suspension = Some(Box::new(Suspension {
+                reason: reason.clone(),
+                until: *until,
+                suspended_at: *suspended_at,
+            }));
+        }
+        CertStatus::Superseded { .. } | CertStatus::Valid => {}
     }
     result.certificate = Some(Box::new(PublicCertificate::from(&certificate)));
     Ok(result)
@@ -307,6 +358,8 @@ mod tests {
                 code: "11430000006122244L".into(),
             },
             code: None,
+            supersedes: None,
+            former_number: None,
         };
         let claims = Claims {
             sub: ID.into(),

@@ -3,17 +3,44 @@
 
 use chrono::Utc;
 
-use super::verdict::{Finding, Verdict, verify_token};
+use super::verdict::{Finding, Successor, Verdict, verify_token};
 use super::{ServiceError, Services};
 use crate::domain::Sha256Digest;
+use crate::domain::certificate::{CertStatus, changes};
 use crate::domain::presented::Presented;
 
-/// The verdict for a token, against the service's keys and records.
+/// The verdict for a token, against the service's keys and records. A superseded version's
+/// verdict names its successor and what changed.
 pub async fn verify(services: &Services, token: &str) -> Result<Finding, ServiceError> {
-    let ring = services.keys.read().await;
-    Ok(verify_token(&ring, token, Utc::now(), |id| {
-        services.store.certificate(id)
-    })?)
+    let mut superseded = None;
+    let mut finding = {
+        let ring = services.keys.read().await;
+        verify_token(&ring, token, Utc::now(), |id| {
+            let found = services.store.certificate(id)?;
+            superseded = found.clone();
+            Ok::<_, ServiceError>(found)
+        })?
+    };
+    if finding.verdict == Verdict::Superseded
+        && let Some(old) = superseded
+        && let CertStatus::Superseded {
+            superseded_by,
+            superseded_at,
+        } = &old.status
+        && let Some(new) = services.store.certificate(superseded_by.as_str())?
+    {
+        finding.successor = Some(Box::new(Successor {
+            id: new.content.id.to_string(),
+            code: new.content.code.as_ref().map(ToString::to_string),
+            link: new
+                .code_url
+                .clone()
+                .unwrap_or_else(|| new.verify_url.clone()),
+            superseded_at: *superseded_at,
+            changes: changes(&old.content, &new.content),
+        }));
+    }
+    Ok(finding)
 }
 
 /// The verdict for whatever was presented: a token, or the certificate a code names.

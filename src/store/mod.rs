@@ -14,11 +14,11 @@ use async_trait::async_trait;
 pub use self::sled::SledStore;
 pub use material_files::MaterialFiles;
 
-use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
+use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::token::TokenRecord;
-use crate::domain::{Refusal, Sha256Digest, SubmissionId, TokenId, VerificationCode};
+use crate::domain::{ItemCode, Refusal, Sha256Digest, SubmissionId, TokenId, VerificationCode};
 
 /// Everything that can go wrong below the domain. Handlers answer these with a generic 500.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,27 @@ pub type SubmissionChange<'a> =
 pub type CertificateChange<'a> =
     &'a (dyn Fn(&mut Certificate) -> Result<(), Refusal> + Send + Sync);
 
+/// A change of a certificate's status (revocation, suspension, reinstatement): it returns
+/// the event to append to the history of the certificate's submission.
+pub type StatusChange<'a> = &'a (dyn Fn(&mut Certificate) -> Result<Action, Refusal> + Send + Sync);
+
+/// Where an issued certificate comes from, which decides what else its transaction writes.
+/// Whatever the provenance, a certificate that `supersedes` another marks that one
+/// superseded in the same transaction (refused unless it is still in force).
+#[derive(Debug, Clone, Copy)]
+pub enum Provenance<'a> {
+    /// The certificate's submission (an application or an amendment) is marked issued.
+    Submission,
+    /// Items left the superseded version; its submission's history records which and why.
+    Withdrawal {
+        items: &'a [ItemCode],
+        reason: &'a str,
+    },
+    /// An existing licence re-issued from a migration file: its submission record is stored
+    /// with it, and its former number may be migrated only once.
+    Migration { submission: &'a Submission },
+}
+
 /// The port. Every method that changes something is one unit of work: all of it is stored
 /// and durable before it returns, or nothing is.
 #[async_trait]
@@ -88,21 +109,23 @@ pub trait Store: Send + Sync {
     /// Hands out the next sequence number of `year`; a number on a stored certificate is
     /// never handed out again.
     async fn next_sequence(&self, year: i32) -> Result<u64, StoreError>;
-    /// Stores a certificate, its PDF and the submission's `issued` event together. Refused
-    /// if the submission is no longer issuable, or the identifier or code exists.
+    /// Stores a certificate, its PDF and the events its provenance calls for together.
+    /// Refused if the submission is no longer issuable, the identifier, code or former
+    /// number exists, or the version it supersedes is no longer in force.
     async fn store_issued(
         &self,
         certificate: &Certificate,
         pdf: &[u8],
         actor: &str,
+        provenance: Provenance<'_>,
     ) -> Result<(Submission, Event), UpdateError>;
-    /// Revokes a certificate and appends the event to its submission's history, together.
-    async fn revoke_certificate(
+    /// Changes a certificate's status and appends the event to its submission's history,
+    /// together.
+    async fn change_status(
         &self,
         id: &str,
-        reason: RevocationReason,
-        text: &str,
         actor: &str,
+        change: StatusChange<'_>,
     ) -> Result<Certificate, UpdateError>;
     /// Changes a stored certificate (its delivery) in one read-modify-write.
     async fn change_certificate(
@@ -120,6 +143,8 @@ pub trait Store: Send + Sync {
     /// The identifier of the certificate that carries this verification code.
     fn certificate_id_by_code(&self, code: &VerificationCode)
     -> Result<Option<String>, StoreError>;
+    /// The identifier of the certificate a migration issued for this former licence number.
+    fn certificate_id_by_former_number(&self, number: &str) -> Result<Option<String>, StoreError>;
 
     async fn insert_token(
         &self,
@@ -182,6 +207,16 @@ impl dyn Store {
             Some(id) => self.certificate(&id),
             None => Ok(None),
         }
+    }
+
+    /// [`Store::change_status`] for any closure.
+    pub async fn update_status(
+        &self,
+        id: &str,
+        actor: &str,
+        change: impl Fn(&mut Certificate) -> Result<Action, Refusal> + Send + Sync,
+    ) -> Result<Certificate, UpdateError> {
+        self.change_status(id, actor, &change).await
     }
 
     /// The certificate that carries this verification code, if any.

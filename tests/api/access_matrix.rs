@@ -60,6 +60,7 @@ enum Fixture {
     Issuable,
     Certificate,
     Delivered,
+    Suspended,
     RetiredKey,
     ThrowawayToken,
 }
@@ -150,6 +151,13 @@ fn table() -> Vec<Row> {
             false, Body::None),
         row(post.clone(), "/api/v1/certificates/{serial}/revoke", &[Admin], 200, Certificate,
             true, J(|| json!({"reason": "holder_request"}))),
+        row(post.clone(), "/api/v1/certificates/{serial}/suspend", &[ApproverSameDept, Admin],
+            200, Certificate, true, J(|| json!({"reason": "监督抽查不合格，责令整改"}))),
+        row(post.clone(), "/api/v1/certificates/{serial}/reinstate", &[ApproverSameDept, Admin],
+            200, Suspended, true, J(|| json!({"reason": "整改完成，复查合格"}))),
+        row(post.clone(), "/api/v1/certificates/{serial}/withdraw-items",
+            &[ApproverSameDept, Admin], 201, Certificate, true,
+            J(|| json!({"items": ["fertiliser"], "reason": "企业申请注销该产品类别"}))),
         row(put.clone(), "/api/v1/certificates/{serial}/delivery", &[Clerk, Admin], 200,
             Certificate, false, J(|| json!({"method": "window"}))),
         row(post.clone(), "/api/v1/certificates/{serial}/delivery/events", &[Clerk, Admin], 200,
@@ -339,7 +347,7 @@ impl Matrix {
             PreApproved => 3,
             Accepted => 4,
             Issuable => 5,
-            Certificate | Delivered => 6,
+            Certificate | Delivered | Suspended => 6,
             _ => 0,
         };
         for step in &steps[..depth] {
@@ -411,6 +419,11 @@ impl Matrix {
                     t.verification_code = cert["code"].as_str().unwrap().to_owned();
                 }
             }
+        }
+        if fixture == Suspended {
+            let path = format!("/certificates/{}/suspend", t.serial);
+            let body = json!({"reason": "监督抽查不合格"});
+            expect(app.post(&app.admin, &path, &body).await, 200, "suspend").await;
         }
         if fixture == Delivered {
             let path = format!("/certificates/{}/delivery", t.serial);

@@ -11,6 +11,7 @@ mod full_disk;
 mod helpers;
 mod hostile;
 mod issuance;
+mod lifecycle;
 mod real_enterprises;
 mod restart;
 mod secrets;

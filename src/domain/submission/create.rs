@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Item, Material, Status, Submission};
 use crate::domain::holder::Holder;
+use crate::domain::identifier::Identifier;
 use crate::domain::refusal::Refusal;
 use crate::domain::template::Template;
 use crate::domain::{DepartmentCode, ItemCode, MaterialName, SubmissionId};
@@ -18,6 +19,7 @@ pub struct NewSubmission {
     pub items: Vec<(ItemCode, DepartmentCode, String)>,
     pub materials: Vec<MaterialName>,
     pub fields: BTreeMap<String, String>,
+    pub amends: Option<Identifier>,
 }
 
 const MAX_MATERIALS: usize = 100;
@@ -108,6 +110,7 @@ impl Submission {
             updated_at: now,
             event_count: 0,
             certificate: None,
+            amends: new.amends,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The audit history: what happened to a submission, appended and never rewritten.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{DecisionOutcome, ReturnReason};
@@ -47,6 +47,32 @@ pub enum Action {
         certificate: String,
         reason: RevocationReason,
         text: String,
+    },
+    CertificateSuspended {
+        certificate: String,
+        reason: String,
+        until: Option<NaiveDate>,
+    },
+    CertificateReinstated {
+        certificate: String,
+        reason: String,
+    },
+    /// A newer version replaced this submission's certificate.
+    CertificateSuperseded {
+        certificate: String,
+        by: String,
+    },
+    /// Items left the certificate: `successor` is the version without them (none when the
+    /// last ones left and the certificate was revoked instead).
+    ItemsWithdrawn {
+        certificate: String,
+        successor: Option<String>,
+        items: Vec<ItemCode>,
+        reason: String,
+    },
+    /// Filed from a migration file: an existing licence re-issued, its number kept.
+    Migrated {
+        former_number: String,
     },
 }
 

@@ -39,6 +39,7 @@ fn draft() -> Submission {
         ],
         materials: vec![MaterialName::parse("营业执照").unwrap()],
         fields: [("address".to_string(), "杭州".to_string())].into(),
+        amends: None,
     };
     Submission::create(SubmissionId::generate(), new, &template, Utc::now()).unwrap()
 }
@@ -227,6 +228,7 @@ fn create_rejects_duplicates_and_wrong_holder_type() {
         )],
         materials: vec![name()],
         fields: [("address".to_string(), "杭州".to_string())].into(),
+        amends: None,
     };
     let field = |r: Result<Submission, Refusal>| match r {
         Err(Refusal::Invalid { field, .. }) => field,

@@ -5,11 +5,22 @@ use super::Trees;
 use super::codec::{decode, encode};
 use super::submissions::{abort, abort_with, append_event, load_in};
 use crate::domain::{Sha256Digest, VerificationCode};
-use crate::store::{StoreError, UpdateError};
+use crate::store::{Provenance, StatusChange, StoreError, UpdateError};
 
 use crate::domain::Refusal;
-use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
-use crate::domain::submission::{Event, Submission};
+use crate::domain::certificate::{CertStatus, Certificate};
+use crate::domain::submission::{Action, Event, Submission};
+
+fn already_migrated(number: &str, issued: &[u8]) -> Refusal {
+    let issued = String::from_utf8_lossy(issued);
+    Refusal::Conflict {
+        code: "already_migrated",
+        message: format!(
+            "原证书 {number} 已迁移为 {issued} / licence {number} was already migrated as {issued}"
+        ),
+        details: Some(serde_json::json!({ "identifier": issued })),
+    }
+}
 
 fn certificate_not_found(id: &str) -> UpdateError {
     UpdateError::Refused(Refusal::NotFound {
@@ -38,21 +49,21 @@ impl Trees {
         Ok(next)
     }
 
-    /// Stores a certificate, its PDF and the submission's `issued` event in one transaction,
-    /// then flushes. Refused if the submission is no longer issuable or the identifier exists.
+    /// Stores a certificate, its PDF and what its provenance calls for in one transaction,
+    /// then flushes. Refused if the submission is no longer issuable, the identifier, code or
+    /// former number exists, or the version it supersedes is no longer in force.
     pub async fn store_issued(
         &self,
         certificate: &Certificate,
         pdf: &[u8],
         actor: &str,
+        provenance: Provenance<'_>,
     ) -> Result<(Submission, Event), UpdateError> {
-        let id = certificate.content.id.as_str().as_bytes();
+        let content = &certificate.content;
+        let id = content.id.as_str().as_bytes();
         let value = encode(certificate)?;
-        let code = certificate
-            .content
-            .code
-            .as_ref()
-            .map(|c| c.as_str().as_bytes());
+        let code = content.code.as_ref().map(|c| c.as_str().as_bytes());
+        let at = certificate.issued_at;
         let trees = (
             &self.submissions,
             &self.events,
@@ -60,52 +71,109 @@ impl Trees {
             &self.pdfs,
             &self.pdf_index,
             &self.code_index,
+            &self.former_index,
+            &self.statuses,
         );
         let transaction = || {
-            trees.transaction(|(subs, events, certs, pdfs, pdf_index, code_index)| {
-                if certs.get(id)?.is_some() {
-                    return Err(abort(Refusal::Conflict {
-                        code: "identifier_taken",
-                        message: format!("identifier {} already exists", certificate.content.id),
-                        details: None,
-                    }));
-                }
-                if let Some(code) = code {
-                    if code_index.get(code)?.is_some() {
+            trees.transaction(
+                |(subs, events, certs, pdfs, pdf_index, code_index, former_index, statuses)| {
+                    if certs.get(id)?.is_some() {
                         return Err(abort(Refusal::Conflict {
-                            code: "verification_code_taken",
-                            message: "核验码重复，请重新出证 / the verification code is taken: issue again".into(),
+                            code: "identifier_taken",
+                            message: format!("identifier {} already exists", content.id),
                             details: None,
                         }));
                     }
-                    code_index.insert(code, id)?;
-                }
-                let mut submission = load_in(subs, &certificate.submission)?;
-                let action = submission
-                    .mark_issued(
-                        certificate.content.id.to_string(),
-                        certificate.pdf_sha256.clone(),
-                        certificate.content_digest.clone(),
-                    )
-                    .map_err(abort)?;
-                let at = certificate.issued_at;
-                let event = append_event(subs, events, &mut submission, action, actor, at)?;
-                certs.insert(id, value.as_slice())?;
-                pdfs.insert(id, pdf)?;
-                pdf_index.insert(certificate.pdf_sha256.as_str().as_bytes(), id)?;
-                Ok((submission, event))
-            })
+                    if let Some(code) = code {
+                        if code_index.get(code)?.is_some() {
+                            return Err(abort(Refusal::Conflict {
+                                code: "verification_code_taken",
+                                message: "核验码重复，请重新出证 / the verification code is taken: issue again".into(),
+                                details: None,
+                            }));
+                        }
+                        code_index.insert(code, id)?;
+                    }
+                    if let Some(number) = &content.former_number {
+                        if let Some(issued) = former_index.get(number.as_bytes())? {
+                            return Err(abort(already_migrated(number, &issued)));
+                        }
+                        former_index.insert(number.as_bytes(), id)?;
+                    }
+                    if let Provenance::Migration { submission } = provenance {
+                        if subs.get(submission.id.as_str())?.is_some() {
+                            return Err(abort(Refusal::Conflict {
+                                code: "submission_exists",
+                                message: format!("submission {} already exists", submission.id),
+                                details: None,
+                            }));
+                        }
+                        let mut filed = submission.clone();
+                        filed.event_count = 0;
+                        append_event(subs, events, &mut filed, Action::Created, actor, at)?;
+                        let number = content.former_number.clone().unwrap_or_default();
+                        let migrated = Action::Migrated {
+                            former_number: number,
+                        };
+                        append_event(subs, events, &mut filed, migrated, actor, at)?;
+                    }
+                    let mut submission = load_in(subs, &certificate.submission)?;
+                    let action = match provenance {
+                        Provenance::Submission | Provenance::Migration { .. } => submission
+                            .mark_issued(
+                                content.id.to_string(),
+                                certificate.pdf_sha256.clone(),
+                                certificate.content_digest.clone(),
+                            )
+                            .map_err(abort)?,
+                        Provenance::Withdrawal { items, reason } => {
+                            submission.certificate = Some(content.id.to_string());
+                            Action::ItemsWithdrawn {
+                                certificate: content
+                                    .supersedes
+                                    .as_ref()
+                                    .map(ToString::to_string)
+                                    .unwrap_or_default(),
+                                successor: Some(content.id.to_string()),
+                                items: items.to_vec(),
+                                reason: reason.to_owned(),
+                            }
+                        }
+                    };
+                    let event = append_event(subs, events, &mut submission, action, actor, at)?;
+                    if let Some(previous) = &content.supersedes {
+                        let key = previous.as_str().as_bytes();
+                        let bytes = certs
+                            .get(key)?
+                            .ok_or_else(|| abort(certificate_not_found(previous.as_str())))?;
+                        let mut old: Certificate = decode(key, &bytes).map_err(abort)?;
+                        let superseded = old
+                            .supersede(&content.id, at, content.issue_date)
+                            .map_err(abort)?;
+                        if old.submission != submission.id {
+                            let mut theirs = load_in(subs, &old.submission)?;
+                            append_event(subs, events, &mut theirs, superseded, actor, at)?;
+                        }
+                        certs.insert(key, encode(&old).map_err(abort)?)?;
+                        statuses.insert(key, encode(&old.status).map_err(abort)?)?;
+                    }
+                    certs.insert(id, value.as_slice())?;
+                    pdfs.insert(id, pdf)?;
+                    pdf_index.insert(certificate.pdf_sha256.as_str().as_bytes(), id)?;
+                    Ok((submission, event))
+                },
+            )
         };
         self.exclusive(|| transaction().map_err(abort_with)).await
     }
 
-    /// Revokes a certificate and appends the event to its submission's history, together.
-    pub async fn revoke_certificate(
+    /// Changes a certificate's status and appends the event to its submission's history,
+    /// keeping the status index in step, in one transaction.
+    pub async fn change_status(
         &self,
         id: &str,
-        reason: RevocationReason,
-        text: &str,
         actor: &str,
+        change: StatusChange<'_>,
     ) -> Result<Certificate, UpdateError> {
         let key = id.as_bytes();
         let trees = (
@@ -120,14 +188,15 @@ impl Trees {
                     .get(key)?
                     .ok_or_else(|| abort(certificate_not_found(id)))?;
                 let mut certificate: Certificate = decode(key, &bytes).map_err(abort)?;
-                let now = Utc::now();
-                let action = certificate
-                    .revoke(reason, text.to_owned(), now)
-                    .map_err(abort)?;
+                let action = change(&mut certificate).map_err(abort)?;
                 let mut submission = load_in(subs, &certificate.submission)?;
-                append_event(subs, events, &mut submission, action, actor, now)?;
+                append_event(subs, events, &mut submission, action, actor, Utc::now())?;
                 certs.insert(key, encode(&certificate).map_err(abort)?)?;
-                statuses.insert(key, encode(&certificate.status).map_err(abort)?)?;
+                if certificate.status == CertStatus::Valid {
+                    statuses.remove(key)?;
+                } else {
+                    statuses.insert(key, encode(&certificate.status).map_err(abort)?)?;
+                }
                 Ok(certificate)
             })
         };
@@ -184,6 +253,17 @@ impl Trees {
         Ok(self
             .pdf_index
             .get(sha256.as_str())?
+            .map(|id| String::from_utf8_lossy(&id).into_owned()))
+    }
+
+    /// The identifier of the certificate a migration issued for this former licence number.
+    pub fn certificate_id_by_former_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .former_index
+            .get(number)?
             .map(|id| String::from_utf8_lossy(&id).into_owned()))
     }
 

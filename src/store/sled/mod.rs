@@ -14,8 +14,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
 use self::recovery::remove_empty_snapshots;
-use super::{CertificateChange, StoreError, SubmissionChange, UpdateError};
-use crate::domain::certificate::{CertStatus, Certificate, RevocationReason};
+use super::{
+    CertificateChange, Provenance, StatusChange, StoreError, SubmissionChange, UpdateError,
+};
+use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
@@ -57,6 +59,7 @@ pub(super) struct Trees {
     pdfs: sled::Tree,
     pdf_index: sled::Tree,
     code_index: sled::Tree,
+    former_index: sled::Tree,
     /// The status of every certificate that is not plainly valid (for the status list).
     statuses: sled::Tree,
     counters: sled::Tree,
@@ -83,6 +86,7 @@ impl Trees {
             pdfs: db.open_tree("certificate_id_to_pdf")?,
             pdf_index: db.open_tree("pdf_sha256_to_certificate_id")?,
             code_index: db.open_tree("verification_code_to_certificate_id")?,
+            former_index: db.open_tree("former_number_to_certificate_id")?,
             statuses: db.open_tree("certificate_id_to_listed_status")?,
             counters: db.open_tree("year_to_last_sequence")?,
             keys: db.open_tree("kid_to_signing_key")?,
@@ -170,22 +174,22 @@ impl super::Store for SledStore {
         certificate: &Certificate,
         pdf: &[u8],
         actor: &str,
+        provenance: Provenance<'_>,
     ) -> Result<(Submission, Event), UpdateError> {
-        let written = self.trees()?.store_issued(certificate, pdf, actor).await;
+        let written = self
+            .trees()?
+            .store_issued(certificate, pdf, actor, provenance)
+            .await;
         self.observed(written)
     }
 
-    async fn revoke_certificate(
+    async fn change_status(
         &self,
         id: &str,
-        reason: RevocationReason,
-        text: &str,
         actor: &str,
+        change: StatusChange<'_>,
     ) -> Result<Certificate, UpdateError> {
-        let written = self
-            .trees()?
-            .revoke_certificate(id, reason, text, actor)
-            .await;
+        let written = self.trees()?.change_status(id, actor, change).await;
         self.observed(written)
     }
 
@@ -219,6 +223,10 @@ impl super::Store for SledStore {
         code: &VerificationCode,
     ) -> Result<Option<String>, StoreError> {
         self.trees()?.certificate_id_by_code(code)
+    }
+
+    fn certificate_id_by_former_number(&self, number: &str) -> Result<Option<String>, StoreError> {
+        self.trees()?.certificate_id_by_former_number(number)
     }
 
     async fn insert_token(

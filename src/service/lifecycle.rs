@@ -1,0 +1,274 @@
+//! A certificate's life after issue: amendments (变更) that issue its next version,
+//! withdrawing items (注销 one product category), suspension (暂扣) and reinstatement.
+//! Revocation, the end of that life, is in `certificates`.
+
+use chrono::{NaiveDate, Utc};
+
+use super::issuance::{CHINA, Signer, sign_and_store, template_of, unused_code};
+use super::{ErrorKind, ServiceError, Services};
+use crate::domain::actor::Actor;
+use crate::domain::certificate::{Certificate, RevocationReason};
+use crate::domain::identifier::Identifier;
+use crate::domain::submission::NewSubmission;
+use crate::domain::{DepartmentCode, ItemCode, ParseError, Role};
+use crate::store::Provenance;
+
+fn today() -> NaiveDate {
+    Utc::now().with_timezone(&CHINA).date_naive()
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::not_found(
+        "certificate_not_found",
+        format!("证照 {id} 不存在 / no certificate {id}"),
+    )
+}
+
+pub fn too_many_versions() -> ServiceError {
+    ServiceError::new(
+        ErrorKind::Conflict,
+        "too_many_versions",
+        "证照版本已达 999 / the certificate has reached version 999",
+    )
+}
+
+/// The certificate `id`, if it may be replaced by a newer version today; 409 otherwise.
+pub fn amendable(
+    services: &Services,
+    id: &Identifier,
+    today: NaiveDate,
+) -> Result<Certificate, ServiceError> {
+    let certificate = services
+        .store
+        .certificate(id.as_str())?
+        .ok_or_else(|| not_found(id.as_str()))?;
+    certificate.check_amendable(today)?;
+    Ok(certificate)
+}
+
+/// Checked when an amendment is filed: the certificate exists, is in force, is of the same
+/// kind and holder, and belongs to the filing applicant (a clerk or an admin may file for
+/// anyone).
+pub fn check_amendment(
+    services: &Services,
+    actor: &Actor,
+    amended: &Identifier,
+    new: &NewSubmission,
+) -> Result<(), ServiceError> {
+    let certificate = services
+        .store
+        .certificate(amended.as_str())?
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "amends",
+                ParseError::new(
+                    "unknown_certificate",
+                    format!("证照 {amended} 不存在 / no certificate {amended}"),
+                ),
+            )
+        })?;
+    let content = &certificate.content;
+    actor.may_read_certificate(content.holder.id())?;
+    if content.kind != new.kind {
+        return Err(ServiceError::invalid(
+            "kind",
+            ParseError::new(
+                "amendment_of_another_kind",
+                format!(
+                    "变更须与原证照类型相同（{}） / an amendment keeps the kind {}",
+                    content.kind, content.kind
+                ),
+            ),
+        ));
+    }
+    if content.holder.id() != new.holder.id() {
+        return Err(ServiceError::invalid(
+            "holder.id",
+            ParseError::new(
+                "amendment_of_another_holder",
+                "变更不能更换持证主体 / an amendment keeps the holder's id",
+            ),
+        ));
+    }
+    certificate.check_amendable(today())?;
+    Ok(())
+}
+
+/// The departments that decided the certificate's items: they, with the admin, may suspend
+/// and reinstate it.
+fn departments(
+    services: &Services,
+    certificate: &Certificate,
+) -> Result<Vec<(ItemCode, DepartmentCode)>, ServiceError> {
+    let submission = services
+        .store
+        .submission(&certificate.submission)?
+        .ok_or_else(|| ServiceError::internal("a certificate's submission is gone"))?;
+    Ok(submission
+        .items
+        .into_iter()
+        .map(|i| (i.code, i.department))
+        .collect())
+}
+
+/// An admin, or an approver of one of `owners`.
+fn require_owner(actor: &Actor, owners: &[&DepartmentCode]) -> Result<(), ServiceError> {
+    actor.require(&[Role::Admin, Role::Approver])?;
+    if actor.role() == Role::Approver
+        && !actor
+            .department
+            .as_ref()
+            .is_some_and(|d| owners.contains(&d))
+    {
+        return Err(ServiceError::forbidden(
+            "只有发证部门的审批人或管理员可以操作 / only the issuing department's approver or an admin may do this",
+        ));
+    }
+    Ok(())
+}
+
+fn load(services: &Services, id: &str) -> Result<Certificate, ServiceError> {
+    services.store.certificate(id)?.ok_or_else(|| not_found(id))
+}
+
+/// Suspends a certificate in force (暂扣), through `until` if given.
+pub async fn suspend(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    reason: String,
+    until: Option<NaiveDate>,
+) -> Result<Certificate, ServiceError> {
+    actor.require(&[Role::Admin, Role::Approver])?;
+    let certificate = load(services, id)?;
+    let owners = departments(services, &certificate)?;
+    require_owner(actor, &owners.iter().map(|(_, d)| d).collect::<Vec<_>>())?;
+    let certificate = services
+        .store
+        .update_status(id, &actor.label(), |c| {
+            c.suspend(reason.clone(), until, Utc::now(), today())
+        })
+        .await?;
+    services.status_lists.certificates_changed();
+    tracing::warn!(certificate = %id, ?until, by = %actor.label(), "certificate suspended");
+    Ok(certificate)
+}
+
+/// Ends a suspension.
+pub async fn reinstate(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    reason: String,
+) -> Result<Certificate, ServiceError> {
+    actor.require(&[Role::Admin, Role::Approver])?;
+    let certificate = load(services, id)?;
+    let owners = departments(services, &certificate)?;
+    require_owner(actor, &owners.iter().map(|(_, d)| d).collect::<Vec<_>>())?;
+    let certificate = services
+        .store
+        .update_status(id, &actor.label(), |c| c.reinstate(reason.clone(), today()))
+        .await?;
+    services.status_lists.certificates_changed();
+    tracing::info!(certificate = %id, by = %actor.label(), "certificate reinstated");
+    Ok(certificate)
+}
+
+/// What withdrawing items did.
+pub enum Withdrawal {
+    /// A new version without them, which superseded the old one.
+    Successor(Certificate),
+    /// They were the last items: the certificate was revoked instead.
+    Revoked(Certificate),
+}
+
+/// Withdraws items (product categories) from a certificate in force: an admin, or an
+/// approver of the department that owns every one of them.
+pub async fn withdraw_items(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    items: Vec<ItemCode>,
+    reason: String,
+) -> Result<Withdrawal, ServiceError> {
+    actor.require(&[Role::Admin, Role::Approver])?;
+    let certificate = load(services, id)?;
+    let owners = departments(services, &certificate)?;
+    let invalid = |field: String, code, message: String| {
+        ServiceError::invalid(field, ParseError::new(code, message))
+    };
+    if items.is_empty() {
+        return Err(invalid(
+            "items".into(),
+            "items_required",
+            "请列出要注销的事项 / name at least one item to withdraw".into(),
+        ));
+    }
+    for (i, code) in items.iter().enumerate() {
+        if items[..i].contains(code) {
+            return Err(invalid(
+                format!("items[{i}]"),
+                "duplicate_item",
+                "事项代码重复 / an item code appears twice".into(),
+            ));
+        }
+        if !certificate.content.items.iter().any(|c| &c.code == code) {
+            return Err(invalid(
+                format!("items[{i}]"),
+                "unknown_item",
+                format!("证照上没有事项 {code} / the certificate lists no item {code}"),
+            ));
+        }
+        let owner: Vec<&DepartmentCode> = owners
+            .iter()
+            .filter(|(c, _)| c == code)
+            .map(|(_, d)| d)
+            .collect();
+        require_owner(actor, &owner)?;
+    }
+    let today = today();
+    certificate.check_amendable(today)?;
+    if certificate.content.items.len() == items.len() {
+        let codes: Vec<&str> = items.iter().map(ItemCode::as_str).collect();
+        let text = format!(
+            "全部事项已注销（{}）：{reason} / every item withdrawn: {reason}",
+            codes.join("、")
+        );
+        let revoked = services
+            .store
+            .update_status(id, &actor.label(), |c| {
+                c.revoke(
+                    RevocationReason::CessationOfOperation,
+                    text.clone(),
+                    Utc::now(),
+                )
+            })
+            .await?;
+        services.status_lists.certificates_changed();
+        tracing::warn!(certificate = %id, by = %actor.label(), "last items withdrawn: revoked");
+        return Ok(Withdrawal::Revoked(revoked));
+    }
+    let template = template_of(services, &certificate.content.kind)?;
+    let code = unused_code(services)?;
+    let signer = Signer::take(services).await?;
+    let mut content = certificate
+        .content
+        .successor(code, signer.issue_date)
+        .ok_or_else(too_many_versions)?;
+    content.items.retain(|item| !items.contains(&item.code));
+    let successor = sign_and_store(
+        services,
+        actor,
+        signer,
+        content,
+        template,
+        certificate.submission.clone(),
+        Provenance::Withdrawal {
+            items: &items,
+            reason: &reason,
+        },
+    )
+    .await?;
+    tracing::info!(certificate = %id, successor = %successor.content.id, "items withdrawn");
+    Ok(Withdrawal::Successor(successor))
+}
