@@ -9,6 +9,7 @@ mod uscc;
 mod verification_code;
 
 pub mod actor;
+pub mod batch;
 pub mod certificate;
 pub mod holder;
 pub mod identifier;

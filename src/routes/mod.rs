@@ -2,6 +2,7 @@
 //! result.
 
 mod assets;
+mod batches;
 mod caller;
 mod certificates;
 mod console;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
     let uploads = limits::verify_upload_places();
     let api = submissions::router()
         .merge(certificates::router())
+        .merge(batches::router())
         .route("/submissions/{id}/materials/{name}", put(materials::upload))
         .route(
             "/submissions/{id}/window-check",

@@ -228,12 +228,12 @@ pub async fn issue(
         }
         Some(amended) => {
             // An amendment keeps the licence's sequence and expiry and raises its version.
-            let previous = super::lifecycle::amendable(state, amended, signer.issue_date)?;
+            let previous = amendable(state, amended, signer.issue_date)?;
             let identifier = previous
                 .content
                 .id
                 .next_version()
-                .ok_or_else(super::lifecycle::too_many_versions)?;
+                .ok_or_else(too_many_versions)?;
             let mut content = CertContent::from_submission(
                 identifier,
                 &submission,
@@ -378,6 +378,30 @@ pub async fn sign_and_store(
         store_us = storing.elapsed().as_micros() as u64,
         "issued"
     );
+    Ok(certificate)
+}
+
+pub fn too_many_versions() -> ServiceError {
+    ServiceError::new(
+        ErrorKind::Conflict,
+        "too_many_versions",
+        "证照版本已达 999 / the certificate has reached version 999",
+    )
+}
+
+/// The certificate `id`, if it may be replaced by a newer version today; 409 otherwise.
+pub fn amendable(
+    services: &Services,
+    id: &Identifier,
+    today: NaiveDate,
+) -> Result<Certificate, ServiceError> {
+    let certificate = services.store.certificate(id.as_str())?.ok_or_else(|| {
+        ServiceError::not_found(
+            "certificate_not_found",
+            format!("证照 {id} 不存在 / no certificate {id}"),
+        )
+    })?;
+    certificate.check_amendable(today)?;
     Ok(certificate)
 }
 

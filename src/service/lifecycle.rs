@@ -4,8 +4,8 @@
 
 use chrono::{NaiveDate, Utc};
 
-use super::issuance::{CHINA, Signer, sign_and_store, template_of, unused_code};
-use super::{ErrorKind, ServiceError, Services};
+use super::issuance::{CHINA, Signer, sign_and_store, template_of, too_many_versions, unused_code};
+use super::{ServiceError, Services};
 use crate::domain::actor::Actor;
 use crate::domain::certificate::{Certificate, RevocationReason};
 use crate::domain::identifier::Identifier;
@@ -22,28 +22,6 @@ fn not_found(id: &str) -> ServiceError {
         "certificate_not_found",
         format!("证照 {id} 不存在 / no certificate {id}"),
     )
-}
-
-pub fn too_many_versions() -> ServiceError {
-    ServiceError::new(
-        ErrorKind::Conflict,
-        "too_many_versions",
-        "证照版本已达 999 / the certificate has reached version 999",
-    )
-}
-
-/// The certificate `id`, if it may be replaced by a newer version today; 409 otherwise.
-pub fn amendable(
-    services: &Services,
-    id: &Identifier,
-    today: NaiveDate,
-) -> Result<Certificate, ServiceError> {
-    let certificate = services
-        .store
-        .certificate(id.as_str())?
-        .ok_or_else(|| not_found(id.as_str()))?;
-    certificate.check_amendable(today)?;
-    Ok(certificate)
 }
 
 /// Checked when an amendment is filed: the certificate exists, is in force, is of the same

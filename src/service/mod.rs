@@ -5,6 +5,7 @@
 //! The JSON API, the window console and the CLI are adapters over these functions.
 
 pub mod auth;
+pub mod batch;
 pub mod certificates;
 mod error;
 pub mod health;
@@ -62,6 +63,8 @@ pub struct Services {
     pub public_url: Arc<str>,
     /// The signed status list last built, and what invalidates it.
     pub status_lists: Arc<status_list::StatusListCache>,
+    /// Batches issuing in the background, and the latest finished ones.
+    pub batches: Arc<batch::Batches>,
 }
 
 impl Services {
@@ -98,6 +101,7 @@ impl Services {
             keys: Arc::new(RwLock::new(keys)),
             public_url: public_url.into(),
             status_lists: Arc::default(),
+            batches: Arc::default(),
         })
     }
 }

@@ -63,6 +63,7 @@ enum Fixture {
     Suspended,
     RetiredKey,
     ThrowawayToken,
+    Batch,
 }
 
 struct Row {
@@ -158,6 +159,10 @@ fn table() -> Vec<Row> {
         row(post.clone(), "/api/v1/certificates/{serial}/withdraw-items",
             &[ApproverSameDept, Admin], 201, Certificate, true,
             J(|| json!({"items": ["fertiliser"], "reason": "企业申请注销该产品类别"}))),
+        row(post.clone(), "/api/v1/batches", &[Clerk, Admin], 202, Nothing, false,
+            J(|| migration_line(1))),
+        row(get.clone(), "/api/v1/batches/{batch}", &[Clerk, Admin], 200, Batch, false,
+            Body::None),
         row(put.clone(), "/api/v1/certificates/{serial}/delivery", &[Clerk, Admin], 200,
             Certificate, false, J(|| json!({"method": "window"}))),
         row(post.clone(), "/api/v1/certificates/{serial}/delivery/events", &[Clerk, Admin], 200,
@@ -195,6 +200,7 @@ struct Target {
     verification_code: String,
     kid: String,
     tid: String,
+    batch: String,
 }
 
 struct Matrix {
@@ -311,6 +317,21 @@ impl Matrix {
                     .to_owned();
                 let r = app.post(&app.admin, "/keys/rotate", &json!({})).await;
                 expect(r, 201, "rotate").await;
+                return t;
+            }
+            Batch => {
+                let r = app.client.post(app.api("/batches")).bearer_auth(&app.admin);
+                let r = r.body(migration_line(0).to_string()).send().await.unwrap();
+                t.batch = expect(r, 202, "batch").await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let path = format!("/batches/{}", t.batch);
+                while expect(app.get(&app.admin, &path).await, 200, "batch").await["state"]
+                    == "running"
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
                 return t;
             }
             ThrowawayToken => {
@@ -448,6 +469,7 @@ impl Matrix {
             .replace("{verification_code}", &target.verification_code)
             .replace("{kid}", &target.kid)
             .replace("{tid}", &target.tid)
+            .replace("{batch}", &target.batch)
             .replace("{file}", "console.js");
         let mut request = self
             .app

@@ -6,7 +6,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Staff, TestApp, issued_licence};
+use crate::helpers::{Staff, TestApp, issued_licence, migration_line};
 
 fn client() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
@@ -319,8 +319,22 @@ async fn every_console_route_answers_every_caller_as_it_should() {
         .unwrap()["seq"]
         .clone();
 
+    let batch: serde_json::Value = app
+        .client
+        .post(app.api("/batches"))
+        .bearer_auth(&app.admin)
+        .body(migration_line(3).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let batch = batch["id"].as_str().unwrap();
     let pages = [
         "/console".to_owned(),
+        "/console/batches".to_owned(),
+        format!("/console/batches/{batch}"),
         format!("/console/submissions/{id}"),
         format!("/console/submissions/{id}/checks/{check}"),
         format!("/console/submissions/{id}/receipt"),
@@ -390,6 +404,9 @@ async fn every_console_route_answers_every_caller_as_it_should() {
                 .await
                 .unwrap();
             assert_eq!(r.status(), StatusCode::OK, "{path}");
+            if path.starts_with("/console/batches") {
+                assert!(r.text().await.unwrap().contains("<progress"), "{path}");
+            }
         }
         // Without the CSRF token no change goes through (logout last: it ends the session).
         for path in &changes {

@@ -403,3 +403,39 @@ pub async fn issued_licence(app: &TestApp, staff: &Staff, scjg: &str) -> Value {
     assert_eq!(r.status(), 201);
     r.json().await.unwrap()
 }
+
+/// Line `i` of a migration file: an existing licence of a corpus enterprise with 1 to 19
+/// product categories, a corpus address and its own former number.
+pub fn migration_line(i: usize) -> Value {
+    let corpus = corpus();
+    let pick = |key: &str, n: usize| {
+        let list = corpus[key].as_array().unwrap();
+        list[n % list.len()].as_str().unwrap().to_owned()
+    };
+    let categories = corpus["production_licence_categories"].as_array().unwrap();
+    let items: Vec<Value> = categories
+        .iter()
+        .take(1 + i % categories.len())
+        .enumerate()
+        .map(|(j, c)| json!({"code": format!("category-{j}"), "department": "SCJG", "name": c}))
+        .collect();
+    let address = pick("addresses", i);
+    json!({"migrate": {
+        "former_number": format!("XK13-001-{i:05}"),
+        "holder": {"type": "enterprise", "id": ENTERPRISE, "name": pick("enterprise_names", i)},
+        "kind": "production-licence",
+        "items": items,
+        "fields": {"address": address, "production_address": address,
+                   "legal_representative": "欧阳明远"},
+        "issue_date": "2023-04-03",
+        "expiry_date": "2028-04-02"
+    }})
+}
+
+/// The shared corpus of inputs of real length and shape (`../shared/corpus`).
+pub fn corpus() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/realistic-inputs.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the shared corpus {} is needed: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}

@@ -4,6 +4,7 @@
 mod abuse;
 mod access;
 mod access_matrix;
+mod batch;
 mod cli;
 mod codes;
 mod console;

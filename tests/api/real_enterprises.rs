@@ -11,14 +11,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// The shared corpus of inputs of real length and shape (`../shared/corpus`).
-pub fn corpus() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/realistic-inputs.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the shared corpus {} is needed: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
 fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()

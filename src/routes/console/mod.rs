@@ -6,6 +6,7 @@
 //! as `X-CSRF-Token`; both are checked here. The pages call the same functions as the JSON API,
 //! so a check or an issuance made here is the very same as one made with curl.
 
+mod batches;
 mod certificates;
 mod sign_in;
 mod submissions;
@@ -34,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/login", get(sign_in::page).post(sign_in::sign_in))
         .route("/console/logout", post(sign_in::sign_out))
         .route("/console/submissions/{id}", get(submissions::show))
+        .route("/console/batches", get(batches::list))
+        .route("/console/batches/{id}", get(batches::show))
         .route(
             "/console/submissions/{id}/window-check",
             post(submissions::window_check).layer(DefaultBodyLimit::disable()),

@@ -1,4 +1,7 @@
-//! The command line: `serve`, `token create`, and the commands that work on a stopped store.
+//! The command line: `serve`, `token create`, and the commands that work on a stopped store
+//! (batch issuance in `batch`).
+
+mod batch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +57,23 @@ pub enum Command {
     /// Manage signing keys on a stopped store (a running server: use /api/v1/keys).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Issue certificates on a stopped store (a running server: POST /api/v1/batches).
+    Issue(IssueArgs),
+}
+
+#[derive(Args)]
+pub struct IssueArgs {
+    /// A JSON Lines file: one `{"submission": "S…"}` (an accepted, approved submission) or
+    /// `{"migrate": {…}}` (an existing licence) per line. Run it again to resume: lines
+    /// already issued are kept, nothing is issued twice.
+    #[arg(long)]
+    batch: PathBuf,
+    /// Where each line's result goes (default: FILE.results.jsonl beside the batch file).
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Lines issued at once.
+    #[arg(long)]
+    jobs: Option<usize>,
 }
 
 #[derive(Args)]
@@ -257,6 +277,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(outcome.code()));
         }
         Command::Trust(command) => trust(command).await?,
+        Command::Issue(args) => {
+            return batch::issue_batch(settings, &args.batch, args.results, args.jobs).await;
+        }
         Command::Preview { kind, out } => {
             let pdf = crate::service::preview::render(&settings, &kind)?;
             std::fs::write(&out, pdf).with_context(|| format!("writing {}", out.display()))?;

@@ -1,0 +1,240 @@
+//! Batch issuance: one JSON object per line, either an approved submission to issue or an
+//! existing licence to migrate (re-issue under 一企一证, its former number kept), and what
+//! became of each line.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::holder::Holder;
+use super::refusal::Refusal;
+use super::submission::{Decision, DecisionOutcome, Item, Status, Submission};
+use super::template::Template;
+use super::{DepartmentCode, ItemCode, ParseError, SubmissionId, check_item_name, check_label};
+
+/// The most lines one batch holds: a service centre's whole stock of one licence kind.
+pub const MAX_BATCH_LINES: usize = 10_000;
+
+/// One line of a batch file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum BatchLine {
+    /// `{"submission": "sub_…"}`: an accepted submission whose items are all approved.
+    Submission(String),
+    /// `{"migrate": {…}}`: an existing licence re-issued as an electronic one.
+    Migrate(MigrationLine),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationHolder {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationItem {
+    pub code: String,
+    pub department: String,
+    pub name: Option<String>,
+}
+
+/// An existing licence as a migration file states it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationLine {
+    /// The number printed on the existing licence; a number is migrated once.
+    pub former_number: String,
+    pub holder: MigrationHolder,
+    pub kind: String,
+    pub items: Vec<MigrationItem>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// The existing licence's dates: the electronic one keeps them.
+    pub issue_date: NaiveDate,
+    pub expiry_date: NaiveDate,
+}
+
+/// A migration line, checked field by field.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub former_number: String,
+    pub holder: Holder,
+    pub kind: String,
+    pub items: Vec<(ItemCode, DepartmentCode, String)>,
+    pub fields: BTreeMap<String, String>,
+    pub issue_date: NaiveDate,
+    pub expiry_date: NaiveDate,
+}
+
+impl MigrationLine {
+    /// Checks every value with the same rules as a filed submission; the error names the
+    /// field (`migrate.items[2].code`).
+    pub fn parse(self) -> Result<Migration, (String, ParseError)> {
+        let at = |field: &str| {
+            let field = format!("migrate.{field}");
+            move |e: ParseError| (field, e)
+        };
+        let former_number = check_label(&self.former_number).map_err(at("former_number"))?;
+        if !former_number.chars().all(|c| c.is_ascii_graphic()) {
+            return Err((
+                "migrate.former_number".into(),
+                ParseError::new(
+                    "invalid_former_number",
+                    "原证书编号只能含字母、数字和符号 / a licence number is ASCII letters, digits and signs",
+                ),
+            ));
+        }
+        let holder = Holder::parse(&self.holder.kind, &self.holder.id, &self.holder.name)
+            .map_err(|e| (format!("migrate.holder.{}", e.field), e.error))?;
+        let mut items = Vec::with_capacity(self.items.len());
+        for (i, item) in self.items.into_iter().enumerate() {
+            let code = ItemCode::parse(&item.code).map_err(at(&format!("items[{i}].code")))?;
+            let department = DepartmentCode::parse(&item.department)
+                .map_err(at(&format!("items[{i}].department")))?;
+            let name = check_item_name(item.name.as_deref().unwrap_or(code.as_str()))
+                .map_err(at(&format!("items[{i}].name")))?;
+            items.push((code, department, name));
+        }
+        if self.expiry_date < self.issue_date {
+            return Err((
+                "migrate.expiry_date".into(),
+                ParseError::new(
+                    "expiry_before_issue",
+                    "有效期截止日早于发证日期 / the expiry date is before the issue date",
+                ),
+            ));
+        }
+        Ok(Migration {
+            former_number,
+            holder,
+            kind: self.kind,
+            items,
+            fields: self.fields,
+            issue_date: self.issue_date,
+            expiry_date: self.expiry_date,
+        })
+    }
+}
+
+impl Submission {
+    /// The record of a migrated licence: accepted, every item approved by the migration, no
+    /// materials (they were checked when the licence was first issued, on paper).
+    pub fn migrated(
+        id: SubmissionId,
+        migration: &Migration,
+        template: &Template,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Refusal> {
+        let invalid = |field: &str, code, message: String| Refusal::Invalid {
+            code,
+            field: format!("migrate.{field}"),
+            message,
+        };
+        if migration.holder.holder_type() != template.holder {
+            return Err(invalid(
+                "holder.type",
+                "wrong_holder_type",
+                "该证照的持证主体类型不符 / this certificate kind is for another type of holder"
+                    .into(),
+            ));
+        }
+        if migration.items.is_empty() || migration.items.len() > template.max_items {
+            return Err(invalid(
+                "items",
+                "invalid_items",
+                format!(
+                    "事项应有1至{}项 / 1 to {} items",
+                    template.max_items, template.max_items
+                ),
+            ));
+        }
+        for (i, (code, _, _)) in migration.items.iter().enumerate() {
+            if migration.items[..i].iter().any(|(c, _, _)| c == code) {
+                return Err(invalid(
+                    &format!("items[{i}].code"),
+                    "duplicate_item",
+                    "事项代码重复 / an item code appears twice".into(),
+                ));
+            }
+        }
+        let fields = template
+            .normalize_fields(&migration.fields)
+            .map_err(|e| match e {
+                Refusal::Invalid {
+                    code,
+                    field,
+                    message,
+                } => Refusal::Invalid {
+                    code,
+                    field: format!("migrate.{field}"),
+                    message,
+                },
+                other => other,
+            })?;
+        let approved = || Decision {
+            decision: DecisionOutcome::Approve,
+            comment: format!("原证书 {} 迁移 / migrated licence", migration.former_number),
+            by: by.to_owned(),
+            at: now,
+        };
+        Ok(Self {
+            id,
+            holder: migration.holder.clone(),
+            kind: migration.kind.clone(),
+            items: migration
+                .items
+                .iter()
+                .map(|(code, department, name)| Item {
+                    code: code.clone(),
+                    department: department.clone(),
+                    name: name.clone(),
+                    decision: Some(approved()),
+                })
+                .collect(),
+            materials: Vec::new(),
+            fields,
+            status: Status::Accepted,
+            created_at: now,
+            updated_at: now,
+            event_count: 0,
+            certificate: None,
+            amends: None,
+        })
+    }
+}
+
+/// What became of one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum LineResult {
+    /// Issued by this run.
+    Issued { identifier: String, code: String },
+    /// Issued before (by an earlier run of the same file, or otherwise): nothing was issued.
+    AlreadyIssued { identifier: String },
+    Failed {
+        code: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+    },
+}
+
+impl LineResult {
+    pub fn is_done(&self) -> bool {
+        !matches!(self, LineResult::Failed { .. })
+    }
+}
+
+/// A line's result as the results file and the batch status hold it (lines count from 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberedResult {
+    pub line: usize,
+    #[serde(flatten)]
+    pub result: LineResult,
+}

@@ -1,0 +1,379 @@
+//! Batch issuance: many certificates from one file of lines, each an approved submission or
+//! an existing licence to migrate. Every line is idempotent (an issued submission, a migrated
+//! former number, is reported as already issued and issues nothing), so a batch that stopped
+//! half-way is finished by running it again. The CLI runs batches against a stopped store;
+//! a running server runs them in the background and keeps their progress in memory.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::issuance::{
+    CHINA, Signer, check_printable, issuer_info, new_identifier, sign_and_store, unused_code,
+};
+use super::{ErrorKind, ServiceError, Services, issuance, submission_not_found};
+use crate::domain::actor::Actor;
+use crate::domain::batch::{BatchLine, LineResult, MAX_BATCH_LINES, Migration, NumberedResult};
+use crate::domain::certificate::{CertContent, Certificate};
+use crate::domain::submission::{Status, Submission};
+use crate::domain::{ParseError, Role, SubmissionId};
+use crate::store::Provenance;
+
+/// Lines issued at once: enough to keep every core rendering while one line is being stored.
+pub const DEFAULT_JOBS: usize = 4;
+
+/// Re-issues an existing licence as an electronic one (a clerk or an admin): its holder,
+/// items, fields and dates as the migration states them, its former number kept in the
+/// record and bound by the signature; 409 `already_migrated` if that number was migrated.
+pub async fn migrate(
+    services: &Services,
+    actor: &Actor,
+    migration: Migration,
+) -> Result<Certificate, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    let template = services.templates.get(&migration.kind).ok_or_else(|| {
+        ServiceError::invalid(
+            "migrate.kind",
+            ParseError::new(
+                "unknown_kind",
+                format!("未知证照类型 {} / unknown certificate kind", migration.kind),
+            ),
+        )
+    })?;
+    let now = Utc::now();
+    if migration.expiry_date < now.with_timezone(&CHINA).date_naive() {
+        return Err(ServiceError::invalid(
+            "migrate.expiry_date",
+            ParseError::new(
+                "licence_expired",
+                "原证书已过有效期，不予迁移 / the licence has expired: it is not migrated",
+            ),
+        ));
+    }
+    let submission = Submission::migrated(
+        SubmissionId::generate(),
+        &migration,
+        template,
+        &actor.label(),
+        now,
+    )?;
+    check_printable(&services.fonts, &submission)?;
+    let code = unused_code(services)?;
+    let signer = Signer::take(services).await?;
+    let identifier = new_identifier(services, template, signer.issue_date).await?;
+    let mut content = CertContent::from_submission(
+        identifier,
+        &submission,
+        template,
+        issuer_info(services),
+        migration.issue_date,
+        code,
+    );
+    content.expiry_date = migration.expiry_date;
+    content.former_number = Some(migration.former_number);
+    let submission_id = submission.id.clone();
+    sign_and_store(
+        services,
+        actor,
+        signer,
+        content,
+        template,
+        submission_id,
+        Provenance::Migration {
+            submission: &submission,
+        },
+    )
+    .await
+}
+
+/// Issues what one line asks for, or says why not. Never issues twice: an issued
+/// submission or a migrated former number answers `already_issued`.
+pub async fn issue_line(services: &Services, actor: &Actor, raw: &str) -> LineResult {
+    match line(services, actor, raw).await {
+        Ok(result) => result,
+        Err(e) => LineResult::Failed {
+            code: e.code.to_owned(),
+            message: e.message,
+            field: e.field,
+        },
+    }
+}
+
+async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResult, ServiceError> {
+    let line: BatchLine = serde_json::from_str(raw).map_err(|e| {
+        ServiceError::bad_request(
+            "malformed_line",
+            format!(
+                "每行应为 {{\"submission\": …}} 或 {{\"migrate\": {{…}}}} / a line is {{\"submission\": …}} or {{\"migrate\": {{…}}}}: {e}"
+            ),
+        )
+    })?;
+    let issued = |c: Certificate| LineResult::Issued {
+        identifier: c.content.id.to_string(),
+        code: c
+            .content
+            .code
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    };
+    match line {
+        BatchLine::Submission(id) => {
+            let id = SubmissionId::parse(&id).map_err(|_| submission_not_found(&id))?;
+            let submission = services
+                .store
+                .submission(&id)?
+                .ok_or_else(|| submission_not_found(id.as_str()))?;
+            if let (Status::Issued, Some(identifier)) = (submission.status, submission.certificate)
+            {
+                return Ok(LineResult::AlreadyIssued { identifier });
+            }
+            Ok(issued(issuance::issue(services, actor, &id).await?))
+        }
+        BatchLine::Migrate(raw) => {
+            let migration = raw
+                .parse()
+                .map_err(|(field, e)| ServiceError::invalid(field, e))?;
+            if let Some(identifier) = services
+                .store
+                .certificate_id_by_former_number(&migration.former_number)?
+            {
+                return Ok(LineResult::AlreadyIssued { identifier });
+            }
+            Ok(issued(migrate(services, actor, migration).await?))
+        }
+    }
+}
+
+/// The numbered lines of a batch file that hold something (blank lines are skipped but
+/// counted, so line numbers are the file's); refused past [`MAX_BATCH_LINES`].
+pub fn lines_of(text: &str) -> Result<Vec<(usize, String)>, ServiceError> {
+    let lines: Vec<(usize, String)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, l.to_owned()))
+        .collect();
+    if lines.len() > MAX_BATCH_LINES {
+        return Err(ServiceError::new(
+            ErrorKind::TooLarge,
+            "too_many_lines",
+            format!(
+                "一批最多 {MAX_BATCH_LINES} 行 / a batch holds at most {MAX_BATCH_LINES} lines"
+            ),
+        ));
+    }
+    Ok(lines)
+}
+
+/// Issues `lines`, `jobs` at a time, handing each result to `on_result` in line order as
+/// soon as it and every line before it are done.
+pub async fn run(
+    services: &Services,
+    actor: &Actor,
+    lines: Vec<(usize, String)>,
+    jobs: usize,
+    mut on_result: impl FnMut(NumberedResult),
+) {
+    let mut results = futures_util::stream::iter(lines)
+        .map(|(line, raw)| async move {
+            NumberedResult {
+                line,
+                result: issue_line(services, actor, &raw).await,
+            }
+        })
+        .buffered(jobs.max(1));
+    while let Some(result) = results.next().await {
+        on_result(result);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    Running,
+    Finished,
+}
+
+/// A batch on a running server, as `GET /api/v1/batches/{id}` and the console show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchProgress {
+    pub id: String,
+    pub state: BatchState,
+    pub total: usize,
+    pub done: usize,
+    pub issued: usize,
+    pub already_issued: usize,
+    pub failed: usize,
+    pub started_by: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub results: Vec<NumberedResult>,
+}
+
+impl BatchProgress {
+    fn record(&mut self, result: NumberedResult) {
+        self.done += 1;
+        match &result.result {
+            LineResult::Issued { .. } => self.issued += 1,
+            LineResult::AlreadyIssued { .. } => self.already_issued += 1,
+            LineResult::Failed { .. } => self.failed += 1,
+        }
+        self.results.push(result);
+    }
+}
+
+/// The batches a running server knows of, newest last. Only the latest [`KEPT_BATCHES`]
+/// are kept; a batch lost to a restart is finished by posting its file again.
+#[derive(Default)]
+pub struct Batches {
+    batches: Mutex<VecDeque<Arc<Mutex<BatchProgress>>>>,
+}
+
+pub const KEPT_BATCHES: usize = 50;
+
+/// Batches issuing at once. They share the render slots with every other issuance, so more
+/// would not issue faster; the cap bounds the lines held in memory (16 MiB a batch at most).
+pub const MAX_RUNNING_BATCHES: usize = 4;
+
+impl Batches {
+    fn find(&self, id: &str) -> Option<Arc<Mutex<BatchProgress>>> {
+        self.batches.lock().ok().and_then(|batches| {
+            batches
+                .iter()
+                .find(|b| b.lock().is_ok_and(|b| b.id == id))
+                .cloned()
+        })
+    }
+
+    fn add(&self, progress: BatchProgress) -> Arc<Mutex<BatchProgress>> {
+        let entry = Arc::new(Mutex::new(progress));
+        if let Ok(mut batches) = self.batches.lock() {
+            if batches.len() >= KEPT_BATCHES
+                && let Some(i) = batches
+                    .iter()
+                    .position(|b| b.lock().is_ok_and(|b| b.state == BatchState::Finished))
+            {
+                batches.remove(i);
+            }
+            batches.push_back(entry.clone());
+        }
+        entry
+    }
+
+    fn running(&self) -> usize {
+        self.batches.lock().map_or(0, |batches| {
+            batches
+                .iter()
+                .filter(|b| b.lock().is_ok_and(|b| b.state == BatchState::Running))
+                .count()
+        })
+    }
+
+    /// Every kept batch, newest first, without their per-line results.
+    pub fn summaries(&self) -> Vec<BatchProgress> {
+        self.batches.lock().map_or_else(
+            |_| Vec::new(),
+            |batches| {
+                batches
+                    .iter()
+                    .rev()
+                    .filter_map(|b| b.lock().ok().map(|b| b.clone()))
+                    .map(|b| BatchProgress {
+                        results: Vec::new(),
+                        ..b
+                    })
+                    .collect()
+            },
+        )
+    }
+}
+
+/// Starts a batch on the running server (a clerk or an admin) and answers at once with its
+/// progress; the lines are issued in the background.
+pub fn start(
+    services: &Services,
+    actor: &Actor,
+    text: &str,
+) -> Result<BatchProgress, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    let lines = lines_of(text)?;
+    if lines.is_empty() {
+        return Err(ServiceError::new(
+            ErrorKind::Invalid,
+            "empty_batch",
+            "批次文件没有内容 / the batch has no lines",
+        ));
+    }
+    if services.batches.running() >= MAX_RUNNING_BATCHES {
+        return Err(ServiceError::new(
+            ErrorKind::Unavailable,
+            "batches_busy",
+            format!(
+                "已有 {MAX_RUNNING_BATCHES} 个批次在进行，请稍后再试 / {MAX_RUNNING_BATCHES} batches are running: try again when one finishes"
+            ),
+        ));
+    }
+    let progress = BatchProgress {
+        // A submission id's random part (Crockford base32, 80 bits) under another letter.
+        id: format!("B{}", &SubmissionId::generate().as_str()[1..]),
+        state: BatchState::Running,
+        total: lines.len(),
+        done: 0,
+        issued: 0,
+        already_issued: 0,
+        failed: 0,
+        started_by: actor.label(),
+        started_at: Utc::now(),
+        finished_at: None,
+        results: Vec::new(),
+    };
+    let entry = services.batches.add(progress.clone());
+    let (services, actor) = (services.clone(), actor.clone());
+    tokio::spawn(async move {
+        run(&services, &actor, lines, DEFAULT_JOBS, |result| {
+            if let Ok(mut progress) = entry.lock() {
+                progress.record(result);
+            }
+        })
+        .await;
+        if let Ok(mut progress) = entry.lock() {
+            progress.state = BatchState::Finished;
+            progress.finished_at = Some(Utc::now());
+            tracing::info!(
+                batch = %progress.id,
+                issued = progress.issued,
+                already_issued = progress.already_issued,
+                failed = progress.failed,
+                "batch finished"
+            );
+        }
+    });
+    Ok(progress)
+}
+
+/// Every batch the server keeps, newest first, without per-line results (a clerk or an
+/// admin).
+pub fn list(services: &Services, actor: &Actor) -> Result<Vec<BatchProgress>, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    Ok(services.batches.summaries())
+}
+
+/// A batch's progress and its results so far (a clerk or an admin).
+pub fn progress(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<BatchProgress, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    services
+        .batches
+        .find(id)
+        .and_then(|b| b.lock().ok().map(|b| b.clone()))
+        .ok_or_else(|| {
+            ServiceError::not_found("batch_not_found", format!("没有批次 {id} / no batch {id}"))
+        })
+}

@@ -1,0 +1,284 @@
+//! Batch issuance: from the CLI on a stopped store (results file, a bad line, resuming after
+//! `kill -9`) and on a running server (`POST /api/v1/batches` and its progress).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn write_batch(path: &Path, lines: &[Value]) {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+fn results(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Each line's result appears exactly once, in line order; the identifiers are distinct.
+fn assert_one_result_per_line(results: &[Value], lines: usize) -> Vec<String> {
+    let numbers: Vec<u64> = results
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=lines as u64).collect::<Vec<_>>());
+    let identifiers: Vec<String> = results
+        .iter()
+        .filter_map(|r| r["identifier"].as_str().map(str::to_owned))
+        .collect();
+    let distinct: BTreeSet<&String> = identifiers.iter().collect();
+    assert_eq!(distinct.len(), identifiers.len(), "an identifier twice");
+    identifiers
+}
+
+async fn issuable(app: &TestApp, staff: &Staff, scjg: &str) -> String {
+    let id = accepted(app, staff, &licence_submission(ENTERPRISE)).await;
+    for item in ["wire-cable", "fertiliser"] {
+        assert_eq!(decide(app, scjg, &id, item, "approve").await.status(), 200);
+    }
+    id
+}
+
+#[tokio::test]
+async fn a_batch_of_two_hundred_with_one_bad_line_reports_it_and_issues_the_rest() {
+    let mut app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let approved = [
+        issuable(&app, &staff, &scjg).await,
+        issuable(&app, &staff, &scjg).await,
+    ];
+    app.stop();
+
+    let mut lines: Vec<Value> = (0..200).map(migration_line).collect();
+    lines[0] = json!({"submission": approved[0]});
+    lines[1] = json!({"submission": approved[1]});
+    lines[99]["migrate"]["holder"]["id"] = json!("91350100M000100Y4X");
+    let file = app.dir.path().join("licences.jsonl");
+    write_batch(&file, &lines);
+    let run = cli(
+        app.dir.path(),
+        &["issue", "--batch", file.to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("199 issued"), "{stdout}");
+    let results_file = app.dir.path().join("licences.results.jsonl");
+    let first = results(&results_file);
+    assert_one_result_per_line(&first, 200);
+    assert_eq!(first[99]["status"], "failed");
+    assert_eq!(first[99]["field"], "migrate.holder.id");
+    assert!(
+        first
+            .iter()
+            .enumerate()
+            .all(|(i, r)| i == 99 || r["status"] == "issued")
+    );
+
+    // Run again: the bad line fails again, nothing else is issued twice.
+    let again = cli(
+        app.dir.path(),
+        &["issue", "--batch", file.to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        stdout.contains("0 issued, 199 issued before, 1 failed"),
+        "{stdout}"
+    );
+    assert_eq!(results(&results_file), first);
+
+    app.restart_stopped();
+    for (i, result) in first.iter().enumerate().filter(|(i, _)| *i != 99) {
+        if i % 37 != 0 && i > 1 {
+            continue;
+        }
+        let id = result["identifier"].as_str().unwrap();
+        let record: Value = app
+            .get(&staff.clerk, &format!("/certificates/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let (_, verdict) = app
+            .public_json(&format!("/c/{}", result["code"].as_str().unwrap()))
+            .await;
+        assert_eq!(verdict["verdict"], "valid", "{verdict}");
+        if i > 1 {
+            let line = &lines[i]["migrate"];
+            assert_eq!(record["former_number"], line["former_number"]);
+            assert_eq!(record["issue_date"], "2023-04-03");
+            assert_eq!(record["expiry_date"], "2028-04-02");
+            assert_eq!(record["holder"]["name"], line["holder"]["name"]);
+            assert_eq!(
+                record["items"].as_array().unwrap().len(),
+                line["items"].as_array().unwrap().len()
+            );
+            let pdf = app
+                .get(&staff.clerk, &format!("/certificates/{id}/pdf"))
+                .await
+                .bytes()
+                .await
+                .unwrap();
+            let text = pdf_text(&pdf);
+            let name = line["holder"]["name"].as_str().unwrap();
+            assert!(text.contains(name), "{name} is not in {text}");
+        } else {
+            assert_eq!(record["submission"], approved[i].as_str());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_killed_in_the_middle_resumes_without_duplicates_or_gaps() {
+    let mut app = TestApp::spawn().await;
+    app.stop();
+    let lines: Vec<Value> = (0..120).map(migration_line).collect();
+    let file = app.dir.path().join("migration.jsonl");
+    write_batch(&file, &lines);
+    let results_file = app.dir.path().join("migration.results.jsonl");
+
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            app.dir.path().join("onetrip.toml").to_str().unwrap(),
+        ])
+        .args(["issue", "--batch", file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let written = std::fs::read_to_string(&results_file)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if written >= 25 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the batch did not progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the batch ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before_kill = results(&results_file).len();
+    assert!(before_kill < 120, "the batch finished before the kill");
+
+    let rerun = cli(
+        app.dir.path(),
+        &["issue", "--batch", file.to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&rerun.stdout);
+    assert!(rerun.status.success(), "{stdout}");
+    let after = results(&results_file);
+    let identifiers = assert_one_result_per_line(&after, 120);
+    assert_eq!(identifiers.len(), 120);
+
+    // Each former number has the one certificate that names it.
+    app.restart_stopped();
+    let admin = app.token("admin", json!({})).await;
+    for (i, identifier) in identifiers.iter().enumerate() {
+        let record: Value = app
+            .get(&admin, &format!("/certificates/{identifier}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            record["former_number"],
+            lines[i]["migrate"]["former_number"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_on_the_running_server_reports_progress_and_each_lines_result() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let mut lines: Vec<String> = (0..20).map(|i| migration_line(i).to_string()).collect();
+    lines.insert(5, "{\"migrate\": {\"former_number\": ".into());
+    lines.insert(9, String::new());
+    let body = lines.join("\n");
+    let post = |token: Option<String>, body: String| {
+        let mut request = app.client.post(app.api("/batches")).body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(post(None, body.clone()).await.unwrap().status(), 401);
+    let applicant = app.token("applicant", json!({"holder": ENTERPRISE})).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    for token in [applicant, scjg] {
+        assert_eq!(post(Some(token), body.clone()).await.unwrap().status(), 403);
+    }
+    let (status, code, _) = error_of(
+        post(Some(staff.clerk.clone()), "\n\n".into())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status.as_u16(), code.as_str()), (422, "empty_batch"));
+
+    let r = post(Some(staff.clerk.clone()), body.clone()).await.unwrap();
+    assert_eq!(r.status(), 202);
+    let started: Value = r.json().await.unwrap();
+    assert_eq!(started["total"], 21);
+    let id = started["id"].as_str().unwrap();
+    let progress = wait_for(&app, &staff.clerk, id).await;
+    assert_eq!(
+        (progress["issued"].as_u64(), progress["failed"].as_u64()),
+        (Some(20), Some(1)),
+        "{progress}"
+    );
+    let failed = &progress["results"].as_array().unwrap()[5];
+    assert_eq!(
+        (failed["line"].as_u64(), failed["code"].as_str()),
+        (Some(6), Some("malformed_line"))
+    );
+
+    // Posted again, every line is already issued.
+    let r = post(Some(staff.clerk.clone()), body).await.unwrap();
+    let again: Value = r.json().await.unwrap();
+    let progress = wait_for(&app, &staff.clerk, again["id"].as_str().unwrap()).await;
+    assert_eq!(progress["already_issued"], 20, "{progress}");
+    let (status, code, _) = error_of(app.get(&staff.clerk, "/batches/BNOSUCHBATCH").await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (404, "batch_not_found"));
+
+    // Last, as the refused upload may leave its connection broken. It is refused from its
+    // Content-Length: the server may answer before the body is all sent.
+    match post(Some(staff.clerk.clone()), "x".repeat(17 << 20)).await {
+        Ok(r) => assert_eq!(error_of(r).await.0.as_u16(), 413),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
+}
+
+async fn wait_for(app: &TestApp, token: &str, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let progress: Value = app
+            .get(token, &format!("/batches/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if progress["state"] == "finished" {
+            assert_eq!(progress["done"], progress["total"]);
+            return progress;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{progress}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
