@@ -504,6 +504,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_suspension_is_in_force_through_its_last_day_only() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let suspended = CertStatus::Suspended {
+            reason: "抽查不合格".into(),
+            until: Some(d("2027-03-31")),
+            suspended_at: Utc::now(),
+        };
+        assert_eq!(suspended.in_force(d("2027-03-31")), &suspended);
+        assert_eq!(suspended.in_force(d("2027-04-01")), &CertStatus::Valid);
+        let open_ended = CertStatus::Suspended {
+            reason: "抽查不合格".into(),
+            until: None,
+            suspended_at: Utc::now(),
+        };
+        assert_eq!(open_ended.in_force(d("2099-01-01")), &open_ended);
+    }
+
+    #[test]
     fn expiry_is_the_day_before_the_anniversary() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         assert_eq!(expiry_date(d("2026-11-26"), 5), d("2031-11-25"));

@@ -60,7 +60,10 @@ pub async fn migrate(
         &actor.label(),
         now,
     )?;
-    check_printable(&services.fonts, &submission)?;
+    check_printable(&services.fonts, &submission).map_err(|mut e| {
+        e.field = e.field.map(|field| format!("migrate.{field}"));
+        e
+    })?;
     let code = unused_code(services)?;
     let signer = Signer::take(services).await?;
     let identifier = new_identifier(services, template, signer.issue_date).await?;
@@ -143,7 +146,19 @@ async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResul
             {
                 return Ok(LineResult::AlreadyIssued { identifier });
             }
-            Ok(issued(migrate(services, actor, migration).await?))
+            // The same number twice in one batch: the line that stored second learns of the
+            // first only from the store, and it too has issued nothing.
+            match migrate(services, actor, migration).await {
+                Err(e) if e.code == "already_migrated" => Ok(LineResult::AlreadyIssued {
+                    identifier: e
+                        .details
+                        .as_ref()
+                        .and_then(|d| d["identifier"].as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                }),
+                other => Ok(issued(other?)),
+            }
         }
     }
 }

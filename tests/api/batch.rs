@@ -282,3 +282,93 @@ async fn wait_for(app: &TestApp, token: &str, id: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn hostile_batches_are_refused_whole_or_line_by_line() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", json!({})).await;
+    let post = |body: Vec<u8>| {
+        app.client
+            .post(app.api("/batches"))
+            .bearer_auth(&admin)
+            .body(body)
+            .send()
+    };
+    let too_many = "{}\n".repeat(onetrip::domain::batch::MAX_BATCH_LINES + 1);
+    let (status, code, _) = error_of(post(too_many.into_bytes()).await.unwrap()).await;
+    assert_eq!((status.as_u16(), code.as_str()), (413, "too_many_lines"));
+    let (status, code, _) = error_of(post(vec![b'{', 0xff, 0xfe, b'}']).await.unwrap()).await;
+    assert_eq!((status.as_u16(), code.as_str()), (400, "malformed_batch"));
+
+    let mut long_name = migration_line(0);
+    long_name["migrate"]["holder"]["name"] = json!("浙".repeat(61));
+    let mut missing_glyph = migration_line(1);
+    missing_glyph["migrate"]["fields"]["legal_representative"] = json!("𠮷野家");
+    let mut too_many_items = migration_line(2);
+    too_many_items["migrate"]["items"] = json!(
+        (0..25)
+            .map(|i| json!({"code": format!("c{i}"), "department": "SCJG", "name": "电线电缆"}))
+            .collect::<Vec<_>>()
+    );
+    let mut expired = migration_line(3);
+    expired["migrate"]["expiry_date"] = json!("2024-01-01");
+    expired["migrate"]["issue_date"] = json!("2019-01-02");
+    let mut backwards = migration_line(4);
+    backwards["migrate"]["expiry_date"] = json!("2022-01-01");
+    let mut unknown_field = migration_line(5);
+    unknown_field["migrate"]["surprise"] = json!(true);
+    let twice = migration_line(6);
+    let lines = [
+        long_name,
+        missing_glyph,
+        too_many_items,
+        expired,
+        backwards,
+        unknown_field,
+        json!({"submission": "../../etc/passwd"}),
+        json!({"submission": "S0000000000000", "migrate": {}}),
+        twice.clone(),
+        twice,
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let r = post(body.into_bytes()).await.unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let progress = wait_for(&app, &admin, &id).await;
+    let mut fields: Vec<(String, String)> = progress["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let status = r["status"].as_str().unwrap().to_owned();
+            let why = match status.as_str() {
+                "failed" => r["field"].as_str().or(r["code"].as_str()).unwrap(),
+                _ => "",
+            };
+            (status, why.to_owned())
+        })
+        .collect();
+    // The same former number twice: one line issues it, the other finds it issued, in
+    // whichever order the concurrent lines reach the store.
+    fields[8..].sort();
+    let expect = |status: &str, field: &str| (status.to_owned(), field.to_owned());
+    assert_eq!(
+        fields,
+        vec![
+            expect("failed", "migrate.holder.name"),
+            expect("failed", "migrate.fields.legal_representative"),
+            expect("failed", "migrate.items"),
+            expect("failed", "migrate.expiry_date"),
+            expect("failed", "migrate.expiry_date"),
+            expect("failed", "malformed_line"),
+            expect("failed", "submission_not_found"),
+            expect("failed", "malformed_line"),
+            expect("already_issued", ""),
+            expect("issued", ""),
+        ],
+        "{progress}"
+    );
+}

@@ -36,6 +36,8 @@ async fn verdicts(app: &TestApp, staff: &Staff, certificate: &Value) -> Value {
         .await
         .unwrap();
     assert_eq!(by_pdf["verdict"], by_token["verdict"], "{by_pdf}");
+    let typed = app.verify_typed(code).await;
+    assert_eq!(typed["verdict"], by_token["verdict"], "{typed}");
     by_token
 }
 
