@@ -156,7 +156,7 @@ impl Corpus {
         let items: Vec<Value> = self.categories[..held]
             .iter()
             .enumerate()
-            .map(|(j, c)| json!({"code": format!("category-{j}"), "department": "SCJG", "name": c}))
+            .map(|(j, c)| json!({"code": helpers::CATEGORY_CODES[j], "department": "SCJG", "name": c}))
             .collect();
         let address = &self.addresses[i % self.addresses.len()];
         json!({

@@ -137,6 +137,9 @@ test('window console and verification page in a real browser', { timeout: 180_00
   await screenshot(page, 'report-matched');
 
   await Promise.all([page.waitForURL(/\/receipt$/), page.click('#receipt-link')]);
+  assert.match(await page.textContent('#receipt-promise'), /10 个工作日/);
+  const due = (await page.textContent('#receipt-due')).trim();
+  assert.match(due, /^\d{4}-\d{2}-\d{2}$/);
   assert.equal(await page.textContent('#receipt-id'), id);
   assert.equal(await page.textContent('#receipt-holder'), '示例电缆有限公司');
   assert.match(await page.textContent('#receipt-checked-by'), /^clerk:tok_[0-9a-f]{12}$/);
@@ -147,6 +150,13 @@ test('window console and verification page in a real browser', { timeout: 180_00
   await screenshot(page, 'receipt-print');
   assert.equal(await page.isVisible('header.site'), false, 'the print stylesheet hides the header');
   await page.emulateMedia({ media: 'screen' });
+
+  // --- The home page lists the work in progress by due date. ---
+  await page.goto(`${server.url}/console`);
+  const dueRow = page.locator('#due-list tbody tr', { hasText: id });
+  assert.equal(await dueRow.count(), 1);
+  assert.equal((await dueRow.locator('td.due-date').textContent()).trim().slice(0, 10), due);
+  await screenshot(page, 'console-due');
 
   // --- Not issuable until the department approves; then issue on the page. ---
   await page.goto(`${server.url}/console/submissions/${id}`);
@@ -228,6 +238,22 @@ test('window console and verification page in a real browser', { timeout: 180_00
   assert.equal(await vpage.getAttribute('a[href="/verify"]', 'href'), '/verify');
   await screenshot(vpage, 'verdict-revoked');
   await visitor.close();
+
+  // --- A service guide on a phone, opened from its QR code. ---
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+  const gpage = await phone.newPage();
+  watch(gpage);
+  await gpage.goto(`${server.url}/guide/talent-permit`);
+  assert.equal(await gpage.textContent('h1'), '引进人才居住证办理');
+  assert.equal(await gpage.textContent('#time-limit'), '3');
+  assert.equal(await gpage.locator('#materials li').count(), 3);
+  assert.match(await gpage.textContent('#steps'), /人社审核[\s\S]*公安制证[\s\S]*发证/);
+  const overflow = await gpage.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the guide is ${overflow}px wider than the phone`);
+  await screenshot(gpage, 'guide-phone');
+  r = await fetch(`${server.url}/guide/talent-permit/qr.svg`);
+  assert.equal(r.headers.get('content-type'), 'image/svg+xml');
+  await phone.close();
 
   // --- Sign out ends the session. ---
   await page.goto(`${server.url}/console`);

@@ -195,6 +195,8 @@ impl Submission {
                     department: department.clone(),
                     name: name.clone(),
                     decision: Some(approved()),
+                    service_version: None,
+                    steps: Vec::new(),
                 })
                 .collect(),
             materials: Vec::new(),
@@ -205,6 +207,9 @@ impl Submission {
             event_count: 0,
             certificate: None,
             amends: None,
+            promised_working_days: None,
+            accepted_at: Some(now),
+            due_date: None,
         })
     }
 }

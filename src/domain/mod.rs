@@ -10,6 +10,8 @@ mod verification_code;
 
 pub mod actor;
 pub mod batch;
+pub mod calendar;
+pub mod catalogue;
 pub mod certificate;
 pub mod holder;
 pub mod identifier;

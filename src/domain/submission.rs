@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::calendar::{Calendar, china_date};
 use super::identifier::Identifier;
 use super::refusal::Refusal;
 use super::window_check::{ManifestEntry, Outcome, WindowReport};
@@ -21,7 +22,13 @@ pub enum Status {
     PreApproved,
     Accepted,
     Issued,
+    /// Every item of a certificate-free submission is decided: the decision is the outcome.
+    Decided,
 }
+
+/// The kind of a submission whose items end in a decision, not a certificate (the union's
+/// insurance claim): no template, no fields, finished once every item is decided.
+pub const DECISION_ONLY: &str = "decision";
 
 impl Status {
     pub fn as_str(self) -> &'static str {
@@ -32,7 +39,13 @@ impl Status {
             Status::PreApproved => "pre_approved",
             Status::Accepted => "accepted",
             Status::Issued => "issued",
+            Status::Decided => "decided",
         }
+    }
+
+    /// Whether the work is over: nothing is promised any more.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Issued | Status::Decided)
     }
 
     /// Materials may change only before pre-review approves them.
@@ -62,6 +75,43 @@ pub struct Item {
     pub department: DepartmentCode,
     pub name: String,
     pub decision: Option<Decision>,
+    /// The catalogue version the item was filed under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_version: Option<u32>,
+    /// The approval chain, decided in order (empty: the department decides in one step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepState>,
+}
+
+/// One step of an item's approval chain and, once taken, its decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepState {
+    pub name: String,
+    pub department: DepartmentCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionOutcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl Item {
+    /// The step waiting for a decision, if the item has a chain and is not decided.
+    pub fn waiting_step(&self) -> Option<&StepState> {
+        if self.decision.is_some() {
+            return None;
+        }
+        self.steps.iter().find(|s| s.decision.is_none())
+    }
+
+    /// The department whose decision the item waits for.
+    pub fn waiting_department(&self) -> &DepartmentCode {
+        self.waiting_step()
+            .map_or(&self.department, |s| &s.department)
+    }
 }
 
 /// A stored upload: the digest and size computed while it streamed to disk, and the file's
@@ -106,6 +156,14 @@ pub struct Submission {
     /// next version and supersedes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amends: Option<Identifier>,
+    /// 承诺时限: the largest time limit of its items, in working days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promised_working_days: Option<u32>,
+    /// When the window check accepted it (受理), and the promise's last day from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<NaiveDate>,
 }
 
 impl Refusal {
@@ -122,7 +180,41 @@ impl Refusal {
     }
 }
 
+/// Where a submission stands against its promise (承诺时限) on a given day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromiseState {
+    /// Working days since acceptance, up to today (or to the day the work finished).
+    pub working_days_elapsed: Option<u32>,
+    /// Working days from today to the due date (0 on the due date; `None` once overdue,
+    /// finished, or without a promise).
+    pub working_days_left: Option<u32>,
+    pub overdue: bool,
+}
+
 impl Submission {
+    /// The promise counted on `calendar`, as of `today` (China time); `finished_on` is the
+    /// day the work ended, if it has.
+    pub fn promise_state(
+        &self,
+        calendar: &Calendar,
+        today: NaiveDate,
+        finished_on: Option<NaiveDate>,
+    ) -> PromiseState {
+        let until = finished_on.unwrap_or(today);
+        let running = finished_on.is_none() && !self.status.is_finished();
+        let overdue = running && self.due_date.is_some_and(|due| today > due);
+        PromiseState {
+            working_days_elapsed: self
+                .accepted_at
+                .map(|at| calendar.working_days_between(china_date(at), until)),
+            working_days_left: self
+                .due_date
+                .filter(|due| running && *due >= today)
+                .map(|due| calendar.working_days_between(today, due)),
+            overdue,
+        }
+    }
+
     /// The frozen list of names, sizes and digests, in declaration order. Only meaningful once
     /// every material has a file.
     pub fn manifest(&self) -> Vec<ManifestEntry> {
@@ -250,22 +342,33 @@ impl Submission {
         self.expect(Status::PreApproved, "只有预审通过的办件可窗口核对 / only a pre-approved submission can be checked at the window")
     }
 
-    /// Stores a window check. Only a full match moves the submission on; a mismatch is
-    /// recorded and changes nothing else.
-    pub fn record_window_check(&mut self, report: WindowReport) -> Result<Action, Refusal> {
+    /// Stores a window check. Only a full match moves the submission on (accepted, with the
+    /// promise's last day `due_date` if it has a promise); a mismatch is recorded and changes
+    /// nothing else.
+    pub fn record_window_check(
+        &mut self,
+        report: WindowReport,
+        due_date: Option<NaiveDate>,
+    ) -> Result<Action, Refusal> {
         self.check_window_check()?;
         if report.outcome == Outcome::Matched {
             self.status = Status::Accepted;
+            self.accepted_at = Some(report.checked_at);
+            self.due_date = due_date;
+            self.settle();
         }
         Ok(Action::WindowChecked { report })
     }
 
-    /// A department decides one of its items. Departments work in parallel once pre-review
-    /// has approved, before or after the window check; a decision is final.
+    /// A department decides one of its items (an admin, `department` `None`, acts for the
+    /// department it waits for). Departments work in parallel once pre-review has approved,
+    /// before or after the window check; an item with a chain is decided step by step, each
+    /// step by its own department after the step before approved, and a rejection at any
+    /// step ends it. A decision is final.
     pub fn decide(
         &mut self,
         code: &ItemCode,
-        department: &DepartmentCode,
+        department: Option<&DepartmentCode>,
         decision: Decision,
     ) -> Result<Action, Refusal> {
         if !matches!(self.status, Status::PreApproved | Status::Accepted) {
@@ -282,14 +385,6 @@ impl Submission {
                 code: "unknown_item",
                 message: format!("办件没有事项 {code} / no item {code} in this submission"),
             })?;
-        if &item.department != department {
-            return Err(Refusal::Forbidden {
-                message: format!(
-                    "事项 {code} 由 {} 审批 / item {code} is decided by department {}",
-                    item.department, item.department
-                ),
-            });
-        }
         if let Some(previous) = &item.decision {
             return Err(Refusal::Conflict {
                 code: "already_decided",
@@ -300,14 +395,64 @@ impl Submission {
                 details: None,
             });
         }
+        let waiting = item.waiting_department().clone();
+        let department = department.unwrap_or(&waiting).clone();
+        if department != waiting {
+            let later = item.steps.iter().any(|s| s.department == department);
+            return Err(match (later, item.waiting_step()) {
+                (true, Some(step)) => Refusal::Conflict {
+                    code: "step_waiting",
+                    message: format!(
+                        "事项 {code} 须先由“{}”（{}）审批 / item {code} waits for step {} ({})",
+                        step.name, step.department, step.name, step.department
+                    ),
+                    details: Some(serde_json::json!({
+                        "waiting_step": step.name,
+                        "department": step.department,
+                    })),
+                },
+                _ => Refusal::Forbidden {
+                    message: format!(
+                        "事项 {code} 由 {waiting} 审批 / item {code} is decided by department {waiting}"
+                    ),
+                },
+            });
+        }
+        let step = item.steps.iter_mut().find(|s| s.decision.is_none());
+        let step_name = step.as_ref().map(|s| s.name.clone());
+        let ends_item = match step {
+            None => true,
+            Some(step) => {
+                step.decision = Some(decision.decision);
+                step.comment = Some(decision.comment.clone());
+                step.decided_by = Some(decision.by.clone());
+                step.decided_at = Some(decision.at);
+                decision.decision == DecisionOutcome::Reject
+                    || item.steps.iter().all(|s| s.decision.is_some())
+            }
+        };
         let action = Action::ItemDecided {
             code: code.clone(),
-            department: department.clone(),
+            department,
             decision: decision.decision,
             comment: decision.comment.clone(),
+            step: step_name,
         };
-        item.decision = Some(decision);
+        if ends_item {
+            item.decision = Some(decision);
+        }
+        self.settle();
         Ok(action)
+    }
+
+    /// A certificate-free submission that is accepted and has every item decided is decided.
+    fn settle(&mut self) {
+        if self.kind == DECISION_ONLY
+            && self.status == Status::Accepted
+            && self.items.iter().all(|i| i.decision.is_some())
+        {
+            self.status = Status::Decided;
+        }
     }
 
     pub fn mark_issued(
@@ -340,7 +485,7 @@ mod create;
 mod history;
 
 pub use blockers::Blocker;
-pub use create::NewSubmission;
+pub use create::{FiledItem, NewSubmission};
 pub use history::{Action, Event};
 
 #[cfg(test)]

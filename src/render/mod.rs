@@ -25,7 +25,7 @@ mod view;
 pub use check::{check_rendering, read_qr_from_pdf};
 pub use fonts::{Fonts, Unprintable};
 pub use pdf::render_pdf;
-pub use qr::{decode_qr_photo, qr_modules, qr_png, qr_version};
+pub use qr::{decode_qr_photo, qr_modules, qr_png, qr_svg, qr_version};
 pub use view::CertificateView;
 
 /// Everything that can go wrong while rendering or checking a certificate.

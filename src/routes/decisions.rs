@@ -10,7 +10,7 @@ use crate::domain::actor::Actor;
 use crate::domain::check_reason;
 use crate::domain::submission::DecisionOutcome;
 use crate::routes::state::AppState;
-use crate::service::submissions::{self, SubmissionView};
+use crate::service::submissions;
 use crate::service::{ErrorKind, ServiceError};
 
 #[derive(Deserialize)]
@@ -46,7 +46,7 @@ pub async fn decide(
         check_reason(&body.comment).map_err(|e| ServiceError::invalid("comment", e))?
     };
     let submission = submissions::decide(&state, &caller, &id, &code, outcome, comment).await?;
-    serde_json::to_value(SubmissionView::new(&submission, None))
+    serde_json::to_value(submissions::view(&state, &submission, None)?)
         .map(Json)
         .map_err(ServiceError::internal)
 }

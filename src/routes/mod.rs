@@ -3,12 +3,14 @@
 
 mod assets;
 mod batches;
+mod calendar;
 mod caller;
 mod certificates;
 mod console;
 mod decisions;
 pub mod error;
 mod files;
+mod guide;
 mod health;
 mod html;
 mod json;
@@ -17,6 +19,7 @@ mod keys;
 pub mod limits;
 mod materials;
 mod multipart;
+mod services;
 pub mod state;
 mod status_list;
 mod submissions;
@@ -39,6 +42,8 @@ pub fn router() -> Router<AppState> {
     let api = submissions::router()
         .merge(certificates::router())
         .merge(batches::router())
+        .merge(services::router())
+        .merge(calendar::router())
         .route("/submissions/{id}/materials/{name}", put(materials::upload))
         .route(
             "/submissions/{id}/window-check",
@@ -68,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .route("/v/{token}", get(verify::page))
         .route("/c/{code}", get(verify::code_page))
         .merge(console::router())
+        .merge(guide::router())
         .merge(verify_page::router(uploads))
         .route("/static/{file}", get(assets::serve))
         .layer(DefaultBodyLimit::max(json::JSON_LIMIT))

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,15 +14,15 @@ use super::json::{AppJson, AppPath};
 use crate::domain::actor::Actor;
 use crate::domain::holder::Holder;
 use crate::domain::identifier::Identifier;
-use crate::domain::submission::{Event, NewSubmission, ReturnReason, Submission};
+use crate::domain::submission::{Event, FiledItem, NewSubmission, ReturnReason, Submission};
 use crate::domain::{DepartmentCode, ItemCode, MaterialName, check_reason};
 use crate::routes::state::AppState;
-use crate::service::submissions::{self, PreReview, SubmissionView};
+use crate::service::submissions::{self, PreReview};
 use crate::service::{ErrorKind, ServiceError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/submissions", post(create))
+        .route("/submissions", post(create).get(due))
         .route("/submissions/{id}", get(read))
         .route("/submissions/{id}/submit", post(submit))
         .route("/submissions/{id}/pre-review", post(pre_review))
@@ -40,7 +41,7 @@ struct HolderBody {
 #[serde(deny_unknown_fields)]
 struct ItemBody {
     code: String,
-    department: String,
+    department: Option<String>,
     name: Option<String>,
 }
 
@@ -56,11 +57,46 @@ struct CreateBody {
     holder: HolderBody,
     kind: String,
     items: Vec<ItemBody>,
-    materials: Vec<MaterialBody>,
+    /// Absent: the catalogue's list for the items.
+    materials: Option<Vec<MaterialBody>>,
     #[serde(default)]
     fields: BTreeMap<String, String>,
     /// The identifier of the certificate this submission amends.
     amends: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DueQuery {
+    due_within: Option<u32>,
+    overdue: Option<bool>,
+}
+
+/// `?due_within=N` (working days) and/or `?overdue=true`: the submissions a clerk must act on.
+async fn due(
+    State(state): State<AppState>,
+    caller: Actor,
+    query: Result<Query<DueQuery>, QueryRejection>,
+) -> Result<Json<Vec<Value>>, ServiceError> {
+    let Query(query) =
+        query.map_err(|e| ServiceError::bad_request("malformed_query", e.body_text()))?;
+    if query.due_within.is_none() && query.overdue.is_none() {
+        return Err(ServiceError::bad_request(
+            "missing_filter",
+            "请指定 due_within=N 或 overdue=true / give due_within=N or overdue=true",
+        ));
+    }
+    let found = submissions::due(
+        &state,
+        &caller,
+        query.due_within,
+        query.overdue.unwrap_or(false),
+    )?;
+    found
+        .iter()
+        .map(|s| view(&state, s, None).map(|Json(v)| v))
+        .collect::<Result<_, _>>()
+        .map(Json)
 }
 
 fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
@@ -73,24 +109,40 @@ fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
         .map(|(i, item)| {
             let code = ItemCode::parse(&item.code)
                 .map_err(|e| ServiceError::invalid(format!("items[{i}].code"), e))?;
-            let department = DepartmentCode::parse(&item.department)
-                .map_err(|e| ServiceError::invalid(format!("items[{i}].department"), e))?;
-            // Without a name, the code is printed in its place, within the same limits.
-            let name =
-                crate::domain::check_item_name(item.name.as_deref().unwrap_or(code.as_str()))
-                    .map_err(|e| ServiceError::invalid(format!("items[{i}].name"), e))?;
-            Ok((code, department, name))
+            let department = item
+                .department
+                .map(|d| {
+                    DepartmentCode::parse(&d)
+                        .map_err(|e| ServiceError::invalid(format!("items[{i}].department"), e))
+                })
+                .transpose()?;
+            let name = item
+                .name
+                .map(|n| {
+                    crate::domain::check_item_name(&n)
+                        .map_err(|e| ServiceError::invalid(format!("items[{i}].name"), e))
+                })
+                .transpose()?;
+            Ok(FiledItem {
+                code,
+                department,
+                name,
+            })
         })
         .collect::<Result<_, ServiceError>>()?;
     let materials = body
         .materials
-        .into_iter()
-        .enumerate()
-        .map(|(i, m)| {
-            MaterialName::parse(&m.name)
-                .map_err(|e| ServiceError::invalid(format!("materials[{i}].name"), e))
+        .map(|materials| {
+            materials
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    MaterialName::parse(&m.name)
+                        .map_err(|e| ServiceError::invalid(format!("materials[{i}].name"), e))
+                })
+                .collect::<Result<Vec<_>, ServiceError>>()
         })
-        .collect::<Result<_, ServiceError>>()?;
+        .transpose()?;
     let amends = body
         .amends
         .map(|id| Identifier::parse(id.trim()).map_err(|e| ServiceError::invalid("amends", e)))
@@ -111,11 +163,15 @@ async fn create(
     AppJson(body): AppJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ServiceError> {
     let submission = submissions::create(&state, &caller, parse_new(body)?).await?;
-    Ok((StatusCode::CREATED, view(&submission, None)?))
+    Ok((StatusCode::CREATED, view(&state, &submission, None)?))
 }
 
-fn view(submission: &Submission, history: Option<&[Event]>) -> Result<Json<Value>, ServiceError> {
-    serde_json::to_value(SubmissionView::new(submission, history))
+fn view(
+    state: &AppState,
+    submission: &Submission,
+    history: Option<&[Event]>,
+) -> Result<Json<Value>, ServiceError> {
+    serde_json::to_value(submissions::view(state, submission, history)?)
         .map(Json)
         .map_err(ServiceError::internal)
 }
@@ -126,7 +182,7 @@ async fn read(
     AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ServiceError> {
     let (submission, history) = submissions::read(&state, &caller, &id)?;
-    view(&submission, Some(&history))
+    view(&state, &submission, Some(&history))
 }
 
 async fn submit(
@@ -134,7 +190,11 @@ async fn submit(
     caller: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ServiceError> {
-    view(&submissions::submit(&state, &caller, &id).await?, None)
+    view(
+        &state,
+        &submissions::submit(&state, &caller, &id).await?,
+        None,
+    )
 }
 
 #[derive(Deserialize)]
@@ -186,6 +246,7 @@ async fn pre_review(
         }
     };
     view(
+        &state,
         &submissions::pre_review(&state, &caller, &id, decision).await?,
         None,
     )

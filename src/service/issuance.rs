@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 
 use super::Services;
 use crate::domain::Role;
@@ -22,10 +22,7 @@ use crate::signing::{Claims, sign_token};
 use crate::store::Provenance;
 
 /// Certificates are dated in China Standard Time (UTC+8, no daylight saving).
-pub const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
-    Some(offset) => offset,
-    None => panic!("UTC+8 is a valid offset"),
-};
+pub use crate::domain::calendar::CHINA;
 
 /// The highest QR version we print (85 modules): at error correction M it holds 504 bytes,
 /// and in the 40 mm square its modules are 0.43 mm, which phones read from paper.

@@ -6,6 +6,8 @@
 
 pub mod auth;
 pub mod batch;
+pub mod calendar;
+pub mod catalogue;
 pub mod certificates;
 mod error;
 pub mod health;
@@ -65,6 +67,8 @@ pub struct Services {
     pub status_lists: Arc<status_list::StatusListCache>,
     /// Batches issuing in the background, and the latest finished ones.
     pub batches: Arc<batch::Batches>,
+    /// The working-day calendars shipped in `templates/calendar/`.
+    pub shipped_calendars: Arc<[crate::domain::calendar::YearCalendar]>,
 }
 
 impl Services {
@@ -75,6 +79,14 @@ impl Services {
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
         let files = MaterialFiles::open(&settings.data).context("opening material files")?;
         let templates = Templates::load(&settings.templates_dir)?;
+        let seeds = crate::templates::load_services(&settings.templates_dir)?;
+        let added = catalogue::seed(&*store, &seeds)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding the service catalogue: {}", e.message))?;
+        if added > 0 {
+            tracing::info!(added, "service catalogue seeded from templates/services");
+        }
+        let shipped_calendars = crate::templates::load_calendars(&settings.templates_dir)?;
         let keys = keys::load_or_create(&*store, &settings.keys_dir(), settings.mode).await?;
         let fonts = Fonts::embedded().context("loading the certificate font")?;
         let public_url = public_url.trim_end_matches('/').to_owned();
@@ -102,6 +114,7 @@ impl Services {
             public_url: public_url.into(),
             status_lists: Arc::default(),
             batches: Arc::default(),
+            shipped_calendars: shipped_calendars.into(),
         })
     }
 }

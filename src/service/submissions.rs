@@ -5,20 +5,22 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::Stream;
 use serde::Serialize;
 
 use super::{ServiceError, Services, submission_not_found};
 use crate::body::ReceiveError;
 use crate::domain::actor::Actor;
+use crate::domain::calendar::{Calendar, china_date};
 use crate::domain::holder::Holder;
 use crate::domain::identifier::Identifier;
 use crate::domain::submission::{
-    Decision, DecisionOutcome, Event, Item, NewSubmission, ReturnReason, Status, Submission,
+    DECISION_ONLY, Decision, DecisionOutcome, Event, Item, NewSubmission, ReturnReason, Status,
+    Submission,
 };
 use crate::domain::window_check::{Presented, WindowReport, compare};
-use crate::domain::{ItemCode, MaterialName, Role, Sha256Digest, SubmissionId};
+use crate::domain::{ItemCode, MaterialName, ParseError, Role, Sha256Digest, SubmissionId};
 
 /// A material as clients see it: its digest and size, never the file's name on disk.
 #[derive(Debug, Serialize)]
@@ -45,12 +47,45 @@ pub struct SubmissionView<'a> {
     certificate: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     amends: Option<&'a Identifier>,
+    /// 承诺时限 and where the submission stands against it.
+    promised_working_days: Option<u32>,
+    accepted_at: Option<DateTime<Utc>>,
+    due_date: Option<NaiveDate>,
+    working_days_elapsed: Option<u32>,
+    working_days_left: Option<u32>,
+    overdue: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<&'a [Event]>,
 }
 
+/// The submission as clients see it, its promise counted on the service's calendar today.
+pub fn view<'a>(
+    services: &Services,
+    s: &'a Submission,
+    history: Option<&'a [Event]>,
+) -> Result<SubmissionView<'a>, ServiceError> {
+    let calendar = super::calendar::calendar(services)?;
+    Ok(SubmissionView::new(
+        s,
+        history,
+        &calendar,
+        super::calendar::today(),
+    ))
+}
+
+/// The day the work on the submission ended (its last change once finished), if it has.
+fn finished_on(s: &Submission) -> Option<NaiveDate> {
+    s.status.is_finished().then(|| china_date(s.updated_at))
+}
+
 impl<'a> SubmissionView<'a> {
-    pub fn new(s: &'a Submission, history: Option<&'a [Event]>) -> Self {
+    pub fn new(
+        s: &'a Submission,
+        history: Option<&'a [Event]>,
+        calendar: &Calendar,
+        today: NaiveDate,
+    ) -> Self {
+        let promise = s.promise_state(calendar, today, finished_on(s));
         Self {
             id: &s.id,
             status: s.status,
@@ -73,6 +108,12 @@ impl<'a> SubmissionView<'a> {
             updated_at: s.updated_at,
             certificate: s.certificate.as_deref(),
             amends: s.amends.as_ref(),
+            promised_working_days: s.promised_working_days,
+            accepted_at: s.accepted_at,
+            due_date: s.due_date,
+            working_days_elapsed: promise.working_days_elapsed,
+            working_days_left: promise.working_days_left,
+            overdue: promise.overdue,
             history,
         }
     }
@@ -91,28 +132,81 @@ pub async fn create(
             "申请人令牌只能为其绑定的主体申报 / an applicant token files only for its own holder",
         ));
     }
-    let template = services.templates.get(&new.kind).ok_or_else(|| {
-        ServiceError::new(
-            super::ErrorKind::Invalid,
-            "unknown_kind",
-            format!(
-                "未知证照类型 {} / unknown certificate kind; known: {}",
-                new.kind,
-                services.templates.kinds().collect::<Vec<_>>().join(", ")
-            ),
-        )
-        .with_field("kind")
-    })?;
+    let template = match services.templates.get(&new.kind) {
+        Some(template) => Some(template),
+        None if new.kind == DECISION_ONLY => None,
+        None => {
+            return Err(ServiceError::new(
+                super::ErrorKind::Invalid,
+                "unknown_kind",
+                format!(
+                    "未知证照类型 {} / unknown certificate kind; known: {}, or {DECISION_ONLY} for items that end in a decision",
+                    new.kind,
+                    services.templates.kinds().collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .with_field("kind"));
+        }
+    };
     if let Some(amended) = &new.amends {
         super::lifecycle::check_amendment(services, actor, amended, &new)?;
     }
-    let submission = Submission::create(SubmissionId::generate(), new, template, Utc::now())?;
+    let catalogue = new
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            services
+                .store
+                .service_item(item.code.as_str(), None)?
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        format!("items[{i}].code"),
+                        ParseError::new(
+                            "unknown_item",
+                            format!(
+                                "服务目录中没有事项 {} / no item {} in the service catalogue (GET /api/v1/services)",
+                                item.code, item.code
+                            ),
+                        ),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()?;
+    let submission = Submission::create(
+        SubmissionId::generate(),
+        new,
+        template,
+        &catalogue,
+        Utc::now(),
+    )?;
     super::issuance::check_printable(&services.fonts, &submission)?;
     services
         .store
         .create_submission(&submission, &actor.label())
         .await?;
     Ok(submission)
+}
+
+/// The submissions whose promise is overdue (`overdue`) or ends within `due_within` working
+/// days from today, soonest first (a clerk or an admin).
+pub fn due(
+    services: &Services,
+    actor: &Actor,
+    due_within: Option<u32>,
+    overdue: bool,
+) -> Result<Vec<Submission>, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    let calendar = super::calendar::calendar(services)?;
+    let today = super::calendar::today();
+    let mut found = services.store.submissions_with_promise()?;
+    found.retain(|s| {
+        let promise = s.promise_state(&calendar, today, finished_on(s));
+        (overdue && promise.overdue)
+            || due_within.is_some_and(|n| promise.working_days_left.is_some_and(|left| left <= n))
+    });
+    found.sort_by_key(|s| (s.due_date, s.created_at));
+    Ok(found)
 }
 
 /// A submission the actor may read, or 404/403. `id` is as the caller typed it.
@@ -220,10 +314,7 @@ pub async fn decide(
             )
         })?;
     let code = item.code.clone();
-    let department = actor
-        .department
-        .clone()
-        .unwrap_or_else(|| item.department.clone());
+    let department = actor.department.clone();
     let label = actor.label();
     let (submission, _, ()) = services
         .store
@@ -234,7 +325,7 @@ pub async fn decide(
                 by: label.clone(),
                 at: Utc::now(),
             };
-            Ok((s.decide(&code, &department, decision)?, ()))
+            Ok((s.decide(&code, department.as_ref(), decision)?, ()))
         })
         .await?;
     Ok(submission)
@@ -331,11 +422,17 @@ pub async fn window_check(
 ) -> Result<(u64, WindowReport), ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
     let label = actor.label();
+    // Accepted today, the promise runs from tomorrow: its last day is fixed now.
+    let calendar = super::calendar::calendar(services)?;
+    let today = super::calendar::today();
     let (_, event, report) = services
         .store
         .update_submission(id, &label, |s| {
             let report = compare(&s.manifest(), presented, label.clone(), Utc::now());
-            Ok((s.record_window_check(report.clone())?, report))
+            let due = s
+                .promised_working_days
+                .map(|days| calendar.add_working_days(today, days));
+            Ok((s.record_window_check(report.clone(), due)?, report))
         })
         .await?;
     Ok((event.seq, report))

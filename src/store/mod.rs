@@ -14,6 +14,10 @@ use async_trait::async_trait;
 pub use self::sled::SledStore;
 pub use material_files::MaterialFiles;
 
+use chrono::{DateTime, Utc};
+
+use crate::domain::calendar::YearCalendar;
+use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Action, Event, Submission};
@@ -103,6 +107,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(Submission, Event), UpdateError>;
     /// Every submission of one holder (USCC or ID number, as stored), newest first.
     fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError>;
+    /// Every submission accepted with a promise (a due date) and not yet issued.
+    fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError>;
     /// The submission's audit history, oldest first.
     fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError>;
 
@@ -155,6 +161,28 @@ pub trait Store: Send + Sync {
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Marks a token revoked; `None` if there is no such token.
     async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// The latest version of every catalogue item.
+    fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError>;
+    /// One version of a catalogue item (the latest when `version` is `None`).
+    fn service_item(
+        &self,
+        code: &str,
+        version: Option<u32>,
+    ) -> Result<Option<ServiceItem>, StoreError>;
+    /// Stores `spec` as the next version of `code`; with `only_if_new`, leaves an existing
+    /// item as it is and answers `None`.
+    async fn put_service_item(
+        &self,
+        code: &ItemCode,
+        spec: &ServiceSpec,
+        by: &str,
+        at: DateTime<Utc>,
+        only_if_new: bool,
+    ) -> Result<Option<ServiceItem>, StoreError>;
+    /// The working-day calendars an admin has set (they replace the shipped ones).
+    fn calendars(&self) -> Result<Vec<YearCalendar>, StoreError>;
+    async fn put_calendar(&self, calendar: &YearCalendar) -> Result<(), StoreError>;
 
     /// Every signing key's record, oldest first.
     fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError>;

@@ -339,8 +339,15 @@ pub async fn pre_approved(
     content: impl Fn(&str, usize) -> Vec<u8>,
 ) -> (String, Vec<Value>) {
     let id = app.create(&staff.clerk, body).await;
+    // The materials as declared, or as the catalogue required when the body named none.
+    let filed: Value = app
+        .get(&staff.clerk, &format!("/submissions/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let mut digests = Vec::new();
-    for (i, m) in body["materials"].as_array().unwrap().iter().enumerate() {
+    for (i, m) in filed["materials"].as_array().unwrap().iter().enumerate() {
         let name = m["name"].as_str().unwrap();
         let r = app.upload(&staff.clerk, &id, name, content(&id, i)).await;
         assert_eq!(r.status(), 200);
@@ -417,7 +424,7 @@ pub fn migration_line(i: usize) -> Value {
         .iter()
         .take(1 + i % categories.len())
         .enumerate()
-        .map(|(j, c)| json!({"code": format!("category-{j}"), "department": "SCJG", "name": c}))
+        .map(|(j, c)| json!({"code": CATEGORY_CODES[j], "department": "SCJG", "name": c}))
         .collect();
     let address = pick("addresses", i);
     json!({"migrate": {
@@ -438,4 +445,62 @@ pub fn corpus() -> Value {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("the shared corpus {} is needed: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
+}
+
+/// The catalogue codes of the 19 provincial product categories (`templates/services/`), in
+/// the order of the corpus's `production_licence_categories`.
+pub const CATEGORY_CODES: [&str; 19] = [
+    "wire-cable",
+    "hazardous-chemicals",
+    "chemical-packaging",
+    "fertiliser",
+    "rebar",
+    "cement",
+    "banknote-detectors",
+    "broadcast-equipment",
+    "food-plastics",
+    "paper-packaging",
+    "dish-detergent",
+    "grinding-wheels",
+    "anti-counterfeiting",
+    "railway-beams",
+    "waterproofing",
+    "copper-tubes",
+    "motorcycle-helmets",
+    "protective-equipment",
+    "power-rectifiers",
+];
+
+/// A complete catalogue entry: `kind` none for an item that ends in a decision, `steps`
+/// its approval chain as (name, department).
+pub fn service_spec(
+    name: &str,
+    department: &str,
+    kind: Option<&str>,
+    days: u32,
+    steps: &[(&str, &str)],
+) -> Value {
+    json!({
+        "name": name, "department": department, "kind": kind,
+        "time_limit_working_days": days,
+        "materials": [{"name": "营业执照副本", "form": "copy", "count": 1, "notes": "加盖公章"}],
+        "steps": steps.iter().map(|(n, d)| json!({"name": n, "department": d})).collect::<Vec<_>>(),
+        "legal_basis": "《测试依据》", "fee": "不收费",
+        "consultation_phone": "0571-12345", "complaint_phone": "12345",
+        "office_address": "杭州市民中心", "office_hours": "工作日 9:00-17:00",
+    })
+}
+
+/// Adds or replaces a catalogue item as the admin; returns the stored version.
+pub async fn put_service(app: &TestApp, code: &str, spec: &Value) -> Value {
+    let r = app
+        .client
+        .put(app.api(&format!("/services/{code}")))
+        .bearer_auth(&app.admin)
+        .json(spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "PUT /services/{code}");
+    r.json().await.unwrap()
 }

@@ -5,6 +5,7 @@ mod abuse;
 mod access;
 mod access_matrix;
 mod batch;
+mod catalogue;
 mod cli;
 mod codes;
 mod console;

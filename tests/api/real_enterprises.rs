@@ -20,12 +20,28 @@ fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The catalogue code of the `i`th category: the 19 seeded ones, then `extra-19`… that a
+/// test adds (a licence may list up to 24 items).
+fn category_code(i: usize) -> String {
+    CATEGORY_CODES
+        .get(i)
+        .map_or_else(|| format!("extra-{i}"), |c| (*c).to_owned())
+}
+
+/// Adds the catalogue items `extra-19` to `extra-23`, so that a licence can list 24 items.
+async fn add_extra_categories(app: &TestApp) {
+    for i in CATEGORY_CODES.len()..24 {
+        let spec = service_spec("其他产品", "SCJG", Some("production-licence"), 10, &[]);
+        put_service(app, &format!("extra-{i}"), &spec).await;
+    }
+}
+
 /// A 一企一证 licence for `name` listing `categories`, with one declared material.
 fn licence(name: &str, categories: &[String], address: &str) -> Value {
     let items: Vec<Value> = categories
         .iter()
         .enumerate()
-        .map(|(i, c)| json!({"code": format!("category-{i}"), "department": "SCJG", "name": c}))
+        .map(|(i, c)| json!({"code": category_code(i), "department": "SCJG", "name": c}))
         .collect();
     json!({
         "holder": {"type": "enterprise", "id": ENTERPRISE, "name": name},
@@ -168,9 +184,15 @@ async fn the_largest_certificate_each_template_allows_issues() {
             onetrip::domain::holder::HolderType::Enterprise => ("enterprise", ENTERPRISE),
             onetrip::domain::holder::HolderType::Person => ("person", PERSON),
         };
+        // The catalogue holds as many items of the kind as the template allows, and one more.
+        for i in 0..=template.max_items {
+            let code = format!("{}-{i}", template.kind);
+            let spec = service_spec("事项", "SCJG", Some(&template.kind), 5, &[]);
+            put_service(&app, &code, &spec).await;
+        }
         let items: Vec<Value> = (0..template.max_items)
             .map(|i| {
-                json!({"code": format!("item-{i}"), "department": "SCJG", "name": long(ITEM_NAME_MAX_CHARS)})
+                json!({"code": format!("{}-{i}", template.kind), "department": "SCJG", "name": long(ITEM_NAME_MAX_CHARS)})
             })
             .collect();
         let fields: serde_json::Map<String, Value> = template
@@ -202,7 +224,7 @@ async fn the_largest_certificate_each_template_allows_issues() {
         let r = app.post(&staff.clerk, "/submissions", &over).await;
         assert_eq!(error_of(r).await.2.as_deref(), Some("items[0].name"));
         let mut over = body.clone();
-        let extra = json!({"code": "one-more", "department": "SCJG", "name": "水泥"});
+        let extra = json!({"code": format!("{}-{}", template.kind, template.max_items), "department": "SCJG", "name": "水泥"});
         over["items"].as_array_mut().unwrap().push(extra);
         let r = app.post(&staff.clerk, "/submissions", &over).await;
         assert_eq!(error_of(r).await.2.as_deref(), Some("items"));
@@ -322,6 +344,7 @@ async fn random_accepted_submissions_all_issue() {
             .map(|_| pool[random.below(pool.len())])
             .collect::<String>()
     };
+    add_extra_categories(&app).await;
     for case in 0..12 {
         let items = 1 + random.below(24);
         let categories: Vec<String> = (0..items)

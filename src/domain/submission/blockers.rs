@@ -11,6 +11,10 @@ use crate::domain::{DepartmentCode, ItemCode};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Blocker {
+    /// A certificate-free kind: its outcome is the items' decisions.
+    NoCertificate {
+        kind: String,
+    },
     AlreadyIssued {
         certificate: Option<String>,
     },
@@ -33,6 +37,11 @@ impl Submission {
     /// What still stands between this submission and its certificate; empty when it can be
     /// issued.
     pub fn issuance_blockers(&self) -> Vec<Blocker> {
+        if self.kind == super::DECISION_ONLY {
+            return vec![Blocker::NoCertificate {
+                kind: self.kind.clone(),
+            }];
+        }
         if self.status == Status::Issued {
             return vec![Blocker::AlreadyIssued {
                 certificate: self.certificate.clone(),
@@ -54,8 +63,10 @@ impl Submission {
                 },
                 None => Blocker::ItemPending {
                     item: item.code.clone(),
-                    name: item.name.clone(),
-                    department: item.department.clone(),
+                    name: item
+                        .waiting_step()
+                        .map_or(item.name.clone(), |s| format!("{}：{}", item.name, s.name)),
+                    department: item.waiting_department().clone(),
                 },
             };
             blockers.push(blocker);

@@ -37,6 +37,9 @@ pub enum Action {
         department: DepartmentCode,
         decision: DecisionOutcome,
         comment: String,
+        /// The step of the item's approval chain that was decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
     },
     Issued {
         certificate: String,

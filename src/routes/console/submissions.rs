@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::{Clerk, render};
 use crate::domain::SubmissionId;
+use crate::domain::catalogue::MAX_TIME_LIMIT_WORKING_DAYS;
 use crate::domain::holder::Holder;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::window_check::{Outcome, WindowReport};
@@ -18,13 +19,16 @@ use crate::routes::multipart::{Parts, hash_parts, small_text};
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 use crate::service::certificates;
-use crate::service::submissions::{self, SubmissionView};
+use crate::service::submissions;
 
 #[derive(Deserialize, Default)]
 pub struct Search {
     #[serde(default)]
     q: String,
 }
+
+/// The submissions in progress the home page lists.
+const IN_PROGRESS_SHOWN: usize = 50;
 
 /// Search by submission id (opens it) or by holder id (lists the holder's submissions).
 pub async fn home(
@@ -61,11 +65,25 @@ pub async fn home(
                    "created_at": s.created_at})
         })
         .collect();
+    // The work in progress, soonest due first: overdue, then by due date.
+    let due = submissions::due(
+        &state,
+        &clerk.actor,
+        Some(MAX_TIME_LIMIT_WORKING_DAYS),
+        true,
+    )?
+    .iter()
+    .take(IN_PROGRESS_SHOWN)
+    .map(|s| {
+        submissions::view(&state, s, None)
+            .and_then(|v| serde_json::to_value(v).map_err(ServiceError::internal))
+    })
+    .collect::<Result<Vec<Value>, _>>()?;
     render(
         &state,
         &clerk,
         "console_home.html",
-        json!({"q": q, "results": results, "notice": notice}),
+        json!({"q": q, "results": results, "notice": notice, "due": due}),
     )
 }
 
@@ -110,7 +128,7 @@ pub async fn show(
         &clerk,
         "console_submission.html",
         json!({
-            "s": SubmissionView::new(&submission, Some(&history)),
+            "s": submissions::view(&state, &submission, Some(&history))?,
             "blockers": submission.issuance_blockers(),
             "checks": checks,
             "certificate": certificate,
@@ -191,7 +209,7 @@ pub async fn report(
         &state,
         &clerk,
         "console_report.html",
-        json!({"s": SubmissionView::new(&submission, None), "report": report, "seq": seq,
+        json!({"s": submissions::view(&state, &submission, None)?, "report": report, "seq": seq,
                "sizes": sizes(&submission)}),
     )
 }
@@ -222,7 +240,7 @@ pub async fn receipt(
         &state,
         &clerk,
         "receipt.html",
-        json!({"s": SubmissionView::new(&submission, None), "report": report, "seq": seq,
+        json!({"s": submissions::view(&state, &submission, None)?, "report": report, "seq": seq,
                "sizes": sizes(&submission), "checked_at_local": checked_at}),
     )
 }

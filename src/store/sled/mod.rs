@@ -2,6 +2,7 @@
 //! what they map, every value carries a schema version (see `codec`), and each method that
 //! changes something flushes before it returns, so an answered request survives `kill -9`.
 
+mod catalogue;
 mod certificates;
 mod codec;
 mod keys;
@@ -17,11 +18,14 @@ use self::recovery::remove_empty_snapshots;
 use super::{
     CertificateChange, Provenance, StatusChange, StoreError, SubmissionChange, UpdateError,
 };
+use crate::domain::calendar::YearCalendar;
+use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
-use crate::domain::{Sha256Digest, SubmissionId, TokenId, VerificationCode};
+use crate::domain::{ItemCode, Sha256Digest, SubmissionId, TokenId, VerificationCode};
+use chrono::{DateTime, Utc};
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
@@ -64,6 +68,9 @@ pub(super) struct Trees {
     statuses: sled::Tree,
     counters: sled::Tree,
     keys: sled::Tree,
+    services: sled::Tree,
+    service_latest: sled::Tree,
+    calendars: sled::Tree,
 }
 
 impl Trees {
@@ -90,6 +97,9 @@ impl Trees {
             statuses: db.open_tree("certificate_id_to_listed_status")?,
             counters: db.open_tree("year_to_last_sequence")?,
             keys: db.open_tree("kid_to_signing_key")?,
+            services: db.open_tree("service_code_version_to_item")?,
+            service_latest: db.open_tree("service_code_to_latest_version")?,
+            calendars: db.open_tree("year_to_calendar")?,
             db,
             gate: Arc::new(tokio::sync::Mutex::new(())),
         };
@@ -158,6 +168,10 @@ impl super::Store for SledStore {
 
     fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
         self.trees()?.submissions_by_holder(holder_id)
+    }
+
+    fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError> {
+        self.trees()?.submissions_with_promise()
     }
 
     fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
@@ -248,6 +262,42 @@ impl super::Store for SledStore {
 
     async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
         let written = self.trees()?.revoke_token(id).await;
+        self.observed(written)
+    }
+
+    fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError> {
+        self.trees()?.service_items()
+    }
+
+    fn service_item(
+        &self,
+        code: &str,
+        version: Option<u32>,
+    ) -> Result<Option<ServiceItem>, StoreError> {
+        self.trees()?.service_item(code, version)
+    }
+
+    async fn put_service_item(
+        &self,
+        code: &ItemCode,
+        spec: &ServiceSpec,
+        by: &str,
+        at: DateTime<Utc>,
+        only_if_new: bool,
+    ) -> Result<Option<ServiceItem>, StoreError> {
+        let written = self
+            .trees()?
+            .put_service_item(code, spec, by, at, only_if_new)
+            .await;
+        self.observed(written)
+    }
+
+    fn calendars(&self) -> Result<Vec<YearCalendar>, StoreError> {
+        self.trees()?.calendars()
+    }
+
+    async fn put_calendar(&self, calendar: &YearCalendar) -> Result<(), StoreError> {
+        let written = self.trees()?.put_calendar(calendar).await;
         self.observed(written)
     }
 

@@ -153,6 +153,14 @@ impl Trees {
         Ok(found)
     }
 
+    /// Every submission accepted with a promise and not yet issued (a full scan, like
+    /// `submissions_by_holder`).
+    pub fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError> {
+        let mut found: Vec<Submission> = decode_all(&self.submissions)?;
+        found.retain(|s| s.due_date.is_some() && !s.status.is_finished());
+        Ok(found)
+    }
+
     /// The submission's audit history, oldest first.
     pub fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
         self.events

@@ -1,0 +1,216 @@
+//! The working-day calendar: weekends, statutory holidays and the make-up working days
+//! (调休) of each year, and promised time limits (承诺时限) counted in working days.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+
+use super::ParseError;
+use super::text::printed_text;
+
+/// One holiday block of a year: its days off (weekend days inside the block included) and
+/// the weekend days worked to make up for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holiday {
+    pub name: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    #[serde(default)]
+    pub make_up_workdays: Vec<NaiveDate>,
+}
+
+/// A year's calendar as shipped in `templates/calendar/<year>.toml` or set by an admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YearCalendar {
+    pub year: i32,
+    /// Where the dates come from (the State Council's notice).
+    pub source: String,
+    /// False while the year's notice is not out: only the days fixed by law are known.
+    pub confirmed: bool,
+    pub holidays: Vec<Holiday>,
+}
+
+impl YearCalendar {
+    /// Checks that every date lies in the year, blocks run forwards, and a make-up working
+    /// day is a weekend day outside every block; the error names the field.
+    pub fn check(mut self) -> Result<Self, (String, ParseError)> {
+        let invalid = |field: String, message: String| {
+            Err((field, ParseError::new("invalid_calendar", message)))
+        };
+        self.source =
+            printed_text(&self.source, 200, "a source").map_err(|e| ("source".to_owned(), e))?;
+        if self.holidays.len() > 40 {
+            return invalid(
+                "holidays".into(),
+                "至多40个假期 / at most 40 holidays".into(),
+            );
+        }
+        for (i, h) in self.holidays.iter_mut().enumerate() {
+            h.name = printed_text(&h.name, 20, "a holiday name")
+                .map_err(|e| (format!("holidays[{i}].name"), e))?;
+            if h.from.year() != self.year || h.to.year() != self.year || h.to < h.from {
+                return invalid(
+                    format!("holidays[{i}]"),
+                    format!(
+                        "假期应在{}年内且起止有序 / a holiday lies in {} and ends after it starts",
+                        self.year, self.year
+                    ),
+                );
+            }
+            if h.make_up_workdays.len() > 10 {
+                return invalid(
+                    format!("holidays[{i}].make_up_workdays"),
+                    "至多10个调休上班日 / at most 10 make-up working days".into(),
+                );
+            }
+        }
+        for (i, h) in self.holidays.iter().enumerate() {
+            for (j, day) in h.make_up_workdays.iter().enumerate() {
+                let off = self
+                    .holidays
+                    .iter()
+                    .any(|other| (other.from..=other.to).contains(day));
+                if day.year() != self.year || !is_weekend(*day) || off {
+                    return invalid(
+                        format!("holidays[{i}].make_up_workdays[{j}]"),
+                        format!(
+                            "{day} 不是本年假期外的周末 / {day} is not a weekend day of {} outside the holidays",
+                            self.year
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// China Standard Time (UTC+8, no daylight saving): the days promises are counted in.
+pub const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    None => panic!("UTC+8 is a valid offset"),
+};
+
+/// The day `t` falls on in China.
+pub fn china_date(t: DateTime<Utc>) -> NaiveDate {
+    t.with_timezone(&CHINA).date_naive()
+}
+
+fn is_weekend(day: NaiveDate) -> bool {
+    matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// The calendars of the years known; a year without one counts weekends only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Calendar {
+    years: BTreeMap<i32, YearCalendar>,
+}
+
+impl Calendar {
+    pub fn new(years: impl IntoIterator<Item = YearCalendar>) -> Self {
+        Self {
+            years: years.into_iter().map(|y| (y.year, y)).collect(),
+        }
+    }
+
+    pub fn year(&self, year: i32) -> Option<&YearCalendar> {
+        self.years.get(&year)
+    }
+
+    /// Whether the day is worked: a make-up day is, a holiday is not, otherwise Monday to
+    /// Friday.
+    pub fn is_working_day(&self, day: NaiveDate) -> bool {
+        if let Some(year) = self.years.get(&day.year()) {
+            if year
+                .holidays
+                .iter()
+                .any(|h| h.make_up_workdays.contains(&day))
+            {
+                return true;
+            }
+            if year.holidays.iter().any(|h| (h.from..=h.to).contains(&day)) {
+                return false;
+            }
+        }
+        !is_weekend(day)
+    }
+
+    /// The `n`-th working day after `start` (the day of acceptance does not count).
+    pub fn add_working_days(&self, start: NaiveDate, n: u32) -> NaiveDate {
+        let mut day = start;
+        let mut counted = 0;
+        while counted < n {
+            match day.checked_add_days(Days::new(1)) {
+                Some(next) => day = next,
+                None => return NaiveDate::MAX,
+            }
+            if self.is_working_day(day) {
+                counted += 1;
+            }
+        }
+        day
+    }
+
+    /// Working days after `from` up to and including `to` (0 when `to` is not later).
+    pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> u32 {
+        from.iter_days()
+            .skip(1)
+            .take_while(|d| *d <= to)
+            .filter(|d| self.is_working_day(*d))
+            .count() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn spring_festival_2026() -> Calendar {
+        Calendar::new([YearCalendar {
+            year: 2026,
+            source: "国办发明电〔2025〕7号".into(),
+            confirmed: true,
+            holidays: vec![Holiday {
+                name: "春节".into(),
+                from: d("2026-02-15"),
+                to: d("2026-02-23"),
+                make_up_workdays: vec![d("2026-02-14"), d("2026-02-28")],
+            }],
+        }
+        .check()
+        .unwrap()])
+    }
+
+    #[test]
+    fn weekends_holidays_and_make_up_days_count_as_they_should() {
+        let c = spring_festival_2026();
+        // Friday 2026-02-13 + 1: Saturday the 14th is a make-up working day.
+        assert_eq!(c.add_working_days(d("2026-02-13"), 1), d("2026-02-14"));
+        // Then the whole festival is off: the 2nd working day is Tuesday the 24th.
+        assert_eq!(c.add_working_days(d("2026-02-13"), 2), d("2026-02-24"));
+        // An ordinary weekend: Friday + 1 working day is Monday.
+        assert_eq!(c.add_working_days(d("2026-03-06"), 1), d("2026-03-09"));
+        assert_eq!(c.working_days_between(d("2026-02-13"), d("2026-02-24")), 2);
+        assert_eq!(c.working_days_between(d("2026-02-24"), d("2026-02-13")), 0);
+    }
+
+    #[test]
+    fn a_calendar_with_a_date_outside_its_year_or_a_weekday_make_up_day_is_refused() {
+        let mut year = spring_festival_2026().year(2026).unwrap().clone();
+        year.holidays[0].make_up_workdays.push(d("2026-03-02"));
+        assert_eq!(
+            year.check().unwrap_err().0,
+            "holidays[0].make_up_workdays[2]"
+        );
+        let mut year = spring_festival_2026().year(2026).unwrap().clone();
+        year.holidays[0].to = d("2027-01-02");
+        assert_eq!(year.check().unwrap_err().0, "holidays[0]");
+    }
+}

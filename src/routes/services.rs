@@ -1,0 +1,47 @@
+//! The service catalogue over JSON: public reads, admin edits (each a new version).
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::json::{AppJson, AppPath};
+use crate::domain::actor::Actor;
+use crate::domain::catalogue::{ServiceItem, ServiceSpec};
+use crate::routes::state::AppState;
+use crate::service::{ServiceError, catalogue};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/services", get(list))
+        .route("/services/{code}", get(read).put(put))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<ServiceItem>>, ServiceError> {
+    Ok(Json(catalogue::list(&state)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionQuery {
+    version: Option<u32>,
+}
+
+async fn read(
+    State(state): State<AppState>,
+    AppPath(code): AppPath<String>,
+    query: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ServiceItem>, ServiceError> {
+    let Query(query) =
+        query.map_err(|e| ServiceError::bad_request("malformed_query", e.body_text()))?;
+    Ok(Json(catalogue::get(&state, &code, query.version)?))
+}
+
+async fn put(
+    State(state): State<AppState>,
+    caller: Actor,
+    AppPath(code): AppPath<String>,
+    AppJson(spec): AppJson<ServiceSpec>,
+) -> Result<Json<ServiceItem>, ServiceError> {
+    Ok(Json(catalogue::put(&state, &caller, &code, spec).await?))
+}

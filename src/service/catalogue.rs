@@ -1,0 +1,105 @@
+//! The service catalogue as the public reads it and an admin edits it, seeded on first start
+//! from `templates/services/`.
+
+use chrono::Utc;
+
+use super::{ErrorKind, ServiceError, Services};
+use crate::domain::actor::Actor;
+use crate::domain::catalogue::{ServiceItem, ServiceSpec};
+use crate::domain::{ItemCode, ParseError, Role};
+use crate::store::Store;
+
+/// Stores each seed item the catalogue does not hold yet (an item edited since keeps its
+/// edits); returns how many were added.
+pub async fn seed(
+    store: &dyn Store,
+    seeds: &[(ItemCode, ServiceSpec)],
+) -> Result<usize, ServiceError> {
+    let mut added = 0;
+    for (code, spec) in seeds {
+        if store
+            .put_service_item(code, spec, "seed", Utc::now(), true)
+            .await?
+            .is_some()
+        {
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
+fn unknown(code: &str) -> ServiceError {
+    ServiceError::not_found(
+        "unknown_service",
+        format!("服务目录中没有事项 {code} / no service item {code} in the catalogue"),
+    )
+}
+
+/// Every item's latest version (public).
+pub fn list(services: &Services) -> Result<Vec<ServiceItem>, ServiceError> {
+    let mut items = services.store.service_items()?;
+    items.sort_by(|a, b| a.code.as_str().cmp(b.code.as_str()));
+    Ok(items)
+}
+
+/// One item, at `version` or its latest (public).
+pub fn get(
+    services: &Services,
+    code: &str,
+    version: Option<u32>,
+) -> Result<ServiceItem, ServiceError> {
+    services
+        .store
+        .service_item(code, version)?
+        .ok_or_else(|| unknown(code))
+}
+
+/// A new version of an item, or a new item (an admin). The certificate kind it names must
+/// exist; its values are checked like a seed file's.
+pub async fn put(
+    services: &Services,
+    actor: &Actor,
+    code: &str,
+    spec: ServiceSpec,
+) -> Result<ServiceItem, ServiceError> {
+    actor.require(&[Role::Admin])?;
+    let code = ItemCode::parse(code).map_err(|e| ServiceError::invalid("code", e))?;
+    let spec = spec
+        .check()
+        .map_err(|(field, e)| ServiceError::invalid(field, e))?;
+    if let Some(kind) = &spec.kind
+        && services.templates.get(kind).is_none()
+    {
+        return Err(ServiceError::invalid(
+            "kind",
+            ParseError::new(
+                "unknown_kind",
+                format!("未知证照类型 {kind} / unknown certificate kind"),
+            ),
+        ));
+    }
+    let item = services
+        .store
+        .put_service_item(&code, &spec, &actor.label(), Utc::now(), false)
+        .await?
+        .ok_or_else(|| ServiceError::new(ErrorKind::Internal, "internal", "nothing stored"))?;
+    tracing::info!(service = %code, version = item.version, by = %actor.label(), "catalogue item changed");
+    Ok(item)
+}
+
+/// Where an item's guide is: what its QR code opens.
+pub fn guide_url(services: &Services, code: &ItemCode) -> String {
+    format!("{}/guide/{code}", services.public_url)
+}
+
+/// The QR code of an item's guide, as SVG (the item must exist).
+pub fn guide_qr_svg(services: &Services, code: &str) -> Result<String, ServiceError> {
+    let item = get(services, code, None)?;
+    crate::render::qr_svg(&guide_url(services, &item.code)).map_err(ServiceError::internal)
+}
+
+/// The QR code of an item's guide, as PNG (the item must exist).
+pub fn guide_qr_png(services: &Services, code: &str) -> Result<Vec<u8>, ServiceError> {
+    let item = get(services, code, None)?;
+    crate::render::qr_png(&guide_url(services, &item.code)).map_err(ServiceError::internal)
+}
