@@ -324,7 +324,7 @@ async fn an_accepted_submission_is_due_on_the_promised_working_day_and_is_listed
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(list("due_within=1").await, [id.clone()]);
+    assert_eq!(list("due_within=1").await, std::slice::from_ref(&id));
     assert!(list("due_within=0").await.is_empty());
     assert!(list("overdue=true").await.is_empty());
     let (status, code, _) = error_of(app.get(&staff.clerk, "/submissions").await).await;
