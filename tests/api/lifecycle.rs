@@ -323,6 +323,16 @@ async fn withdrawing_a_category_issues_a_version_without_it_and_the_last_one_rev
     assert_eq!(revoked["status"], "revoked");
     assert_eq!(revoked["id"], second["id"]);
     assert_eq!(verdicts(&app, &staff, &second).await["verdict"], "revoked");
+
+    // A revoked licence is not amended.
+    let mut amendment = licence_submission(ENTERPRISE);
+    amendment["amends"] = second["id"].clone();
+    let (status, code, _) =
+        error_of(app.post(&staff.clerk, "/submissions", &amendment).await).await;
+    assert_eq!(
+        (status.as_u16(), code.as_str()),
+        (409, "certificate_revoked")
+    );
 }
 
 #[tokio::test]
