@@ -17,7 +17,11 @@ pub async fn verify(services: &Services, token: &str) -> Result<Finding, Service
         let ring = services.keys.read().await;
         verify_token(&ring, token, Utc::now(), |id| {
             let found = services.store.certificate(id)?;
-            superseded = found.clone();
+            if let Some(c) = &found
+                && matches!(c.status, CertStatus::Superseded { .. })
+            {
+                superseded = Some(c.clone());
+            }
             Ok::<_, ServiceError>(found)
         })?
     };
