@@ -9,13 +9,18 @@ async fn main() -> std::process::ExitCode {
     unsafe {
         libc::umask(0o077);
     }
+    let cli = onetrip::cli::Cli::parse();
+    // A batch draws a progress bar on the terminal: a log line per certificate would tear it.
+    let default_level = match cli.command {
+        onetrip::cli::Command::Issue(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = onetrip::cli::Cli::parse();
     match onetrip::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {

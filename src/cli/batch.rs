@@ -115,8 +115,8 @@ pub async fn issue_batch(
                 write_error.get_or_insert(e);
             }
             standing.insert(result.line, result);
-            bar.set_message(format!("issued {issued}, failed {failed}"));
             bar.inc(1);
+            bar.set_message(format!("issued {issued}, failed {failed}"));
         },
     )
     .await;
