@@ -67,6 +67,8 @@ pub async fn put(
     let spec = spec
         .check()
         .map_err(|(field, e)| ServiceError::invalid(field, e))?;
+    // The name is printed on certificates: refused now if the font cannot print it.
+    super::issuance::check_printable_text(&services.fonts, "name", &spec.name)?;
     if let Some(kind) = &spec.kind
         && services.templates.get(kind).is_none()
     {

@@ -135,6 +135,14 @@ async fn the_catalogue_is_versioned_and_a_submission_keeps_the_version_it_was_fi
         (status.as_u16(), field.as_deref()),
         (422, Some("steps[0].department"))
     );
+    let mut unprintable = spec.clone();
+    unprintable["name"] = json!("𠮷野家电缆");
+    let (status, code, field) =
+        error_of(put(Some(app.admin.clone()), unprintable).await.unwrap()).await;
+    assert_eq!(
+        (status.as_u16(), code.as_str(), field.as_deref()),
+        (422, "unprintable_character", Some("name"))
+    );
     let r = put(Some(app.admin.clone()), spec).await.unwrap();
     assert_eq!(r.status(), 200);
     let edited: Value = r.json().await.unwrap();
