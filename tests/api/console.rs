@@ -6,7 +6,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Staff, TestApp, issued_licence, migration_line};
+use crate::helpers::{PERSON, Staff, TestApp, accepted, decide, issued_licence, migration_line};
 
 fn client() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
@@ -424,5 +424,43 @@ async fn every_console_route_answers_every_caller_as_it_should() {
             let r = request.send().await.unwrap();
             assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} without CSRF");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_decision_only_submission_shows_its_chain_and_that_it_ends_without_a_certificate() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let body = json!({
+        "holder": {"type": "person", "id": PERSON, "name": "欧阳明远"},
+        "kind": "decision",
+        "items": [{"code": "union-claim"}]
+    });
+    let id = accepted(&app, &staff, &body).await;
+    let first = app.token("approver", json!({"department": "QYGH"})).await;
+    assert_eq!(
+        decide(&app, &first, &id, "union-claim", "approve")
+            .await
+            .status(),
+        200
+    );
+    let (session, _) = session(&app, &staff.clerk).await;
+    let page = client()
+        .get(format!("{}/console/submissions/{id}", app.url))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    for expected in [
+        "此类办件不出证",
+        "企业工会审核",
+        "区总工会审核",
+        "准予",
+        "待审批",
+        "办结期限",
+    ] {
+        assert!(html.contains(expected), "{expected} is not on the page");
     }
 }
