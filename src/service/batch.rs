@@ -166,11 +166,14 @@ async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResul
 /// The numbered lines of a batch file that hold something (blank lines are skipped but
 /// counted, so line numbers are the file's); refused past [`MAX_BATCH_LINES`].
 pub fn lines_of(text: &str) -> Result<Vec<(usize, String)>, ServiceError> {
+    // Taking one past the limit is enough to refuse: a file of millions of short lines is
+    // never copied whole.
     let lines: Vec<(usize, String)> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| (i + 1, l.to_owned()))
+        .take(MAX_BATCH_LINES + 1)
         .collect();
     if lines.len() > MAX_BATCH_LINES {
         return Err(ServiceError::new(

@@ -1,6 +1,6 @@
-//! A certificate's life after issue: amendments (变更) that issue its next version,
-//! withdrawing items (注销 one product category), suspension (暂扣) and reinstatement.
-//! Revocation, the end of that life, is in `certificates`.
+//! A certificate's life after issue: who may file an amendment (变更; `issuance` issues it as
+//! the next version), withdrawing items (注销 one product category), suspension (暂扣) and
+//! reinstatement. Revocation, the end of that life, is in `certificates`.
 
 use chrono::{NaiveDate, Utc};
 
