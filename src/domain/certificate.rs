@@ -219,14 +219,12 @@ pub fn changes(old: &CertContent, new: &CertContent) -> Vec<Change> {
             .map(|f| (f.label.clone(), f.value.clone()))
     };
     let mut keys: Vec<&str> = old.fields.iter().map(|f| f.key.as_str()).collect();
-    keys.extend(new.fields.iter().map(|f| f.key.as_str()));
-    keys.dedup();
-    let mut seen = Vec::new();
-    for key in keys {
-        if seen.contains(&key) {
-            continue;
+    for key in new.fields.iter().map(|f| f.key.as_str()) {
+        if !keys.contains(&key) {
+            keys.push(key);
         }
-        seen.push(key);
+    }
+    for key in keys {
         let (before, after) = (value(old, key), value(new, key));
         let label = before
             .as_ref()
