@@ -10,20 +10,20 @@ use crate::domain::certificate::{
 };
 use crate::domain::{ParseError, Refusal, Role, check_label, check_reason};
 
-fn not_found(id: &str) -> ServiceError {
-    ServiceError::not_found(
-        "certificate_not_found",
-        format!("证照 {id} 不存在 / no certificate {id}"),
-    )
+/// The stored certificate `id`, or 404; for use-cases that authorize the caller themselves.
+pub fn stored(services: &Services, id: &str) -> Result<Certificate, ServiceError> {
+    services.store.certificate(id)?.ok_or_else(|| {
+        ServiceError::not_found(
+            "certificate_not_found",
+            format!("证照 {id} 不存在 / no certificate {id}"),
+        )
+    })
 }
 
 /// The certificate, if the actor may read it: its holder's applicant, a clerk or an admin.
 pub fn read(services: &Services, actor: &Actor, id: &str) -> Result<Certificate, ServiceError> {
     actor.require(&[Role::Applicant, Role::Clerk, Role::Admin])?;
-    let certificate = services
-        .store
-        .certificate(id)?
-        .ok_or_else(|| not_found(id))?;
+    let certificate = stored(services, id)?;
     actor.may_read_certificate(certificate.content.holder.id())?;
     Ok(certificate)
 }

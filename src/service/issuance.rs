@@ -211,39 +211,32 @@ pub async fn issue(
     let code = unused_code(state)?;
     let signer = Signer::take(state).await?;
     let issuer = issuer_info(state);
-    let content = match &submission.amends {
-        None => {
-            let identifier = new_identifier(state, template, signer.issue_date).await?;
-            CertContent::from_submission(
-                identifier,
-                &submission,
-                template,
-                issuer,
-                signer.issue_date,
-                code,
-            )
-        }
-        Some(amended) => {
-            // An amendment keeps the licence's sequence and expiry and raises its version.
-            let previous = amendable(state, amended, signer.issue_date)?;
-            let identifier = previous
-                .content
-                .id
-                .next_version()
-                .ok_or_else(too_many_versions)?;
-            let mut content = CertContent::from_submission(
-                identifier,
-                &submission,
-                template,
-                issuer,
-                signer.issue_date,
-                code,
-            );
-            content.expiry_date = previous.content.expiry_date;
-            content.supersedes = Some(previous.content.id);
-            content
-        }
+    // An amendment keeps the licence's sequence and expiry and raises its version.
+    let previous = submission
+        .amends
+        .as_ref()
+        .map(|amended| amendable(state, amended, signer.issue_date))
+        .transpose()?;
+    let identifier = match &previous {
+        None => new_identifier(state, template, signer.issue_date).await?,
+        Some(previous) => previous
+            .content
+            .id
+            .next_version()
+            .ok_or_else(too_many_versions)?,
     };
+    let mut content = CertContent::from_submission(
+        identifier,
+        &submission,
+        template,
+        issuer,
+        signer.issue_date,
+        code,
+    );
+    if let Some(previous) = previous {
+        content.expiry_date = previous.content.expiry_date;
+        content.supersedes = Some(previous.content.id);
+    }
     sign_and_store(
         state,
         actor,
@@ -392,12 +385,7 @@ pub fn amendable(
     id: &Identifier,
     today: NaiveDate,
 ) -> Result<Certificate, ServiceError> {
-    let certificate = services.store.certificate(id.as_str())?.ok_or_else(|| {
-        ServiceError::not_found(
-            "certificate_not_found",
-            format!("证照 {id} 不存在 / no certificate {id}"),
-        )
-    })?;
+    let certificate = super::certificates::stored(services, id.as_str())?;
     certificate.check_amendable(today)?;
     Ok(certificate)
 }

@@ -4,24 +4,18 @@
 
 use chrono::{NaiveDate, Utc};
 
+use super::certificates::stored;
 use super::issuance::{CHINA, Signer, sign_and_store, template_of, too_many_versions, unused_code};
 use super::{ServiceError, Services};
 use crate::domain::actor::Actor;
 use crate::domain::certificate::{Certificate, RevocationReason};
 use crate::domain::identifier::Identifier;
-use crate::domain::submission::NewSubmission;
-use crate::domain::{DepartmentCode, ItemCode, ParseError, Role};
+use crate::domain::submission::{Action, NewSubmission};
+use crate::domain::{DepartmentCode, ItemCode, ParseError, Refusal, Role};
 use crate::store::Provenance;
 
 fn today() -> NaiveDate {
     Utc::now().with_timezone(&CHINA).date_naive()
-}
-
-fn not_found(id: &str) -> ServiceError {
-    ServiceError::not_found(
-        "certificate_not_found",
-        format!("证照 {id} 不存在 / no certificate {id}"),
-    )
 }
 
 /// Checked when an amendment is filed: the certificate exists, is in force, is of the same
@@ -105,8 +99,23 @@ fn require_owner(actor: &Actor, owners: &[&DepartmentCode]) -> Result<(), Servic
     Ok(())
 }
 
-fn load(services: &Services, id: &str) -> Result<Certificate, ServiceError> {
-    services.store.certificate(id)?.ok_or_else(|| not_found(id))
+/// Changes the status of a certificate as its issuing department (or an admin) and
+/// publishes the change in the status list.
+async fn change_as_issuer(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    change: impl Fn(&mut Certificate) -> Result<Action, Refusal> + Send + Sync,
+) -> Result<Certificate, ServiceError> {
+    actor.require(&[Role::Admin, Role::Approver])?;
+    let owners = departments(services, &stored(services, id)?)?;
+    require_owner(actor, &owners.iter().map(|(_, d)| d).collect::<Vec<_>>())?;
+    let certificate = services
+        .store
+        .update_status(id, &actor.label(), change)
+        .await?;
+    services.status_lists.certificates_changed();
+    Ok(certificate)
 }
 
 /// Suspends a certificate in force (暂扣), through `until` if given.
@@ -117,17 +126,10 @@ pub async fn suspend(
     reason: String,
     until: Option<NaiveDate>,
 ) -> Result<Certificate, ServiceError> {
-    actor.require(&[Role::Admin, Role::Approver])?;
-    let certificate = load(services, id)?;
-    let owners = departments(services, &certificate)?;
-    require_owner(actor, &owners.iter().map(|(_, d)| d).collect::<Vec<_>>())?;
-    let certificate = services
-        .store
-        .update_status(id, &actor.label(), |c| {
-            c.suspend(reason.clone(), until, Utc::now(), today())
-        })
-        .await?;
-    services.status_lists.certificates_changed();
+    let certificate = change_as_issuer(services, actor, id, |c| {
+        c.suspend(reason.clone(), until, Utc::now(), today())
+    })
+    .await?;
     tracing::warn!(certificate = %id, ?until, by = %actor.label(), "certificate suspended");
     Ok(certificate)
 }
@@ -139,15 +141,10 @@ pub async fn reinstate(
     id: &str,
     reason: String,
 ) -> Result<Certificate, ServiceError> {
-    actor.require(&[Role::Admin, Role::Approver])?;
-    let certificate = load(services, id)?;
-    let owners = departments(services, &certificate)?;
-    require_owner(actor, &owners.iter().map(|(_, d)| d).collect::<Vec<_>>())?;
-    let certificate = services
-        .store
-        .update_status(id, &actor.label(), |c| c.reinstate(reason.clone(), today()))
-        .await?;
-    services.status_lists.certificates_changed();
+    let certificate = change_as_issuer(services, actor, id, |c| {
+        c.reinstate(reason.clone(), today())
+    })
+    .await?;
     tracing::info!(certificate = %id, by = %actor.label(), "certificate reinstated");
     Ok(certificate)
 }
@@ -170,7 +167,7 @@ pub async fn withdraw_items(
     reason: String,
 ) -> Result<Withdrawal, ServiceError> {
     actor.require(&[Role::Admin, Role::Approver])?;
-    let certificate = load(services, id)?;
+    let certificate = stored(services, id)?;
     let owners = departments(services, &certificate)?;
     let invalid = |field: String, code, message: String| {
         ServiceError::invalid(field, ParseError::new(code, message))
