@@ -92,9 +92,9 @@ async fn due(
         query.due_within,
         query.overdue.unwrap_or(false),
     )?;
-    found
-        .iter()
-        .map(|s| view(&state, s, None).map(|Json(v)| v))
+    submissions::views(&state, &found)?
+        .into_iter()
+        .map(|v| serde_json::to_value(v).map_err(ServiceError::internal))
         .collect::<Result<_, _>>()
         .map(Json)
 }

@@ -17,10 +17,12 @@ pub async fn seed(
 ) -> Result<usize, ServiceError> {
     let mut added = 0;
     for (code, spec) in seeds {
-        if store
-            .put_service_item(code, spec, "seed", Utc::now(), true)
-            .await?
-            .is_some()
+        // Read first: a start with every item in place writes (and flushes) nothing.
+        if store.service_item(code.as_str(), None)?.is_none()
+            && store
+                .put_service_item(code, spec, "seed", Utc::now(), true)
+                .await?
+                .is_some()
         {
             added += 1;
         }

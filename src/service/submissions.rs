@@ -73,6 +73,19 @@ pub fn view<'a>(
     ))
 }
 
+/// Many submissions as clients see them, counted on one reading of the calendar.
+pub fn views<'a>(
+    services: &Services,
+    list: &'a [Submission],
+) -> Result<Vec<SubmissionView<'a>>, ServiceError> {
+    let calendar = super::calendar::calendar(services)?;
+    let today = super::calendar::today();
+    Ok(list
+        .iter()
+        .map(|s| SubmissionView::new(s, None, &calendar, today))
+        .collect())
+}
+
 /// The day the work on the submission ended (its last change once finished), if it has.
 fn finished_on(s: &Submission) -> Option<NaiveDate> {
     s.status.is_finished().then(|| china_date(s.updated_at))

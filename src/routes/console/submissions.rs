@@ -66,19 +66,15 @@ pub async fn home(
         })
         .collect();
     // The work in progress, soonest due first: overdue, then by due date.
-    let due = submissions::due(
+    let mut in_progress = submissions::due(
         &state,
         &clerk.actor,
         Some(MAX_TIME_LIMIT_WORKING_DAYS),
         true,
-    )?
-    .iter()
-    .take(IN_PROGRESS_SHOWN)
-    .map(|s| {
-        submissions::view(&state, s, None)
-            .and_then(|v| serde_json::to_value(v).map_err(ServiceError::internal))
-    })
-    .collect::<Result<Vec<Value>, _>>()?;
+    )?;
+    in_progress.truncate(IN_PROGRESS_SHOWN);
+    let due = serde_json::to_value(submissions::views(&state, &in_progress)?)
+        .map_err(ServiceError::internal)?;
     render(
         &state,
         &clerk,
