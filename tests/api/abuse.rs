@@ -228,10 +228,7 @@ async fn a_window_check_part_whose_headers_never_end_is_refused_without_waiting_
     );
     assert!(answer.contains("malformed_multipart"), "{answer}");
     let s: Value = app
-        .get(&staff.clerk, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&staff.clerk, &format!("/submissions/{id}"))
+        .await;
     assert_eq!(s["status"], "pre_approved");
 }

@@ -164,7 +164,7 @@ async fn an_admin_lists_and_revokes_tokens() {
         404
     );
 
-    let listed: Value = app.get(&app.admin, "/tokens").await.json().await.unwrap();
+    let listed: Value = app.get_json(&app.admin, "/tokens").await;
     let tokens = listed["tokens"].as_array().unwrap();
     assert_eq!(tokens.len(), 2);
     let text = listed.to_string();

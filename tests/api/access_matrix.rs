@@ -521,13 +521,7 @@ impl Matrix {
         }
         let mut state = Vec::new();
         for path in paths {
-            state.push(
-                app.get(&app.admin, &path)
-                    .await
-                    .json::<Value>()
-                    .await
-                    .unwrap(),
-            );
+            state.push(app.get_json(&app.admin, &path).await);
         }
         Value::Array(state)
     }

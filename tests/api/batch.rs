@@ -102,11 +102,8 @@ async fn a_batch_of_two_hundred_with_one_bad_line_reports_it_and_issues_the_rest
         }
         let id = result["identifier"].as_str().unwrap();
         let record: Value = app
-            .get(&staff.clerk, &format!("/certificates/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&staff.clerk, &format!("/certificates/{id}"))
+            .await;
         let (_, verdict) = app
             .public_json(&format!("/c/{}", result["code"].as_str().unwrap()))
             .await;
@@ -191,11 +188,8 @@ async fn a_batch_killed_in_the_middle_resumes_without_duplicates_or_gaps() {
     let admin = app.token("admin", json!({})).await;
     for (i, identifier) in identifiers.iter().enumerate() {
         let record: Value = app
-            .get(&admin, &format!("/certificates/{identifier}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&admin, &format!("/certificates/{identifier}"))
+            .await;
         assert_eq!(
             record["former_number"],
             lines[i]["migrate"]["former_number"]
@@ -268,12 +262,7 @@ async fn a_batch_on_the_running_server_reports_progress_and_each_lines_result() 
 async fn wait_for(app: &TestApp, token: &str, id: &str) -> Value {
     let started = Instant::now();
     loop {
-        let progress: Value = app
-            .get(token, &format!("/batches/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let progress: Value = app.get_json(token, &format!("/batches/{id}")).await;
         if progress["state"] == "finished" {
             assert_eq!(progress["done"], progress["total"]);
             return progress;

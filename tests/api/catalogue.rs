@@ -154,11 +154,8 @@ async fn the_catalogue_is_versioned_and_a_submission_keeps_the_version_it_was_fi
     assert_eq!(old["time_limit_working_days"], 10);
     let id = before["id"].as_str().unwrap();
     let kept: Value = app
-        .get(&staff.clerk, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&staff.clerk, &format!("/submissions/{id}"))
+        .await;
     assert_eq!(kept["items"][0]["service_version"], 1);
     assert_eq!(kept["promised_working_days"], 10);
     let r = app.post(&staff.clerk, "/submissions", &body).await;
@@ -302,11 +299,8 @@ async fn an_accepted_submission_is_due_on_the_promised_working_day_and_is_listed
     body["items"] = json!([{"code": "wire-cable"}]);
     let id = accepted(&app, &staff, &body).await;
     let s: Value = app
-        .get(&staff.clerk, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&staff.clerk, &format!("/submissions/{id}"))
+        .await;
     assert_eq!(s["promised_working_days"], 1);
     let today = chrono::Utc::now()
         .with_timezone(&onetrip::domain::calendar::CHINA)
@@ -375,7 +369,7 @@ async fn the_talent_permit_chain_is_decided_in_order_and_an_early_step_changes_n
     });
     let id = accepted(&app, &staff, &body).await;
     let path = format!("/submissions/{id}");
-    let before: Value = app.get(&staff.clerk, &path).await.json().await.unwrap();
+    let before: Value = app.get_json(&staff.clerk, &path).await;
     assert_eq!(before["promised_working_days"], 3);
     let steps = before["items"][0]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 3);
@@ -383,7 +377,7 @@ async fn the_talent_permit_chain_is_decided_in_order_and_an_early_step_changes_n
     let (status, code, _) =
         error_of(decide(&app, &gaj, &id, "talent-permit", "approve").await).await;
     assert_eq!((status.as_u16(), code.as_str()), (409, "step_waiting"));
-    let unchanged: Value = app.get(&staff.clerk, &path).await.json().await.unwrap();
+    let unchanged: Value = app.get_json(&staff.clerk, &path).await;
     assert_eq!(unchanged["items"], before["items"]);
     assert_eq!(
         unchanged["history"].as_array().unwrap().len(),
@@ -411,7 +405,7 @@ async fn the_talent_permit_chain_is_decided_in_order_and_an_early_step_changes_n
             .status(),
         200
     );
-    let after: Value = app.get(&staff.clerk, &path).await.json().await.unwrap();
+    let after: Value = app.get_json(&staff.clerk, &path).await;
     let steps = after["items"][0]["steps"].as_array().unwrap();
     for (step, who) in steps.iter().zip([&rsj, &gaj, &gaj]) {
         assert_eq!(step["decision"], "approve");
@@ -460,11 +454,8 @@ async fn the_union_claim_climbs_three_levels_and_ends_in_a_decision_without_a_ce
         );
     }
     let s: Value = app
-        .get(&staff.clerk, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&staff.clerk, &format!("/submissions/{id}"))
+        .await;
     assert_eq!(s["status"], "decided");
     assert_eq!(s["overdue"], false);
     let (status, _, _) = error_of(

@@ -157,7 +157,7 @@ async fn the_token_is_compact_and_its_kid_is_the_published_one() {
             .iter()
             .any(|k| k["kid"] == kid)
     );
-    let keys: Value = app.get(&app.admin, "/keys").await.json().await.unwrap();
+    let keys: Value = app.get_json(&app.admin, "/keys").await;
     assert_eq!(keys["keys"][0]["kid"], kid);
 }
 

@@ -299,18 +299,12 @@ async fn every_console_route_answers_every_caller_as_it_should() {
     let cert = issued_licence(&app, &staff, &scjg).await;
     let serial = cert["id"].as_str().unwrap();
     let history: serde_json::Value = app
-        .get(&staff.clerk, &format!("/certificates/{serial}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&staff.clerk, &format!("/certificates/{serial}"))
+        .await;
     let id = history["submission"].as_str().unwrap().to_owned();
     let submission: serde_json::Value = app
-        .get(&staff.clerk, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&staff.clerk, &format!("/submissions/{id}"))
+        .await;
     let check = submission["history"]
         .as_array()
         .unwrap()

@@ -504,3 +504,10 @@ pub async fn put_service(app: &TestApp, code: &str, spec: &Value) -> Value {
     assert_eq!(r.status(), StatusCode::OK, "PUT /services/{code}");
     r.json().await.unwrap()
 }
+
+impl TestApp {
+    /// `GET /api/v1{path}` with `token`, its body as JSON (whatever the status).
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        self.get(token, path).await.json().await.unwrap()
+    }
+}

@@ -85,7 +85,7 @@ async fn oversize_malformed_and_nested_bodies_are_refused_in_the_error_shape() {
         (422, Some("holder.nickname"))
     );
 
-    let list: Value = app.get(&app.admin, "/tokens").await.json().await.unwrap();
+    let list: Value = app.get_json(&app.admin, "/tokens").await;
     assert_eq!(
         list["tokens"].as_array().unwrap().len(),
         2,
@@ -172,11 +172,8 @@ async fn a_window_check_with_ten_thousand_parts_is_refused_and_changes_nothing()
     .await;
     assert_eq!(status, 413);
     let s: Value = app
-        .get(&staff.clerk, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&staff.clerk, &format!("/submissions/{id}"))
+        .await;
     assert_eq!(s["status"], "pre_approved");
     assert_eq!(
         s["history"].as_array().unwrap().last().unwrap()["action"],

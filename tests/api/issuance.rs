@@ -263,12 +263,7 @@ async fn a_permit_needs_both_departments_then_issues_a_verifiable_pdf() {
     );
 
     // The submission's history ends with the issuance and the PDF's digest.
-    let s: Value = app
-        .get(&person, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let s: Value = app.get_json(&person, &format!("/submissions/{id}")).await;
     assert_eq!(s["status"], "issued");
     let last = s["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "issued");
@@ -452,14 +447,11 @@ async fn delivery_is_recorded_with_its_events_and_read_by_the_holder() {
     assert_eq!(r.status(), 200);
 
     let read: Value = app
-        .get(
+        .get_json(
             &applicant,
             &format!("/certificates/{}", cert["id"].as_str().unwrap()),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let delivery = &read["delivery"];
     assert_eq!(
         (

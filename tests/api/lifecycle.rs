@@ -166,14 +166,11 @@ async fn amending_twice_issues_versions_two_and_three_and_the_old_ones_name_thei
     assert_eq!(verdicts(&app, &staff, &third).await["verdict"], "valid");
 
     let record: Value = app
-        .get(
+        .get_json(
             &staff.clerk,
             &format!("/certificates/{}", first["id"].as_str().unwrap()),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(record["status"], "superseded");
     assert_eq!(record["superseded_by"], second["id"]);
     let list = status_list(&app).await;
@@ -281,14 +278,11 @@ async fn withdrawing_a_category_issues_a_version_without_it_and_the_last_one_rev
         json!([{"what": "事项 Item", "before": "化肥", "after": null}])
     );
     let submission: Value = app
-        .get(
+        .get_json(
             &staff.clerk,
             &format!("/submissions/{}", first["submission"].as_str().unwrap()),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let withdrawn = submission["history"]
         .as_array()
         .unwrap()
@@ -413,14 +407,11 @@ async fn a_suspension_shows_its_reason_and_last_day_until_reinstated() {
     assert!(listed(&status_list(&app).await, &first["id"]).is_none());
 
     let submission: Value = app
-        .get(
+        .get_json(
             &staff.clerk,
             &format!("/submissions/{}", first["submission"].as_str().unwrap()),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let actions: Vec<&str> = submission["history"]
         .as_array()
         .unwrap()

@@ -18,11 +18,8 @@ async fn state_survives_restart_and_cli_refuses_a_held_store() {
         200
     );
     let before: Value = app
-        .get(&applicant, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&applicant, &format!("/submissions/{id}"))
+        .await;
 
     let out = cli(app.dir.path(), &["token", "create", "--role", "clerk"]);
     assert!(!out.status.success());
@@ -33,11 +30,8 @@ async fn state_survives_restart_and_cli_refuses_a_held_store() {
 
     app.restart();
     let after: Value = app
-        .get(&applicant, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&applicant, &format!("/submissions/{id}"))
+        .await;
     assert_eq!(before, after);
     assert_eq!(
         app.client

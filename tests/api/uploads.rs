@@ -60,12 +60,7 @@ async fn oversize_upload_is_413_and_leaves_nothing() {
     assert_eq!(files_under(&materials), 1, "no partial file is left");
 
     // The earlier upload is untouched.
-    let s: Value = app
-        .get(&clerk, &format!("/submissions/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let s: Value = app.get_json(&clerk, &format!("/submissions/{id}")).await;
     assert_eq!(s["materials"][0]["size"], 1000);
     assert_eq!(s["materials"][1]["sha256"], Value::Null);
 }

@@ -215,14 +215,11 @@ async fn valid_revoked_expired_forged_and_tampered_tokens() {
         .await;
     assert_eq!(error_of(r).await.0, 403);
     let submission: Value = app
-        .get(
+        .get_json(
             &staff.clerk,
             &format!("/submissions/{}", cert["submission"].as_str().unwrap()),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let last = submission["history"]
         .as_array()
         .unwrap()
@@ -367,7 +364,7 @@ async fn rotation_keeps_old_certificates_valid_and_a_compromise_cuts_off_later_o
         "valid"
     );
 
-    let keys: Value = app.get(&app.admin, "/keys").await.json().await.unwrap();
+    let keys: Value = app.get_json(&app.admin, "/keys").await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
     assert!(
         !keys.to_string().contains("PRIVATE"),
