@@ -165,14 +165,15 @@ impl Calendar {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn d(s: &str) -> NaiveDate {
+    pub(crate) fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
-    fn spring_festival_2026() -> Calendar {
+    /// 2026 with its Spring Festival only: nine days off, two Saturdays worked.
+    pub(crate) fn spring_festival_2026() -> Calendar {
         Calendar::new([YearCalendar {
             year: 2026,
             source: "国办发明电〔2025〕7号".into(),

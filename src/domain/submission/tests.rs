@@ -405,19 +405,8 @@ fn create_rejects_duplicates_and_wrong_holder_type() {
 
 #[test]
 fn a_promise_is_overdue_after_its_due_date_until_the_work_is_finished() {
-    use crate::domain::calendar::{Calendar, Holiday, YearCalendar};
-    let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-    let calendar = Calendar::new([YearCalendar {
-        year: 2026,
-        source: "国办发明电〔2025〕7号".into(),
-        confirmed: true,
-        holidays: vec![Holiday {
-            name: "春节".into(),
-            from: d("2026-02-15"),
-            to: d("2026-02-23"),
-            make_up_workdays: vec![d("2026-02-14"), d("2026-02-28")],
-        }],
-    }]);
+    use crate::domain::calendar::tests::{d, spring_festival_2026};
+    let calendar = spring_festival_2026();
     let mut s = draft();
     s.status = Status::Accepted;
     s.accepted_at = Some("2026-02-13T02:00:00Z".parse().unwrap());
