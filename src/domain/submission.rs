@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::calendar::{Calendar, china_date};
 use super::identifier::Identifier;
 use super::refusal::Refusal;
 use super::window_check::{ManifestEntry, Outcome, WindowReport};
@@ -180,41 +179,7 @@ impl Refusal {
     }
 }
 
-/// Where a submission stands against its promise (承诺时限) on a given day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PromiseState {
-    /// Working days since acceptance, up to today (or to the day the work finished).
-    pub working_days_elapsed: Option<u32>,
-    /// Working days from today to the due date (0 on the due date; `None` once overdue,
-    /// finished, or without a promise).
-    pub working_days_left: Option<u32>,
-    pub overdue: bool,
-}
-
 impl Submission {
-    /// The promise counted on `calendar`, as of `today` (China time); `finished_on` is the
-    /// day the work ended, if it has.
-    pub fn promise_state(
-        &self,
-        calendar: &Calendar,
-        today: NaiveDate,
-        finished_on: Option<NaiveDate>,
-    ) -> PromiseState {
-        let until = finished_on.unwrap_or(today);
-        let running = finished_on.is_none() && !self.status.is_finished();
-        let overdue = running && self.due_date.is_some_and(|due| today > due);
-        PromiseState {
-            working_days_elapsed: self
-                .accepted_at
-                .map(|at| calendar.working_days_between(china_date(at), until)),
-            working_days_left: self
-                .due_date
-                .filter(|due| running && *due >= today)
-                .map(|due| calendar.working_days_between(today, due)),
-            overdue,
-        }
-    }
-
     /// The frozen list of names, sizes and digests, in declaration order. Only meaningful once
     /// every material has a file.
     pub fn manifest(&self) -> Vec<ManifestEntry> {
@@ -483,10 +448,12 @@ impl Submission {
 mod blockers;
 mod create;
 mod history;
+mod promise;
 
 pub use blockers::Blocker;
 pub use create::{FiledItem, NewSubmission};
 pub use history::{Action, Event};
+pub use promise::PromiseState;
 
 #[cfg(test)]
 mod tests;
