@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod preview;
 pub mod status_list;
+mod submission_view;
 pub mod submissions;
 pub mod tokens;
 pub mod verdict;
