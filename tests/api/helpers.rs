@@ -12,6 +12,20 @@ pub const ENTERPRISE: &str = "91350100M000100Y43";
 pub const OTHER_ENTERPRISE: &str = "91110108558521630L";
 pub const PERSON: &str = "11010519491231002X";
 
+/// The `n`th test enterprise: a valid USCC of its own. 一企一证 allows one licence in force per
+/// enterprise, so a test that issues several first-version licences gives each its own holder.
+pub fn enterprise(n: u32) -> String {
+    const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    const WEIGHTS: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    let body = format!("91330100MA{:07}", n % 10_000_000);
+    let sum: usize = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| ALPHABET.iter().position(|&a| a == b).unwrap() * w)
+        .sum();
+    format!("{body}{}", ALPHABET[(31 - sum % 31) % 31] as char)
+}
+
 pub struct TestApp {
     pub url: String,
     pub client: Client,
