@@ -99,6 +99,16 @@ pub fn china_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&CHINA).date_naive()
 }
 
+/// A moment as people read it everywhere (pages, receipts, certificates, the CLI): Beijing
+/// time to the second, with its zone, e.g. `2026-12-02 18:30:05 北京时间 (UTC+8)`. JSON keeps
+/// RFC 3339 UTC.
+pub fn beijing_time(t: DateTime<Utc>) -> String {
+    format!(
+        "{} 北京时间 (UTC+8)",
+        t.with_timezone(&CHINA).format("%Y-%m-%d %H:%M:%S")
+    )
+}
+
 fn is_weekend(day: NaiveDate) -> bool {
     matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
 }
@@ -170,6 +180,14 @@ pub(crate) mod tests {
 
     pub(crate) fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn beijing_time_is_utc_plus_eight_with_its_zone() {
+        let t = DateTime::parse_from_rfc3339("2026-12-31T16:30:05.123456789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(beijing_time(t), "2027-01-01 00:30:05 北京时间 (UTC+8)");
     }
 
     /// 2026 with its Spring Festival only: nine days off, two Saturdays worked.
