@@ -167,12 +167,12 @@ impl<'a> Canvas<'a> {
         let limit = width * PT_PER_MM;
         let mut lines = Vec::new();
         for paragraph in text.split('\n') {
+            let first = lines.len();
             let mut line = String::new();
             let mut used = 0.0;
             for c in paragraph.chars() {
                 let w = self.fonts.char_width(c, size);
-                let closing = "，。、；：）》」』！？,.;:)!?".contains(c);
-                if used + w > limit && !line.is_empty() && !closing {
+                if used + w > limit && !line.is_empty() && !is_closing(c) {
                     lines.push(line.trim_end().to_string());
                     line.clear();
                     used = 0.0;
@@ -184,9 +184,36 @@ impl<'a> Canvas<'a> {
                 used += w;
             }
             lines.push(line.trim_end().to_string());
+            no_orphan(&mut lines[first..]);
         }
         lines
     }
+}
+
+/// Closing punctuation stays with the character before it: no line starts with one.
+fn is_closing(c: char) -> bool {
+    "，。、；：）》」』！？,.;:)!?".contains(c)
+}
+
+/// A Chinese paragraph never ends on a line holding one character (有限公/司): the last
+/// line takes the character before it too (and a closing mark's character with it). The
+/// shorter line above still fits; the last line holds two or three narrow characters.
+fn no_orphan(lines: &mut [String]) {
+    let [.., above, last] = lines else {
+        return;
+    };
+    let single = last.chars().count() == 1 && last.chars().all(|c| !c.is_ascii());
+    if !single || above.chars().count() < 3 || above.ends_with(char::is_whitespace) {
+        return;
+    }
+    let mut moved = String::new();
+    while let Some(c) = above.pop() {
+        moved.insert(0, c);
+        if !is_closing(c) || above.chars().count() <= 1 {
+            break;
+        }
+    }
+    last.insert_str(0, &moved);
 }
 
 #[cfg(test)]
@@ -217,5 +244,32 @@ mod tests {
             c.wrap("第一行\n第二行", 12.0, 100.0),
             vec!["第一行", "第二行"]
         );
+    }
+
+    #[test]
+    fn no_line_ends_a_paragraph_with_one_character() {
+        let fonts = Fonts::embedded().unwrap();
+        let c = Canvas::new(
+            &fonts,
+            PdfFontHandle::External(printpdf::FontId("F".into())),
+            PdfFontHandle::External(printpdf::FontId("M".into())),
+        );
+        // Eight characters in a column seven wide: 有限公/司 without the rule.
+        let width = c.width("浙江钢铁有限公", 12.0) + 0.1;
+        let lines = c.wrap("浙江钢铁有限公司", 12.0, width);
+        assert_eq!(lines, vec!["浙江钢铁有限", "公司"]);
+        let lines = c.wrap(
+            "食品用纸包装容器等制品",
+            12.0,
+            c.width("食品用纸包装容器等制", 12.0) + 0.1,
+        );
+        assert_eq!(lines, vec!["食品用纸包装容器等", "制品"]);
+        for width in [20.0, 25.0, 31.0, 40.0, 47.0] {
+            let text = "浙江省杭州市萧山区临浦镇建筑用钢筋加工有限责任公司（分公司）";
+            let lines = c.wrap(text, 11.0, width);
+            assert_eq!(lines.concat(), text);
+            assert!(lines.iter().all(|l| c.width(l, 11.0) <= width));
+            assert!(lines.iter().all(|l| l.chars().count() > 1), "{lines:?}");
+        }
     }
 }
