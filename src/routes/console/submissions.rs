@@ -227,16 +227,11 @@ pub async fn receipt(
             )
             .back_to(format!("/console/submissions/{}", submission.id))
         })?;
-    let checked_at = report
-        .checked_at
-        .with_timezone(&crate::service::issuance::CHINA)
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string();
     render(
         &state,
         &clerk,
         "receipt.html",
         json!({"s": submissions::view(&state, &submission, None)?, "report": report, "seq": seq,
-               "sizes": sizes(&submission), "checked_at_local": checked_at}),
+               "sizes": sizes(&submission)}),
     )
 }
