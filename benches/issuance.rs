@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use helpers::{ENTERPRISE, Launch, Staff, TestApp, accepted, decide};
+use helpers::{Launch, Staff, TestApp, accepted, decide};
 use serde_json::{Value, json};
 
 const CONCURRENCY: usize = 8;
@@ -160,7 +160,7 @@ impl Corpus {
             .collect();
         let address = &self.addresses[i % self.addresses.len()];
         json!({
-            "holder": {"type": "enterprise", "id": ENTERPRISE, "name": self.names[i % self.names.len()]},
+            "holder": {"type": "enterprise", "id": helpers::enterprise(i as u32), "name": self.names[i % self.names.len()]},
             "kind": "production-licence",
             "items": items,
             "materials": [{"name": "营业执照副本"}, {"name": "产品检验报告"}],

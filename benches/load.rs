@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use helpers::{ENTERPRISE, Staff, TestApp, licence_submission};
+use helpers::{Staff, TestApp, licence_submission};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Client, RequestBuilder};
 use serde_json::{Value, json};
@@ -80,9 +80,18 @@ struct Ctx {
     stats: Shared,
     tokens: Arc<Mutex<Vec<String>>>,
     deadline: Instant,
+    /// 一企一证: each issuance is for an enterprise of its own.
+    enterprises: std::sync::atomic::AtomicU32,
 }
 
 impl Ctx {
+    fn next_enterprise(&self) -> String {
+        let n = self
+            .enterprises
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        helpers::enterprise(n)
+    }
+
     fn api(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.url)
     }
@@ -102,7 +111,11 @@ impl Ctx {
             s,
             "POST /submissions",
             201,
-            self.post(clerk, "/submissions", &licence_submission(ENTERPRISE)),
+            self.post(
+                clerk,
+                "/submissions",
+                &licence_submission(&self.next_enterprise()),
+            ),
         )
         .await?;
         let id = created["id"].as_str()?.to_owned();
@@ -218,8 +231,8 @@ impl Ctx {
 /// Pre-approved submissions whose files are `file(id, 0)` and `file(id, 1)`.
 async fn pre_approved_many(app: &TestApp, staff: &Staff, count: usize) -> Vec<String> {
     let mut ids = Vec::new();
-    for _ in 0..count {
-        let body = licence_submission(ENTERPRISE);
+    for i in 0..count {
+        let body = licence_submission(&helpers::enterprise(900_000 + i as u32));
         ids.push(helpers::pre_approved(app, staff, &body, file).await.0);
     }
     ids
@@ -249,6 +262,7 @@ async fn main() {
         stats: Shared::default(),
         tokens: Arc::default(),
         deadline: Instant::now(),
+        enterprises: Default::default(),
     };
     // A few certificates first, so verifiers have tokens from the start (not counted).
     for _ in 0..4 {

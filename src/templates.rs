@@ -57,9 +57,12 @@ pub fn load_services(templates_dir: &Path) -> anyhow::Result<Vec<(ItemCode, Serv
                 .with_context(|| format!("{}: a service without a code", path.display()))?;
             let code = ItemCode::parse(&code)
                 .map_err(|e| anyhow::anyhow!("{}: code {code}: {e}", path.display()))?;
-            let spec: ServiceSpec = toml::Value::Table(merged)
+            let mut spec: ServiceSpec = toml::Value::Table(merged)
                 .try_into()
                 .with_context(|| format!("{}: service {code}", path.display()))?;
+            if spec.position.is_none() {
+                spec.position = u32::try_from(items.len() + 1).ok();
+            }
             let spec = spec
                 .check()
                 .map_err(|(field, e)| anyhow::anyhow!("{}: {code}.{field}: {e}", path.display()))?;

@@ -35,11 +35,14 @@ pub struct MigrationHolder {
     pub name: String,
 }
 
+/// A category of the existing licence: its catalogue code; the department, if given, must be
+/// the catalogue's; the name, if given, is the paper licence's wording, kept in the record
+/// (the certificate prints the catalogue's name).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationItem {
     pub code: String,
-    pub department: String,
+    pub department: Option<String>,
     pub name: Option<String>,
 }
 
@@ -59,13 +62,28 @@ pub struct MigrationLine {
     pub expiry_date: NaiveDate,
 }
 
+/// A category of a migration line, checked: its code, and the department and legacy name
+/// the file gave.
+#[derive(Debug, Clone)]
+pub struct MigratedItem {
+    pub code: ItemCode,
+    pub department: Option<DepartmentCode>,
+    pub legacy_name: Option<String>,
+}
+
+/// The day the production licence system began: no licence to migrate is older.
+pub const FIRST_LICENCE_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1984, 1, 1) {
+    Some(date) => date,
+    None => panic!("1984-01-01 is a date"),
+};
+
 /// A migration line, checked field by field.
 #[derive(Debug, Clone)]
 pub struct Migration {
     pub former_number: String,
     pub holder: Holder,
     pub kind: String,
-    pub items: Vec<(ItemCode, DepartmentCode, String)>,
+    pub items: Vec<MigratedItem>,
     pub fields: BTreeMap<String, String>,
     pub issue_date: NaiveDate,
     pub expiry_date: NaiveDate,
@@ -94,20 +112,23 @@ impl MigrationLine {
         let mut items = Vec::with_capacity(self.items.len());
         for (i, item) in self.items.into_iter().enumerate() {
             let code = ItemCode::parse(&item.code).map_err(at(&format!("items[{i}].code")))?;
-            let department = DepartmentCode::parse(&item.department)
+            let department = item
+                .department
+                .as_deref()
+                .map(DepartmentCode::parse)
+                .transpose()
                 .map_err(at(&format!("items[{i}].department")))?;
-            let name = check_item_name(item.name.as_deref().unwrap_or(code.as_str()))
+            let legacy_name = item
+                .name
+                .as_deref()
+                .map(check_item_name)
+                .transpose()
                 .map_err(at(&format!("items[{i}].name")))?;
-            items.push((code, department, name));
-        }
-        if self.expiry_date < self.issue_date {
-            return Err((
-                "migrate.expiry_date".into(),
-                ParseError::new(
-                    "expiry_before_issue",
-                    "有效期截止日早于发证日期 / the expiry date is before the issue date",
-                ),
-            ));
+            items.push(MigratedItem {
+                code,
+                department,
+                legacy_name,
+            });
         }
         Ok(Migration {
             former_number,
@@ -122,46 +143,24 @@ impl MigrationLine {
 }
 
 impl Submission {
-    /// The record of a migrated licence: accepted, every item approved by the migration, no
-    /// materials (they were checked when the licence was first issued, on paper).
+    /// The record of a migrated licence: accepted, every item approved by the migration and
+    /// named as the catalogue names it (`names[i]` is item `i`'s entry), no materials (they
+    /// were checked when the licence was first issued, on paper).
     pub fn migrated(
         id: SubmissionId,
         migration: &Migration,
         template: &Template,
+        names: &[CatalogueName],
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Self, Refusal> {
-        let invalid = |field: &str, code, message: String| Refusal::Invalid {
-            code,
-            field: format!("migrate.{field}"),
-            message,
-        };
-        if migration.holder.holder_type() != template.holder {
-            return Err(invalid(
-                "holder.type",
-                "wrong_holder_type",
-                "该证照的持证主体类型不符 / this certificate kind is for another type of holder"
-                    .into(),
-            ));
-        }
-        if migration.items.is_empty() || migration.items.len() > template.max_items {
-            return Err(invalid(
-                "items",
-                "invalid_items",
-                format!(
-                    "事项应有1至{}项 / 1 to {} items",
-                    template.max_items, template.max_items
-                ),
-            ));
-        }
-        for (i, (code, _, _)) in migration.items.iter().enumerate() {
-            if migration.items[..i].iter().any(|(c, _, _)| c == code) {
-                return Err(invalid(
-                    &format!("items[{i}].code"),
-                    "duplicate_item",
-                    "事项代码重复 / an item code appears twice".into(),
-                ));
-            }
+        migration.check(template, now)?;
+        if names.len() != migration.items.len() {
+            return Err(Refusal::Invalid {
+                code: "invalid_items",
+                field: "migrate.items".into(),
+                message: "每个事项须有目录名称 / every item needs its catalogue name".into(),
+            });
         }
         let fields = template
             .normalize_fields(&migration.fields)
@@ -190,13 +189,15 @@ impl Submission {
             items: migration
                 .items
                 .iter()
-                .map(|(code, department, name)| Item {
-                    code: code.clone(),
-                    department: department.clone(),
-                    name: name.clone(),
+                .zip(names)
+                .map(|(item, service)| Item {
+                    code: item.code.clone(),
+                    department: service.department.clone(),
+                    name: service.name.clone(),
                     decision: Some(approved()),
-                    service_version: None,
+                    service_version: Some(service.version),
                     steps: Vec::new(),
+                    legacy_name: item.legacy_name.clone(),
                 })
                 .collect(),
             materials: Vec::new(),
@@ -207,11 +208,101 @@ impl Submission {
             event_count: 0,
             certificate: None,
             amends: None,
+            renews: false,
             promised_working_days: None,
             accepted_at: Some(now),
             due_date: None,
         })
     }
+}
+
+impl Migration {
+    /// Whether it fits its certificate kind: the holder's type, plausible dates (see
+    /// [`check_dates`]), 1 to the kind's most items, each once.
+    pub fn check(&self, template: &Template, now: DateTime<Utc>) -> Result<(), Refusal> {
+        let invalid = |field: &str, code, message: String| Refusal::Invalid {
+            code,
+            field: format!("migrate.{field}"),
+            message,
+        };
+        if self.holder.holder_type() != template.holder {
+            return Err(invalid(
+                "holder.type",
+                "wrong_holder_type",
+                "该证照的持证主体类型不符 / this certificate kind is for another type of holder"
+                    .into(),
+            ));
+        }
+        check_dates(self, template, now)?;
+        if self.items.is_empty() || self.items.len() > template.max_items {
+            return Err(invalid(
+                "items",
+                "invalid_items",
+                format!(
+                    "事项应有1至{}项 / 1 to {} items",
+                    template.max_items, template.max_items
+                ),
+            ));
+        }
+        for (i, item) in self.items.iter().enumerate() {
+            if self.items[..i].iter().any(|other| other.code == item.code) {
+                return Err(invalid(
+                    &format!("items[{i}].code"),
+                    "duplicate_item",
+                    "事项代码重复 / an item code appears twice".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the catalogue says of a migrated item: the department that decides it, the name
+/// printed, and the catalogue version it was mapped under.
+#[derive(Debug, Clone)]
+pub struct CatalogueName {
+    pub department: DepartmentCode,
+    pub name: String,
+    pub version: u32,
+}
+
+/// A licence to migrate was issued between the licence system's start and today, and
+/// expires after it was issued, at most the kind's validity later.
+fn check_dates(
+    migration: &Migration,
+    template: &Template,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    let invalid = |field: &str, code, message: String| {
+        Err(Refusal::Invalid {
+            code,
+            field: format!("migrate.{field}"),
+            message,
+        })
+    };
+    let today = super::calendar::china_date(now);
+    let (issued, expires) = (migration.issue_date, migration.expiry_date);
+    if issued < FIRST_LICENCE_DATE || issued > today {
+        return invalid(
+            "issue_date",
+            "implausible_issue_date",
+            format!(
+                "发证日期应在 {FIRST_LICENCE_DATE} 至今天（{today}）之间 / the issue date lies between {FIRST_LICENCE_DATE} and today ({today})"
+            ),
+        );
+    }
+    let longest = super::certificate::expiry_date(issued, template.validity_years);
+    if expires <= issued || expires > longest {
+        return invalid(
+            "expiry_date",
+            "implausible_expiry_date",
+            format!(
+                "有效期截止日应晚于发证日期，且不超过 {years} 年有效期（最晚 {longest}） / the expiry date lies after the issue date and within the {years}-year validity (at the latest {longest})",
+                years = template.validity_years
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// What became of one line.

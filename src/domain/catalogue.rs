@@ -54,6 +54,11 @@ pub struct ChainStep {
 pub struct ServiceSpec {
     pub name: String,
     pub department: String,
+    /// The item's place in the catalogue (the provincial list's order): a certificate lists
+    /// its items in this order. Seed files number their items as they list them; an item
+    /// without one comes after those that have one, by code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
     /// The certificate kind it contributes to; none for an item that ends in a decision only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
@@ -181,6 +186,7 @@ mod tests {
         ServiceSpec {
             name: "引进人才居住证".into(),
             department: "RSJ".into(),
+            position: None,
             kind: Some("talent-residence-permit".into()),
             time_limit_working_days: 3,
             materials: vec![RequiredMaterial {

@@ -10,7 +10,7 @@ mod changes;
 mod status;
 
 pub use changes::{Change, changes};
-pub use status::CertStatus;
+pub use status::{CertStatus, RENEWAL_WINDOW_MONTHS};
 
 use super::holder::Holder;
 use super::identifier::Identifier;
@@ -61,6 +61,10 @@ pub struct CertContent {
     /// The number of the earlier (paper) licence that a migration re-issued as this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub former_number: Option<String>,
+    /// The numbers of further paper licences of the same holder merged into this one by a
+    /// migration (一企一证), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_former_numbers: Vec<String>,
 }
 
 impl CertContent {
@@ -106,6 +110,7 @@ impl CertContent {
             code: Some(code),
             supersedes: None,
             former_number: None,
+            merged_former_numbers: Vec::new(),
         }
     }
 
@@ -119,6 +124,22 @@ impl CertContent {
             supersedes: Some(self.id.clone()),
             ..self.clone()
         })
+    }
+
+    /// Every paper licence number this certificate replaces.
+    pub fn former_numbers(&self) -> impl Iterator<Item = &str> {
+        self.former_number
+            .iter()
+            .chain(&self.merged_former_numbers)
+            .map(String::as_str)
+    }
+
+    /// Records one more paper licence merged into this one.
+    pub fn add_former_number(&mut self, number: String) {
+        match self.former_number {
+            None => self.former_number = Some(number),
+            Some(_) => self.merged_former_numbers.push(number),
+        }
     }
 
     /// The canonical form (RFC 8785, JSON Canonicalization Scheme): members sorted by key, no
@@ -155,6 +176,12 @@ impl CertContent {
                 if let Some(value) = value {
                     members.insert(key.into(), Value::String(value));
                 }
+            }
+            if !self.merged_former_numbers.is_empty() {
+                members.insert(
+                    "merged_former_numbers".into(),
+                    json!(self.merged_former_numbers),
+                );
             }
         }
         canonical.to_string()

@@ -80,6 +80,10 @@ pub struct Item {
     /// The approval chain, decided in order (empty: the department decides in one step).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepState>,
+    /// The category as a migrated paper licence wrote it, kept in the record only: what is
+    /// printed is the catalogue's `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_name: Option<String>,
 }
 
 /// One step of an item's approval chain and, once taken, its decision.
@@ -155,6 +159,10 @@ pub struct Submission {
     /// next version and supersedes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amends: Option<Identifier>,
+    /// A renewal (延续) of the certificate it amends: the next version runs for the kind's
+    /// whole validity from its issue, instead of keeping the expiry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renews: bool,
     /// 承诺时限: the largest time limit of its items, in working days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promised_working_days: Option<u32>,

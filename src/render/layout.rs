@@ -237,7 +237,7 @@ fn draw_body(c: &mut Canvas, view: &CertificateView, bottom: Mm) -> Result<(), R
     }
     Err(RenderError::DoesNotFit(format!(
         "{} fields and {} items need more than {available:.0} mm",
-        view.fields.len(),
+        view.fields.len() + view.notes.len(),
         view.items.len()
     )))
 }
@@ -282,6 +282,9 @@ fn body_rows(c: &Canvas, view: &CertificateView, scale: f32) -> Vec<Row> {
         &chinese_date(view.expiry_date),
         VALUE_PT * scale,
     ));
+    for (label, value) in &view.notes {
+        rows.push(row(label, value, VALUE_PT * scale));
+    }
     rows
 }
 

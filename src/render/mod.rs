@@ -26,7 +26,7 @@ pub use check::{check_rendering, read_qr_from_pdf};
 pub use fonts::{Fonts, Unprintable};
 pub use pdf::render_pdf;
 pub use qr::{decode_qr_photo, qr_modules, qr_png, qr_svg, qr_version};
-pub use view::CertificateView;
+pub use view::{CertificateView, chinese_date};
 
 /// Everything that can go wrong while rendering or checking a certificate.
 #[derive(Debug, thiserror::Error)]

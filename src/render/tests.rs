@@ -58,6 +58,10 @@ pub(crate) fn sample_view(items: usize, specimen: bool) -> CertificateView {
         identifier: "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"
             .into(),
         issue_date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        notes: vec![
+            ("版本".into(), "第002版，2026年11月26日变更".into()),
+            ("原证书编号".into(), "XK13-001-00001、XK13-001-00002".into()),
+        ],
         expiry_date: NaiveDate::from_ymd_opt(2031, 11, 25).unwrap(),
         issuer: "浙江省市场监督管理局".into(),
         // As long as a real link: a 48-byte public URL and a 409-character token.

@@ -30,6 +30,9 @@ pub struct CertificateView {
     pub issue_date: NaiveDate,
     /// Last day of validity.
     pub expiry_date: NaiveDate,
+    /// (label, value) rows printed after the dates: the version and date of change of an
+    /// amended certificate, the former numbers of a migrated licence.
+    pub notes: Vec<(String, String)>,
     /// Issuing authority, printed bottom right.
     pub issuer: String,
     /// Verification URL (`…/v/<token>`), encoded in the QR code.
@@ -64,12 +67,13 @@ impl CertificateView {
         ];
         texts.extend(self.fields.iter().map(|(_, value)| value.clone()));
         texts.extend(self.items.iter().cloned());
+        texts.extend(self.notes.iter().map(|(_, value)| value.clone()));
         texts
     }
 }
 
 /// Dates as printed on Chinese certificates: 2026年11月26日.
-pub(crate) fn chinese_date(date: NaiveDate) -> String {
+pub fn chinese_date(date: NaiveDate) -> String {
     format!("{}年{}月{}日", date.year(), date.month(), date.day())
 }
 

@@ -63,6 +63,9 @@ struct CreateBody {
     fields: BTreeMap<String, String>,
     /// The identifier of the certificate this submission amends.
     amends: Option<String>,
+    /// Renew (延续) the certificate `amends` names.
+    #[serde(default)]
+    renew: bool,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +157,7 @@ fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
         materials,
         fields: body.fields,
         amends,
+        renew: body.renew,
     })
 }
 

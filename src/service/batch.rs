@@ -16,18 +16,23 @@ use super::issuance::{
 };
 use super::{ErrorKind, ServiceError, Services, issuance, submission_not_found};
 use crate::domain::actor::Actor;
-use crate::domain::batch::{BatchLine, LineResult, MAX_BATCH_LINES, Migration, NumberedResult};
+use crate::domain::batch::{
+    BatchLine, CatalogueName, LineResult, MAX_BATCH_LINES, Migration, NumberedResult,
+};
 use crate::domain::certificate::{CertContent, Certificate};
 use crate::domain::submission::{Status, Submission};
-use crate::domain::{ParseError, Role, SubmissionId};
+use crate::domain::{DepartmentCode, ParseError, Refusal, Role, SubmissionId};
 use crate::store::Provenance;
 
 /// Lines issued at once: enough to keep every core rendering while one line is being stored.
 pub const DEFAULT_JOBS: usize = 4;
 
 /// Re-issues an existing licence as an electronic one (a clerk or an admin): its holder,
-/// items, fields and dates as the migration states them, its former number kept in the
+/// categories, fields and dates as the migration states them, each category printed as the
+/// catalogue names it (the paper's wording kept in the record), its former number kept in the
 /// record and bound by the signature; 409 `already_migrated` if that number was migrated.
+/// 一企一证: when the holder already holds a licence of this kind, the migrated categories
+/// and number join it as its next version (see [`merged`]).
 pub async fn migrate(
     services: &Services,
     actor: &Actor,
@@ -44,7 +49,8 @@ pub async fn migrate(
         )
     })?;
     let now = Utc::now();
-    if migration.expiry_date < now.with_timezone(&CHINA).date_naive() {
+    let today = now.with_timezone(&CHINA).date_naive();
+    if migration.expiry_date < today {
         return Err(ServiceError::invalid(
             "migrate.expiry_date",
             ParseError::new(
@@ -53,10 +59,13 @@ pub async fn migrate(
             ),
         ));
     }
+    migration.check(template, now)?;
+    let names = catalogue_names(services, &migration)?;
     let submission = Submission::migrated(
         SubmissionId::generate(),
         &migration,
         template,
+        &names,
         &actor.label(),
         now,
     )?;
@@ -64,32 +73,198 @@ pub async fn migrate(
         e.field = e.field.map(|field| format!("migrate.{field}"));
         e
     })?;
+    // Lines of one holder may run side by side: one stores a licence while another was
+    // building its own first version, which the store then refuses; the latter is built
+    // again as the next version of what is now in force.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match migrate_once(services, actor, &migration, &submission, template, today).await {
+            Err(e) if attempts < MIGRATION_ATTEMPTS && is_race(&e) => continue,
+            result => return result,
+        }
+    }
+}
+
+/// How often a migration line is built again after a line of the same holder stored first.
+const MIGRATION_ATTEMPTS: usize = 8;
+
+/// The store refused what another line of the same holder changed meanwhile.
+fn is_race(e: &ServiceError) -> bool {
+    matches!(e.code, "licence_in_force" | "certificate_superseded")
+}
+
+/// Builds, signs and stores a migrated licence once: a first version, or the next version
+/// of the licence in force.
+async fn migrate_once(
+    services: &Services,
+    actor: &Actor,
+    migration: &Migration,
+    submission: &Submission,
+    template: &crate::domain::template::Template,
+    today: chrono::NaiveDate,
+) -> Result<Certificate, ServiceError> {
     let code = unused_code(services)?;
     let signer = Signer::take(services).await?;
-    let identifier = new_identifier(services, template, signer.issue_date).await?;
-    let mut content = CertContent::from_submission(
-        identifier,
-        &submission,
-        template,
-        issuer_info(services),
-        migration.issue_date,
-        code,
-    );
-    content.expiry_date = migration.expiry_date;
-    content.former_number = Some(migration.former_number);
-    let submission_id = submission.id.clone();
+    let current = services
+        .store
+        .current_certificate(&migration.kind, migration.holder.id())?
+        .filter(|c| c.holds_licence(today));
+    let content = match current {
+        Some(current) => merged(
+            &current,
+            submission,
+            migration,
+            code,
+            signer.issue_date,
+            template.max_items,
+        )?,
+        None => {
+            let identifier = new_identifier(services, template, signer.issue_date).await?;
+            let mut content = CertContent::from_submission(
+                identifier,
+                submission,
+                template,
+                issuer_info(services),
+                migration.issue_date,
+                code,
+            );
+            content.expiry_date = migration.expiry_date;
+            content.former_number = Some(migration.former_number.clone());
+            content
+        }
+    };
     sign_and_store(
         services,
         actor,
         signer,
         content,
         template,
-        submission_id,
-        Provenance::Migration {
-            submission: &submission,
-        },
+        submission.id.clone(),
+        Provenance::Migration { submission },
     )
     .await
+}
+
+/// The catalogue's entry for each migrated category: 422 naming the item when its code is
+/// not in the catalogue, belongs to another kind, or is decided by another department than
+/// the file says.
+fn catalogue_names(
+    services: &Services,
+    migration: &Migration,
+) -> Result<Vec<CatalogueName>, ServiceError> {
+    let invalid = |field: String, code: &'static str, message: String| {
+        ServiceError::invalid(field, ParseError::new(code, message))
+    };
+    migration
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let code = &item.code;
+            let service = services
+                .store
+                .service_item(code.as_str(), None)?
+                .filter(|s| s.spec.kind.as_deref() == Some(migration.kind.as_str()))
+                .ok_or_else(|| {
+                    invalid(
+                        format!("migrate.items[{i}].code"),
+                        "unknown_item",
+                        format!(
+                            "服务目录中没有 {kind} 的事项 {code} / no item {code} of {kind} in the service catalogue",
+                            kind = migration.kind
+                        ),
+                    )
+                })?;
+            let department = DepartmentCode::parse(&service.spec.department)
+                .map_err(|e| ServiceError::invalid(format!("migrate.items[{i}].code"), e))?;
+            if item.department.as_ref().is_some_and(|d| d != &department) {
+                return Err(invalid(
+                    format!("migrate.items[{i}].department"),
+                    "department_mismatch",
+                    format!(
+                        "事项 {code} 由 {department} 办理 / item {code} is handled by {department}"
+                    ),
+                ));
+            }
+            Ok(CatalogueName {
+                department,
+                name: service.spec.name,
+                version: service.version,
+            })
+        })
+        .collect()
+}
+
+/// A second paper licence of a holder that already holds one (一企一证): the next version of
+/// the licence in force, listing the categories of both (each once) and keeping every former
+/// number. It keeps the licence's fields, and the earlier of the two expiry dates, so no
+/// category is valid for longer than it was granted. The holder's name must agree.
+fn merged(
+    current: &Certificate,
+    submission: &Submission,
+    migration: &Migration,
+    code: crate::domain::VerificationCode,
+    today: chrono::NaiveDate,
+    max_items: usize,
+) -> Result<CertContent, ServiceError> {
+    if current.content.holder.name() != migration.holder.name() {
+        return Err(ServiceError::invalid(
+            "migrate.holder.name",
+            ParseError::new(
+                "holder_name_mismatch",
+                format!(
+                    "该主体已持有证照 {}，名称为“{}”；名称变更请另行办理 / the holder's licence {} names it “{}”: a change of name is an amendment of its own",
+                    current.content.id,
+                    current.content.holder.name(),
+                    current.content.id,
+                    current.content.holder.name()
+                ),
+            ),
+        ));
+    }
+    if let Some(number) = current
+        .content
+        .former_numbers()
+        .find(|n| *n == migration.former_number)
+    {
+        let id = &current.content.id;
+        return Err(Refusal::Conflict {
+            code: "already_migrated",
+            message: format!(
+                "原证书 {number} 已迁移为 {id} / licence {number} was already migrated as {id}"
+            ),
+            details: Some(serde_json::json!({ "identifier": id.to_string() })),
+        }
+        .into());
+    }
+    let mut content = current
+        .content
+        .successor(code, today)
+        .ok_or_else(issuance::too_many_versions)?;
+    for item in &submission.items {
+        if !content.items.iter().any(|i| i.code == item.code) {
+            content.items.push(crate::domain::certificate::CertItem {
+                code: item.code.clone(),
+                name: item.name.clone(),
+            });
+        }
+    }
+    if content.items.len() > max_items {
+        return Err(ServiceError::invalid(
+            "migrate.items",
+            ParseError::new(
+                "invalid_items",
+                format!(
+                    "与现有证照 {} 合并后超过{max_items}项 / merged with licence {}, it would list more than {max_items} items",
+                    current.content.id, current.content.id
+                ),
+            ),
+        ));
+    }
+    content.expiry_date = content.expiry_date.min(migration.expiry_date);
+    content.add_former_number(migration.former_number.clone());
+    Ok(content)
 }
 
 /// Issues what one line asks for, or says why not. Never issues twice: an issued

@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use super::Services;
 use crate::domain::Role;
 use crate::domain::actor::Actor;
-use crate::domain::certificate::{CertContent, CertStatus, Certificate, IssuerInfo};
+use crate::domain::certificate::{CertContent, CertItem, CertStatus, Certificate, IssuerInfo};
 use crate::domain::identifier::Identifier;
 use crate::domain::submission::Submission;
 use crate::domain::template::Template;
@@ -148,6 +148,7 @@ pub fn view_of(
         identifier: content.id.to_string(),
         issue_date: content.issue_date,
         expiry_date: content.expiry_date,
+        notes: printed_notes(content),
         issuer: content.issuer.name.clone(),
         verify_url: verify_url.to_owned(),
         code: content
@@ -160,6 +161,28 @@ pub fn view_of(
         issued_at,
         document_id: Sha256Digest::of(content.id.as_str().as_bytes()).to_string(),
     }
+}
+
+/// What a certificate prints after its dates: the version and date of change of a version
+/// after the first (第002版，2026年12月2日变更), and the numbers of the paper licences a
+/// migration replaced (原证书编号).
+fn printed_notes(content: &CertContent) -> Vec<(String, String)> {
+    let mut notes = Vec::new();
+    let version = content.id.version();
+    if version > 1 {
+        notes.push((
+            "版本".to_owned(),
+            format!(
+                "第{version:03}版，{}变更",
+                crate::render::chinese_date(content.issue_date)
+            ),
+        ));
+    }
+    let former: Vec<&str> = content.former_numbers().collect();
+    if !former.is_empty() {
+        notes.push(("原证书编号".to_owned(), former.join("、")));
+    }
+    notes
 }
 
 /// The signing key and the moment of issuance, taken together under the ring's lock: a
@@ -233,8 +256,12 @@ pub async fn issue(
         signer.issue_date,
         code,
     );
+    // A renewal runs for the kind's validity from today (`from_submission` set that);
+    // any other amendment keeps the expiry.
     if let Some(previous) = previous {
-        content.expiry_date = previous.content.expiry_date;
+        if !submission.renews {
+            content.expiry_date = previous.content.expiry_date;
+        }
         content.supersedes = Some(previous.content.id);
     }
     sign_and_store(
@@ -288,11 +315,12 @@ pub async fn sign_and_store(
     state: &Services,
     actor: &Actor,
     signer: Signer,
-    content: CertContent,
+    mut content: CertContent,
     template: &Template,
     submission: SubmissionId,
     provenance: Provenance<'_>,
 ) -> Result<Certificate, ServiceError> {
+    in_catalogue_order(state, &mut content.items)?;
     check_printable_text(&state.fonts, "certificate", &content.printed_text())?;
     let Signer {
         kid,
@@ -369,6 +397,23 @@ pub async fn sign_and_store(
         "issued"
     );
     Ok(certificate)
+}
+
+/// Puts a certificate's items in the catalogue's order (the provincial list's), whatever
+/// order they were filed, merged or migrated in.
+fn in_catalogue_order(state: &Services, items: &mut Vec<CertItem>) -> Result<(), ServiceError> {
+    let mut keyed = Vec::with_capacity(items.len());
+    for item in items.drain(..) {
+        let position = state
+            .store
+            .service_item(item.code.as_str(), None)?
+            .and_then(|s| s.spec.position)
+            .unwrap_or(u32::MAX);
+        keyed.push(((position, item.code.as_str().to_owned()), item));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    items.extend(keyed.into_iter().map(|(_, item)| item));
+    Ok(())
 }
 
 pub fn too_many_versions() -> ServiceError {

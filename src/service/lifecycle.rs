@@ -62,7 +62,11 @@ pub fn check_amendment(
             ),
         ));
     }
-    certificate.check_amendable(today())?;
+    if new.renew {
+        certificate.check_renewable(today())?;
+    } else {
+        certificate.check_amendable(today())?;
+    }
     Ok(())
 }
 

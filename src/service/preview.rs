@@ -91,6 +91,7 @@ pub fn render(settings: &Settings, kind: &str) -> anyhow::Result<Vec<u8>> {
         code: Some(code.clone()),
         supersedes: None,
         former_number: None,
+        merged_former_numbers: Vec::new(),
     };
     let base = settings
         .public_url

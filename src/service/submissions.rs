@@ -80,6 +80,17 @@ pub async fn create(
         Utc::now(),
     )?;
     super::issuance::check_printable(&services.fonts, &submission)?;
+    // 一企一证: while the holder's licence of this kind holds, a new one is an amendment.
+    // Checked once the declaration is otherwise valid, and again inside the issuance
+    // transaction, so two racing applications cannot both issue.
+    if template.is_some()
+        && submission.amends.is_none()
+        && let Some(current) = services
+            .store
+            .current_certificate(&submission.kind, submission.holder.id())?
+    {
+        current.refuse_second_licence(super::calendar::today())?;
+    }
     services
         .store
         .create_submission(&submission, &actor.label())

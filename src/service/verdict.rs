@@ -360,6 +360,7 @@ mod tests {
             code: None,
             supersedes: None,
             former_number: None,
+            merged_former_numbers: Vec::new(),
         };
         let claims = Claims {
             sub: ID.into(),

@@ -117,7 +117,8 @@ pub trait Store: Send + Sync {
     async fn next_sequence(&self, year: i32) -> Result<u64, StoreError>;
     /// Stores a certificate, its PDF and the events its provenance calls for together.
     /// Refused if the submission is no longer issuable, the identifier, code or former
-    /// number exists, or the version it supersedes is no longer in force.
+    /// number exists, the version it supersedes is no longer in force, or (for a first
+    /// version) the holder's current certificate of that kind still holds (一企一证).
     async fn store_issued(
         &self,
         certificate: &Certificate,
@@ -141,6 +142,13 @@ pub trait Store: Send + Sync {
     ) -> Result<Certificate, UpdateError>;
     fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError>;
     fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The latest version of the holder's line of certificates of `kind` (kept in step with
+    /// every issuance, which refuses a first version while the current one holds).
+    fn current_certificate(
+        &self,
+        kind: &str,
+        holder_id: &str,
+    ) -> Result<Option<Certificate>, StoreError>;
     /// Every certificate whose status is not plainly valid, with that status (kept in step
     /// with each change of status, so listing costs what is listed, not every certificate).
     fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError>;

@@ -39,8 +39,8 @@ fn assert_one_result_per_line(results: &[Value], lines: usize) -> Vec<String> {
     identifiers
 }
 
-async fn issuable(app: &TestApp, staff: &Staff, scjg: &str) -> String {
-    let id = accepted(app, staff, &licence_submission(ENTERPRISE)).await;
+async fn issuable(app: &TestApp, staff: &Staff, scjg: &str, holder: &str) -> String {
+    let id = accepted(app, staff, &licence_submission(holder)).await;
     for item in ["wire-cable", "fertiliser"] {
         assert_eq!(decide(app, scjg, &id, item, "approve").await.status(), 200);
     }
@@ -53,8 +53,8 @@ async fn a_batch_of_two_hundred_with_one_bad_line_reports_it_and_issues_the_rest
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
     let approved = [
-        issuable(&app, &staff, &scjg).await,
-        issuable(&app, &staff, &scjg).await,
+        issuable(&app, &staff, &scjg, &enterprise(5001)).await,
+        issuable(&app, &staff, &scjg, &enterprise(5002)).await,
     ];
     app.stop();
 

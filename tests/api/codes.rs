@@ -211,7 +211,8 @@ async fn a_store_written_by_the_first_version_still_verifies() {
 
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
-    let record = issued_licence(&app, &staff, &scjg).await;
+    // The fixture's enterprise holds its licence (一企一证): a new one is for another.
+    let record = issued_licence_of(&app, &staff, &scjg, OTHER_ENTERPRISE).await;
     assert!(record["verify_url"].as_str().unwrap().len() <= 460);
     assert_eq!(record["kid"].as_str().unwrap().len(), 16);
 }

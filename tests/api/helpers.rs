@@ -16,7 +16,9 @@ pub const PERSON: &str = "11010519491231002X";
 /// enterprise, so a test that issues several first-version licences gives each its own holder.
 pub fn enterprise(n: u32) -> String {
     const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-    const WEIGHTS: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    const WEIGHTS: [usize; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
     let body = format!("91330100MA{:07}", n % 10_000_000);
     let sum: usize = body
         .bytes()
@@ -408,9 +410,15 @@ pub async fn decide(
     .await
 }
 
-/// Carries a licence submission all the way to an issued certificate; returns its record.
+/// Carries a licence submission of `ENTERPRISE` all the way to an issued certificate; returns
+/// its record.
 pub async fn issued_licence(app: &TestApp, staff: &Staff, scjg: &str) -> Value {
-    let id = accepted(app, staff, &licence_submission(ENTERPRISE)).await;
+    issued_licence_of(app, staff, scjg, ENTERPRISE).await
+}
+
+/// [`issued_licence`] for `holder` (一企一证: a second licence needs a holder of its own).
+pub async fn issued_licence_of(app: &TestApp, staff: &Staff, scjg: &str, holder: &str) -> Value {
+    let id = accepted(app, staff, &licence_submission(holder)).await;
     for item in ["wire-cable", "fertiliser"] {
         assert_eq!(decide(app, scjg, &id, item, "approve").await.status(), 200);
     }
@@ -425,8 +433,9 @@ pub async fn issued_licence(app: &TestApp, staff: &Staff, scjg: &str) -> Value {
     r.json().await.unwrap()
 }
 
-/// Line `i` of a migration file: an existing licence of a corpus enterprise with 1 to 19
-/// product categories, a corpus address and its own former number.
+/// Line `i` of a migration file: an existing licence of enterprise `i` (a corpus name) with 1
+/// to 19 product categories (in the paper licence's wording), a corpus address and its own
+/// former number.
 pub fn migration_line(i: usize) -> Value {
     let corpus = corpus();
     let pick = |key: &str, n: usize| {
@@ -443,7 +452,7 @@ pub fn migration_line(i: usize) -> Value {
     let address = pick("addresses", i);
     json!({"migrate": {
         "former_number": format!("XK13-001-{i:05}"),
-        "holder": {"type": "enterprise", "id": ENTERPRISE, "name": pick("enterprise_names", i)},
+        "holder": {"type": "enterprise", "id": enterprise(i as u32), "name": pick("enterprise_names", i)},
         "kind": "production-licence",
         "items": items,
         "fields": {"address": address, "production_address": address,

@@ -305,10 +305,12 @@ async fn fifty_concurrent_issuances_get_fifty_distinct_identifiers() {
     let app = TestApp::spawn().await;
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
-    let applicant = app.token("applicant", json!({"holder": ENTERPRISE})).await;
+    let applicant = app
+        .token("applicant", json!({"holder": enterprise(1300)}))
+        .await;
     let mut ids = Vec::new();
-    for _ in 0..50 {
-        let id = accepted(&app, &staff, &licence_submission(ENTERPRISE)).await;
+    for i in 0..50 {
+        let id = accepted(&app, &staff, &licence_submission(&enterprise(1300 + i))).await;
         for item in ["wire-cable", "fertiliser"] {
             assert_eq!(
                 decide(&app, &scjg, &id, item, "approve").await.status(),
@@ -355,8 +357,8 @@ async fn issuances_during_a_rotation_are_each_signed_by_one_key_and_verify() {
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
     let mut ids = Vec::new();
-    for _ in 0..12 {
-        let id = accepted(&app, &staff, &licence_submission(ENTERPRISE)).await;
+    for i in 0..12 {
+        let id = accepted(&app, &staff, &licence_submission(&enterprise(1400 + i))).await;
         for item in ["wire-cable", "fertiliser"] {
             decide(&app, &scjg, &id, item, "approve").await;
         }

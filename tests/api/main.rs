@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod issuance;
 mod lifecycle;
+mod one_licence;
 mod real_enterprises;
 mod restart;
 mod secrets;

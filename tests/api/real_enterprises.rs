@@ -37,14 +37,17 @@ async fn add_extra_categories(app: &TestApp) {
 }
 
 /// A 一企一证 licence for `name` listing `categories`, with one declared material.
+/// A licence application of the next enterprise of this file (一企一证: one licence each).
 fn licence(name: &str, categories: &[String], address: &str) -> Value {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(4000);
+    let holder = enterprise(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let items: Vec<Value> = categories
         .iter()
         .enumerate()
         .map(|(i, c)| json!({"code": category_code(i), "department": "SCJG", "name": c}))
         .collect();
     json!({
-        "holder": {"type": "enterprise", "id": ENTERPRISE, "name": name},
+        "holder": {"type": "enterprise", "id": holder, "name": name},
         "kind": "production-licence",
         "items": items,
         "materials": [{"name": "营业执照副本"}],
@@ -187,13 +190,17 @@ async fn the_largest_certificate_each_template_allows_issues() {
         // The catalogue holds as many items of the kind as the template allows, and one more.
         for i in 0..=template.max_items {
             let code = format!("{}-{i}", template.kind);
-            let spec = service_spec("事项", "SCJG", Some(&template.kind), 5, &[]);
+            let spec = service_spec(
+                &long(ITEM_NAME_MAX_CHARS),
+                "SCJG",
+                Some(&template.kind),
+                5,
+                &[],
+            );
             put_service(&app, &code, &spec).await;
         }
         let items: Vec<Value> = (0..template.max_items)
-            .map(|i| {
-                json!({"code": format!("{}-{i}", template.kind), "department": "SCJG", "name": long(ITEM_NAME_MAX_CHARS)})
-            })
+            .map(|i| json!({"code": format!("{}-{i}", template.kind), "department": "SCJG"}))
             .collect();
         let fields: serde_json::Map<String, Value> = template
             .fields
@@ -224,7 +231,7 @@ async fn the_largest_certificate_each_template_allows_issues() {
         let r = app.post(&staff.clerk, "/submissions", &over).await;
         assert_eq!(error_of(r).await.2.as_deref(), Some("items[0].name"));
         let mut over = body.clone();
-        let extra = json!({"code": format!("{}-{}", template.kind, template.max_items), "department": "SCJG", "name": "水泥"});
+        let extra = json!({"code": format!("{}-{}", template.kind, template.max_items), "department": "SCJG"});
         over["items"].as_array_mut().unwrap().push(extra);
         let r = app.post(&staff.clerk, "/submissions", &over).await;
         assert_eq!(error_of(r).await.2.as_deref(), Some("items"));

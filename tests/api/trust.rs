@@ -73,7 +73,7 @@ async fn status_list_is_signed_lists_revocations_and_revoked_keys_and_caches() {
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
     let kept = issued_licence(&app, &staff, &scjg).await;
-    let revoked = issued_licence(&app, &staff, &scjg).await;
+    let revoked = issued_licence_of(&app, &staff, &scjg, &enterprise(1101)).await;
     revoke(&app, revoked["id"].as_str().unwrap()).await;
     let old_kid = kept["kid"].as_str().unwrap().to_owned();
     let r = app.post(&app.admin, "/keys/rotate", &json!({})).await;
@@ -232,7 +232,7 @@ async fn with_the_issuer_down_the_pinned_status_list_decides_and_says_its_age() 
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
     let good = issued_licence(&app, &staff, &scjg).await;
-    let bad = issued_licence(&app, &staff, &scjg).await;
+    let bad = issued_licence_of(&app, &staff, &scjg, &enterprise(1102)).await;
     let dir = app.dir.path().to_owned();
     let trust = dir.join("trust.json");
     let good_pdf = pdf_of(&app, &staff, good["id"].as_str().unwrap(), &dir).await;

@@ -287,7 +287,7 @@ async fn rotation_keeps_old_certificates_valid_and_a_compromise_cuts_off_later_o
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let cut_off = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let after = issued_licence(&app, &staff, &scjg).await;
+    let after = issued_licence_of(&app, &staff, &scjg, &enterprise(1201)).await;
     let old_kid = before["kid"].as_str().unwrap().to_owned();
     assert_eq!(after["kid"], old_kid);
 
@@ -297,7 +297,7 @@ async fn rotation_keeps_old_certificates_valid_and_a_compromise_cuts_off_later_o
         .as_str()
         .unwrap()
         .to_owned();
-    let rotated = issued_licence(&app, &staff, &scjg).await;
+    let rotated = issued_licence_of(&app, &staff, &scjg, &enterprise(1202)).await;
     assert_eq!(rotated["kid"], new_kid);
     for cert in [&before, &after, &rotated] {
         assert_eq!(

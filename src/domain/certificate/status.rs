@@ -55,7 +55,56 @@ impl CertStatus {
     }
 }
 
+/// A certificate is renewed (延续) within this many months before it expires.
+pub const RENEWAL_WINDOW_MONTHS: u32 = 6;
+
 impl Certificate {
+    /// Whether the certificate holds on `today` for 一企一证: valid or suspended (a suspended
+    /// licence is still the enterprise's one licence), and not past its expiry date.
+    pub fn holds_licence(&self, today: NaiveDate) -> bool {
+        matches!(
+            self.status,
+            CertStatus::Valid | CertStatus::Suspended { .. }
+        ) && today <= self.content.expiry_date
+    }
+
+    /// Refuses a first-version certificate of this kind for this holder while this one is in
+    /// force: a new category or a changed detail is an amendment of this licence.
+    pub fn refuse_second_licence(&self, today: NaiveDate) -> Result<(), Refusal> {
+        if !self.holds_licence(today) {
+            return Ok(());
+        }
+        let id = &self.content.id;
+        Err(Refusal::Conflict {
+            code: "licence_in_force",
+            message: format!(
+                "一企一证：该主体已持有有效证照 {id}，新增或变更事项请提交变更申请（amends: \"{id}\"） / one licence per holder: {id} is in force; file an amendment of it (\"amends\": \"{id}\") to add or change categories"
+            ),
+            details: Some(serde_json::json!({ "identifier": id.to_string() })),
+        })
+    }
+
+    /// Whether it may be renewed (延续) on `today`: in force, and within the last
+    /// [`RENEWAL_WINDOW_MONTHS`] months of its validity.
+    pub fn check_renewable(&self, today: NaiveDate) -> Result<(), Refusal> {
+        self.require_in_force(today)?;
+        let opens = self
+            .content
+            .expiry_date
+            .checked_sub_months(chrono::Months::new(RENEWAL_WINDOW_MONTHS))
+            .unwrap_or(NaiveDate::MIN);
+        if today < opens {
+            return Err(Refusal::Conflict {
+                code: "renewal_too_early",
+                message: format!(
+                    "延续申请应在有效期届满前{RENEWAL_WINDOW_MONTHS}个月内提出（{opens}起） / a renewal is filed within the last {RENEWAL_WINDOW_MONTHS} months of validity (from {opens})"
+                ),
+                details: Some(serde_json::json!({ "opens": opens.to_string() })),
+            });
+        }
+        Ok(())
+    }
+
     /// Refuses a change that needs the certificate in force, naming what it is instead.
     fn require_in_force(&self, today: NaiveDate) -> Result<(), Refusal> {
         let conflict = |code, message: String| {

@@ -22,10 +22,12 @@ pub struct NewSubmission {
     pub materials: Option<Vec<MaterialName>>,
     pub fields: BTreeMap<String, String>,
     pub amends: Option<Identifier>,
+    /// Renew (延续) the certificate `amends` names.
+    pub renew: bool,
 }
 
 /// An item as filed: its catalogue code, and the department and name if the filer gave them
-/// (they default to the catalogue's, and a department must agree with it).
+/// (they are the catalogue's, and must agree with it when given).
 #[derive(Debug, Clone)]
 pub struct FiledItem {
     pub code: ItemCode,
@@ -72,6 +74,22 @@ impl Submission {
                 ),
             ));
         }
+        if new.renew && new.amends.is_none() {
+            return Err(invalid(
+                "renew".into(),
+                "renewal_without_certificate",
+                "延续须指明所延续的证照（amends） / a renewal names the certificate it renews in `amends`",
+            ));
+        }
+        for (i, item) in new.items.iter().enumerate() {
+            if new.items[..i].iter().any(|other| other.code == item.code) {
+                return Err(invalid(
+                    format!("items[{i}].code"),
+                    "duplicate_item",
+                    "事项代码重复 / an item code appears twice",
+                ));
+            }
+        }
         let items = resolve_items(&new.items, services, template)?;
         let materials = match new.materials {
             Some(materials) => materials,
@@ -83,15 +101,6 @@ impl Submission {
                 "invalid_materials",
                 "材料应有1至100项 / a submission declares 1 to 100 materials",
             ));
-        }
-        for (i, item) in new.items.iter().enumerate() {
-            if new.items[..i].iter().any(|other| other.code == item.code) {
-                return Err(invalid(
-                    format!("items[{i}].code"),
-                    "duplicate_item",
-                    "事项代码重复 / an item code appears twice",
-                ));
-            }
         }
         for (i, name) in materials.iter().enumerate() {
             if materials[..i].contains(name) {
@@ -137,15 +146,17 @@ impl Submission {
             event_count: 0,
             certificate: None,
             amends: new.amends,
+            renews: new.renew,
             accepted_at: None,
             due_date: None,
         })
     }
 }
 
-/// The items as the catalogue defines them: department, name (unless the filer named it),
-/// approval chain and version. An item of another certificate kind, or filed under another
-/// department, is refused.
+/// The items as the catalogue defines them: department, name, approval chain and version.
+/// What is printed is what the catalogue names: a filed name that differs is refused, never
+/// printed. An item of another certificate kind, or filed under another department, is
+/// refused too.
 fn resolve_items(
     filed: &[FiledItem],
     services: &[ServiceItem],
@@ -186,6 +197,17 @@ fn resolve_items(
                     ),
                 ));
             }
+            if let Some(name) = item.name.as_ref().filter(|name| **name != spec.name) {
+                return Err(invalid(
+                    format!("items[{i}].name"),
+                    "item_name_mismatch",
+                    format!(
+                        "事项 {code} 在服务目录中的名称是“{catalogue}”，而非“{name}”；名称可省略 / item {code} is named “{catalogue}” in the service catalogue, not “{name}”; the name may be left out",
+                        code = item.code,
+                        catalogue = spec.name,
+                    ),
+                ));
+            }
             let steps = spec
                 .steps
                 .iter()
@@ -205,10 +227,11 @@ fn resolve_items(
             Ok(Item {
                 code: item.code.clone(),
                 department,
-                name: item.name.clone().unwrap_or_else(|| spec.name.clone()),
+                name: spec.name.clone(),
                 decision: None,
                 service_version: Some(service.version),
                 steps,
+                legacy_name: None,
             })
         })
         .collect()

@@ -39,6 +39,7 @@ fn service(
         spec: ServiceSpec {
             name: name.into(),
             department: "SCJG".into(),
+            position: None,
             kind: kind.map(str::to_owned),
             time_limit_working_days: days,
             materials: vec![RequiredMaterial {
@@ -81,6 +82,7 @@ fn draft() -> Submission {
         materials: None,
         fields: [("address".to_string(), "杭州".to_string())].into(),
         amends: None,
+        renew: false,
     };
     let catalogue = [
         service(
@@ -111,6 +113,7 @@ fn union_claim() -> Submission {
         materials: None,
         fields: BTreeMap::new(),
         amends: None,
+        renew: false,
     };
     let chain = [
         ("企业工会审核", "QYGH"),
@@ -122,6 +125,52 @@ fn union_claim() -> Submission {
         Submission::create(SubmissionId::generate(), new, None, &catalogue, Utc::now()).unwrap();
     s.status = Status::Accepted;
     s
+}
+
+#[test]
+fn the_printed_item_name_is_the_catalogues() {
+    let template = Template::parse(TEMPLATE).unwrap();
+    let catalogue = [service(
+        "cement",
+        "水泥",
+        Some("production-licence"),
+        10,
+        &[],
+    )];
+    let file = |name: Option<&str>| NewSubmission {
+        holder: Holder::parse("enterprise", "91350100M000100Y43", "示例公司").unwrap(),
+        kind: "production-licence".into(),
+        items: vec![FiledItem {
+            name: name.map(str::to_owned),
+            ..filed("cement")
+        }],
+        materials: None,
+        fields: [("address".to_string(), "杭州".to_string())].into(),
+        amends: None,
+        renew: false,
+    };
+    let create = |new| {
+        Submission::create(
+            SubmissionId::generate(),
+            new,
+            Some(&template),
+            &catalogue,
+            Utc::now(),
+        )
+    };
+    for name in [None, Some("水泥")] {
+        let submission = create(file(name)).unwrap();
+        assert_eq!(submission.items[0].name, "水泥");
+    }
+    match create(file(Some("食品添加剂"))) {
+        Err(Refusal::Invalid { code, field, .. }) => {
+            assert_eq!(
+                (code, field.as_str()),
+                ("item_name_mismatch", "items[0].name")
+            );
+        }
+        other => panic!("a name other than the catalogue's was not refused: {other:?}"),
+    }
 }
 
 #[test]
@@ -374,6 +423,7 @@ fn create_rejects_duplicates_and_wrong_holder_type() {
         materials: Some(vec![name()]),
         fields: [("address".to_string(), "杭州".to_string())].into(),
         amends: None,
+        renew: false,
     };
     let field = |r: Result<Submission, Refusal>| match r {
         Err(Refusal::Invalid { field, .. }) => field,

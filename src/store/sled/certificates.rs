@@ -8,7 +8,7 @@ use crate::domain::{Sha256Digest, VerificationCode};
 use crate::store::{Provenance, StatusChange, StoreError, UpdateError};
 
 use crate::domain::Refusal;
-use crate::domain::certificate::{CertStatus, Certificate};
+use crate::domain::certificate::{CertContent, CertStatus, Certificate};
 use crate::domain::submission::{Action, Event, Submission};
 
 fn already_migrated(number: &str, issued: &[u8]) -> Refusal {
@@ -20,6 +20,16 @@ fn already_migrated(number: &str, issued: &[u8]) -> Refusal {
         ),
         details: Some(serde_json::json!({ "identifier": issued })),
     }
+}
+
+/// The key of a holder's line of certificates of one kind: `<kind> NUL <holder id>`.
+fn holder_key(content: &CertContent) -> Vec<u8> {
+    [
+        content.kind.as_bytes(),
+        &[0],
+        content.holder.id().as_bytes(),
+    ]
+    .concat()
 }
 
 fn certificate_not_found(id: &str) -> UpdateError {
@@ -73,10 +83,22 @@ impl Trees {
             &self.code_index,
             &self.former_index,
             &self.statuses,
+            &self.holder_index,
         );
+        let line = holder_key(content);
         let transaction = || {
             trees.transaction(
-                |(subs, events, certs, pdfs, pdf_index, code_index, former_index, statuses)| {
+                |(
+                    subs,
+                    events,
+                    certs,
+                    pdfs,
+                    pdf_index,
+                    code_index,
+                    former_index,
+                    statuses,
+                    holder_index,
+                )| {
                     if certs.get(id)?.is_some() {
                         return Err(abort(Refusal::Conflict {
                             code: "identifier_taken",
@@ -94,12 +116,29 @@ impl Trees {
                         }
                         code_index.insert(code, id)?;
                     }
-                    if let Some(number) = &content.former_number {
-                        if let Some(issued) = former_index.get(number.as_bytes())? {
+                    // A number already migrated may only move on to the next version of the
+                    // licence that holds it (a merge keeps every former number).
+                    let previous = content.supersedes.as_ref().map(|p| p.as_str().as_bytes());
+                    for number in content.former_numbers() {
+                        if let Some(issued) = former_index.get(number.as_bytes())?
+                            && Some(issued.as_ref()) != previous
+                        {
                             return Err(abort(already_migrated(number, &issued)));
                         }
                         former_index.insert(number.as_bytes(), id)?;
                     }
+                    if content.supersedes.is_none()
+                        && let Some(current) = holder_index.get(&line)?
+                    {
+                        let bytes = certs.get(&current)?.ok_or_else(|| {
+                            abort(certificate_not_found(&String::from_utf8_lossy(&current)))
+                        })?;
+                        let current: Certificate = decode(&current, &bytes).map_err(abort)?;
+                        current
+                            .refuse_second_licence(content.issue_date)
+                            .map_err(abort)?;
+                    }
+                    holder_index.insert(line.as_slice(), id)?;
                     if let Provenance::Migration { submission } = provenance {
                         if subs.get(submission.id.as_str())?.is_some() {
                             return Err(abort(Refusal::Conflict {
@@ -235,6 +274,49 @@ impl Trees {
             if certificate.status != CertStatus::Valid {
                 self.statuses.insert(&key, encode(&certificate.status)?)?;
             }
+        }
+        self.db.insert(MARKER, &[])?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The latest version of the holder's line of certificates of `kind`.
+    pub fn current_certificate(
+        &self,
+        kind: &str,
+        holder_id: &str,
+    ) -> Result<Option<Certificate>, StoreError> {
+        let key = [kind.as_bytes(), &[0], holder_id.as_bytes()].concat();
+        match self.holder_index.get(key)? {
+            Some(id) => self.certificate(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Fills the holder index from the certificates, once: in a store written before it, each
+    /// holder's line points to the version that holds today (the latest issued if none does).
+    pub(super) fn index_holders(&self) -> Result<(), StoreError> {
+        const MARKER: &[u8] = b"holder_index_v1";
+        if self.db.get(MARKER)?.is_some() {
+            return Ok(());
+        }
+        let today = crate::domain::calendar::china_date(Utc::now());
+        let mut current: std::collections::HashMap<Vec<u8>, Certificate> = Default::default();
+        for entry in self.certificates.iter() {
+            let (key, bytes) = entry?;
+            let certificate: Certificate = decode(&key, &bytes)?;
+            let line = holder_key(&certificate.content);
+            let rank = |c: &Certificate| (c.holds_licence(today), c.issued_at);
+            if current
+                .get(&line)
+                .is_none_or(|held| rank(&certificate) > rank(held))
+            {
+                current.insert(line, certificate);
+            }
+        }
+        for (line, certificate) in current {
+            self.holder_index
+                .insert(line, certificate.content.id.as_str().as_bytes())?;
         }
         self.db.insert(MARKER, &[])?;
         self.db.flush()?;

@@ -66,6 +66,8 @@ pub(super) struct Trees {
     former_index: sled::Tree,
     /// The status of every certificate that is not plainly valid (for the status list).
     statuses: sled::Tree,
+    /// The latest version of each holder's line of certificates of one kind (一企一证).
+    holder_index: sled::Tree,
     counters: sled::Tree,
     keys: sled::Tree,
     services: sled::Tree,
@@ -95,6 +97,7 @@ impl Trees {
             code_index: db.open_tree("verification_code_to_certificate_id")?,
             former_index: db.open_tree("former_number_to_certificate_id")?,
             statuses: db.open_tree("certificate_id_to_listed_status")?,
+            holder_index: db.open_tree("kind_holder_to_current_certificate_id")?,
             counters: db.open_tree("year_to_last_sequence")?,
             keys: db.open_tree("kid_to_signing_key")?,
             services: db.open_tree("service_code_version_to_item")?,
@@ -104,6 +107,7 @@ impl Trees {
             gate: Arc::new(tokio::sync::Mutex::new(())),
         };
         store.index_statuses()?;
+        store.index_holders()?;
         Ok(store)
     }
 
@@ -222,6 +226,14 @@ impl super::Store for SledStore {
 
     fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.trees()?.certificate_pdf(id)
+    }
+
+    fn current_certificate(
+        &self,
+        kind: &str,
+        holder_id: &str,
+    ) -> Result<Option<Certificate>, StoreError> {
+        self.trees()?.current_certificate(kind, holder_id)
     }
 
     fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
