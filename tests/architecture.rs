@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "body",
         ],
     ),
-    ("pages", &[]),
+    ("pages", &["domain"]),
     (
         "issuance",
         &[

@@ -14,13 +14,14 @@ mod audit;
 mod rotation_race;
 mod workload;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use audit::{Auditor, Census, Ledger};
-use helpers::{ENTERPRISE, Staff, TestApp, accepted, decide, licence_submission};
+use helpers::{ENTERPRISE, Staff, TestApp, accepted, decide, enterprise, licence_submission};
 use workload::{Burst, Fired, Job, KillAt, fire};
 
 /// Accepted and approved submissions made before the first kill.
@@ -37,21 +38,20 @@ const ALL_AT_ONCE: Burst = Burst {
 const PREP_WORKERS: usize = 16;
 
 /// Makes `count` submissions that are accepted at the window and approved by SCJG.
+/// 一企一证: each is for an enterprise of its own, so all of them can be issued.
 async fn prepare(app: &TestApp, staff: &Staff, scjg: &str, count: usize) -> Vec<String> {
-    let body = licence_submission(ENTERPRISE);
-    let workers = (0..PREP_WORKERS).map(|w| {
-        let body = &body;
-        async move {
-            let mut ids = Vec::new();
-            for _ in (w..count).step_by(PREP_WORKERS) {
-                let id = accepted(app, staff, body).await;
-                for item in ["wire-cable", "fertiliser"] {
-                    assert_eq!(decide(app, scjg, &id, item, "approve").await.status(), 200);
-                }
-                ids.push(id);
+    static NEXT: AtomicU32 = AtomicU32::new(6000);
+    let workers = (0..PREP_WORKERS).map(|w| async move {
+        let mut ids = Vec::new();
+        for _ in (w..count).step_by(PREP_WORKERS) {
+            let body = licence_submission(&enterprise(NEXT.fetch_add(1, Ordering::Relaxed)));
+            let id = accepted(app, staff, &body).await;
+            for item in ["wire-cable", "fertiliser"] {
+                assert_eq!(decide(app, scjg, &id, item, "approve").await.status(), 200);
             }
-            ids
+            ids.push(id);
         }
+        ids
     });
     join_all(workers).await.into_iter().flatten().collect()
 }
