@@ -65,6 +65,10 @@ pub struct CertContent {
     /// migration (一企一证), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_former_numbers: Vec<String>,
+    /// The SHA-256 of the holder's photo as printed (a permit's JPEG), bound by the
+    /// signature; the photo itself is stored beside the certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_sha256: Option<Sha256Digest>,
 }
 
 impl CertContent {
@@ -111,6 +115,7 @@ impl CertContent {
             supersedes: None,
             former_number: None,
             merged_former_numbers: Vec::new(),
+            photo_sha256: None,
         }
     }
 
@@ -171,6 +176,10 @@ impl CertContent {
                     self.supersedes.as_ref().map(ToString::to_string),
                 ),
                 ("former_number", self.former_number.clone()),
+                (
+                    "photo_sha256",
+                    self.photo_sha256.as_ref().map(ToString::to_string),
+                ),
             ];
             for (key, value) in optional {
                 if let Some(value) = value {

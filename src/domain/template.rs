@@ -58,6 +58,10 @@ pub struct Template {
     /// Item names shown by `onetrip preview`.
     #[serde(default)]
     pub sample_items: Vec<String>,
+    /// The material whose upload is the holder's photo, printed on the certificate (a
+    /// permit's 证件照); a submission of this kind must declare it.
+    #[serde(default)]
+    pub photo_material: Option<String>,
 }
 
 impl Template {

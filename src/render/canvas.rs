@@ -28,6 +28,7 @@ pub(crate) struct Canvas<'a> {
     mono: PdfFontHandle,
     ops: Vec<Op>,
     qr_at: (Pt, Pt),
+    photo_at: Option<(Pt, Pt)>,
 }
 
 impl<'a> Canvas<'a> {
@@ -38,6 +39,7 @@ impl<'a> Canvas<'a> {
             mono,
             ops: Vec::with_capacity(512),
             qr_at: (Pt(0.0), Pt(0.0)),
+            photo_at: None,
         }
     }
     pub(crate) fn into_ops(self) -> Vec<Op> {
@@ -46,6 +48,14 @@ impl<'a> Canvas<'a> {
     /// Bottom-left corner of the QR code, in PDF points.
     pub(crate) fn qr_position(&self) -> (Pt, Pt) {
         self.qr_at
+    }
+    /// Bottom-left corner of the holder's photo, in PDF points, if the page has one.
+    pub(crate) fn photo_position(&self) -> Option<(Pt, Pt)> {
+        self.photo_at
+    }
+    /// Remember where the photo goes: its bottom-left corner, in page millimetres.
+    pub(crate) fn set_photo_position(&mut self, x: Mm, bottom: Mm) {
+        self.photo_at = Some((mm_to_pt(x), mm_to_pt(PAGE_H - bottom)));
     }
     pub(crate) fn push(&mut self, op: Op) {
         self.ops.push(op);

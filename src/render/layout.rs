@@ -25,6 +25,11 @@ const VALUE_PT: f32 = 12.0;
 const NAME_PT: f32 = 14.0;
 const ITEM_PT: f32 = 11.0;
 const SCALES: [f32; 7] = [1.0, 0.93, 0.86, 0.8, 0.74, 0.68, 0.62];
+/// The holder's photo (a 1-inch portrait), at the top right of the body.
+pub(crate) const PHOTO_W: Mm = 25.0;
+pub(crate) const PHOTO_H: Mm = 35.0;
+/// Values beside the photo stop this far before it.
+const PHOTO_GAP: Mm = 4.0;
 /// Lists longer than this are set in two columns.
 const ONE_COLUMN_MAX: usize = 5;
 
@@ -44,6 +49,8 @@ struct Row {
     value_pt: f32,
     /// (x offset from `VALUE_X`, line index, text)
     lines: Vec<(Mm, usize, String)>,
+    /// Set at full width, so it starts below the photo.
+    below_photo: bool,
 }
 
 impl Row {
@@ -198,8 +205,12 @@ fn draw_footer(c: &mut Canvas, view: &CertificateView, qr_size: Mm) -> Mm {
     qr_top.min(qr_bottom - 6.0 - leading(issuer_pt) * issuer_lines.len() as f32 - 2.0)
 }
 
-/// Body rows between the heading and `bottom`, at the largest scale that fits.
+/// Body rows between the heading and `bottom`, at the largest scale that fits; the photo, if
+/// any, at the top right, with the rows beside it kept clear of it.
 fn draw_body(c: &mut Canvas, view: &CertificateView, bottom: Mm) -> Result<(), RenderError> {
+    if view.photo.is_some() {
+        c.set_photo_position(RIGHT - PHOTO_W, BODY_TOP + PHOTO_H);
+    }
     let available = bottom - BODY_TOP;
     for scale in SCALES {
         let rows = body_rows(c, view, scale);
@@ -212,6 +223,9 @@ fn draw_body(c: &mut Canvas, view: &CertificateView, bottom: Mm) -> Result<(), R
         let gap = ((available - heights) / gaps).min(6.0);
         let mut top = BODY_TOP;
         for row in &rows {
+            if view.photo.is_some() && row.below_photo {
+                top = top.max(BODY_TOP + PHOTO_H + 2.0);
+            }
             let baseline = top + ascent(row.value_pt);
             c.color(rgb(0.33, 0.33, 0.33));
             for (i, line) in row.label.iter().enumerate() {
@@ -244,29 +258,46 @@ fn draw_body(c: &mut Canvas, view: &CertificateView, bottom: Mm) -> Result<(), R
 
 fn body_rows(c: &Canvas, view: &CertificateView, scale: f32) -> Vec<Row> {
     let value_w = RIGHT - VALUE_X;
+    // The holder's rows, its fields and items run beside the photo; the identifier and the
+    // dates come below it.
+    let beside_photo = match view.photo {
+        Some(_) => value_w - PHOTO_W - PHOTO_GAP,
+        None => value_w,
+    };
     let label_w = VALUE_X - LEFT - 3.0;
     let label_pt = LABEL_PT * scale;
-    let row = |label: &str, value: &str, value_pt: f32| Row {
+    let row_in = |width: Mm, label: &str, value: &str, value_pt: f32| Row {
         label: c.wrap(label, label_pt, label_w),
         label_pt,
         value_pt,
         lines: c
-            .wrap(value, value_pt, value_w)
+            .wrap(value, value_pt, width)
             .into_iter()
             .enumerate()
             .map(|(i, l)| (0.0, i, l))
             .collect(),
+        below_photo: width >= value_w,
     };
+    let row = |label: &str, value: &str, value_pt: f32| row_in(value_w, label, value, value_pt);
+    let beside =
+        |label: &str, value: &str, value_pt: f32| row_in(beside_photo, label, value, value_pt);
 
     let mut rows = vec![
-        row(&view.holder_label, &view.holder_name, NAME_PT * scale),
-        row(&view.holder_id_label, &view.holder_id, VALUE_PT * scale),
+        beside(&view.holder_label, &view.holder_name, NAME_PT * scale),
+        beside(&view.holder_id_label, &view.holder_id, VALUE_PT * scale),
     ];
     for (label, value) in &view.fields {
-        rows.push(row(label, value, VALUE_PT * scale));
+        rows.push(beside(label, value, VALUE_PT * scale));
     }
     if !view.items.is_empty() {
-        rows.push(items_row(c, view, label_w, label_pt, ITEM_PT * scale));
+        rows.push(items_row(
+            c,
+            view,
+            label_w,
+            label_pt,
+            ITEM_PT * scale,
+            beside_photo,
+        ));
     }
     // The identifier is set on one line when it fits at 6.5 pt or more, so that it can be
     // copied from the PDF in one piece.
@@ -289,14 +320,21 @@ fn body_rows(c: &Canvas, view: &CertificateView, scale: f32) -> Vec<Row> {
 }
 
 /// The item list: numbered, with hanging indent, in two columns when it is long.
-fn items_row(c: &Canvas, view: &CertificateView, label_w: Mm, label_pt: f32, size: f32) -> Row {
+fn items_row(
+    c: &Canvas,
+    view: &CertificateView,
+    label_w: Mm,
+    label_pt: f32,
+    size: f32,
+    width: Mm,
+) -> Row {
     let columns = if view.items.len() > ONE_COLUMN_MAX {
         2
     } else {
         1
     };
     let col_gap = 5.0;
-    let col_w = (RIGHT - VALUE_X - col_gap * (columns - 1) as f32) / columns as f32;
+    let col_w = (width - col_gap * (columns - 1) as f32) / columns as f32;
     let number_w = c.width(&format!("{}. ", view.items.len().max(1)), size);
     let per_column = view.items.len().div_ceil(columns);
     let mut lines = Vec::new();
@@ -318,5 +356,6 @@ fn items_row(c: &Canvas, view: &CertificateView, label_w: Mm, label_pt: f32, siz
         label_pt,
         value_pt: size,
         lines,
+        below_photo: false,
     }
 }

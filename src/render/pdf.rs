@@ -64,7 +64,24 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
     );
     layout::draw(&mut canvas, view, QR_SIZE)?;
     let qr_at = canvas.qr_position();
+    let photo_at = canvas.photo_position();
     let mut ops = canvas.into_ops();
+    let photo_id = XObjectId("Photo".to_string());
+    let photo = match (&view.photo, photo_at) {
+        (Some(jpeg), Some(at)) => {
+            ops.push(Op::UseXobject {
+                id: photo_id.clone(),
+                transform: XObjectTransform {
+                    translate_x: Some(at.0),
+                    translate_y: Some(at.1),
+                    dpi: Some(super::PHOTO_WIDTH_PX as f32 * 25.4 / layout::PHOTO_W),
+                    ..Default::default()
+                },
+            });
+            Some(jpeg_image(jpeg))
+        }
+        _ => None,
+    };
     ops.push(Op::UseXobject {
         id: qr_id.clone(),
         transform: XObjectTransform {
@@ -88,6 +105,9 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
             .insert(mono_id, PdfFont::new(fonts.parsed_mono().clone()));
     }
     doc.resources.xobjects.map.insert(qr_id, one_bit_image(&qr));
+    if let Some(photo) = photo {
+        doc.resources.xobjects.map.insert(photo_id, photo);
+    }
     let info = &mut doc.metadata.info;
     let when = printpdf::OffsetDateTime::from_unix_timestamp(view.issued_at.timestamp())
         .map_err(|e| RenderError::Pdf(format!("issued_at: {e}")))?;
@@ -115,7 +135,7 @@ fn save(doc: &PdfDocument, document_id: &str) -> Result<Vec<u8>, RenderError> {
         optimize: true,
         subset_fonts: true,
         secure: true,
-        // The only image is the QR code, already lossless (see `one_bit_image`).
+        // The QR code is already lossless (see `one_bit_image`) and the photo a JPEG.
         image_optimization: None,
     };
     let mut warnings = Vec::new();
@@ -217,6 +237,34 @@ fn one_bit_image(qr: &GrayImage) -> XObject {
         },
         width: Some(Px(qr.width() as usize)),
         height: Some(Px(qr.height() as usize)),
+        dpi: None,
+    })
+}
+
+/// The holder's photo, a baseline JPEG from [`printed_photo`](super::printed_photo), as an
+/// RGB image XObject that keeps its DCT stream as it is (no second compression).
+fn jpeg_image(jpeg: &[u8]) -> XObject {
+    let (w, h) = (super::PHOTO_WIDTH_PX, super::PHOTO_HEIGHT_PX);
+    let dict = BTreeMap::from([
+        ("Type".to_string(), DictItem::Name(b"XObject".to_vec())),
+        ("Subtype".to_string(), DictItem::Name(b"Image".to_vec())),
+        ("Width".to_string(), DictItem::Int(i64::from(w))),
+        ("Height".to_string(), DictItem::Int(i64::from(h))),
+        (
+            "ColorSpace".to_string(),
+            DictItem::Name(b"DeviceRGB".to_vec()),
+        ),
+        ("BitsPerComponent".to_string(), DictItem::Int(8)),
+        ("Filter".to_string(), DictItem::Name(b"DCTDecode".to_vec())),
+    ]);
+    XObject::External(ExternalXObject {
+        stream: ExternalStream {
+            dict,
+            content: jpeg.to_vec(),
+            compress: false,
+        },
+        width: Some(Px(w as usize)),
+        height: Some(Px(h as usize)),
         dpi: None,
     })
 }

@@ -72,6 +72,7 @@ pub(crate) fn sample_view(items: usize, specimen: bool) -> CertificateView {
         ),
         code: "XK7M-2QPD-9VTR-4HWB".into(),
         code_url: "https://zwfw.zjzwfw.gov.cn/hangzhou/xiaoshan/c/XK7M-2QPD-9VTR-4HWB".into(),
+        photo: None,
         specimen,
         issued_at: Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0).unwrap(),
         document_id: "7f3a9c0e5b2d4f1a8c6e0b9d2f4a6c8e".into(),
@@ -236,7 +237,10 @@ fn fails_on_a_pdf_that_is_not_a_certificate() {
 }
 
 /// Boxes (x0, y0, x1, y1 in pt) of every unrotated text run the page draws.
-fn text_boxes(fonts: &Fonts, view: &CertificateView) -> (Vec<[f32; 4]>, (Pt, Pt)) {
+type Corner = (Pt, Pt);
+
+/// Every text run's box, the QR code's corner and the photo's, as laid out.
+fn text_boxes(fonts: &Fonts, view: &CertificateView) -> (Vec<[f32; 4]>, Corner, Option<Corner>) {
     let mono = PdfFontHandle::External(FontId("M".into()));
     let mut c = Canvas::new(
         fonts,
@@ -245,6 +249,7 @@ fn text_boxes(fonts: &Fonts, view: &CertificateView) -> (Vec<[f32; 4]>, (Pt, Pt)
     );
     layout::draw(&mut c, view, QR_SIZE).unwrap();
     let qr = c.qr_position();
+    let photo = c.photo_position();
     let (mut size, mut at, mut boxes, mut in_mono) = (0.0, None, Vec::new(), false);
     for op in c.into_ops() {
         match op {
@@ -268,7 +273,7 @@ fn text_boxes(fonts: &Fonts, view: &CertificateView) -> (Vec<[f32; 4]>, (Pt, Pt)
             _ => {}
         }
     }
-    (boxes, qr)
+    (boxes, qr, photo)
 }
 
 #[test]
@@ -281,12 +286,26 @@ fn nothing_overlaps_and_nothing_leaves_the_frame() {
         "经营范围".into(),
         "技术开发、技术服务、技术咨询；".repeat(8),
     ));
+    let portrait = super::photo::tests::portrait(600, 800, image::ImageFormat::Jpeg);
+    let permit = CertificateView {
+        photo: Some(super::printed_photo(&portrait).unwrap()),
+        ..sample_view(2, false)
+    };
+    let short_permit = CertificateView {
+        fields: Vec::new(),
+        notes: Vec::new(),
+        ..permit.clone()
+    };
     let views = [
         sample_view(1, false),
         sample_view(3, false),
         sample_view(19, true),
         stress,
+        permit,
+        short_permit,
     ];
+    let photo_w = mm_to_pt(layout::PHOTO_W).0;
+    let photo_h = mm_to_pt(layout::PHOTO_H).0;
     let inner = (
         mm_to_pt(14.0).0,
         mm_to_pt(PAGE_W - 14.0).0,
@@ -294,8 +313,9 @@ fn nothing_overlaps_and_nothing_leaves_the_frame() {
     );
     let qr_side = mm_to_pt(QR_SIZE).0;
     for view in &views {
-        let (boxes, (qx, qy)) = text_boxes(&fonts, view);
-        assert!(boxes.len() > 20);
+        let (boxes, (qx, qy), photo) = text_boxes(&fonts, view);
+        assert!(boxes.len() > 15);
+        assert_eq!(photo.is_some(), view.photo.is_some());
         for (i, a) in boxes.iter().enumerate() {
             assert!(
                 a[0] >= inner.0 && a[2] <= inner.1,
@@ -308,6 +328,11 @@ fn nothing_overlaps_and_nothing_leaves_the_frame() {
             let hits_qr =
                 a[0] < qx.0 + qr_side && a[2] > qx.0 && a[1] < qy.0 + qr_side && a[3] > qy.0;
             assert!(!hits_qr, "text over the QR code: {a:?}");
+            if let Some((px, py)) = photo {
+                let hits_photo =
+                    a[0] < px.0 + photo_w && a[2] > px.0 && a[1] < py.0 + photo_h && a[3] > py.0;
+                assert!(!hits_photo, "text over the photo: {a:?}");
+            }
             for b in &boxes[i + 1..] {
                 let overlap = a[0] < b[2] - 0.5
                     && b[0] < a[2] - 0.5

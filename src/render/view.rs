@@ -42,6 +42,9 @@ pub struct CertificateView {
     pub code: String,
     /// The short link printed under the QR code (`…/c/<code>`), for people who type.
     pub code_url: String,
+    /// The holder's photo as printed (a JPEG from [`printed_photo`](super::printed_photo)),
+    /// set at the top right of the body; permits carry one.
+    pub photo: Option<Vec<u8>>,
     /// Marks the page 样本 / SPECIMEN (watermark and banner).
     pub specimen: bool,
     /// Issuance instant, used as the PDF's creation and modification dates.

@@ -140,6 +140,7 @@ async fn migrate_once(
         signer,
         content,
         template,
+        None,
         submission.id.clone(),
         Provenance::Migration { submission },
     )

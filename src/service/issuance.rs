@@ -15,7 +15,8 @@ use crate::domain::submission::Submission;
 use crate::domain::template::Template;
 use crate::domain::{ParseError, Sha256Digest, SubmissionId, VerificationCode};
 use crate::render::{
-    CertificateView, Fonts, RenderError, Unprintable, check_rendering, qr_version, render_pdf,
+    CertificateView, Fonts, RenderError, Unprintable, check_rendering, printed_photo, qr_version,
+    render_pdf,
 };
 use crate::service::{ErrorKind, ServiceError, submission_not_found};
 use crate::signing::{Claims, sign_token};
@@ -133,6 +134,7 @@ pub fn view_of(
     verify_url: &str,
     code_url: &str,
     issued_at: DateTime<Utc>,
+    photo: Option<Vec<u8>>,
     specimen: bool,
 ) -> CertificateView {
     CertificateView {
@@ -157,6 +159,7 @@ pub fn view_of(
             .map(ToString::to_string)
             .unwrap_or_default(),
         code_url: code_url.to_owned(),
+        photo,
         specimen,
         issued_at,
         document_id: Sha256Digest::of(content.id.as_str().as_bytes()).to_string(),
@@ -264,16 +267,67 @@ pub async fn issue(
         }
         content.supersedes = Some(previous.content.id);
     }
+    let photo = holder_photo(state, template, &submission).await?;
     sign_and_store(
         state,
         actor,
         signer,
         content,
         template,
+        photo,
         submission.id.clone(),
         Provenance::Submission,
     )
     .await
+}
+
+/// The largest photo upload read: a phone's full-resolution JPEG.
+const MAX_PHOTO_UPLOAD: u64 = 20 << 20;
+
+/// The holder's photo as the certificate prints it, from the upload of the template's photo
+/// material (a permit's 证件照): checked and brought to its printed form, or 422 naming the
+/// material. `None` when the kind prints no photo, or a stored submission filed before it did
+/// has none.
+pub async fn holder_photo(
+    state: &Services,
+    template: &Template,
+    submission: &Submission,
+) -> Result<Option<Vec<u8>>, ServiceError> {
+    let Some(name) = template.photo_material.as_deref() else {
+        return Ok(None);
+    };
+    let Some((i, upload)) = submission
+        .materials
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.name.as_str() == name)
+        .and_then(|(i, m)| Some((i, m.upload.as_ref()?)))
+    else {
+        return Ok(None);
+    };
+    let unusable = |message: String| {
+        ServiceError::invalid(
+            format!("materials[{i}]"),
+            ParseError::new("unusable_photo", message),
+        )
+    };
+    let bytes = state
+        .files
+        .read(&submission.id, &upload.file, MAX_PHOTO_UPLOAD)
+        .await
+        .map_err(ServiceError::internal)?
+        .ok_or_else(|| {
+            unusable(format!(
+                "证件照不超过 {} MB / the photo is at most {} MB",
+                MAX_PHOTO_UPLOAD >> 20,
+                MAX_PHOTO_UPLOAD >> 20
+            ))
+        })?;
+    let printed = tokio::task::spawn_blocking(move || printed_photo(&bytes))
+        .await
+        .map_err(ServiceError::internal)?
+        .map_err(|e| unusable(e.to_string()))?;
+    Ok(Some(printed))
 }
 
 pub fn template_of<'a>(state: &'a Services, kind: &str) -> Result<&'a Template, ServiceError> {
@@ -310,17 +364,21 @@ pub async fn new_identifier(
 }
 
 /// Lints, signs, renders, checks the rendering and stores `content` as issued now by
-/// `signer`, with what its provenance calls for, in one transaction.
+/// `signer`, with the holder's `photo` (bound through its digest) and what its provenance
+/// calls for, in one transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn sign_and_store(
     state: &Services,
     actor: &Actor,
     signer: Signer,
     mut content: CertContent,
     template: &Template,
+    photo: Option<Vec<u8>>,
     submission: SubmissionId,
     provenance: Provenance<'_>,
 ) -> Result<Certificate, ServiceError> {
     in_catalogue_order(state, &mut content.items)?;
+    content.photo_sha256 = photo.as_deref().map(Sha256Digest::of);
     check_printable_text(&state.fonts, "certificate", &content.printed_text())?;
     let Signer {
         kid,
@@ -344,7 +402,15 @@ pub async fn sign_and_store(
         .ok_or_else(|| ServiceError::internal("a new certificate without a code"))?;
     let code_url = code_url(&state.public_url, &code);
 
-    let view = view_of(&content, template, &verify_url, &code_url, issued_at, false);
+    let view = view_of(
+        &content,
+        template,
+        &verify_url,
+        &code_url,
+        issued_at,
+        photo.clone(),
+        false,
+    );
     // Everything the certificate must show: title, holder, fields, items, identifier, dates.
     let expected_texts = view.expected_texts();
     let fonts = state.fonts.clone();
@@ -383,7 +449,13 @@ pub async fn sign_and_store(
     let storing = Instant::now();
     state
         .store
-        .store_issued(&certificate, &pdf, &actor.label(), provenance)
+        .store_issued(
+            &certificate,
+            &pdf,
+            photo.as_deref(),
+            &actor.label(),
+            provenance,
+        )
         .await?;
     if certificate.content.supersedes.is_some() {
         state.status_lists.certificates_changed();

@@ -235,12 +235,17 @@ pub async fn withdraw_items(
         .successor(code, signer.issue_date)
         .ok_or_else(too_many_versions)?;
     content.items.retain(|item| !items.contains(&item.code));
+    // The next version prints the same photo.
+    let photo = services
+        .store
+        .certificate_photo(certificate.content.id.as_str())?;
     let successor = sign_and_store(
         services,
         actor,
         signer,
         content,
         template,
+        photo,
         certificate.submission.clone(),
         Provenance::Withdrawal {
             items: &items,

@@ -92,6 +92,7 @@ pub fn render(settings: &Settings, kind: &str) -> anyhow::Result<Vec<u8>> {
         supersedes: None,
         former_number: None,
         merged_former_numbers: Vec::new(),
+        photo_sha256: None,
     };
     let base = settings
         .public_url
@@ -103,6 +104,7 @@ pub fn render(settings: &Settings, kind: &str) -> anyhow::Result<Vec<u8>> {
         &format!("{base}/v/SPECIMEN"),
         &code_url(&base, &code),
         now,
+        None,
         true,
     );
     let fonts = Fonts::embedded()?;

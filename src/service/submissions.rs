@@ -165,6 +165,10 @@ pub async fn submit(
 ) -> Result<Submission, ServiceError> {
     let submission = load(services, actor, id)?;
     actor.may_edit(&submission)?;
+    // A photo that cannot be printed is refused now, online, not at issuance.
+    if let Some(template) = services.templates.get(&submission.kind) {
+        super::issuance::holder_photo(services, template, &submission).await?;
+    }
     let (submission, _, ()) = services
         .store
         .update_submission(&submission.id, &actor.label(), |s| Ok((s.submit()?, ())))

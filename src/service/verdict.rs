@@ -361,6 +361,7 @@ mod tests {
             supersedes: None,
             former_number: None,
             merged_former_numbers: Vec::new(),
+            photo_sha256: None,
         };
         let claims = Claims {
             sub: ID.into(),

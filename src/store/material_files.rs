@@ -144,6 +144,20 @@ impl MaterialFiles {
         Ok((written?, size))
     }
 
+    /// Reads a stored material file of at most `limit` bytes; `None` if it is larger.
+    pub async fn read(
+        &self,
+        submission: &SubmissionId,
+        file: &str,
+        limit: u64,
+    ) -> io::Result<Option<Vec<u8>>> {
+        let path = self.path(submission, file);
+        if tokio::fs::metadata(&path).await?.len() > limit {
+            return Ok(None);
+        }
+        tokio::fs::read(path).await.map(Some)
+    }
+
     /// Deletes a file that no longer belongs to any material (a replaced upload).
     pub async fn remove(&self, submission: &SubmissionId, file: &str) {
         if let Err(e) = tokio::fs::remove_file(self.path(submission, file)).await {

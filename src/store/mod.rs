@@ -123,6 +123,7 @@ pub trait Store: Send + Sync {
         &self,
         certificate: &Certificate,
         pdf: &[u8],
+        photo: Option<&[u8]>,
         actor: &str,
         provenance: Provenance<'_>,
     ) -> Result<(Submission, Event), UpdateError>;
@@ -142,6 +143,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Certificate, UpdateError>;
     fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError>;
     fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The holder's photo as the certificate prints it (permits), stored with it.
+    fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The latest version of the holder's line of certificates of `kind` (kept in step with
     /// every issuance, which refuses a first version while the current one holds).
     fn current_certificate(

@@ -28,6 +28,24 @@ pub fn enterprise(n: u32) -> String {
     format!("{body}{}", ALPHABET[(31 - sum % 31) % 31] as char)
 }
 
+/// The material a permit prints as the holder's photo.
+pub const PHOTO: &str = "证件照";
+
+/// A 600 × 800 portrait JPEG, as a phone hands it over; `shade` makes each one different.
+pub fn portrait_jpeg(shade: u8) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(600, 800, |x, y| {
+        image::Rgb([(x / 3) as u8, (y / 4) as u8, shade])
+    });
+    let mut bytes = Vec::new();
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    bytes
+}
+
 pub struct TestApp {
     pub url: String,
     pub client: Client,
@@ -365,7 +383,12 @@ pub async fn pre_approved(
     let mut digests = Vec::new();
     for (i, m) in filed["materials"].as_array().unwrap().iter().enumerate() {
         let name = m["name"].as_str().unwrap();
-        let r = app.upload(&staff.clerk, &id, name, content(&id, i)).await;
+        // A permit prints the holder's photo: its material is a real portrait.
+        let bytes = match name {
+            PHOTO => portrait_jpeg(i as u8),
+            _ => content(&id, i),
+        };
+        let r = app.upload(&staff.clerk, &id, name, bytes).await;
         assert_eq!(r.status(), 200);
         let uploaded: Value = r.json().await.unwrap();
         digests.push(json!({"name": name, "sha256": uploaded["sha256"]}));

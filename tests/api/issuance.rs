@@ -16,7 +16,7 @@ fn permit_submission() -> Value {
             {"code": "talent-review", "department": "RSJ", "name": "引进人才资格审核"},
             {"code": "permit-production", "department": "GAJ", "name": "居住证制证"}
         ],
-        "materials": [{"name": "学历证书"}, {"name": "劳动合同"}],
+        "materials": [{"name": "证件照"}, {"name": "学历证书"}, {"name": "劳动合同"}],
         "fields": {"employer": "杭州示例科技有限公司", "residence_address": "浙江省杭州市滨江区网商路599号"}
     })
 }

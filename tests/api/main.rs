@@ -15,6 +15,7 @@ mod hostile;
 mod issuance;
 mod lifecycle;
 mod one_licence;
+mod permit_photo;
 mod real_enterprises;
 mod restart;
 mod secrets;

@@ -102,6 +102,17 @@ impl Submission {
                 "材料应有1至100项 / a submission declares 1 to 100 materials",
             ));
         }
+        if let Some(photo) = template.and_then(|t| t.photo_material.as_deref())
+            && !materials.iter().any(|m| m.as_str() == photo)
+        {
+            return Err(invalid(
+                "materials".into(),
+                "photo_required",
+                &format!(
+                    "该证照印有持证人照片，须申报材料“{photo}” / this certificate prints the holder's photo: declare the material {photo}"
+                ),
+            ));
+        }
         for (i, name) in materials.iter().enumerate() {
             if materials[..i].contains(name) {
                 return Err(invalid(

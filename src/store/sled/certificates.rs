@@ -66,6 +66,7 @@ impl Trees {
         &self,
         certificate: &Certificate,
         pdf: &[u8],
+        photo: Option<&[u8]>,
         actor: &str,
         provenance: Provenance<'_>,
     ) -> Result<(Submission, Event), UpdateError> {
@@ -84,6 +85,7 @@ impl Trees {
             &self.former_index,
             &self.statuses,
             &self.holder_index,
+            &self.photos,
         );
         let line = holder_key(content);
         let transaction = || {
@@ -98,6 +100,7 @@ impl Trees {
                     former_index,
                     statuses,
                     holder_index,
+                    photos,
                 )| {
                     if certs.get(id)?.is_some() {
                         return Err(abort(Refusal::Conflict {
@@ -198,6 +201,9 @@ impl Trees {
                     }
                     certs.insert(id, value.as_slice())?;
                     pdfs.insert(id, pdf)?;
+                    if let Some(photo) = photo {
+                        photos.insert(id, photo)?;
+                    }
                     pdf_index.insert(certificate.pdf_sha256.as_str().as_bytes(), id)?;
                     Ok((submission, event))
                 },
@@ -321,6 +327,10 @@ impl Trees {
         self.db.insert(MARKER, &[])?;
         self.db.flush()?;
         Ok(())
+    }
+
+    pub fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.photos.get(id)?.map(|b| b.to_vec()))
     }
 
     pub fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {

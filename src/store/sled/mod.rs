@@ -61,6 +61,7 @@ pub(super) struct Trees {
     events: sled::Tree,
     certificates: sled::Tree,
     pdfs: sled::Tree,
+    photos: sled::Tree,
     pdf_index: sled::Tree,
     code_index: sled::Tree,
     former_index: sled::Tree,
@@ -93,6 +94,7 @@ impl Trees {
             events: db.open_tree("submission_id_seq_to_event")?,
             certificates: db.open_tree("certificate_id_to_certificate")?,
             pdfs: db.open_tree("certificate_id_to_pdf")?,
+            photos: db.open_tree("certificate_id_to_photo")?,
             pdf_index: db.open_tree("pdf_sha256_to_certificate_id")?,
             code_index: db.open_tree("verification_code_to_certificate_id")?,
             former_index: db.open_tree("former_number_to_certificate_id")?,
@@ -191,12 +193,13 @@ impl super::Store for SledStore {
         &self,
         certificate: &Certificate,
         pdf: &[u8],
+        photo: Option<&[u8]>,
         actor: &str,
         provenance: Provenance<'_>,
     ) -> Result<(Submission, Event), UpdateError> {
         let written = self
             .trees()?
-            .store_issued(certificate, pdf, actor, provenance)
+            .store_issued(certificate, pdf, photo, actor, provenance)
             .await;
         self.observed(written)
     }
@@ -226,6 +229,10 @@ impl super::Store for SledStore {
 
     fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.trees()?.certificate_pdf(id)
+    }
+
+    fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.trees()?.certificate_photo(id)
     }
 
     fn current_certificate(
