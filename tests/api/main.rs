@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod issuance;
 mod lifecycle;
+mod plausible_values;
 mod real_enterprises;
 mod restart;
 mod secrets;

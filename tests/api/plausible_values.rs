@@ -1,0 +1,111 @@
+//! Plausible values only (issue 19): a calendar year of at most 45 days off and 10 make-up
+//! days, set no further ahead than next year; printed text without stacked combining marks,
+//! line separators or invisible format characters; catalogue codes of words joined by single
+//! hyphens; guide pages that list only what an applicant applies for; a batch page whose bar
+//! shows failed lines; the README's limits as the code and the catalogue have them.
+//! Test enterprises 3000-3999.
+
+use chrono::{Datelike, Utc};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Sends `PUT /api/v1{path}` as the admin.
+async fn put(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .put(app.api(path))
+        .bearer_auth(&app.admin)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The error of a refused request: (status, field, message).
+async fn refusal(response: reqwest::Response) -> (u16, Option<String>, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (
+        status,
+        body["error"]["field"].as_str().map(str::to_owned),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_calendar_year_of_implausible_holidays_or_too_far_ahead_is_refused() {
+    let app = TestApp::spawn().await;
+    let notice = |year: i32, holidays: Value| {
+        json!({"year": year, "source": "国务院办公厅关于部分节假日安排的通知",
+               "confirmed": true, "holidays": holidays})
+    };
+    // 2026 declared a full-year holiday, as was once accepted.
+    let whole_year = json!([{"name": "全年", "from": "2026-01-01", "to": "2026-12-31"}]);
+    let (status, field, message) =
+        refusal(put(&app, "/calendar/2026", &notice(2026, whole_year)).await).await;
+    assert_eq!((status, field.as_deref()), (422, Some("holidays")));
+    assert!(
+        message.contains("365") && message.contains("45"),
+        "{message}"
+    );
+    // 46 days in two blocks; 45 pass.
+    let blocks = |to: &str| {
+        json!([{"name": "春节", "from": "2026-02-01", "to": "2026-03-02"},
+               {"name": "国庆节", "from": "2026-10-01", "to": to}])
+    };
+    let (status, field, _) =
+        refusal(put(&app, "/calendar/2026", &notice(2026, blocks("2026-10-16"))).await).await;
+    assert_eq!((status, field.as_deref()), (422, Some("holidays")));
+    assert_eq!(
+        put(&app, "/calendar/2026", &notice(2026, blocks("2026-10-15")))
+            .await
+            .status(),
+        200
+    );
+    // 11 make-up working days (Saturdays), 10 pass.
+    let saturdays: Vec<String> = (0..11)
+        .map(|w| {
+            (chrono::NaiveDate::from_ymd_opt(2026, 7, 4).unwrap() + chrono::Days::new(7 * w))
+                .to_string()
+        })
+        .collect();
+    let made_up = |n: usize| {
+        json!([{"name": "国庆节", "from": "2026-10-01", "to": "2026-10-07",
+                "make_up_workdays": &saturdays[..n]}])
+    };
+    let (status, field, message) =
+        refusal(put(&app, "/calendar/2026", &notice(2026, made_up(11))).await).await;
+    assert_eq!(
+        (status, field.as_deref()),
+        (422, Some("holidays")),
+        "{message}"
+    );
+    assert_eq!(
+        put(&app, "/calendar/2026", &notice(2026, made_up(10)))
+            .await
+            .status(),
+        200
+    );
+
+    // No notice exists for the year after next, nor for 2100 (where due dates reached 2101).
+    let next = onetrip::domain::calendar::china_date(Utc::now()).year() + 1;
+    for year in [next + 1, 2100] {
+        let body = notice(year, json!([]));
+        let (status, field, _) =
+            refusal(put(&app, &format!("/calendar/{year}"), &body).await).await;
+        assert_eq!((status, field.as_deref()), (422, Some("year")), "{year}");
+    }
+    assert_eq!(
+        put(&app, &format!("/calendar/{next}"), &notice(next, json!([])))
+            .await
+            .status(),
+        200
+    );
+    let (status, _) = app
+        .public_json(&format!("/api/v1/calendar/{}", next + 1))
+        .await;
+    assert_eq!(status, 404, "nothing was stored for the year after next");
+}
