@@ -109,3 +109,85 @@ async fn a_calendar_year_of_implausible_holidays_or_too_far_ahead_is_refused() {
         .await;
     assert_eq!(status, 404, "nothing was stored for the year after next");
 }
+
+#[tokio::test]
+async fn stacked_combining_marks_and_line_separators_are_refused_naming_field_and_position() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let holder = enterprise(3001);
+    // 58 combining acute accents on the 3rd character of the holder's name: 60 characters
+    // after NFC (Z and the first accent make Ź), within the name's limit.
+    let zalgo = format!("示例Z{}", "\u{301}".repeat(58));
+    let cases = [
+        ("holder.name", zalgo.clone(), "character 3 "),
+        (
+            "holder.name",
+            format!("{zalgo}电缆有限公司"),
+            "character 3 ",
+        ),
+        (
+            "holder.name",
+            "示例电缆\u{2028}有限公司".to_owned(),
+            "character 5 ",
+        ),
+        (
+            "holder.name",
+            "示例电缆有限\u{2029}公司".to_owned(),
+            "character 7 ",
+        ),
+        (
+            "holder.name",
+            "示例\u{200B}电缆有限公司".to_owned(),
+            "character 3 ",
+        ),
+        (
+            "holder.name",
+            "示例电缆有限公司\u{202E}".to_owned(),
+            "character 9 ",
+        ),
+    ];
+    for (field, name, position) in &cases {
+        let mut body = licence_submission(&holder);
+        body["holder"]["name"] = json!(name);
+        let (status, got, message) =
+            refusal(app.post(&staff.clerk, "/submissions", &body).await).await;
+        assert_eq!(
+            (status, got.as_deref()),
+            (422, Some(*field)),
+            "{name:?}: {message}"
+        );
+        assert!(message.contains(position), "{name:?}: {message}");
+    }
+    // A field value, the same.
+    for (value, position) in [
+        (
+            format!("浙江省杭州市西湖区文三路1号{}", "\u{308}".repeat(3)),
+            "character 14 ",
+        ),
+        (
+            "浙江省杭州市\u{2028}西湖区文三路1号".to_owned(),
+            "character 7 ",
+        ),
+    ] {
+        let mut body = licence_submission(&holder);
+        body["fields"]["address"] = json!(value);
+        let (status, field, message) =
+            refusal(app.post(&staff.clerk, "/submissions", &body).await).await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (422, Some("fields.address")),
+            "{message}"
+        );
+        assert!(message.contains(position), "{value:?}: {message}");
+    }
+    // Marks that NFC composes into one character are a name, and the submission files.
+    let mut body = licence_submission(&holder);
+    body["holder"]["name"] = json!("Lu\u{308}\u{301}示例电缆有限公司");
+    let r = app.post(&staff.clerk, "/submissions", &body).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // A catalogue text and a holiday name, the same rule.
+    let mut spec = service_spec("电线电缆", "SCJG", Some("production-licence"), 10, &[]);
+    spec["office_hours"] = json!("工作日\u{2028}9:00-17:00");
+    let (status, field, _) = refusal(put(&app, "/services/wire-cable", &spec).await).await;
+    assert_eq!((status, field.as_deref()), (422, Some("office_hours")));
+}
