@@ -5,10 +5,16 @@
 //! shows failed lines; the README's limits as the code and the catalogue have them.
 //! Test enterprises 3000-3999.
 
+use std::path::Path;
+
 use chrono::{Datelike, Utc};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+
+fn templates_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")
+}
 
 /// Sends `PUT /api/v1{path}` as the admin.
 async fn put(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
@@ -190,4 +196,49 @@ async fn stacked_combining_marks_and_line_separators_are_refused_naming_field_an
     spec["office_hours"] = json!("工作日\u{2028}9:00-17:00");
     let (status, field, _) = refusal(put(&app, "/services/wire-cable", &spec).await).await;
     assert_eq!((status, field.as_deref()), (422, Some("office_hours")));
+}
+
+#[tokio::test]
+async fn a_catalogue_code_is_words_of_lower_case_letters_and_digits_joined_by_single_hyphens() {
+    let app = TestApp::spawn().await;
+    let spec = service_spec("电线电缆", "SCJG", Some("production-licence"), 10, &[]);
+    for code in [
+        "-",
+        "--",
+        "-cable",
+        "cable-",
+        "wire--cable",
+        "Wire",
+        "wire_cable",
+        "%E7%94%B5",
+    ] {
+        let (status, field, message) =
+            refusal(put(&app, &format!("/services/{code}"), &spec).await).await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (422, Some("code")),
+            "{code}: {message}"
+        );
+    }
+    put_service(&app, "wire-cable-2", &spec).await;
+    put_service(&app, "3c", &spec).await;
+    let (_, list) = app.public_json("/api/v1/services").await;
+    let codes: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["code"].as_str().unwrap())
+        .collect();
+    assert!(!codes.contains(&"-"), "{codes:?}");
+
+    // Every seeded code complies (the seeds load with the rule and the server holds them).
+    let seeds = onetrip::templates::load_services(&templates_dir()).unwrap();
+    assert_eq!(seeds.len(), 23);
+    for (code, _) in &seeds {
+        assert!(codes.contains(&code.as_str()), "{code}");
+        assert!(
+            onetrip::domain::ItemCode::parse(code.as_str()).is_ok(),
+            "{code}"
+        );
+    }
 }
