@@ -242,3 +242,63 @@ async fn a_catalogue_code_is_words_of_lower_case_letters_and_digits_joined_by_si
         );
     }
 }
+
+#[tokio::test]
+async fn the_guide_has_a_guide_header_and_lists_only_what_an_applicant_applies_for() {
+    let app = TestApp::spawn().await;
+    let page = |path: &str| {
+        let url = format!("{}{path}", app.url);
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let index = page("/guide").await.text().await.unwrap();
+    let header = |html: &str| {
+        let start = html.find("<header").unwrap();
+        html[start..start + html[start..].find("</header>").unwrap()].to_owned()
+    };
+    assert!(header(&index).contains("服务指南"), "{}", header(&index));
+    assert!(!header(&index).contains("证照核验"), "{}", header(&index));
+    for listed in [
+        "/guide/talent-permit",
+        "/guide/union-claim",
+        "/guide/wire-cable",
+    ] {
+        assert!(index.contains(listed), "{listed} is not on the index");
+    }
+    for step in [
+        "talent-review",
+        "permit-production",
+        "引进人才资格审核",
+        "居住证制证",
+    ] {
+        assert!(!index.contains(step), "{step} is listed as a service");
+    }
+    // A step's own guide still opens, and sends the applicant to its service.
+    let step = page("/guide/permit-production").await;
+    assert_eq!(step.status(), 200);
+    let step = step.text().await.unwrap();
+    assert!(!header(&step).contains("证照核验"));
+    assert!(step.contains("id=\"part-of\"") && step.contains("href=\"/guide/talent-permit\""));
+    let service = page("/guide/talent-permit").await.text().await.unwrap();
+    assert!(header(&service).contains("服务指南") && !service.contains("id=\"part-of\""));
+    // The API still lists every item, steps with the service they belong to.
+    let (_, review) = app.public_json("/api/v1/services/talent-review").await;
+    assert_eq!(review["part_of"], "talent-permit");
+
+    // An admin marks an item a step: it leaves the index; a step of nothing is refused.
+    let mut spec = service_spec("电线电缆检测", "SCJG", None, 5, &[]);
+    spec["part_of"] = json!("perpetual-motion");
+    let (status, field, _) = refusal(put(&app, "/services/cable-test", &spec).await).await;
+    assert_eq!((status, field.as_deref()), (422, Some("part_of")));
+    spec["part_of"] = json!("talent-review");
+    let (status, field, _) = refusal(put(&app, "/services/cable-test", &spec).await).await;
+    assert_eq!(
+        (status, field.as_deref()),
+        (422, Some("part_of")),
+        "a step of a step"
+    );
+    spec["part_of"] = json!("wire-cable");
+    put_service(&app, "cable-test", &spec).await;
+    let index = page("/guide").await.text().await.unwrap();
+    assert!(!index.contains("/guide/cable-test") && index.contains("/guide/wire-cable"));
+}
