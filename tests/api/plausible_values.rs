@@ -6,10 +6,13 @@
 //! Test enterprises 3000-3999.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Utc};
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
+use crate::console::session;
 use crate::helpers::*;
 
 fn templates_dir() -> std::path::PathBuf {
@@ -301,4 +304,103 @@ async fn the_guide_has_a_guide_header_and_lists_only_what_an_applicant_applies_f
     put_service(&app, "cable-test", &spec).await;
     let index = page("/guide").await.text().await.unwrap();
     assert!(!index.contains("/guide/cable-test") && index.contains("/guide/wire-cable"));
+}
+
+async fn finished_batch(app: &TestApp, token: &str, body: String) -> Value {
+    let r = app
+        .client
+        .post(app.api("/batches"))
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let started: Value = r.json().await.unwrap();
+    let id = started["id"].as_str().unwrap();
+    let begun = Instant::now();
+    loop {
+        let progress: Value = app.get_json(token, &format!("/batches/{id}")).await;
+        if progress["state"] == "finished" {
+            return progress;
+        }
+        assert!(begun.elapsed() < Duration::from_secs(120), "{progress}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `batch-bar` element of a console page, from its opening tag to its `</div>`.
+fn bar_of(html: &str) -> &str {
+    let start = html.find("<div class=\"batch-bar\"").expect("a batch bar");
+    &html[start..start + html[start..].find("</div>").unwrap()]
+}
+
+#[tokio::test]
+async fn a_batch_whose_lines_failed_shows_them_red_in_its_bar() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let (session, _) = session(&app, &staff.clerk).await;
+    let console = |path: String| {
+        let url = format!("{}{path}", app.url);
+        let (client, session) = (app.client.clone(), session.clone());
+        async move {
+            client
+                .get(url)
+                .header(COOKIE, session)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+
+    let failed = finished_batch(&app, &staff.clerk, ["{\"migrate\": ", "{", "[]"].join("\n")).await;
+    assert_eq!(
+        (failed["failed"].as_u64(), failed["total"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let html = console(format!(
+        "/console/batches/{}",
+        failed["id"].as_str().unwrap()
+    ))
+    .await;
+    let bar = bar_of(&html);
+    assert!(
+        bar.contains("class=\"failed\" style=\"width: 100.0%\""),
+        "{bar}"
+    );
+    assert!(
+        !bar.contains("class=\"issued\"") && !bar.contains("class=\"already\""),
+        "{bar}"
+    );
+    assert!(!html.contains("<progress"), "no full blue bar");
+
+    // One line issued, one failed: half green, half red, on the batch and on the list.
+    let mut line = migration_line(0);
+    line["migrate"]["holder"]["id"] = json!(enterprise(3101));
+    let mixed = finished_batch(&app, &staff.clerk, format!("{line}\n{{")).await;
+    assert_eq!(
+        (mixed["issued"].as_u64(), mixed["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{mixed}"
+    );
+    let html = console(format!(
+        "/console/batches/{}",
+        mixed["id"].as_str().unwrap()
+    ))
+    .await;
+    let bar = bar_of(&html);
+    assert!(
+        bar.contains("class=\"issued\" style=\"width: 50.0%\""),
+        "{bar}"
+    );
+    assert!(
+        bar.contains("class=\"failed\" style=\"width: 50.0%\""),
+        "{bar}"
+    );
+    let list = console("/console/batches".into()).await;
+    assert_eq!(list.matches("<div class=\"batch-bar\"").count(), 2);
+    assert!(list.contains("class=\"failed\" style=\"width: 100.0%\""));
 }
