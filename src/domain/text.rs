@@ -33,8 +33,8 @@ pub const HOLDER_NAME_MAX_CHARS: usize = 60;
 
 /// Longest item name (a product category or a service item). The 19 provincial product
 /// categories are 2–14 characters (`食品用塑料包装容器工具等制品`), the longest national one 20
-/// (`食品相关产品（食品用纸包装、容器等制品）`). At 20, a full licence of 24 categories in two
-/// columns still sets each category on one line.
+/// (`食品相关产品（食品用纸包装、容器等制品）`). At 20, a full licence of all 19 categories in
+/// two columns still sets each category on one line.
 pub const ITEM_NAME_MAX_CHARS: usize = 20;
 
 /// Longest template field value unless the template says otherwise. Addresses of 50+

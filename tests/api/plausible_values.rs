@@ -404,3 +404,25 @@ async fn a_batch_whose_lines_failed_shows_them_red_in_its_bar() {
     assert_eq!(list.matches("<div class=\"batch-bar\"").count(), 2);
     assert!(list.contains("class=\"failed\" style=\"width: 100.0%\""));
 }
+
+#[test]
+fn the_readme_states_the_licence_limit_the_template_and_the_catalogue_have() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let templates = onetrip::templates::Templates::load(&templates_dir()).unwrap();
+    let licence = templates.get("production-licence").unwrap();
+    let categories = onetrip::templates::load_services(&templates_dir())
+        .unwrap()
+        .iter()
+        .filter(|(_, spec)| spec.kind.as_deref() == Some("production-licence"))
+        .count();
+    assert_eq!(categories, 19);
+    // One licence cannot list more categories than the catalogue has.
+    assert_eq!(licence.max_items, categories);
+    let stated = format!("{categories} categories on a");
+    assert!(
+        readme.replace('\n', " ").contains(&stated),
+        "the README does not say {stated:?}"
+    );
+    assert!(!readme.contains("up to 24"));
+}
