@@ -15,6 +15,7 @@ mod hostile;
 mod issuance;
 mod lifecycle;
 mod plausible_values;
+mod printed_id;
 mod real_enterprises;
 mod restart;
 mod secrets;
