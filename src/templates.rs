@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use crate::domain::ItemCode;
 use crate::domain::calendar::YearCalendar;
-use crate::domain::catalogue::ServiceSpec;
+use crate::domain::catalogue::{ServiceSpec, check_part_of};
 use crate::domain::template::Template;
 
 /// The `*.toml` files of `dir`, with their text, in name order; none if `dir` is absent.
@@ -71,6 +71,13 @@ pub fn load_services(templates_dir: &Path) -> anyhow::Result<Vec<(ItemCode, Serv
             }
             items.push((code, spec));
         }
+    }
+    for (code, spec) in &items {
+        let catalogue = items
+            .iter()
+            .map(|(c, s)| (c.as_str(), s.part_of.as_deref()));
+        check_part_of(code.as_str(), spec, catalogue)
+            .map_err(|(field, e)| anyhow::anyhow!("service {code}.{field}: {e}"))?;
     }
     Ok(items)
 }

@@ -21,6 +21,25 @@ pub struct Holiday {
     pub make_up_workdays: Vec<NaiveDate>,
 }
 
+/// The most days a year's holiday blocks may hold together, weekends inside them included.
+/// Since 2025 the law gives 13 days of public holiday; with the weekends they are bridged to,
+/// the State Council's notices come to 30–34 days (2026: 33). 45 leaves room for a longer
+/// Spring Festival and still refuses a year declared a holiday wholesale.
+pub const MAX_HOLIDAY_DAYS_PER_YEAR: u32 = 45;
+
+/// The most make-up working days (调休上班日) a year may hold; the notices have 4–8 (2026: 6).
+pub const MAX_MAKE_UP_DAYS_PER_YEAR: usize = 10;
+
+/// The first year a calendar may be set for: no submission of this service predates it.
+pub const FIRST_CALENDAR_YEAR: i32 = 2000;
+
+/// The years an admin may set a calendar for on `today`: from [`FIRST_CALENDAR_YEAR`] to next
+/// year. The State Council publishes a year's notice in the autumn before it, so no notice
+/// exists for the year after next; a calendar set that far ahead could only be invented.
+pub fn settable_years(today: NaiveDate) -> std::ops::RangeInclusive<i32> {
+    FIRST_CALENDAR_YEAR..=today.year() + 1
+}
+
 /// A year's calendar as shipped in `templates/calendar/<year>.toml` or set by an admin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,8 +53,10 @@ pub struct YearCalendar {
 }
 
 impl YearCalendar {
-    /// Checks that every date lies in the year, blocks run forwards, and a make-up working
-    /// day is a weekend day outside every block; the error names the field.
+    /// Checks that every date lies in the year, blocks run forwards and do not overlap, a
+    /// make-up working day is a weekend day outside every block, and the year holds at most
+    /// [`MAX_HOLIDAY_DAYS_PER_YEAR`] days off and [`MAX_MAKE_UP_DAYS_PER_YEAR`] make-up days;
+    /// the error names the field.
     pub fn check(mut self) -> Result<Self, (String, ParseError)> {
         let invalid = |field: String, message: String| {
             Err((field, ParseError::new("invalid_calendar", message)))
@@ -60,12 +81,39 @@ impl YearCalendar {
                     ),
                 );
             }
-            if h.make_up_workdays.len() > 10 {
+        }
+        for (i, h) in self.holidays.iter().enumerate() {
+            if let Some(j) = self.holidays[..i]
+                .iter()
+                .position(|other| other.from <= h.to && h.from <= other.to)
+            {
                 return invalid(
-                    format!("holidays[{i}].make_up_workdays"),
-                    "至多10个调休上班日 / at most 10 make-up working days".into(),
+                    format!("holidays[{i}]"),
+                    format!("假期与第{}个假期重叠 / overlaps holidays[{j}]", j + 1),
                 );
             }
+        }
+        let days: i64 = self
+            .holidays
+            .iter()
+            .map(|h| (h.to - h.from).num_days() + 1)
+            .sum();
+        if days > i64::from(MAX_HOLIDAY_DAYS_PER_YEAR) {
+            return invalid(
+                "holidays".into(),
+                format!(
+                    "假期合计{days}天，每年至多{MAX_HOLIDAY_DAYS_PER_YEAR}天 / the holidays add up to {days} days; a year has at most {MAX_HOLIDAY_DAYS_PER_YEAR}"
+                ),
+            );
+        }
+        let make_up: usize = self.holidays.iter().map(|h| h.make_up_workdays.len()).sum();
+        if make_up > MAX_MAKE_UP_DAYS_PER_YEAR {
+            return invalid(
+                "holidays".into(),
+                format!(
+                    "调休上班日合计{make_up}天，每年至多{MAX_MAKE_UP_DAYS_PER_YEAR}天 / {make_up} make-up working days; a year has at most {MAX_MAKE_UP_DAYS_PER_YEAR}"
+                ),
+            );
         }
         for (i, h) in self.holidays.iter().enumerate() {
             for (j, day) in h.make_up_workdays.iter().enumerate() {
@@ -231,5 +279,66 @@ pub(crate) mod tests {
         let mut year = spring_festival_2026().year(2026).unwrap().clone();
         year.holidays[0].to = d("2027-01-02");
         assert_eq!(year.check().unwrap_err().0, "holidays[0]");
+    }
+
+    /// A block of `days` days from `from`, with `make_up` make-up days (Saturdays of 2026
+    /// from `saturday`, a week apart).
+    fn block(from: &str, days: u64, saturday: &str, make_up: u64) -> Holiday {
+        let from = d(from);
+        Holiday {
+            name: "假期".into(),
+            from,
+            to: from + Days::new(days - 1),
+            make_up_workdays: (0..make_up)
+                .map(|w| d(saturday) + Days::new(7 * w))
+                .collect(),
+        }
+    }
+
+    fn year_of(holidays: Vec<Holiday>) -> YearCalendar {
+        YearCalendar {
+            year: 2026,
+            source: "通知".into(),
+            confirmed: true,
+            holidays,
+        }
+    }
+
+    #[test]
+    fn a_year_holds_at_most_45_days_off_and_10_make_up_days() {
+        // 45 days in two blocks, 10 make-up Saturdays (from 2026-07-04 on, after both).
+        let most = || {
+            year_of(vec![
+                block("2026-01-01", 30, "2026-07-04", 5),
+                block("2026-05-01", 15, "2026-08-08", 5),
+            ])
+        };
+        assert!(most().check().is_ok());
+        let mut longer = most();
+        longer.holidays[1].to = d("2026-05-16");
+        let (field, error) = longer.check().unwrap_err();
+        assert_eq!(field, "holidays");
+        assert!(error.message.contains("46"), "{}", error.message);
+        let mut more = most();
+        more.holidays[1].make_up_workdays.push(d("2026-12-26"));
+        let (field, error) = more.check().unwrap_err();
+        assert_eq!(field, "holidays");
+        assert!(error.message.contains("11"), "{}", error.message);
+        // A whole year off, as was once accepted.
+        let whole = year_of(vec![block("2026-01-01", 365, "2026-07-04", 0)]);
+        assert_eq!(whole.check().unwrap_err().0, "holidays");
+        // Days are not counted twice: overlapping blocks are refused.
+        let overlapping = year_of(vec![
+            block("2026-10-01", 7, "2026-10-10", 0),
+            block("2026-09-25", 7, "2026-10-10", 0),
+        ]);
+        assert_eq!(overlapping.check().unwrap_err().0, "holidays[1]");
+    }
+
+    #[test]
+    fn a_calendar_may_be_set_from_2000_to_next_year() {
+        assert_eq!(settable_years(d("2026-12-02")), 2000..=2027);
+        assert!(!settable_years(d("2026-01-01")).contains(&2028));
+        assert!(!settable_years(d("2026-01-01")).contains(&1999));
     }
 }

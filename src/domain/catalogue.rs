@@ -75,6 +75,11 @@ pub struct ServiceSpec {
     pub complaint_phone: String,
     pub office_address: String,
     pub office_hours: String,
+    /// The service this item is a step of (`talent-review` of `talent-permit`): it is filed
+    /// and decided like any item, but it is not a service of its own, so the guide index
+    /// lists only the service it belongs to. Items stored before the field have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<String>,
 }
 
 /// One version of a catalogue item.
@@ -167,7 +172,16 @@ impl ServiceSpec {
         self.complaint_phone = text(&self.complaint_phone, "complaint_phone", 40)?;
         self.office_address = text(&self.office_address, "office_address", 100)?;
         self.office_hours = text(&self.office_hours, "office_hours", 100)?;
+        if let Some(parent) = &self.part_of {
+            ItemCode::parse(parent).map_err(at("part_of"))?;
+        }
         Ok(self)
+    }
+
+    /// Whether an applicant applies for this item as a service of its own (the guide index
+    /// lists it), rather than as a step of another.
+    pub fn is_service(&self) -> bool {
+        self.part_of.is_none()
     }
 
     /// The department that decides first: the chain's first step's, or the item's own.
@@ -176,6 +190,51 @@ impl ServiceSpec {
             .first()
             .map_or(self.department.as_str(), |s| s.department.as_str())
     }
+}
+
+/// Checks `part_of` of the item `code` against the catalogue it joins (`items`: every item's
+/// code and `part_of`, the item's own former version among them or not): a step belongs to
+/// another item that is a service itself, and an item that has steps is not a step of a
+/// third. The error names the field.
+pub fn check_part_of<'a>(
+    code: &str,
+    spec: &ServiceSpec,
+    items: impl IntoIterator<Item = (&'a str, Option<&'a str>)> + Clone,
+) -> Result<(), (String, ParseError)> {
+    let invalid = |message: String| {
+        Err((
+            "part_of".to_owned(),
+            ParseError::new("invalid_part_of", message),
+        ))
+    };
+    let Some(parent) = spec.part_of.as_deref() else {
+        return Ok(());
+    };
+    if parent == code {
+        return invalid("事项不能是自身的环节 / an item is not a step of itself".into());
+    }
+    match items.clone().into_iter().find(|(c, _)| *c == parent) {
+        None => {
+            return invalid(format!(
+                "服务目录中没有事项 {parent} / no service item {parent} in the catalogue"
+            ));
+        }
+        Some((_, Some(grandparent))) => {
+            return invalid(format!(
+                "{parent} 本身是 {grandparent} 的环节 / {parent} is itself a step of {grandparent}"
+            ));
+        }
+        Some((_, None)) => {}
+    }
+    if let Some((step, _)) = items
+        .into_iter()
+        .find(|(c, p)| *c != code && *p == Some(code))
+    {
+        return invalid(format!(
+            "{step} 是本事项的环节，本事项不能再是其他事项的环节 / {step} is a step of this item, which cannot be a step itself"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -205,6 +264,7 @@ mod tests {
             complaint_phone: "12345".into(),
             office_address: "杭州市民中心".into(),
             office_hours: "工作日 9:00-17:00".into(),
+            part_of: None,
         }
     }
 
@@ -224,5 +284,51 @@ mod tests {
         let mut s = spec();
         s.office_hours = "九".repeat(101);
         assert_eq!(field(s), "office_hours");
+    }
+
+    #[test]
+    fn an_item_stored_before_part_of_existed_still_loads() {
+        let item = ServiceItem {
+            code: ItemCode::parse("talent-permit").unwrap(),
+            version: 1,
+            updated_at: Utc::now(),
+            updated_by: "seed".into(),
+            spec: spec(),
+        };
+        let stored = serde_json::to_value(&item).unwrap();
+        assert!(stored.get("part_of").is_none(), "{stored}");
+        let loaded: ServiceItem = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded, item);
+        assert!(loaded.spec.is_service());
+    }
+
+    #[test]
+    fn a_step_belongs_to_a_service_of_the_catalogue() {
+        let step = |parent: &str| ServiceSpec {
+            part_of: Some(parent.into()),
+            ..spec()
+        };
+        let catalogue = [
+            ("talent-permit", None),
+            ("talent-review", Some("talent-permit")),
+            ("union-claim", None),
+        ];
+        assert!(spec().is_service());
+        assert!(!step("talent-permit").is_service());
+        assert!(check_part_of("permit-production", &step("talent-permit"), catalogue).is_ok());
+        assert!(check_part_of("talent-permit", &spec(), catalogue).is_ok());
+        let refused =
+            |code: &str, spec: ServiceSpec| check_part_of(code, &spec, catalogue).unwrap_err().0;
+        assert_eq!(
+            refused("permit-production", step("perpetual-motion")),
+            "part_of"
+        );
+        assert_eq!(
+            refused("permit-production", step("talent-review")),
+            "part_of"
+        );
+        assert_eq!(refused("union-claim", step("union-claim")), "part_of");
+        assert_eq!(refused("talent-permit", step("union-claim")), "part_of");
+        assert_eq!(step("-").check().unwrap_err().0, "part_of");
     }
 }

@@ -80,8 +80,9 @@ impl Holder {
         }
     }
 
-    /// What may be printed and put in a public token: an enterprise's code is public
-    /// (it is on its business licence); a person's birth date is not.
+    /// What public pages, verdicts and the token show: an enterprise's code is public (it is
+    /// on its business licence); a person's birth date is not. The certificate itself, the
+    /// holder's own document, prints the whole number (as an ID card does).
     pub fn public_id(&self) -> String {
         match self {
             Holder::Enterprise { id, .. } => id.to_string(),

@@ -13,7 +13,15 @@
 //!
 //! Whatever look-alike remains after this is refused against the font (see
 //! `render::Fonts::unprintable`), naming the character to use instead.
+//!
+//! Text that would not print as one line of what was typed is refused, naming the character
+//! and its position (counted in characters after normalisation, from 1): control characters,
+//! line and paragraph separators (U+2028, U+2029), invisible format characters (Unicode
+//! category Cf: zero-width spaces and joiners, bidirectional overrides, the soft hyphen, the
+//! byte order mark), and more than [`MAX_COMBINING_MARKS`] combining marks on one character,
+//! which stack above and below the line into the neighbouring text.
 
+use unicode_general_category::{GeneralCategory, get_general_category};
 use unicode_normalization::UnicodeNormalization;
 
 use super::ParseError;
@@ -25,18 +33,26 @@ pub const HOLDER_NAME_MAX_CHARS: usize = 60;
 
 /// Longest item name (a product category or a service item). The 19 provincial product
 /// categories are 2–14 characters (`食品用塑料包装容器工具等制品`), the longest national one 20
-/// (`食品相关产品（食品用纸包装、容器等制品）`). At 20, a full licence of 24 categories in two
-/// columns still sets each category on one line.
+/// (`食品相关产品（食品用纸包装、容器等制品）`). At 20, a full licence of all 19 categories in
+/// two columns still sets each category on one line.
 pub const ITEM_NAME_MAX_CHARS: usize = 20;
 
 /// Longest template field value unless the template says otherwise. Addresses of 50+
 /// characters are common (`…交叉口东北角3号厂房二楼`).
 pub const FIELD_MAX_CHARS_DEFAULT: usize = 100;
 
-/// The normal form of printed text (see the module documentation), trimmed.
+/// The most combining marks one character may carry after NFC. Chinese needs none; Latin
+/// names (Vietnamese `Nguyễn` is precomposed by NFC) need at most two; Zalgo text needs more.
+pub const MAX_COMBINING_MARKS: usize = 2;
+
+/// The normal form of printed text (see the module documentation), trimmed of spaces. The
+/// Unicode line breaks (U+0085, U+2028, U+2029) are left in place, to be refused.
 pub fn normalize(input: &str) -> String {
     let mut text = String::with_capacity(input.len());
-    for c in input.trim().nfc() {
+    let trimmed = input.trim_matches(|c: char| {
+        c.is_whitespace() && !matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')
+    });
+    for c in trimmed.nfc() {
         match fold(c) {
             Some(folded) => text.push_str(&folded),
             None => text.push(c),
@@ -77,6 +93,14 @@ pub(super) fn check_text(input: &str, max_chars: usize, what: &str) -> Result<()
             format!("{what} must not be empty"),
         ));
     }
+    if input.chars().any(char::is_control) {
+        return Err(ParseError::new(
+            "control_character",
+            format!("{what} contains a control character"),
+        ));
+    }
+    // Before the length: 58 accents on one letter are refused as what they are.
+    check_layout_characters(input, what)?;
     let chars = input.chars().count();
     if chars > max_chars {
         return Err(ParseError::new(
@@ -84,11 +108,57 @@ pub(super) fn check_text(input: &str, max_chars: usize, what: &str) -> Result<()
             format!("{what} has {chars} characters; at most {max_chars} are allowed"),
         ));
     }
-    if input.chars().any(char::is_control) {
-        return Err(ParseError::new(
-            "control_character",
-            format!("{what} contains a control character"),
-        ));
+    Ok(())
+}
+
+/// Refuses what would break a printed line or vanish from it, and stacked combining marks
+/// (see the module documentation); the message names the character's position.
+fn check_layout_characters(input: &str, what: &str) -> Result<(), ParseError> {
+    let hex = |c: char| format!("U+{:04X}", u32::from(c));
+    // The run of combining marks since the last base character: (its position, marks).
+    let mut base = 1;
+    let mut marks = 0;
+    for (i, c) in input.chars().enumerate() {
+        let position = i + 1;
+        match get_general_category(c) {
+            GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator => {
+                return Err(ParseError::new(
+                    "line_separator",
+                    format!(
+                        "第{position}个字符（{}）是换行符 / {what}: character {position} ({}) is a line or paragraph separator",
+                        hex(c),
+                        hex(c)
+                    ),
+                ));
+            }
+            GeneralCategory::Format => {
+                return Err(ParseError::new(
+                    "format_character",
+                    format!(
+                        "第{position}个字符（{}）是不可见的格式字符 / {what}: character {position} ({}) is an invisible format character",
+                        hex(c),
+                        hex(c)
+                    ),
+                ));
+            }
+            GeneralCategory::NonspacingMark
+            | GeneralCategory::SpacingMark
+            | GeneralCategory::EnclosingMark => {
+                marks += 1;
+                if marks > MAX_COMBINING_MARKS {
+                    return Err(ParseError::new(
+                        "combining_marks",
+                        format!(
+                            "第{base}个字符上叠加了{MAX_COMBINING_MARKS}个以上的组合符号 / {what}: character {base} carries more than {MAX_COMBINING_MARKS} combining marks"
+                        ),
+                    ));
+                }
+            }
+            _ => {
+                base = position;
+                marks = 0;
+            }
+        }
     }
     Ok(())
 }
@@ -128,5 +198,54 @@ mod tests {
             printed_text("a\u{7}b", 60, "a name").unwrap_err().code,
             "control_character"
         );
+    }
+
+    #[test]
+    fn stacked_combining_marks_are_refused_naming_the_character() {
+        // Two marks on one character are a name (after NFC, `ệ` is one character).
+        assert_eq!(
+            printed_text("Nguye\u{323}\u{302}n", 60, "a name").unwrap(),
+            "Nguyện"
+        );
+        assert!(printed_text("a\u{301}\u{308}\u{30C}", 60, "a name").is_ok());
+        let zalgo = format!("张三Z{}", "\u{301}".repeat(58));
+        let error = printed_text(&zalgo, 100, "a name").unwrap_err();
+        assert_eq!(error.code, "combining_marks");
+        assert!(error.message.contains("character 3 "), "{}", error.message);
+        assert!(error.message.contains("第3个字符"), "{}", error.message);
+        // Three marks that NFC cannot fold into the character count as three.
+        let error = printed_text("ab\u{301}\u{308}\u{30C}", 60, "a name").unwrap_err();
+        assert!(error.message.contains("character 2 "), "{}", error.message);
+        // Marks with no character before them are counted too.
+        assert_eq!(
+            printed_text("\u{301}\u{301}\u{301}张", 60, "a name")
+                .unwrap_err()
+                .code,
+            "combining_marks"
+        );
+    }
+
+    #[test]
+    fn line_separators_and_invisible_format_characters_are_refused() {
+        for (text, code, position) in [
+            ("张\u{2028}三", "line_separator", 2),
+            ("张三\u{2029}", "line_separator", 3),
+            ("\u{200B}张三", "format_character", 1),
+            ("张\u{200D}三", "format_character", 2),
+            ("张三\u{202E}公司", "format_character", 3),
+            ("张\u{AD}三", "format_character", 2),
+            ("张\u{FEFF}三", "format_character", 2),
+            ("张\u{2066}三", "format_character", 2),
+        ] {
+            let error = printed_text(text, 60, "a name").unwrap_err();
+            assert_eq!(error.code, code, "{text:?}");
+            assert!(
+                error.message.contains(&format!("character {position} ")),
+                "{text:?}: {}",
+                error.message
+            );
+        }
+        // Spaces and full-width punctuation stay.
+        assert!(printed_text("李 四（杭州）·有限公司", 60, "a name").is_ok());
     }
 }

@@ -1,4 +1,5 @@
-//! 二维码查询服务指南: `/guide` lists the catalogue, `/guide/{code}` is one item's guide built
+//! 二维码查询服务指南: `/guide` lists the services an applicant applies for (not the items
+//! that are steps of another), `/guide/{code}` is one item's guide built
 //! for a phone, and `/guide/{code}/qr.svg|png` the QR code that opens it, for posters and
 //! counters. Pages are never cached, so an edit of the catalogue shows at the next scan.
 
@@ -33,7 +34,7 @@ fn code(path: Result<Path<String>, PathRejection>) -> Result<String, HtmlError> 
 }
 
 async fn index(State(state): State<AppState>) -> Result<Response, HtmlError> {
-    let items = catalogue::list(&state)?;
+    let items = catalogue::services_to_apply_for(&state)?;
     let html = state
         .pages
         .render("guide_index.html", json!({ "items": items }))
@@ -46,10 +47,14 @@ async fn page(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
     let item = catalogue::get(&state, &code(path)?, None)?;
+    let service = catalogue::service_of(&state, &item)?;
     let url = catalogue::guide_url(&state, &item.code);
     let html = state
         .pages
-        .render("guide.html", json!({ "item": item, "url": url }))
+        .render(
+            "guide.html",
+            json!({ "item": item, "service": service, "url": url }),
+        )
         .map_err(ServiceError::internal)?;
     Ok(([NO_CACHE], Html(html)).into_response())
 }

@@ -6,7 +6,7 @@ use chrono::{NaiveDate, Utc};
 use super::issuance::CHINA;
 use super::{ServiceError, Services};
 use crate::domain::actor::Actor;
-use crate::domain::calendar::{Calendar, YearCalendar};
+use crate::domain::calendar::{Calendar, YearCalendar, settable_years};
 use crate::domain::{ParseError, Role};
 
 /// Today in China, the day promises are counted in.
@@ -34,7 +34,8 @@ pub fn year(services: &Services, year: i32) -> Result<YearCalendar, ServiceError
     })
 }
 
-/// Sets a year's calendar (an admin), e.g. when the State Council's notice comes out.
+/// Sets a year's calendar (an admin), e.g. when the State Council's notice comes out: a year
+/// from 2000 to next year (see [`settable_years`]).
 pub async fn set_year(
     services: &Services,
     actor: &Actor,
@@ -42,6 +43,22 @@ pub async fn set_year(
     calendar: YearCalendar,
 ) -> Result<YearCalendar, ServiceError> {
     actor.require(&[Role::Admin])?;
+    let settable = settable_years(today());
+    if !settable.contains(&year) {
+        return Err(ServiceError::invalid(
+            "year",
+            ParseError::new(
+                "implausible_year",
+                format!(
+                    "只能设置{}至{}年的日历：次年以后的放假通知尚未发布 / a calendar may be set for {} to {}: no notice is out for later years",
+                    settable.start(),
+                    settable.end(),
+                    settable.start(),
+                    settable.end()
+                ),
+            ),
+        ));
+    }
     if calendar.year != year {
         return Err(ServiceError::invalid(
             "year",

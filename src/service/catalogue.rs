@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use super::{ErrorKind, ServiceError, Services};
 use crate::domain::actor::Actor;
-use crate::domain::catalogue::{ServiceItem, ServiceSpec};
+use crate::domain::catalogue::{ServiceItem, ServiceSpec, check_part_of};
 use crate::domain::{ItemCode, ParseError, Role};
 use crate::store::Store;
 
@@ -44,6 +44,25 @@ pub fn list(services: &Services) -> Result<Vec<ServiceItem>, ServiceError> {
     Ok(items)
 }
 
+/// What an applicant applies for, for the guide index: every item that is a service of its
+/// own, not a step of another (public).
+pub fn services_to_apply_for(services: &Services) -> Result<Vec<ServiceItem>, ServiceError> {
+    let mut items = list(services)?;
+    items.retain(|i| i.spec.is_service());
+    Ok(items)
+}
+
+/// The service `item` is a step of, if it is one (public).
+pub fn service_of(
+    services: &Services,
+    item: &ServiceItem,
+) -> Result<Option<ServiceItem>, ServiceError> {
+    match &item.spec.part_of {
+        Some(parent) => Ok(services.store.service_item(parent, None)?),
+        None => Ok(None),
+    }
+}
+
 /// One item, at `version` or its latest (public).
 pub fn get(
     services: &Services,
@@ -57,7 +76,8 @@ pub fn get(
 }
 
 /// A new version of an item, or a new item (an admin). The certificate kind it names must
-/// exist; its values are checked like a seed file's.
+/// exist, and the service it is a step of (`part_of`); its values are checked like a seed
+/// file's.
 pub async fn put(
     services: &Services,
     actor: &Actor,
@@ -71,6 +91,15 @@ pub async fn put(
         .map_err(|(field, e)| ServiceError::invalid(field, e))?;
     // The name is printed on certificates: refused now if the font cannot print it.
     super::issuance::check_printable_text(&services.fonts, "name", &spec.name)?;
+    let items = services.store.service_items()?;
+    check_part_of(
+        code.as_str(),
+        &spec,
+        items
+            .iter()
+            .map(|i| (i.code.as_str(), i.spec.part_of.as_deref())),
+    )
+    .map_err(|(field, e)| ServiceError::invalid(field, e))?;
     if let Some(kind) = &spec.kind
         && services.templates.get(kind).is_none()
     {

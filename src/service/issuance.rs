@@ -143,7 +143,7 @@ pub fn view_of(
         holder_label: template.holder_label.clone(),
         holder_name: content.holder.name().to_owned(),
         holder_id_label: template.holder_id_label.clone(),
-        holder_id: content.holder.public_id(),
+        holder_id: content.holder.id().to_owned(), // the holder's own document: in full
         fields: content.labelled_fields(),
         items_label: template.items_label.clone(),
         items: content.items.iter().map(|i| i.name.clone()).collect(),

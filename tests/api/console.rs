@@ -50,7 +50,7 @@ async fn sign_in(app: &TestApp, token: &str) -> reqwest::Response {
 }
 
 /// A signed-in clerk: the session cookie and the CSRF token its pages carry.
-async fn session(app: &TestApp, token: &str) -> (String, String) {
+pub(crate) async fn session(app: &TestApp, token: &str) -> (String, String) {
     let r = sign_in(app, token).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (session, _) = cookie(&r, "onetrip_console").unwrap();
@@ -399,7 +399,7 @@ async fn every_console_route_answers_every_caller_as_it_should() {
                 .unwrap();
             assert_eq!(r.status(), StatusCode::OK, "{path}");
             if path.starts_with("/console/batches") {
-                assert!(r.text().await.unwrap().contains("<progress"), "{path}");
+                assert!(r.text().await.unwrap().contains("batch-bar"), "{path}");
             }
         }
         // Without the CSRF token no change goes through (logout last: it ends the session).

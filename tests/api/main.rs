@@ -16,6 +16,8 @@ mod issuance;
 mod lifecycle;
 mod one_licence;
 mod permit_photo;
+mod plausible_values;
+mod printed_id;
 mod real_enterprises;
 mod restart;
 mod secrets;

@@ -61,6 +61,7 @@ fn service(
             complaint_phone: "12345".into(),
             office_address: "市民中心".into(),
             office_hours: "工作日".into(),
+            part_of: None,
         },
     }
 }
