@@ -557,3 +557,62 @@ impl TestApp {
         self.get(token, path).await.json().await.unwrap()
     }
 }
+
+/// Posts `body` as a batch and waits (up to 120 s) for it to finish; returns its progress.
+pub async fn finished_batch(app: &TestApp, token: &str, body: String) -> Value {
+    let r = app
+        .client
+        .post(app.api("/batches"))
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let started: Value = r.json().await.unwrap();
+    let id = started["id"].as_str().unwrap();
+    let begun = std::time::Instant::now();
+    loop {
+        let progress: Value = app.get_json(token, &format!("/batches/{id}")).await;
+        if progress["state"] == "finished" {
+            return progress;
+        }
+        assert!(
+            begun.elapsed() < std::time::Duration::from_secs(120),
+            "{progress}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Carries a permit submission through both departments to its certificate; returns its
+/// record.
+pub async fn issued_permit(app: &TestApp, staff: &Staff, body: &Value) -> Value {
+    let id = accepted(app, staff, body).await;
+    for (item, department) in [("talent-review", "RSJ"), ("permit-production", "GAJ")] {
+        let approver = app
+            .token("approver", json!({"department": department}))
+            .await;
+        assert_eq!(
+            decide(app, &approver, &id, item, "approve").await.status(),
+            200
+        );
+    }
+    let r = app
+        .post(
+            &staff.clerk,
+            &format!("/submissions/{id}/issue"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+/// The issued PDF of a certificate `record`, read with `token`.
+pub async fn certificate_pdf(app: &TestApp, token: &str, record: &Value) -> Vec<u8> {
+    let id = record["id"].as_str().unwrap();
+    let r = app.get(token, &format!("/certificates/{id}/pdf")).await;
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
+}

@@ -56,16 +56,6 @@ fn pdftotext(pdf: &[u8]) -> String {
         .collect()
 }
 
-async fn pdf_of(app: &TestApp, token: &str, certificate: &Value) -> Vec<u8> {
-    let id = certificate["id"].as_str().unwrap();
-    app.get(token, &format!("/certificates/{id}/pdf"))
-        .await
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec()
-}
-
 /// A licence submission of `holder` for the categories `codes`, names left to the catalogue.
 fn licence_of(holder: &str, codes: &[&str]) -> Value {
     let mut body = licence_submission(holder);
@@ -135,7 +125,7 @@ async fn the_licence_prints_the_catalogues_names_in_the_catalogues_order() {
     assert_eq!(printed, CATALOGUE_NAMES);
     // In the order the page draws them (lopdf's extraction keeps the content stream's order;
     // poppler reads the two columns row by row).
-    let text: String = pdf_text(&pdf_of(&app, &staff.clerk, &certificate).await)
+    let text: String = pdf_text(&certificate_pdf(&app, &staff.clerk, &certificate).await)
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
@@ -252,13 +242,13 @@ async fn an_amended_licence_prints_its_version_and_date_of_change() {
     let holder = enterprise(3);
     let id = approved(&app, &staff, &scjg, &licence_of(&holder, &["cement"])).await;
     let first: Value = issue(&app, &staff, &id).await.json().await.unwrap();
-    assert!(!pdftotext(&pdf_of(&app, &staff.clerk, &first).await).contains("变更"));
+    assert!(!pdftotext(&certificate_pdf(&app, &staff.clerk, &first).await).contains("变更"));
 
     let mut amendment = licence_of(&holder, &["cement", "rebar"]);
     amendment["amends"] = first["id"].clone();
     let id = approved(&app, &staff, &scjg, &amendment).await;
     let second: Value = issue(&app, &staff, &id).await.json().await.unwrap();
-    let text = pdftotext(&pdf_of(&app, &staff.clerk, &second).await);
+    let text = pdftotext(&certificate_pdf(&app, &staff.clerk, &second).await);
     let t = today();
     let change = format!("第002版，{}年{}月{}日变更", t.year(), t.month(), t.day());
     assert!(text.contains(&change), "{change} not in {text}");
@@ -320,25 +310,8 @@ async fn a_renewal_in_the_last_six_months_runs_the_full_validity_again() {
 /// Runs `lines` as a batch on the server and returns each line's result.
 async fn migrate(app: &TestApp, clerk: &str, lines: &[Value]) -> Vec<Value> {
     let body: Vec<String> = lines.iter().map(Value::to_string).collect();
-    let r = app
-        .client
-        .post(app.api("/batches"))
-        .bearer_auth(clerk)
-        .body(body.join("\n"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let started: Value = r.json().await.unwrap();
-    let id = started["id"].as_str().unwrap();
-    for _ in 0..600 {
-        let progress = app.get_json(clerk, &format!("/batches/{id}")).await;
-        if progress["state"] == "finished" {
-            return progress["results"].as_array().unwrap().clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("batch {id} did not finish in 60 s");
+    let progress = finished_batch(app, clerk, body.join("\n")).await;
+    progress["results"].as_array().unwrap().clone()
 }
 
 #[tokio::test]
@@ -383,7 +356,7 @@ async fn two_paper_licences_of_one_enterprise_migrate_to_one_licence_keeping_bot
     numbers.extend(licence["merged_former_numbers"].as_array().unwrap().clone());
     numbers.sort_by_key(|n| n.to_string());
     assert_eq!(numbers, [json!("XK13-001-00006"), json!("XK16-204-99999")]);
-    let text = pdftotext(&pdf_of(&app, &staff.clerk, &licence).await);
+    let text = pdftotext(&certificate_pdf(&app, &staff.clerk, &licence).await);
     assert!(!text.contains("食品用纸包装、容器等制品"), "{text}");
     for number in ["XK13-001-00006", "XK16-204-99999"] {
         assert!(text.contains(number), "{number} not printed: {text}");

@@ -34,8 +34,6 @@ fn jpeg_streams(pdf: &[u8]) -> Vec<Vec<u8>> {
 async fn the_permit_prints_the_holders_photo_bound_by_the_signature() {
     let app = TestApp::spawn().await;
     let staff = Staff::new(&app).await;
-    let rsj = app.token("approver", json!({"department": "RSJ"})).await;
-    let gaj = app.token("approver", json!({"department": "GAJ"})).await;
 
     // A permit must declare the photo.
     let mut without = permit(PERSON);
@@ -98,29 +96,8 @@ async fn the_permit_prints_the_holders_photo_bound_by_the_signature() {
     assert_eq!(still["status"], "draft");
 
     // Through the whole flow with a portrait.
-    let id = accepted(&app, &staff, &permit(PERSON)).await;
-    for (token, item) in [(&rsj, "talent-review"), (&gaj, "permit-production")] {
-        assert_eq!(
-            decide(&app, token, &id, item, "approve").await.status(),
-            200
-        );
-    }
-    let r = app
-        .post(
-            &staff.clerk,
-            &format!("/submissions/{id}/issue"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let record: Value = r.json().await.unwrap();
-    let serial = record["id"].as_str().unwrap();
-    let pdf = app
-        .get(&staff.clerk, &format!("/certificates/{serial}/pdf"))
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let record = issued_permit(&app, &staff, &permit(PERSON)).await;
+    let pdf = certificate_pdf(&app, &staff.clerk, &record).await;
     assert!(pdf.len() <= 80_000, "a permit of {} bytes", pdf.len());
     let photos = jpeg_streams(&pdf);
     assert_eq!(photos.len(), 1);

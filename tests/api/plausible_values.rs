@@ -6,7 +6,6 @@
 //! Test enterprises 3000-3999.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Utc};
 use reqwest::header::COOKIE;
@@ -304,29 +303,6 @@ async fn the_guide_has_a_guide_header_and_lists_only_what_an_applicant_applies_f
     put_service(&app, "cable-test", &spec).await;
     let index = page("/guide").await.text().await.unwrap();
     assert!(!index.contains("/guide/cable-test") && index.contains("/guide/wire-cable"));
-}
-
-async fn finished_batch(app: &TestApp, token: &str, body: String) -> Value {
-    let r = app
-        .client
-        .post(app.api("/batches"))
-        .bearer_auth(token)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let started: Value = r.json().await.unwrap();
-    let id = started["id"].as_str().unwrap();
-    let begun = Instant::now();
-    loop {
-        let progress: Value = app.get_json(token, &format!("/batches/{id}")).await;
-        if progress["state"] == "finished" {
-            return progress;
-        }
-        assert!(begun.elapsed() < Duration::from_secs(120), "{progress}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The `batch-bar` element of a console page, from its opening tag to its `</div>`.

@@ -1,7 +1,7 @@
 //! The talent permit prints its holder's whole ID number (it is the holder's own document, as
 //! an ID card is); public pages, verdicts and the token keep it masked. Test persons 3200-3299.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -29,33 +29,8 @@ async fn the_permit_prints_the_whole_id_number_and_public_pages_mask_it() {
         "items": [{"code": "talent-review"}, {"code": "permit-production"}],
         "fields": {"employer": "杭州示例科技有限公司", "residence_address": "浙江省杭州市滨江区网商路599号"}
     });
-    let id = accepted(&app, &staff, &body).await;
-    for (item, department) in [("talent-review", "RSJ"), ("permit-production", "GAJ")] {
-        let approver = app
-            .token("approver", json!({"department": department}))
-            .await;
-        assert_eq!(
-            decide(&app, &approver, &id, item, "approve").await.status(),
-            200
-        );
-    }
-    let r = app
-        .post(
-            &staff.clerk,
-            &format!("/submissions/{id}/issue"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let cert: Value = r.json().await.unwrap();
-    let serial = cert["id"].as_str().unwrap();
-
-    let pdf = app
-        .get(&staff.clerk, &format!("/certificates/{serial}/pdf"))
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let cert = issued_permit(&app, &staff, &body).await;
+    let pdf = certificate_pdf(&app, &staff.clerk, &cert).await;
     let text: String = pdf_text(&pdf)
         .chars()
         .filter(|c| !c.is_whitespace())
