@@ -119,13 +119,7 @@ fn render(
         map.insert("actor".into(), clerk.actor.label().into());
         map.insert(
             "signed_in_until".into(),
-            clerk
-                .session
-                .expires_at
-                .with_timezone(&crate::service::issuance::CHINA)
-                .format("%H:%M")
-                .to_string()
-                .into(),
+            crate::domain::calendar::beijing_time(clerk.session.expires_at).into(),
         );
     }
     let html = state
