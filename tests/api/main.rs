@@ -21,4 +21,5 @@ mod submission_flow;
 mod trust;
 mod uploads;
 mod validation;
+mod verdicts;
 mod verification;
