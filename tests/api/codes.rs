@@ -453,3 +453,49 @@ async fn a_store_written_by_the_first_version_still_verifies() {
     assert!(record["verify_url"].as_str().unwrap().len() <= 460);
     assert_eq!(record["kid"].as_str().unwrap().len(), 16);
 }
+
+/// Codes issued before the check character existed keep verifying: a code found in the store
+/// is answered whatever its 16th character says, on every front end.
+#[tokio::test]
+async fn codes_issued_before_the_check_character_keep_verifying() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-codes-v2");
+    let app = TestApp::spawn_on_copy_of(&fixture.join("data")).await;
+    let results = std::fs::read_to_string(fixture.join("results.jsonl")).unwrap();
+    let mut checked = 0;
+    for line in results.lines() {
+        let result: Value = serde_json::from_str(line).unwrap();
+        let code = result["code"].as_str().unwrap();
+        let parsed = onetrip::domain::VerificationCode::parse(code).unwrap();
+        assert!(
+            !parsed.check_character_holds(),
+            "{code}: the fixture's point"
+        );
+        let (status, v) = app.public_json(&format!("/c/{code}")).await;
+        assert_eq!(
+            (status, v["verdict"].as_str()),
+            (200, Some("valid")),
+            "{code}: {v}"
+        );
+        assert_eq!(v["certificate"]["id"], result["identifier"]);
+        let r = app
+            .client
+            .post(app.api("/verify"))
+            .json(&json!({"code": code.to_lowercase()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["verdict"], "valid");
+        assert_eq!(app.verify_typed(code).await["verdict"], "valid");
+        // One character off is a typo all the same.
+        let (status, v) = app
+            .public_json(&format!("/c/{}", substituted(code, 0)))
+            .await;
+        assert!(
+            (status, v["verdict"].as_str()) == (400, Some("code_typo"))
+                || (status, v["verdict"].as_str()) == (404, Some("not_issued")),
+            "{v}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}
