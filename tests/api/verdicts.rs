@@ -306,6 +306,35 @@ async fn files_that_are_not_pdfs_or_carry_no_qr_are_unusable_and_an_altered_pdf_
     blank.trailer.set("Root", catalog);
     let mut blank_pdf = Vec::new();
     blank.save_to(&mut blank_pdf).unwrap();
+    // A PDF of nine small images (a certificate holds one or two): refused before decoding.
+    let mut crowded = lopdf::Document::with_version("1.5");
+    let mut xobjects = lopdf::Dictionary::new();
+    for i in 0..9 {
+        let image = crowded.add_object(lopdf::Stream::new(
+            dictionary! {
+                "Type" => "XObject", "Subtype" => "Image", "Width" => 8, "Height" => 8,
+                "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+            },
+            vec![255; 64],
+        ));
+        xobjects.set(format!("Im{i}"), image);
+    }
+    let pages = crowded.new_object_id();
+    let page_id = crowded.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages,
+        "Resources" => dictionary! { "XObject" => xobjects },
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+    });
+    crowded.objects.insert(
+        pages,
+        lopdf::Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+        }),
+    );
+    let catalog = crowded.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+    crowded.trailer.set("Root", catalog);
+    let mut crowded_pdf = Vec::new();
+    crowded.save_to(&mut crowded_pdf).unwrap();
     let mut huge = pdf.clone();
     huge.resize((10 << 20) + 1, b' ');
     for (bytes, content_type, status, problem) in [
@@ -313,6 +342,7 @@ async fn files_that_are_not_pdfs_or_carry_no_qr_are_unusable_and_an_altered_pdf_
         (png.clone(), "image/png", 415, "not_pdf"),
         (b"hello".to_vec(), "application/pdf", 415, "not_pdf"),
         (blank_pdf.clone(), "application/pdf", 422, "no_qr"),
+        (crowded_pdf, "application/pdf", 422, "too_complex"),
         (huge.clone(), "application/pdf", 422, "too_large"),
     ] {
         let (got, v) = post_file(&app, content_type, bytes.clone()).await;
