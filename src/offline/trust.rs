@@ -202,3 +202,67 @@ pub fn pinned_list_time(issuer: &TrustedIssuer) -> Option<DateTime<Utc>> {
         .ok()
         .map(|l| l.issued_at)
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ed25519_dalek::SigningKey;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::signing::{kid_of, thumbprint};
+
+    fn jwk(seed: u8, status: &str, compromised_since: Option<&str>) -> Value {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        json!({
+            "kid": kid_of(&thumbprint(&key.verifying_key())),
+            "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+            "status": status, "created_at": "2026-01-01T00:00:00Z",
+            "activated_at": "2026-01-01T00:00:00Z", "retired_at": null,
+            "compromised_since": compromised_since,
+        })
+    }
+
+    fn ring(keys: &[Value]) -> KeyRing {
+        KeyRing::from_jwks(&json!({ "keys": keys })).unwrap()
+    }
+
+    #[test]
+    fn a_refreshed_key_set_keeps_every_pinned_key_and_compromise() {
+        let since = Some("2026-06-01T00:00:00Z");
+        let pinned = ring(&[jwk(1, "revoked", since), jwk(2, "active", None)]);
+        // A rotation: the active key retires, a new one is added. A compromise moved earlier.
+        for fetched in [
+            vec![
+                jwk(1, "revoked", since),
+                jwk(2, "retired", None),
+                jwk(3, "active", None),
+            ],
+            vec![
+                jwk(1, "revoked", Some("2026-05-01T00:00:00Z")),
+                jwk(2, "active", None),
+            ],
+            vec![jwk(1, "revoked", None), jwk(2, "active", None)],
+        ] {
+            assert!(
+                keys_continue(&pinned, &ring(&fetched)).is_ok(),
+                "{fetched:?}"
+            );
+        }
+        // A replayed older set (the key not yet revoked), a later compromise, a dropped key.
+        for fetched in [
+            vec![jwk(1, "active", None), jwk(2, "active", None)],
+            vec![
+                jwk(1, "revoked", Some("2026-07-01T00:00:00Z")),
+                jwk(2, "active", None),
+            ],
+            vec![jwk(2, "active", None), jwk(3, "active", None)],
+        ] {
+            assert!(
+                keys_continue(&pinned, &ring(&fetched)).is_err(),
+                "{fetched:?}"
+            );
+        }
+    }
+}
