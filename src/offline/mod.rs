@@ -11,7 +11,8 @@
 //!   cannot undo a revocation. A refreshed key set must keep every pinned key and every
 //!   compromise it recorded.
 //! - Online, the issuer's signed status list and its verdict decide; an answer of `valid`
-//!   never overrides what the signed list says. When the issuer cannot be reached, the status
+//!   never overrides what the signed list says, and counts only beside a list that is not
+//!   past its own `next_update` (an attacker replaying the pinned list cannot confirm). When the issuer cannot be reached, the status
 //!   list pinned at the last contact decides, and the verdict says how old it is; a list more
 //!   than [`STATUS_GRACE`] past its `next_update`, or older than the certificate, decides
 //!   nothing (`status_unknown`).
@@ -474,9 +475,19 @@ impl Run<'_> {
             ));
             return Ok(());
         }
+        // A list past its own next update is not the issuer's answer of today (a replay of
+        // the pinned one, or a stalled issuer): it is kept, but the issuer's other answers are
+        // not taken as a confirmation.
+        issuer.online = Utc::now() <= list.next_update;
+        if !issuer.online {
+            report.note(format!(
+                "{url} served a status list of {} that was due for renewal at {}: not taken as a confirmation",
+                beijing_time(list.issued_at),
+                beijing_time(list.next_update)
+            ));
+        }
         issuer.ring = Some(ring);
         issuer.list = Some(list);
-        issuer.online = true;
         if let Some(entry) = self.trust.find(url).cloned() {
             self.trust.put(TrustedIssuer {
                 jwks,

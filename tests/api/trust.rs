@@ -713,6 +713,17 @@ fn own_issuer(
     issued_at: chrono::DateTime<chrono::Utc>,
     next_update: chrono::DateTime<chrono::Utc>,
 ) -> (String, PathBuf) {
+    own_issuer_at(dir, "http://127.0.0.1:9", iat, issued_at, next_update)
+}
+
+/// [`own_issuer`] at `url`; the status list it returns is the one pinned.
+fn own_issuer_at(
+    dir: &Path,
+    url: &str,
+    iat: chrono::DateTime<chrono::Utc>,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    next_update: chrono::DateTime<chrono::Utc>,
+) -> (String, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let key = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
     let kid = onetrip::signing::kid_of(&onetrip::signing::thumbprint(&key.verifying_key()));
@@ -722,7 +733,6 @@ fn own_issuer(
         "status": "active", "created_at": "2020-01-01T00:00:00Z",
         "activated_at": "2020-01-01T00:00:00Z", "retired_at": null, "compromised_since": null,
     }]});
-    let url = "http://127.0.0.1:9";
     let token = jws(
         &key,
         &kid,
@@ -853,4 +863,50 @@ async fn a_trust_list_others_may_write_is_refused_and_given_keys_are_never_calle
     std::fs::set_permissions(&trust, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (code, out) = onetrip(&trust, &["verify", "--offline", &token]);
     assert_eq!(code, 2, "{out}");
+}
+
+#[tokio::test]
+async fn a_replayed_list_past_its_next_update_is_no_confirmation_even_when_v_answers_valid() {
+    use chrono::{Duration as Days, Utc};
+    let dir = tempfile::tempdir().unwrap();
+    let trust = dir.path().join("trust.json");
+    let addr = {
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
+    let url = format!("http://{addr}");
+    let now = Utc::now();
+    let (token, jwks) = own_issuer_at(
+        dir.path(),
+        &url,
+        now - Days::days(3),
+        now - Days::hours(3),
+        now - Days::hours(2),
+    );
+    // The pinned list served again (genuine, but due for renewal two hours ago), and "valid".
+    let valid = json!({"verdict": "valid", "message": "ok"}).to_string();
+    impostor(
+        &addr,
+        vec![
+            (
+                "/.well-known/status-list",
+                "application/jwt",
+                pinned_list(&trust),
+            ),
+            (
+                "/.well-known/jwks.json",
+                "application/json",
+                std::fs::read_to_string(jwks).unwrap(),
+            ),
+            ("/v/", "application/json", valid),
+        ],
+    );
+    let link = format!("{url}/v/{token}");
+    let (code, out) = onetrip(&trust, &["verify", &link]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        first_line(&out).starts_with("verdict: valid (offline; status as of"),
+        "{out}"
+    );
+    assert!(out.contains("not taken as a confirmation"), "{out}");
 }
