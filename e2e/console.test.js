@@ -205,7 +205,7 @@ test('window console and verification page in a real browser', { timeout: 180_00
   await screenshot(vpage, 'verify');
   await vpage.setInputFiles('#pdf', pdfPath);
   await Promise.all([vpage.waitForNavigation(), vpage.click('#verify-pdf button[type=submit]')]);
-  assert.equal(await vpage.getAttribute('section.verdict', 'class'), 'verdict verdict-valid');
+  assert.equal(await vpage.getAttribute('section.verdict', 'class'), 'verdict verdict-valid tone-green');
   assert.equal(await vpage.textContent('section.verdict h1'), '有效');
   assert.match(await vpage.textContent('main'), /示例电缆有限公司/);
   await screenshot(vpage, 'verdict-valid-pdf');
@@ -213,7 +213,9 @@ test('window console and verification page in a real browser', { timeout: 180_00
   await vpage.goto(`${server.url}/verify`);
   await vpage.setInputFiles('#pdf', { name: 'forged.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.7 forged') });
   await Promise.all([vpage.waitForNavigation(), vpage.click('#verify-pdf button[type=submit]')]);
-  assert.equal(await vpage.textContent('section.verdict h1'), '非本机关签发');
+  // A PDF with no QR code cannot be read: amber, never "not issued by us".
+  assert.equal(await vpage.textContent('section.verdict h1'), '无法读取');
+  assert.equal(await vpage.getAttribute('section.verdict', 'class'), 'verdict verdict-unusable_input tone-amber');
 
   await vpage.goto(`${server.url}/verify`);
   await vpage.fill('#token', certificate.verify_url);
@@ -232,7 +234,7 @@ test('window console and verification page in a real browser', { timeout: 180_00
   r = await server.api('POST', server.admin, `/certificates/${serial}/revoke`, { reason: 'superseded', text: '已换发新证' });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   await vpage.goto(certificate.verify_url);
-  assert.equal(await vpage.getAttribute('section.verdict', 'class'), 'verdict verdict-revoked');
+  assert.equal(await vpage.getAttribute('section.verdict', 'class'), 'verdict verdict-revoked tone-red');
   assert.equal(await vpage.textContent('section.verdict h1'), '已撤销');
   assert.match(await vpage.textContent('main'), /已换发新证/);
   assert.equal(await vpage.getAttribute('a[href="/verify"]', 'href'), '/verify');

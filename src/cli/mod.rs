@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Mode, Settings};
 use crate::domain::actor::Actor;
+use crate::domain::calendar::beijing_time;
 use crate::domain::parse_time;
 use crate::service::{ServiceError, keys, tokens};
 use crate::store::SledStore;
@@ -40,10 +41,12 @@ pub enum Command {
     /// Manage API tokens on a stopped store.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Check a certificate from its PDF, a photo of its QR code, a link or a token, against
-    /// the issuers you trust. Exit 0: valid (confirmed online); 1: not valid; 2: valid as far
-    /// as the pinned status list shows (issuer not reached); 3: untrusted issuer or unusable
-    /// input.
+    /// Check a certificate from its PDF, a photo of its QR code, a link, a token or its
+    /// 核验码, against the issuers you trust. The first line printed is the verdict. Exit 0:
+    /// valid (confirmed online); 1: not valid; 2: valid as far as a current pinned status
+    /// list shows (issuer not reached); 3: untrusted issuer, unusable input, mistyped code, or
+    /// a code to check offline; 4: status unknown (the pinned status list is more than 24
+    /// hours past its next update, missing, or older than the certificate).
     Verify(VerifyArgs),
     /// The issuers `verify` trusts, with their pinned key sets and status lists.
     #[command(subcommand)]
@@ -78,8 +81,12 @@ pub struct IssueArgs {
 
 #[derive(Args)]
 pub struct VerifyArgs {
-    /// certificate.pdf, photo.png/jpg, a https://…/v/<token> link, or the token.
+    /// certificate.pdf, photo.png/jpg, a https://…/v/<token> or …/c/<code> link, the token,
+    /// or the 核验码 printed on the certificate.
     input: String,
+    /// The trusted issuer to ask about a 核验码 (needed only when several are trusted).
+    #[arg(long)]
+    issuer: Option<String>,
     /// A key set to use instead of the pinned one: a JWKS file (`onetrip keys export-jwks`),
     /// or a URL (`<issuer>/.well-known/jwks.json`, which trusts that issuer for this run).
     #[arg(long)]
@@ -264,16 +271,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ca_cert: args.net.ca_cert,
                 input: args.input,
                 jwks: args.jwks,
+                issuer: args.issuer,
                 offline: args.offline,
             };
-            let outcome = match crate::offline::verify(&request).await {
-                Ok(outcome) => outcome,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    println!("verdict: unusable_input");
-                    crate::offline::Outcome::Untrusted
-                }
-            };
+            let outcome = crate::offline::verify(&request).await;
             return Ok(ExitCode::from(outcome.code()));
         }
         Command::Trust(command) => trust(command).await?,
@@ -303,12 +304,12 @@ async fn trust(command: TrustCommand) -> anyhow::Result<()> {
             for issuer in crate::offline::TrustList::load(&net.trust_path())?.issuers {
                 let list = crate::offline::pinned_list_time(&issuer)
                     .map_or("no status list".to_owned(), |t| {
-                        format!("status list of {}", t.to_rfc3339())
+                        format!("status list of {}", beijing_time(t))
                     });
                 println!(
                     "{}  trusted {}  {list}",
                     issuer.url,
-                    issuer.added_at.to_rfc3339()
+                    beijing_time(issuer.added_at)
                 );
                 for key in crate::offline::describe_keys(&issuer) {
                     println!("  key {key}");

@@ -1,11 +1,24 @@
 //! The verification code (核验码) printed beside the QR code, for people who type instead of
-//! scan: 80 random bits as 16 characters of Crockford base32, shown in four groups
-//! (`XK7M-2QPD-9VTR-4HWB`).
+//! scan: 16 characters of Crockford base32 shown in four groups (`XK7M-2QPD-9VTR-4HWB`), the
+//! first 15 random (75 bits), the 16th a check character over them.
 //!
 //! Crockford's alphabet has no `I`, `L`, `O` or `U`, so what a person reads aloud or retypes
 //! survives: input is case-insensitive, dashes and spaces are ignored, and `O` reads as `0`,
-//! `I` and `L` as `1`. Eighty random bits cannot be enumerated: at a million guesses a second
-//! against a million issued codes, finding any one takes about 38 years on average.
+//! `I` and `L` as `1`. Seventy-five random bits cannot be enumerated: at a million guesses a
+//! second against a million issued codes, finding any one takes about a year on average.
+//!
+//! The check character is Damm's algorithm over a totally anti-symmetric quasigroup of order
+//! 32: the symbols are the elements of GF(32) = GF(2)[x]/(x^5 + x^2 + 1) (symbol `i` of the
+//! alphabet is the element whose bits are `i`), and `s ∘ d = x·s + d`. Reading a code runs
+//! `s ← s ∘ d` from `s = 0` over all 16 symbols; the check character is the one that brings
+//! `s` back to 0. Every row and column of the table is a permutation (a ≠ 0), so one changed
+//! symbol always changes the end state; `(s ∘ p) ∘ q = (s ∘ q) ∘ p` gives `(x + 1)(p + q) = 0`,
+//! so `p = q` (x ≠ 1): swapping two different neighbours, the check character included,
+//! always changes it too. Both are checked exhaustively in the tests, and against an
+//! independent implementation in Python (`tests/api/codes.rs`).
+//!
+//! Codes issued before the check character existed have a random 16th character: a code is
+//! looked up first, and only a code not found is judged by its check character.
 
 use std::fmt;
 
@@ -17,6 +30,38 @@ use super::ParseError;
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const LEN: usize = 16;
 const GROUP: usize = 4;
+/// The random symbols before the check character.
+const RANDOM: usize = LEN - 1;
+
+/// `x · s` in GF(32) modulo x^5 + x^2 + 1: the multiplier of Damm's quasigroup.
+const fn times_x(s: u8) -> u8 {
+    let shifted = s << 1;
+    if shifted & 0x20 != 0 {
+        (shifted ^ 0b10_0101) & 0x1F
+    } else {
+        shifted
+    }
+}
+
+/// One step of Damm's algorithm: `state ∘ symbol`.
+const fn step(state: u8, symbol: u8) -> u8 {
+    times_x(state) ^ symbol
+}
+
+/// The state after reading `symbols` (alphabet indices) from 0.
+fn damm(symbols: impl IntoIterator<Item = u8>) -> u8 {
+    symbols.into_iter().fold(0, step)
+}
+
+/// The alphabet index of a canonical character.
+fn index(c: u8) -> u8 {
+    ALPHABET.iter().position(|&a| a == c).unwrap_or(0) as u8
+}
+
+/// The check character for 15 alphabet indices: the symbol `d` with `state ∘ d = 0`.
+fn check_symbol(random: &[u8]) -> u8 {
+    times_x(damm(random.iter().copied()))
+}
 
 /// A well-formed code, held in its canonical form (16 characters, no dashes).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -24,18 +69,30 @@ const GROUP: usize = 4;
 pub struct VerificationCode(String);
 
 impl VerificationCode {
-    /// A fresh code from the operating system's random source.
+    /// A fresh code: 15 symbols (75 bits) from the operating system's random source, then
+    /// their check character.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 10];
         OsRng.fill_bytes(&mut bytes);
         let bits = bytes
             .iter()
             .fold(0u128, |acc, &b| (acc << 8) | u128::from(b));
-        let code = (0..LEN)
-            .rev()
-            .map(|i| char::from(ALPHABET[((bits >> (i * 5)) & 0x1F) as usize]))
+        let mut symbols: Vec<u8> = (0..RANDOM)
+            .map(|i| ((bits >> (i * 5)) & 0x1F) as u8)
             .collect();
-        Self(code)
+        symbols.push(check_symbol(&symbols));
+        Self(
+            symbols
+                .iter()
+                .map(|&s| char::from(ALPHABET[usize::from(s)]))
+                .collect(),
+        )
+    }
+
+    /// Whether the 16th character is the check character of the first 15. A code issued
+    /// before check characters existed passes only by chance (1 in 32): look a code up first.
+    pub fn check_character_holds(&self) -> bool {
+        damm(self.0.bytes().map(index)) == 0
     }
 
     /// Reads a code as a person typed it: any case, with or without dashes or spaces,
@@ -104,6 +161,123 @@ impl From<VerificationCode> for String {
 mod tests {
     use super::*;
 
+    fn symbols(code: &str) -> Vec<u8> {
+        code.bytes().map(index).collect()
+    }
+
+    fn from_symbols(symbols: &[u8]) -> VerificationCode {
+        VerificationCode(
+            symbols
+                .iter()
+                .map(|&s| char::from(ALPHABET[usize::from(s)]))
+                .collect(),
+        )
+    }
+
+    /// Multiplication in GF(32) the long way (carry-less product, then reduction), to check
+    /// `times_x` against.
+    fn gf_mul(a: u8, b: u8) -> u8 {
+        let mut product: u16 = 0;
+        for bit in 0..5 {
+            if b & (1 << bit) != 0 {
+                product ^= u16::from(a) << bit;
+            }
+        }
+        for bit in (5..10).rev() {
+            if product & (1 << bit) != 0 {
+                product ^= 0b10_0101 << (bit - 5);
+            }
+        }
+        product as u8
+    }
+
+    #[test]
+    fn the_quasigroup_is_a_latin_square_and_totally_anti_symmetric() {
+        for s in 0..32u8 {
+            assert_eq!(times_x(s), gf_mul(2, s), "x·{s}");
+        }
+        // Every row and every column a permutation: one changed symbol always shows.
+        for fixed in 0..32u8 {
+            let mut row = [false; 32];
+            let mut column = [false; 32];
+            for other in 0..32u8 {
+                row[usize::from(step(fixed, other))] = true;
+                column[usize::from(step(other, fixed))] = true;
+            }
+            assert!(
+                row.iter().all(|&b| b) && column.iter().all(|&b| b),
+                "{fixed}"
+            );
+        }
+        // Swapping two different neighbours always shows, from any state.
+        for s in 0..32u8 {
+            for p in 0..32u8 {
+                for q in 0..32u8 {
+                    if p != q {
+                        assert_ne!(step(step(s, p), q), step(step(s, q), p), "{s} {p} {q}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_single_substitution_and_adjacent_transposition_is_caught() {
+        // Codes that start from every state at every position: 2000 generated ones plus
+        // codes made of one repeated symbol.
+        let mut codes: Vec<VerificationCode> =
+            (0..2000).map(|_| VerificationCode::generate()).collect();
+        for s in 0..32u8 {
+            let mut symbols = vec![s; RANDOM];
+            symbols.push(check_symbol(&symbols));
+            codes.push(from_symbols(&symbols));
+        }
+        let (mut substitutions, mut transpositions) = (0u64, 0u64);
+        for code in &codes {
+            assert!(code.check_character_holds(), "{code}");
+            let original = symbols(code.as_str());
+            for position in 0..LEN {
+                for other in 0..32u8 {
+                    if other == original[position] {
+                        continue;
+                    }
+                    let mut typo = original.clone();
+                    typo[position] = other;
+                    assert!(!from_symbols(&typo).check_character_holds());
+                    substitutions += 1;
+                }
+                if position + 1 < LEN && original[position] != original[position + 1] {
+                    let mut swapped = original.clone();
+                    swapped.swap(position, position + 1);
+                    assert!(!from_symbols(&swapped).check_character_holds());
+                    transpositions += 1;
+                }
+            }
+        }
+        assert!(substitutions >= 2000 * 16 * 31 && transpositions > 2000 * 14);
+    }
+
+    #[test]
+    fn the_check_character_of_known_codes() {
+        // Worked by hand: fifteen zeros leave state 0, so the check character is 0; a single
+        // 1 last leaves state 1, whose check is x·1 = 2.
+        assert!(
+            VerificationCode::parse("0000-0000-0000-0000")
+                .unwrap()
+                .check_character_holds()
+        );
+        assert!(
+            VerificationCode::parse("0000-0000-0000-0012")
+                .unwrap()
+                .check_character_holds()
+        );
+        assert!(
+            !VerificationCode::parse("0000-0000-0000-0010")
+                .unwrap()
+                .check_character_holds()
+        );
+    }
+
     #[test]
     fn generated_codes_are_16_characters_of_the_alphabet_and_differ() {
         let a = VerificationCode::generate();
@@ -113,6 +287,7 @@ mod tests {
         assert!(a.as_str().bytes().all(|c| ALPHABET.contains(&c)));
         assert_eq!(a.to_string().len(), 19);
         assert_eq!(VerificationCode::parse(&a.to_string()).unwrap(), a);
+        assert!(a.check_character_holds() && b.check_character_holds());
     }
 
     #[test]

@@ -50,23 +50,62 @@ impl Fetcher {
 
     /// The body of `url` as text, at most [`MAX_BODY`] bytes.
     pub async fn text(&self, url: &str, accept: &str) -> Result<String, FetchError> {
+        let request = self.client.get(url).header("Accept", accept);
+        let (status, body) = self.send(url, request).await?;
+        if !(200..300).contains(&status) {
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status,
+            });
+        }
+        Ok(body)
+    }
+
+    /// A verdict as JSON, whatever its status (a verdict of 404 or 422 is still an answer):
+    /// `GET url` when `pdf` is `None`, else the PDF posted to it.
+    pub async fn verdict(
+        &self,
+        url: &str,
+        pdf: Option<&[u8]>,
+    ) -> Result<serde_json::Value, FetchError> {
+        let request = match pdf {
+            None => self.client.get(url),
+            Some(pdf) => self
+                .client
+                .post(url)
+                .header("Content-Type", "application/pdf")
+                .body(pdf.to_vec()),
+        };
+        let (status, text) = self
+            .send(url, request.header("Accept", "application/json"))
+            .await?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|_| FetchError::Status {
+                url: url.to_owned(),
+                status,
+            })?;
+        if value["verdict"].is_string() {
+            Ok(value)
+        } else {
+            Err(FetchError::Status {
+                url: url.to_owned(),
+                status,
+            })
+        }
+    }
+
+    /// Sends `request`; its status and body as text, at most [`MAX_BODY`] bytes.
+    async fn send(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, String), FetchError> {
         let unreachable = |e: reqwest::Error| FetchError::Unreachable {
             url: url.to_owned(),
             reason: describe(&e),
         };
-        let response = self
-            .client
-            .get(url)
-            .header("Accept", accept)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        if !response.status().is_success() {
-            return Err(FetchError::Status {
-                url: url.to_owned(),
-                status: response.status().as_u16(),
-            });
-        }
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
@@ -78,10 +117,11 @@ impl Fetcher {
                 });
             }
         }
-        String::from_utf8(body).map_err(|_| FetchError::Body {
+        let text = String::from_utf8(body).map_err(|_| FetchError::Body {
             url: url.to_owned(),
             reason: "the answer is not UTF-8 text".to_owned(),
-        })
+        })?;
+        Ok((status, text))
     }
 
     pub async fn json(&self, url: &str) -> Result<serde_json::Value, FetchError> {

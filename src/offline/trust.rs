@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Fetcher, read_status_list};
-use crate::signing::KeyRing;
+use crate::signing::{KeyRing, KeyStatus};
 
 /// The trust list as stored.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -44,9 +44,68 @@ pub fn default_path() -> PathBuf {
     config.join("onetrip").join("trust.json")
 }
 
+/// A trust list that others could have written: refused, as ssh refuses such key files.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path} may be written by its group or by others (mode {mode:o}): a trust list anyone can edit cannot be trusted. Fix it with: chmod 600 {path}"
+)]
+pub struct UnsafeTrustFile {
+    pub path: String,
+    pub mode: u32,
+}
+
+/// Refuses a trust list writable by its group or others.
+#[cfg(unix)]
+fn check_mode(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o022 != 0 => Err(UnsafeTrustFile {
+            path: path.display().to_string(),
+            mode: meta.permissions().mode() & 0o7777,
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn check_mode(_: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Whether a key set fetched from an issuer may replace the pinned one: every pinned key is
+/// still there with the same public key, and a key pinned as compromised stays compromised
+/// from no later a time. (A replayed older key set would unrevoke a key.)
+pub fn keys_continue(pinned: &KeyRing, fetched: &KeyRing) -> anyhow::Result<()> {
+    for old in pinned.records() {
+        let Some(new) = fetched.find(&old.kid) else {
+            bail!("it drops key {}", old.kid);
+        };
+        let Some(old_key) = pinned.find(&old.kid) else {
+            continue;
+        };
+        if new.public != old_key.public {
+            bail!("it changes the public key of {}", old.kid);
+        }
+        let still_revoked = match (old.compromised_since, new.record.compromised_since) {
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some(old_since), Some(new_since)) => new_since <= old_since,
+        };
+        if old.status == KeyStatus::Revoked
+            && (new.record.status != KeyStatus::Revoked || !still_revoked)
+        {
+            bail!("it no longer marks key {} compromised as pinned", old.kid);
+        }
+    }
+    Ok(())
+}
+
 impl TrustList {
-    /// The list at `path`; an empty one if the file does not exist yet.
+    /// The list at `path`; an empty one if the file does not exist yet. A file its group or
+    /// others may write is refused ([`UnsafeTrustFile`]).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
+        check_mode(path)?;
         match std::fs::read_to_string(path) {
             Ok(text) => serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a trust list", path.display())),
@@ -142,4 +201,68 @@ pub fn pinned_list_time(issuer: &TrustedIssuer) -> Option<DateTime<Utc>> {
     read_status_list(jws, &ring, Some(&issuer.url))
         .ok()
         .map(|l| l.issued_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ed25519_dalek::SigningKey;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::signing::{kid_of, thumbprint};
+
+    fn jwk(seed: u8, status: &str, compromised_since: Option<&str>) -> Value {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        json!({
+            "kid": kid_of(&thumbprint(&key.verifying_key())),
+            "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+            "status": status, "created_at": "2026-01-01T00:00:00Z",
+            "activated_at": "2026-01-01T00:00:00Z", "retired_at": null,
+            "compromised_since": compromised_since,
+        })
+    }
+
+    fn ring(keys: &[Value]) -> KeyRing {
+        KeyRing::from_jwks(&json!({ "keys": keys })).unwrap()
+    }
+
+    #[test]
+    fn a_refreshed_key_set_keeps_every_pinned_key_and_compromise() {
+        let since = Some("2026-06-01T00:00:00Z");
+        let pinned = ring(&[jwk(1, "revoked", since), jwk(2, "active", None)]);
+        // A rotation: the active key retires, a new one is added. A compromise moved earlier.
+        for fetched in [
+            vec![
+                jwk(1, "revoked", since),
+                jwk(2, "retired", None),
+                jwk(3, "active", None),
+            ],
+            vec![
+                jwk(1, "revoked", Some("2026-05-01T00:00:00Z")),
+                jwk(2, "active", None),
+            ],
+            vec![jwk(1, "revoked", None), jwk(2, "active", None)],
+        ] {
+            assert!(
+                keys_continue(&pinned, &ring(&fetched)).is_ok(),
+                "{fetched:?}"
+            );
+        }
+        // A replayed older set (the key not yet revoked), a later compromise, a dropped key.
+        for fetched in [
+            vec![jwk(1, "active", None), jwk(2, "active", None)],
+            vec![
+                jwk(1, "revoked", Some("2026-07-01T00:00:00Z")),
+                jwk(2, "active", None),
+            ],
+            vec![jwk(2, "active", None), jwk(3, "active", None)],
+        ] {
+            assert!(
+                keys_continue(&pinned, &ring(&fetched)).is_err(),
+                "{fetched:?}"
+            );
+        }
+    }
 }

@@ -7,10 +7,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
+use chrono::{DateTime, Utc};
+
+use crate::domain::calendar::beijing_time;
 use crate::domain::certificate::RevocationReason;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
-use crate::service::verdict::{Finding, Verdict};
+use crate::service::verdict::{Finding, InputProblem, Verdict};
 
 fn wants_json(headers: &HeaderMap) -> bool {
     headers
@@ -27,10 +30,28 @@ fn titles(verdict: Verdict) -> (&'static str, &'static str) {
         Verdict::KeyRevoked => ("签名密钥已泄露", "Signed by a compromised key"),
         Verdict::UnknownKey => ("未知签名密钥", "Unknown signing key"),
         Verdict::BadSignature => ("签名无效", "Bad signature"),
-        Verdict::Malformed => ("无效核验码", "Malformed token"),
+        Verdict::Malformed => ("无法识别", "Not a code or link"),
         Verdict::NotIssued => ("非本机关签发", "Not issued by us"),
         Verdict::Suspended => ("已暂扣", "Suspended"),
         Verdict::Superseded => ("已变更（旧版本）", "Superseded by a newer version"),
+        Verdict::AlteredCopy => ("文件已被改动", "Altered copy"),
+        Verdict::CodeTypo => ("请核对核验码", "Check the code"),
+        Verdict::UnusableInput => ("无法读取", "Unusable input"),
+        Verdict::UntrustedIssuer => ("发证机关不受信任", "Untrusted issuer"),
+        Verdict::StatusUnknown => ("状态未知", "Status unknown"),
+    }
+}
+
+/// The HTTP status of a verdict on every verify route: a mistyped code is the caller's to
+/// fix (400), a file that is not a PDF is of the wrong type (415), one we cannot read is
+/// unprocessable (422). Other verdicts are answers (200); `/c/` answers 404 for a code never
+/// issued.
+pub fn status_of(finding: &Finding) -> StatusCode {
+    match (finding.verdict, finding.problem) {
+        (Verdict::CodeTypo, _) => StatusCode::BAD_REQUEST,
+        (Verdict::UnusableInput, Some(InputProblem::NotPdf)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        (Verdict::UnusableInput, _) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::OK,
     }
 }
 
@@ -44,12 +65,19 @@ fn reason_zh(reason: RevocationReason) -> &'static str {
     }
 }
 
+/// The verdict with the status [`status_of`] gives it.
 pub fn respond(
     state: &AppState,
     headers: &HeaderMap,
     finding: Finding,
 ) -> Result<Response, ServiceError> {
-    respond_with(state, headers, StatusCode::OK, finding)
+    let status = status_of(&finding);
+    respond_with(state, headers, status, finding)
+}
+
+/// A moment of the finding (an RFC 3339 string in its JSON) as people read it.
+fn shown(moment: Option<DateTime<Utc>>) -> Option<String> {
+    moment.map(beijing_time)
 }
 
 pub fn respond_with(
@@ -62,13 +90,29 @@ pub fn respond_with(
         return Ok((status, Json(finding)).into_response());
     }
     let (title_zh, title_en) = titles(finding.verdict);
+    let claimed = finding
+        .certificate_verdict
+        .as_ref()
+        .map(|c| titles(c.verdict));
+    let latest = finding.latest.as_ref().map(|l| titles(l.verdict));
+    let times = json!({
+        "checked_at": beijing_time(Utc::now()),
+        "signed_at": shown(finding.signed_at),
+        "revoked_at": shown(finding.revocation.as_ref().map(|r| r.revoked_at)),
+        "suspended_at": shown(finding.suspension.as_ref().map(|s| s.suspended_at)),
+        "superseded_at": shown(finding.successor.as_ref().map(|s| s.superseded_at)),
+    });
     let html = state
         .pages
         .render(
             "verdict.html",
             json!({
                 "finding": finding, "title_zh": title_zh, "title_en": title_en,
+                "tone": finding.verdict.tone(),
                 "reason_zh": finding.revocation.as_ref().map(|r| reason_zh(r.reason)),
+                "claimed_zh": claimed.map(|t| t.0), "claimed_en": claimed.map(|t| t.1),
+                "latest_zh": latest.map(|t| t.0), "latest_en": latest.map(|t| t.1),
+                "times": times,
             }),
         )
         .map_err(ServiceError::internal)?;

@@ -1,6 +1,6 @@
 //! Public verification: `GET /v/{token}` (the QR's target, HTML or JSON), `GET /c/{code}` (the
-//! printed short link and typed verification codes) and `POST /api/v1/verify` (a PDF, or
-//! `{token}` or `{code}`).
+//! printed short link and typed verification codes) and `POST /api/v1/verify` (`{token}` or
+//! `{code}` as JSON; any other body is a file, which should be the PDF).
 
 use axum::Json;
 use axum::body::Body;
@@ -12,11 +12,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::json;
-use super::verdict::{respond, respond_with};
-use crate::body::read_limited;
+use super::verdict::{respond, respond_with, status_of};
+use crate::body::{ReceiveError, read_limited};
 use crate::domain::presented::Presented;
 use crate::routes::state::AppState;
-use crate::service::verdict::{Finding, Verdict};
+use crate::service::verdict::{Finding, InputProblem, Verdict};
 use crate::service::verification::{self, MAX_PDF_BYTES};
 use crate::service::{ErrorKind, ServiceError};
 
@@ -34,7 +34,8 @@ pub async fn page(
 }
 
 /// `/c/{code}`: the printed short link, or a code typed in any accepted spelling. A code we
-/// never issued is `not_issued` with 404; one that is not a code at all, `malformed` with 400.
+/// never issued is `not_issued` with 404; a mistyped one (its check character fails)
+/// `code_typo` with 400; one that is not a code at all, `malformed` with 400.
 pub async fn code_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -48,7 +49,7 @@ pub async fn code_page(
     let status = match finding.verdict {
         Verdict::NotIssued => StatusCode::NOT_FOUND,
         Verdict::Malformed => StatusCode::BAD_REQUEST,
-        _ => StatusCode::OK,
+        _ => status_of(&finding),
     };
     respond_with(&state, &headers, status, finding)
 }
@@ -61,21 +62,22 @@ struct VerifyBody {
     code: Option<String>,
 }
 
+/// A file over the limit is `unusable_input` (422) with an `error` beside the verdict.
 pub async fn api(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ServiceError> {
-    let body = read_limited(body.into_data_stream(), MAX_PDF_BYTES)
-        .await
-        .map_err(|e| ServiceError::body(e, "PDF"))?;
+    let body = match read_limited(body.into_data_stream(), MAX_PDF_BYTES).await {
+        Ok(body) => body,
+        Err(ReceiveError::TooLarge { .. }) => return Ok(too_large()),
+        Err(e) => return Err(ServiceError::body(e, "PDF")),
+    };
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let finding = if content_type.starts_with("application/pdf") {
-        verification::verify_pdf(&state, &body).await?
-    } else if content_type.starts_with("application/json") {
+    let finding = if content_type.starts_with("application/json") {
         let presented = match json::parse::<VerifyBody>(&body)? {
             VerifyBody {
                 token: Some(token),
@@ -96,11 +98,19 @@ pub async fn api(
         };
         verification::verify_presented(&state, presented).await?
     } else {
-        return Err(ServiceError::new(
-            ErrorKind::UnsupportedMediaType,
-            "expected_pdf_or_json",
-            "请提交 PDF 或 {\"token\": …} / {\"code\": …} / send a PDF (application/pdf) or JSON {\"token\": …} or {\"code\": …}",
-        ));
+        // Anything else is a file: the PDF we issued, or whatever was sent as one.
+        verification::verify_pdf(&state, &body).await?
     };
-    Ok(Json(finding).into_response())
+    Ok((status_of(&finding), Json(finding)).into_response())
+}
+
+/// The answer to a file over [`MAX_PDF_BYTES`]: the verdict, and an error for clients that
+/// read only errors.
+fn too_large() -> Response {
+    let finding = Finding::unusable(InputProblem::TooLarge);
+    let mut body = serde_json::to_value(&finding).unwrap_or_default();
+    body["error"] = serde_json::json!({
+        "code": "too_large", "message": finding.message, "field": null,
+    });
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
 }

@@ -18,6 +18,7 @@ use super::verdict::respond;
 use crate::domain::presented::Presented;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
+use crate::service::verdict::{Finding, InputProblem};
 use crate::service::verification::{self, MAX_PDF_BYTES};
 
 /// `places` limits the PDF uploads served at once (shared with `/api/v1/verify`).
@@ -61,8 +62,10 @@ async fn submit(
         let multipart = Multipart::from_request(request, &state)
             .await
             .map_err(|e| HtmlError::bad_request(e.body_text()))?;
-        let pdf = read_pdf(multipart).await?;
-        verification::verify_pdf(&state, &pdf).await?
+        match read_pdf(multipart).await? {
+            Some(pdf) => verification::verify_pdf(&state, &pdf).await?,
+            None => Finding::unusable(InputProblem::TooLarge),
+        }
     } else {
         let Form(form) = Form::<TokenForm>::from_request(request, &state)
             .await
@@ -77,8 +80,9 @@ async fn submit(
     Ok(respond(&state, &headers, finding)?)
 }
 
-/// The bytes of the form's `pdf` part, refusing an empty choice or an oversized file.
-async fn read_pdf(mut multipart: Multipart) -> Result<Vec<u8>, HtmlError> {
+/// The bytes of the form's `pdf` part (`None` if it is over the limit), refusing an empty
+/// choice.
+async fn read_pdf(mut multipart: Multipart) -> Result<Option<Vec<u8>>, HtmlError> {
     let malformed = |e: axum::extract::multipart::MultipartError| {
         HtmlError::bad_request(format!("上传无效 / malformed upload: {}", e.body_text()))
     };
@@ -87,17 +91,23 @@ async fn read_pdf(mut multipart: Multipart) -> Result<Vec<u8>, HtmlError> {
             continue;
         }
         let mut pdf = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+        loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                // The body limit (the file's limit and a little for the form) was reached.
+                Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(malformed(e)),
+            };
             if pdf.len() + chunk.len() > MAX_PDF_BYTES {
-                return Err(HtmlError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "PDF 超过 10 MB，不是本机关签发的证照 / the PDF is over 10 MB: not one of our certificates",
-                ));
+                return Ok(None);
             }
             pdf.extend_from_slice(&chunk);
         }
         if !pdf.is_empty() {
-            return Ok(pdf);
+            return Ok(Some(pdf));
         }
     }
     Err(HtmlError::bad_request(

@@ -9,7 +9,8 @@ use crate::domain::certificate::{CertStatus, Certificate, Change, RevocationReas
 use crate::service::issuance::CHINA;
 use crate::signing::{Claims, KeyRing, KeyStatus, parse_token};
 
-/// The distinct answers a verifier can get (API.md, "Verdict").
+/// The distinct answers a verifier can get (API.md, "Verdicts and exit codes, completed").
+/// The last two only the offline verifier gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -23,6 +24,27 @@ pub enum Verdict {
     NotIssued,
     Suspended,
     Superseded,
+    /// A PDF carrying our QR code whose bytes are not the issued file's.
+    AlteredCopy,
+    /// A 核验码 not in the store whose check character fails: mistyped, not forged.
+    CodeTypo,
+    /// Not a PDF, no readable QR code, or too large.
+    UnusableInput,
+    /// The link's issuer is not in the verifier's trust list.
+    UntrustedIssuer,
+    /// The verifier's status list is too old (or missing, or older than the certificate)
+    /// to say whether the certificate is still valid.
+    StatusUnknown,
+}
+
+/// How a verdict is shown: green for valid, red for what must not be trusted, amber for what
+/// needs a look (a replaced or suspended version, a typo, a file we cannot read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
+    Green,
+    Red,
+    Amber,
 }
 
 impl Verdict {
@@ -38,6 +60,33 @@ impl Verdict {
             Verdict::NotIssued => "not_issued",
             Verdict::Suspended => "suspended",
             Verdict::Superseded => "superseded",
+            Verdict::AlteredCopy => "altered_copy",
+            Verdict::CodeTypo => "code_typo",
+            Verdict::UnusableInput => "unusable_input",
+            Verdict::UntrustedIssuer => "untrusted_issuer",
+            Verdict::StatusUnknown => "status_unknown",
+        }
+    }
+
+    /// The colour of its page (API.md): revoked, expired, a compromised key, a bad signature,
+    /// an altered copy, an unknown key and a certificate we never issued are red.
+    pub fn tone(self) -> Tone {
+        match self {
+            Verdict::Valid => Tone::Green,
+            Verdict::Revoked
+            | Verdict::Expired
+            | Verdict::KeyRevoked
+            | Verdict::UnknownKey
+            | Verdict::BadSignature
+            | Verdict::NotIssued
+            | Verdict::AlteredCopy
+            | Verdict::UntrustedIssuer => Tone::Red,
+            Verdict::Suspended
+            | Verdict::Superseded
+            | Verdict::Malformed
+            | Verdict::CodeTypo
+            | Verdict::UnusableInput
+            | Verdict::StatusUnknown => Tone::Amber,
         }
     }
 
@@ -56,11 +105,28 @@ impl Verdict {
             Verdict::BadSignature => {
                 "签名无效，内容可能被篡改 / The signature does not match: the content was altered."
             }
-            Verdict::Malformed => "不是有效的核验码 / This is not a valid verification code.",
+            Verdict::Malformed => {
+                "无法识别，请核对输入的核验码或链接 / This is not a verification code or link: check what was entered."
+            }
             Verdict::NotIssued => "本机关未签发此证照 / This issuer never issued this certificate.",
             Verdict::Suspended => "证照已被暂扣，暂停使用 / This certificate is suspended.",
             Verdict::Superseded => {
                 "证照已变更，此版本已被新版本替代 / This version was replaced by a newer one."
+            }
+            Verdict::AlteredCopy => {
+                "文件不是发证机关签发的原件，可能被改动 / This file is not the one the issuer issued: it was altered."
+            }
+            Verdict::CodeTypo => {
+                "核验码校验位不符，可能输入有误，请核对 / The code's check character does not match: probably mistyped. Check the code."
+            }
+            Verdict::UnusableInput => {
+                "无法读取：不是 PDF 证照，或没有可识别的二维码 / Cannot be read: not a certificate PDF, or no readable QR code."
+            }
+            Verdict::UntrustedIssuer => {
+                "发证机关不在信任列表中 / The issuer is not in your trust list."
+            }
+            Verdict::StatusUnknown => {
+                "状态列表已过期，无法确认证照当前状态 / The status list is out of date: whether it is still valid is unknown."
             }
         }
     }
@@ -87,6 +153,9 @@ pub struct PublicCertificate {
     pub expiry_date: NaiveDate,
     pub issuer: String,
     pub issued_at: DateTime<Utc>,
+    /// Its signed token (what its QR code carries), so that a verifier handed a 核验码 can
+    /// check the signature and the status list itself.
+    pub token: String,
 }
 
 impl From<&Certificate> for PublicCertificate {
@@ -105,6 +174,7 @@ impl From<&Certificate> for PublicCertificate {
             expiry_date: content.expiry_date,
             issuer: content.issuer.name.clone(),
             issued_at: c.issued_at,
+            token: c.token.clone(),
         }
     }
 }
@@ -134,6 +204,65 @@ pub struct Finding {
     /// The version that replaced a superseded one, and what changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub successor: Option<Box<Successor>>,
+    /// For a superseded version: the last version of its chain, and whether it is in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest: Option<Box<Latest>>,
+    /// For an altered copy: the verdict of the certificate the copy claims to be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_verdict: Option<Box<CertificateVerdict>>,
+    /// For unusable input: what is wrong with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<InputProblem>,
+}
+
+/// The end of a superseded version's chain of successors.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latest {
+    pub id: String,
+    pub code: Option<String>,
+    /// Where to verify it.
+    pub link: String,
+    /// Its own verdict.
+    pub verdict: Verdict,
+    /// Valid or suspended: the version in force. Otherwise no version is in force.
+    pub in_force: bool,
+}
+
+/// The verdict of the certificate an altered copy claims to be.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateVerdict {
+    pub verdict: Verdict,
+    pub message: String,
+}
+
+/// Why a file handed to a verifier cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputProblem {
+    NotPdf,
+    NoQr,
+    TooLarge,
+    /// More images, or more pixels, than a certificate ever holds.
+    TooComplex,
+}
+
+impl InputProblem {
+    pub fn message(self) -> &'static str {
+        match self {
+            InputProblem::NotPdf => {
+                "不是 PDF 文件，无法核验 / This file is not a PDF: it cannot be verified."
+            }
+            InputProblem::NoQr => {
+                "PDF 中没有可识别的核验二维码，无法核验 / No readable verification QR code in this PDF: it cannot be verified."
+            }
+            InputProblem::TooComplex => {
+                "PDF 图像过多或过大，不是证照 PDF，无法核验 / This PDF holds more or larger images than a certificate: it cannot be verified."
+            }
+            InputProblem::TooLarge => {
+                "文件超过 10 MB，不是证照 PDF，无法核验 / The file is over 10 MB: not a certificate PDF, it cannot be verified."
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,6 +294,33 @@ impl Finding {
             revocation: None,
             suspension: None,
             successor: None,
+            latest: None,
+            certificate_verdict: None,
+            problem: None,
+        }
+    }
+
+    /// The verdict for a file that cannot be used.
+    pub fn unusable(problem: InputProblem) -> Self {
+        Self {
+            message: problem.message().to_owned(),
+            problem: Some(problem),
+            ..Self::of(Verdict::UnusableInput)
+        }
+    }
+
+    /// This finding, for a file that carries the certificate's QR code but is not the issued
+    /// file: `altered_copy`, naming the certificate and its own verdict.
+    pub fn altered_copy(self) -> Self {
+        let own = CertificateVerdict {
+            verdict: self.verdict,
+            message: self.message.clone(),
+        };
+        Self {
+            verdict: Verdict::AlteredCopy,
+            message: Verdict::AlteredCopy.message().to_owned(),
+            certificate_verdict: Some(Box::new(own)),
+            ..self
         }
     }
 }

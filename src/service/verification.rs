@@ -1,21 +1,27 @@
 //! Verification as the service answers it: a token, a code or a PDF against the service's
 //! keys and records. The verdict logic itself is in `verdict`.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::verdict::{Finding, Successor, Verdict, verify_token};
+use super::verdict::{Finding, InputProblem, Latest, Successor, Verdict, verify_token};
 use super::{ServiceError, Services};
 use crate::domain::Sha256Digest;
-use crate::domain::certificate::{CertStatus, changes};
+use crate::domain::certificate::{CertStatus, Certificate, changes};
 use crate::domain::presented::Presented;
 
+/// The most versions followed from a superseded one (identifiers number versions with three
+/// digits), so that a damaged record cannot loop.
+const MAX_CHAIN: usize = 1000;
+
 /// The verdict for a token, against the service's keys and records. A superseded version's
-/// verdict names its successor and what changed.
+/// verdict names its successor and what changed, and the end of its chain: the version now
+/// in force, or none.
 pub async fn verify(services: &Services, token: &str) -> Result<Finding, ServiceError> {
+    let now = Utc::now();
     let mut superseded = None;
     let mut finding = {
         let ring = services.keys.read().await;
-        verify_token(&ring, token, Utc::now(), |id| {
+        verify_token(&ring, token, now, |id| {
             let found = services.store.certificate(id)?;
             if let Some(c) = &found
                 && matches!(c.status, CertStatus::Superseded { .. })
@@ -36,18 +42,55 @@ pub async fn verify(services: &Services, token: &str) -> Result<Finding, Service
         finding.successor = Some(Box::new(Successor {
             id: new.content.id.to_string(),
             code: new.content.code.as_ref().map(ToString::to_string),
-            link: new
-                .code_url
-                .clone()
-                .unwrap_or_else(|| new.verify_url.clone()),
+            link: link_of(&new),
             superseded_at: *superseded_at,
             changes: changes(&old.content, &new.content),
         }));
+        finding.latest = Some(Box::new(latest(services, new, now).await?));
     }
     Ok(finding)
 }
 
-/// The verdict for whatever was presented: a token, or the certificate a code names.
+fn link_of(c: &Certificate) -> String {
+    c.code_url.clone().unwrap_or_else(|| c.verify_url.clone())
+}
+
+/// Follows the chain of successors from `next` to its end, and judges that version.
+async fn latest(
+    services: &Services,
+    mut next: Certificate,
+    now: DateTime<Utc>,
+) -> Result<Latest, ServiceError> {
+    for _ in 0..MAX_CHAIN {
+        let CertStatus::Superseded { superseded_by, .. } = &next.status else {
+            break;
+        };
+        match services.store.certificate(superseded_by.as_str())? {
+            Some(after) => next = after,
+            None => break,
+        }
+    }
+    let verdict = {
+        let ring = services.keys.read().await;
+        let end = next.clone();
+        verify_token(&ring, &next.token, now, move |_| {
+            Ok::<_, ServiceError>(Some(end))
+        })?
+        .verdict
+    };
+    Ok(Latest {
+        id: next.content.id.to_string(),
+        code: next.content.code.as_ref().map(ToString::to_string),
+        link: link_of(&next),
+        verdict,
+        in_force: matches!(verdict, Verdict::Valid | Verdict::Suspended),
+    })
+}
+
+/// The verdict for whatever was presented: a token, or the certificate a code names. A code
+/// found in the store is answered whatever its check character says (codes issued before
+/// check characters keep verifying); one not found is a typo if its check character fails,
+/// and never issued if it holds.
 pub async fn verify_presented(
     services: &Services,
     presented: Presented,
@@ -56,7 +99,8 @@ pub async fn verify_presented(
         Presented::Token(token) => verify(services, &token).await,
         Presented::Code(code) => match services.store.certificate_by_code(&code)? {
             Some(certificate) => verify(services, &certificate.token).await,
-            None => Ok(Finding::of(Verdict::NotIssued)),
+            None if code.check_character_holds() => Ok(Finding::of(Verdict::NotIssued)),
+            None => Ok(Finding::of(Verdict::CodeTypo)),
         },
         Presented::Malformed => Ok(Finding::of(Verdict::Malformed)),
     }
@@ -66,10 +110,78 @@ pub async fn verify_presented(
 /// this large is not one of ours.
 pub const MAX_PDF_BYTES: usize = 10 << 20;
 
-/// The verdict for a PDF: ours if its SHA-256 is one we issued.
+/// The verdict for a file: the issued PDF byte for byte is answered as its certificate; a
+/// file that is not a PDF, or a PDF without a readable QR code, is unusable; a PDF that is
+/// not the issued file but carries a certificate's QR code is an altered copy of it, named
+/// with its own verdict; one whose QR code names no certificate of ours gets that verdict.
 pub async fn verify_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, ServiceError> {
-    match services.store.certificate_by_pdf(&Sha256Digest::of(pdf))? {
-        Some(certificate) => verify(services, &certificate.token).await,
-        None => Ok(Finding::of(Verdict::NotIssued)),
+    if let Some(certificate) = services.store.certificate_by_pdf(&Sha256Digest::of(pdf))? {
+        return verify(services, &certificate.token).await;
     }
+    if !is_pdf(pdf) {
+        return Ok(Finding::unusable(InputProblem::NotPdf));
+    }
+    let bytes = pdf.to_vec();
+    let read = tokio::task::spawn_blocking(move || {
+        if !within_qr_budget(&bytes) {
+            return Err(InputProblem::TooComplex);
+        }
+        crate::render::read_qr_from_pdf(&bytes).map_err(|_| InputProblem::NoQr)
+    })
+    .await
+    .map_err(ServiceError::internal)?;
+    let presented = match read {
+        Ok(link) => Presented::read(&link),
+        Err(problem) => return Ok(Finding::unusable(problem)),
+    };
+    if presented == Presented::Malformed {
+        return Ok(Finding::unusable(InputProblem::NoQr));
+    }
+    let finding = verify_presented(services, presented).await?;
+    if finding.certificate.is_some() {
+        return Ok(finding.altered_copy());
+    }
+    Ok(finding)
+}
+
+/// Images a PDF may hold for the service to look for a QR code in it, and their pixels in
+/// all: a certificate holds one or two. Anyone may upload, so the work one upload can cause
+/// is bounded before any image is decoded (each is also bounded alone when it is decoded).
+const MAX_PDF_IMAGES: usize = 8;
+const MAX_PDF_PIXELS: u64 = 32 << 20;
+
+/// Whether the PDF's images, by their declared sizes, are few and small enough to search.
+fn within_qr_budget(pdf: &[u8]) -> bool {
+    let options = lopdf::LoadOptions {
+        max_decompressed_size: Some(16 << 20),
+        ..Default::default()
+    };
+    let Ok(doc) = lopdf::Document::load_mem_with_options(pdf, options) else {
+        return true; // Unreadable: the QR reader says so.
+    };
+    let mut images = 0;
+    let mut pixels = 0u64;
+    for object in doc.objects.values() {
+        let Ok(stream) = object.as_stream() else {
+            continue;
+        };
+        let dict = &stream.dict;
+        if dict.get(b"Subtype").and_then(|s| s.as_name()).ok() != Some(b"Image".as_slice()) {
+            continue;
+        }
+        let side = |key: &[u8]| {
+            dict.get(key)
+                .and_then(|v| v.as_i64())
+                .map_or(0, |v| u64::try_from(v).unwrap_or(u64::MAX))
+        };
+        images += 1;
+        pixels = pixels.saturating_add(side(b"Width").saturating_mul(side(b"Height")));
+    }
+    images <= MAX_PDF_IMAGES && pixels <= MAX_PDF_PIXELS
+}
+
+/// A PDF begins with `%PDF-` within its first kilobyte (ISO 32000-1, 7.5.2, as readers
+/// accept it).
+fn is_pdf(bytes: &[u8]) -> bool {
+    bytes.windows(5).take(1024).any(|window| window == b"%PDF-")
 }

@@ -9,6 +9,243 @@ use onetrip::render::read_qr_from_pdf;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::verdicts::{first_line, licence_of, onetrip_cli, revoke};
+
+/// The Crockford base32 alphabet of the code.
+const ALPHABET: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// `code` (printed form) with the character at `position` (0..16, dashes not counted)
+/// replaced by the next one of the alphabet.
+fn substituted(code: &str, position: usize) -> String {
+    let mut chars: Vec<char> = code.chars().filter(|c| *c != '-').collect();
+    let i = ALPHABET.find(chars[position]).unwrap();
+    chars[position] = ALPHABET.chars().nth((i + 1) % 32).unwrap();
+    chars.into_iter().collect()
+}
+
+/// `code` with the characters at `position` and `position + 1` swapped, if they differ.
+fn swapped(code: &str, position: usize) -> Option<String> {
+    let mut chars: Vec<char> = code.chars().filter(|c| *c != '-').collect();
+    (chars[position] != chars[position + 1]).then(|| {
+        chars.swap(position, position + 1);
+        chars.into_iter().collect()
+    })
+}
+
+#[tokio::test]
+async fn a_mistyped_code_is_a_typo_on_every_front_end_and_a_well_formed_unknown_one_is_not_issued()
+{
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let record = licence_of(&app, &staff, &scjg, 1100).await;
+    let code = record["code"].as_str().unwrap();
+    let mut typos: Vec<String> = (0..16).map(|i| substituted(code, i)).collect();
+    typos.extend((0..15).filter_map(|i| swapped(code, i)));
+    for typo in &typos {
+        let (status, v) = app.public_json(&format!("/c/{typo}")).await;
+        assert_eq!(
+            (status, v["verdict"].as_str()),
+            (400, Some("code_typo")),
+            "{typo}"
+        );
+        assert!(v.get("certificate").is_none());
+    }
+    let typo = &typos[7];
+    // The page: amber, "check the code", never "not issued by us".
+    let r = app
+        .client
+        .get(format!("{}/c/{typo}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("tone-amber\"") && html.contains("请核对核验码"),
+        "{html}"
+    );
+    assert!(html.contains("Check the code") && !html.contains("非本机关签发"));
+    // The API and the form.
+    let r = app
+        .client
+        .post(app.api("/verify"))
+        .json(&json!({"code": typo}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["verdict"], "code_typo");
+    assert_eq!(app.verify_typed(typo).await["verdict"], "code_typo");
+    let r = app
+        .client
+        .post(format!("{}/verify", app.url))
+        .form(&[("token", format!("{}/c/{typo}", app.url))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("tone-amber\""));
+
+    // A well-formed code (its check character holds) that we never issued: not_issued, 404.
+    for _ in 0..5 {
+        let unknown = onetrip::domain::VerificationCode::generate().to_string();
+        let (status, v) = app.public_json(&format!("/c/{unknown}")).await;
+        assert_eq!((status, v["verdict"].as_str()), (404, Some("not_issued")));
+        let r = app
+            .client
+            .post(app.api("/verify"))
+            .json(&json!({"code": unknown}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["verdict"], "not_issued");
+    }
+    // The issued code is still answered.
+    let (status, v) = app.public_json(&format!("/c/{code}")).await;
+    assert_eq!((status, v["verdict"].as_str()), (200, Some("valid")));
+}
+
+/// A second implementation of the check character, in Python, written from the definition
+/// (Damm over x ∘ y = 2·x + y in GF(32) modulo x^5 + x^2 + 1, multiplication by log tables):
+/// it agrees with the codes the service issues and the library generates, and the service
+/// agrees with it on which codes are typos.
+#[tokio::test]
+async fn the_check_character_agrees_with_an_independent_implementation() {
+    const PYTHON: &str = r#"
+import sys
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+exp, log = [0] * 62, [0] * 32
+v = 1
+for i in range(31):
+    exp[i] = exp[i + 31] = v
+    log[v] = i
+    v <<= 1
+    if v & 32:
+        v ^= 0b100101
+def mul(a, b):
+    return 0 if a == 0 or b == 0 else exp[log[a] + log[b]]
+table = [[mul(2, x) ^ y for y in range(32)] for x in range(32)]
+def state(symbols):
+    s = 0
+    for d in symbols:
+        s = table[s][d]
+    return s
+for line in sys.stdin:
+    code = line.strip().replace("-", "")
+    symbols = [ALPHABET.index(c) for c in code]
+    check = next(d for d in range(32) if table[state(symbols[:15])][d] == 0)
+    print(ALPHABET[check], "ok" if state(symbols) == 0 else "typo")
+"#;
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let issued = licence_of(&app, &staff, &scjg, 1110).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut codes = vec![issued.clone()];
+    codes.extend((0..500).map(|_| onetrip::domain::VerificationCode::generate().to_string()));
+    let typos: Vec<String> = (0..16).map(|i| substituted(&issued, i)).collect();
+    codes.extend(typos.iter().cloned());
+    let mut python = std::process::Command::new("python3")
+        .args(["-c", PYTHON])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for the independent check");
+    {
+        use std::io::Write;
+        let mut stdin = python.stdin.take().unwrap();
+        for code in &codes {
+            writeln!(stdin, "{code}").unwrap();
+        }
+    }
+    let out = python.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let answers: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(answers.len(), codes.len());
+    for (code, answer) in codes.iter().zip(&answers) {
+        let (check, verdict) = answer.split_once(' ').unwrap();
+        let is_typo = typos.contains(code);
+        assert_eq!(verdict, if is_typo { "typo" } else { "ok" }, "{code}");
+        if !is_typo {
+            assert!(
+                code.ends_with(check),
+                "{code}: Python's check character is {check}"
+            );
+        }
+    }
+    for typo in &typos {
+        let (_, v) = app.public_json(&format!("/c/{typo}")).await;
+        assert_eq!(v["verdict"], "code_typo");
+    }
+}
+
+#[tokio::test]
+async fn the_cli_checks_the_printed_code_and_its_link_online_and_refuses_to_offline() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let record = licence_of(&app, &staff, &scjg, 1120).await;
+    let code = record["code"].as_str().unwrap();
+    let link = record["code_url"].as_str().unwrap();
+    let dir = app.dir.path().to_owned();
+
+    // Nothing trusted: no issuer to ask.
+    let (exit, out) = onetrip_cli(&dir, &["verify", code]);
+    assert_eq!(
+        (exit, first_line(&out)),
+        (3, "verdict: untrusted_issuer"),
+        "{out}"
+    );
+    let (exit, out) = onetrip_cli(&dir, &["trust", "add", &app.url]);
+    assert_eq!(exit, 0, "{out}");
+
+    for input in [
+        code.to_owned(),
+        code.to_lowercase().replace('-', ""),
+        link.to_owned(),
+    ] {
+        let (exit, out) = onetrip_cli(&dir, &["verify", &input]);
+        assert_eq!(
+            (exit, first_line(&out)),
+            (0, "verdict: valid"),
+            "{input}: {out}"
+        );
+        assert!(out.contains(record["id"].as_str().unwrap()), "{out}");
+    }
+    let (exit, out) = onetrip_cli(&dir, &["verify", code, "--issuer", &app.url]);
+    assert_eq!(exit, 0, "{out}");
+    let (exit, out) = onetrip_cli(
+        &dir,
+        &["verify", code, "--issuer", "https://elsewhere.example"],
+    );
+    assert_eq!(
+        (exit, first_line(&out)),
+        (3, "verdict: untrusted_issuer"),
+        "{out}"
+    );
+    // A typo is a typo; a code cannot be checked offline.
+    let (exit, out) = onetrip_cli(&dir, &["verify", &substituted(code, 3)]);
+    assert_eq!((exit, first_line(&out)), (3, "verdict: code_typo"), "{out}");
+    let (exit, out) = onetrip_cli(&dir, &["verify", "--offline", code]);
+    assert_eq!(
+        (exit, first_line(&out)),
+        (3, "verdict: unusable_input"),
+        "{out}"
+    );
+    assert!(out.contains("only be checked online"), "{out}");
+    // Revoked: the code says so, first.
+    revoke(&app, &record).await;
+    let (exit, out) = onetrip_cli(&dir, &["verify", code]);
+    assert_eq!((exit, first_line(&out)), (1, "verdict: revoked"), "{out}");
+    assert!(!out.contains("证照真实有效"), "{out}");
+}
 
 #[tokio::test]
 async fn a_code_verifies_in_every_accepted_spelling_and_unknown_codes_do_not() {
@@ -90,8 +327,9 @@ async fn a_code_verifies_in_every_accepted_spelling_and_unknown_codes_do_not() {
     let pasted = app.verify_typed(record["code_url"].as_str().unwrap()).await;
     assert_eq!(pasted["verdict"], "valid");
 
-    // A code we never issued: not_issued, 404, in the verdict shape. Not a code at all: 400.
-    let unknown = if code.starts_with('Z') { "Y" } else { "Z" }.to_owned() + &bare[1..];
+    // A code we never issued (its check character holds): not_issued, 404, in the verdict
+    // shape. Not a code at all: 400.
+    let unknown = onetrip::domain::VerificationCode::generate().to_string();
     let (status, verdict) = app.public_json(&format!("/c/{unknown}")).await;
     assert_eq!(
         (status, verdict["verdict"].as_str()),
@@ -215,4 +453,50 @@ async fn a_store_written_by_the_first_version_still_verifies() {
     let record = issued_licence_of(&app, &staff, &scjg, OTHER_ENTERPRISE).await;
     assert!(record["verify_url"].as_str().unwrap().len() <= 460);
     assert_eq!(record["kid"].as_str().unwrap().len(), 16);
+}
+
+/// Codes issued before the check character existed keep verifying: a code found in the store
+/// is answered whatever its 16th character says, on every front end.
+#[tokio::test]
+async fn codes_issued_before_the_check_character_keep_verifying() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-codes-v2");
+    let app = TestApp::spawn_on_copy_of(&fixture.join("data")).await;
+    let results = std::fs::read_to_string(fixture.join("results.jsonl")).unwrap();
+    let mut checked = 0;
+    for line in results.lines() {
+        let result: Value = serde_json::from_str(line).unwrap();
+        let code = result["code"].as_str().unwrap();
+        let parsed = onetrip::domain::VerificationCode::parse(code).unwrap();
+        assert!(
+            !parsed.check_character_holds(),
+            "{code}: the fixture's point"
+        );
+        let (status, v) = app.public_json(&format!("/c/{code}")).await;
+        assert_eq!(
+            (status, v["verdict"].as_str()),
+            (200, Some("valid")),
+            "{code}: {v}"
+        );
+        assert_eq!(v["certificate"]["id"], result["identifier"]);
+        let r = app
+            .client
+            .post(app.api("/verify"))
+            .json(&json!({"code": code.to_lowercase()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["verdict"], "valid");
+        assert_eq!(app.verify_typed(code).await["verdict"], "valid");
+        // One character off is a typo all the same.
+        let (status, v) = app
+            .public_json(&format!("/c/{}", substituted(code, 0)))
+            .await;
+        assert!(
+            (status, v["verdict"].as_str()) == (400, Some("code_typo"))
+                || (status, v["verdict"].as_str()) == (404, Some("not_issued")),
+            "{v}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
 }

@@ -37,6 +37,7 @@ async fn oversize_malformed_and_nested_bodies_are_refused_in_the_error_shape() {
             error_of(raw_post(&app, token, path, "application/json", big.clone()).await).await;
         assert_eq!(status, 413, "{path}");
     }
+    // A file over 10 MB to verify is unusable input (422), with an error beside the verdict.
     let (status, _, _) = error_of(
         raw_post(
             &app,
@@ -48,7 +49,7 @@ async fn oversize_malformed_and_nested_bodies_are_refused_in_the_error_shape() {
         .await,
     )
     .await;
-    assert_eq!(status, 413);
+    assert_eq!(status, 422);
 
     let invalid_utf8 = b"{\"holder\": \"\xff\xfe\"}".to_vec();
     let (status, code, _) = error_of(

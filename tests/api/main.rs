@@ -25,4 +25,5 @@ mod submission_flow;
 mod trust;
 mod uploads;
 mod validation;
+mod verdicts;
 mod verification;

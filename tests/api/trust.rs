@@ -7,10 +7,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::Signer;
 use lopdf::dictionary;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::verdicts::{first_line, licence_of, revoke as revoke_record};
 
 /// Runs `onetrip` with the trust list at `trust`; the exit code and everything printed.
 fn onetrip(trust: &Path, args: &[&str]) -> (i32, String) {
@@ -208,10 +212,19 @@ async fn untrusted_hosts_are_reported_and_never_contacted_and_status_comes_only_
     assert!(!fake.was_contacted(), "the untrusted host was contacted");
 
     // The same token, bare or behind its real link: revoked, from the trusted issuer.
-    for input in [token.to_owned(), format!("{}/v/{token}", app.url)] {
+    // The verdict is the first line, and no line reads better than it.
+    for input in [
+        token.to_owned(),
+        format!("{}/v/{token}", app.url),
+        pdf.to_str().unwrap().to_owned(),
+    ] {
         let (code, out) = onetrip(&trust, &["verify", &input]);
         assert_eq!(code, 1, "{out}");
-        assert!(out.contains("verdict: revoked"), "{out}");
+        assert_eq!(first_line(&out), "verdict: revoked", "{out}");
+        assert!(
+            !out.contains("证照真实有效") && !out.contains("genuine and valid"),
+            "{out}"
+        );
     }
 
     let (code, out) = onetrip(&trust, &["trust", "list"]);
@@ -290,7 +303,9 @@ async fn a_hanging_issuer_times_out_within_the_configured_time() {
     let started = Instant::now();
     let (code, out) = onetrip(&trust, &["verify", &link, "--timeout", "1"]);
     let took = started.elapsed();
-    assert_eq!(code, 2, "{out}");
+    // No status list pinned: its status cannot be known, never "valid".
+    assert_eq!(code, 4, "{out}");
+    assert!(out.starts_with("verdict: status_unknown"), "{out}");
     assert!(
         out.contains("timed out") || out.contains("could not be reached"),
         "{out}"
@@ -517,4 +532,381 @@ fn png_of_zeros(side: u32) -> Vec<u8> {
     );
     chunk(&mut png, b"IEND", &[]);
     png
+}
+
+// ---- Verdicts first, and a verifier that cannot be rolled back (issue 19). ----
+
+/// A compact JWS of `claims` with header `{"alg":"EdDSA","kid":kid}`, signed here with
+/// ed25519-dalek alone.
+fn jws(key: &ed25519_dalek::SigningKey, kid: &str, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "EdDSA", "kid": kid}).to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).to_bytes())
+    )
+}
+
+/// Serves fixed answers at `addr` (path prefix → content type and body) until the test ends,
+/// as an attacker in the issuer's place would.
+fn impostor(addr: &str, answers: Vec<(&'static str, &'static str, String)>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind(addr).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+            let (status, content_type, body) = answers
+                .iter()
+                .find(|(prefix, _, _)| path.starts_with(prefix))
+                .map_or(
+                    ("404 Not Found", "text/plain", String::new()),
+                    |(_, t, b)| ("200 OK", *t, b.clone()),
+                );
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+}
+
+async fn fetch_text(app: &TestApp, path: &str) -> String {
+    app.client
+        .get(format!("{}{path}", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn pinned_list(trust: &Path) -> String {
+    let list: Value = serde_json::from_str(&std::fs::read_to_string(trust).unwrap()).unwrap();
+    list["issuers"][0]["status_list"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_replayed_older_status_list_is_refused_as_stale_and_never_makes_a_revoked_certificate_valid()
+ {
+    let mut app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let good = licence_of(&app, &staff, &scjg, 1200).await;
+    let bad = licence_of(&app, &staff, &scjg, 1201).await;
+    let trust = app.dir.path().join("trust.json");
+    let (code, out) = onetrip(&trust, &["trust", "add", &app.url]);
+    assert_eq!(code, 0, "{out}");
+    // Captured before the revocation: genuinely signed, and older.
+    let old_list = fetch_text(&app, "/.well-known/status-list").await;
+    let jwks = fetch_text(&app, "/.well-known/jwks.json").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    revoke_record(&app, &bad).await;
+    let bad_link = format!("{}/v/{}", app.url, bad["token"].as_str().unwrap());
+    let good_link = format!("{}/v/{}", app.url, good["token"].as_str().unwrap());
+    let (code, out) = onetrip(&trust, &["verify", &bad_link]);
+    assert_eq!((code, first_line(&out)), (1, "verdict: revoked"), "{out}");
+    let newer = pinned_list(&trust);
+    assert_ne!(newer, old_list);
+
+    // The issuer's address now answers with the old list, and "valid" to every question.
+    app.stop();
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let valid = json!({"verdict": "valid", "message": "证照真实有效 / This certificate is genuine and valid."})
+        .to_string();
+    impostor(
+        &addr,
+        vec![
+            (
+                "/.well-known/status-list",
+                "application/jwt",
+                old_list.clone(),
+            ),
+            ("/.well-known/jwks.json", "application/json", jwks),
+            ("/v/", "application/json", valid.clone()),
+            ("/api/v1/verify", "application/json", valid),
+        ],
+    );
+    for _ in 0..2 {
+        let (code, out) = onetrip(&trust, &["verify", &bad_link]);
+        assert_eq!((code, first_line(&out)), (1, "verdict: revoked"), "{out}");
+        assert!(out.contains("warning: stale_status"), "{out}");
+        assert_eq!(pinned_list(&trust), newer, "the newer pinned list is kept");
+    }
+    let (code, out) = onetrip(&trust, &["verify", &good_link]);
+    assert_eq!(code, 2, "a refused list is no confirmation: {out}");
+    assert!(
+        first_line(&out).starts_with("verdict: valid (offline; status as of ")
+            && first_line(&out).ends_with("北京时间 (UTC+8))"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("warning: stale_status"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn after_a_key_rotation_the_new_keys_are_pinned_with_the_new_list() {
+    let mut app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let old_key = licence_of(&app, &staff, &scjg, 1210).await;
+    let trust = app.dir.path().join("trust.json");
+    let (code, out) = onetrip(&trust, &["trust", "add", &app.url]);
+    assert_eq!(code, 0, "{out}");
+    let r = app.post(&app.admin, "/keys/rotate", &json!({})).await;
+    assert_eq!(r.status(), 201);
+    let new_key = licence_of(&app, &staff, &scjg, 1211).await;
+    assert_ne!(new_key["kid"], old_key["kid"]);
+    revoke_record(&app, &old_key).await;
+    let link = format!("{}/v/{}", app.url, old_key["token"].as_str().unwrap());
+    let (code, out) = onetrip(&trust, &["verify", &link]);
+    assert_eq!((code, first_line(&out)), (1, "verdict: revoked"), "{out}");
+
+    // Offline from now on: the list signed by the new key still verifies with what is pinned.
+    app.stop();
+    for extra in [vec![], vec!["--offline"]] {
+        let mut args = vec!["verify", link.as_str()];
+        args.extend(extra);
+        let (code, out) = onetrip(&trust, &args);
+        assert_eq!((code, first_line(&out)), (1, "verdict: revoked"), "{out}");
+        assert!(!out.contains("does not verify"), "{out}");
+    }
+    let new_link = format!("{}/v/{}", app.url, new_key["token"].as_str().unwrap());
+    let (code, out) = onetrip(&trust, &["verify", "--offline", &new_link]);
+    assert_eq!(code, 2, "{out}");
+}
+
+/// An issuer of the test's own making: a key, its JWK Set, a token signed at `iat` and a
+/// trust list (mode 0600) pinning the set with a status list of `issued_at` and
+/// `next_update`. Returns the token and the key set's file.
+fn own_issuer(
+    dir: &Path,
+    iat: chrono::DateTime<chrono::Utc>,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    next_update: chrono::DateTime<chrono::Utc>,
+) -> (String, PathBuf) {
+    own_issuer_at(dir, "http://127.0.0.1:9", iat, issued_at, next_update)
+}
+
+/// [`own_issuer`] at `url`; the status list it returns is the one pinned.
+fn own_issuer_at(
+    dir: &Path,
+    url: &str,
+    iat: chrono::DateTime<chrono::Utc>,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    next_update: chrono::DateTime<chrono::Utc>,
+) -> (String, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
+    let kid = onetrip::signing::kid_of(&onetrip::signing::thumbprint(&key.verifying_key()));
+    let jwks = json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "kid": kid,
+        "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+        "status": "active", "created_at": "2020-01-01T00:00:00Z",
+        "activated_at": "2020-01-01T00:00:00Z", "retired_at": null, "compromised_since": null,
+    }]});
+    let token = jws(
+        &key,
+        &kid,
+        &json!({"sub": "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U",
+                "iat": iat.timestamp(), "exp": iat.timestamp() + 86_400 * 365 * 5,
+                "hid": "91350100M000100Y43", "dig": URL_SAFE_NO_PAD.encode([1u8; 32])}),
+    );
+    let list = jws(
+        &key,
+        &kid,
+        &json!({"iss": url, "iat": issued_at.timestamp(), "issued_at": issued_at,
+                "next_update": next_update, "certificates": [], "keys": []}),
+    );
+    let trust = dir.join("trust.json");
+    let file = json!({"issuers": [{"url": url, "added_at": "2026-01-01T00:00:00Z",
+                                   "jwks": jwks, "status_list": list}]});
+    std::fs::write(&trust, file.to_string()).unwrap();
+    std::fs::set_permissions(&trust, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let jwks_path = dir.join("jwks.json");
+    std::fs::write(&jwks_path, jwks.to_string()).unwrap();
+    (token, jwks_path)
+}
+
+#[tokio::test]
+async fn an_old_pinned_status_list_gives_status_unknown_never_valid() {
+    use chrono::{Duration as Days, Utc};
+    let dir = tempfile::tempdir().unwrap();
+    let trust = dir.path().join("trust.json");
+    let now = Utc::now();
+    // Current: valid offline, exit 2, with its age in Beijing time.
+    let (token, _) = own_issuer(
+        dir.path(),
+        now - Days::days(3),
+        now - Days::hours(1),
+        now + Days::hours(23),
+    );
+    let (code, out) = onetrip(&trust, &["verify", "--offline", &token]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        first_line(&out).starts_with("verdict: valid (offline; status as of 20"),
+        "{out}"
+    );
+    // Past its next update by less than the 24 hours of grace: still valid, and it says so.
+    own_issuer(
+        dir.path(),
+        now - Days::days(3),
+        now - Days::hours(30),
+        now - Days::hours(6),
+    );
+    let (code, out) = onetrip(&trust, &["verify", "--offline", &token]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("due for renewal"), "{out}");
+    // Past it by more: status_unknown, exit 4. (400 days old: the same.)
+    for age in [Days::hours(60), Days::days(400)] {
+        own_issuer(
+            dir.path(),
+            now - Days::days(500),
+            now - age,
+            now - age + Days::hours(24),
+        );
+        let (code, out) = onetrip(&trust, &["verify", "--offline", &token]);
+        assert_eq!(
+            (code, first_line(&out)),
+            (4, "verdict: status_unknown"),
+            "{out}"
+        );
+        assert!(!out.contains("verdict: valid"), "{out}");
+    }
+    // A current list older than the certificate says nothing of it.
+    let (newer, _) = own_issuer(
+        dir.path(),
+        now - Days::hours(2),
+        now - Days::hours(3),
+        now + Days::hours(20),
+    );
+    let (code, out) = onetrip(&trust, &["verify", "--offline", &newer]);
+    assert_eq!(
+        (code, first_line(&out)),
+        (4, "verdict: status_unknown"),
+        "{out}"
+    );
+    assert!(out.contains("older than the certificate"), "{out}");
+}
+
+#[tokio::test]
+async fn a_trust_list_others_may_write_is_refused_and_given_keys_are_never_called_trusted() {
+    use chrono::{Duration as Days, Utc};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let trust = dir.path().join("trust.json");
+    let now = Utc::now();
+    let (token, jwks) = own_issuer(
+        dir.path(),
+        now - Days::days(3),
+        now - Days::hours(1),
+        now + Days::hours(23),
+    );
+    let (code, out) = onetrip(&trust, &["verify", "--offline", &token]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("(trusted)"),
+        "a pinned issuer is trusted: {out}"
+    );
+    // With --jwks FILE the keys came from the file: never "(trusted)".
+    let (code, out) = onetrip(
+        &trust,
+        &[
+            "verify",
+            "--offline",
+            &token,
+            "--jwks",
+            jwks.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(!out.contains("trusted)"), "{out}");
+    assert!(out.contains(jwks.to_str().unwrap()), "{out}");
+
+    for mode in [0o666, 0o620, 0o602] {
+        std::fs::set_permissions(&trust, std::fs::Permissions::from_mode(mode)).unwrap();
+        let (code, out) = onetrip(&trust, &["verify", "--offline", &token]);
+        assert_eq!(code, 3, "{mode:o}: {out}");
+        assert_eq!(first_line(&out), "verdict: untrusted_issuer", "{out}");
+        assert!(out.contains("chmod 600"), "{out}");
+        let (code, out) = onetrip(&trust, &["trust", "list"]);
+        assert_ne!(code, 0, "{out}");
+    }
+    std::fs::set_permissions(&trust, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out) = onetrip(&trust, &["verify", "--offline", &token]);
+    assert_eq!(code, 2, "{out}");
+}
+
+#[tokio::test]
+async fn a_replayed_list_past_its_next_update_is_no_confirmation_even_when_v_answers_valid() {
+    use chrono::{Duration as Days, Utc};
+    let dir = tempfile::tempdir().unwrap();
+    let trust = dir.path().join("trust.json");
+    let addr = {
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
+    let url = format!("http://{addr}");
+    let now = Utc::now();
+    let (token, jwks) = own_issuer_at(
+        dir.path(),
+        &url,
+        now - Days::days(3),
+        now - Days::hours(3),
+        now - Days::hours(2),
+    );
+    // The pinned list served again (genuine, but due for renewal two hours ago), and "valid".
+    let valid = json!({"verdict": "valid", "message": "ok"}).to_string();
+    impostor(
+        &addr,
+        vec![
+            (
+                "/.well-known/status-list",
+                "application/jwt",
+                pinned_list(&trust),
+            ),
+            (
+                "/.well-known/jwks.json",
+                "application/json",
+                std::fs::read_to_string(jwks).unwrap(),
+            ),
+            ("/v/", "application/json", valid),
+        ],
+    );
+    let link = format!("{url}/v/{token}");
+    let (code, out) = onetrip(&trust, &["verify", &link]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        first_line(&out).starts_with("verdict: valid (offline; status as of"),
+        "{out}"
+    );
+    assert!(out.contains("not taken as a confirmation"), "{out}");
 }
