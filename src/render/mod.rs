@@ -17,7 +17,7 @@ mod check;
 mod fonts;
 mod layout;
 mod pdf;
-mod photo;
+mod portrait;
 mod qr;
 #[cfg(test)]
 mod tests;
@@ -26,7 +26,7 @@ mod view;
 pub use check::{check_rendering, read_qr_from_pdf};
 pub use fonts::{Fonts, Unprintable};
 pub use pdf::render_pdf;
-pub use photo::{PHOTO_HEIGHT_PX, PHOTO_WIDTH_PX, PhotoError, printed_photo};
+pub use portrait::{PHOTO_HEIGHT_PX, PHOTO_WIDTH_PX, PhotoError, printed_photo};
 pub use qr::{decode_qr_photo, qr_modules, qr_png, qr_svg, qr_version};
 pub use view::{CertificateView, chinese_date};
 

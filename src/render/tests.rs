@@ -286,7 +286,7 @@ fn nothing_overlaps_and_nothing_leaves_the_frame() {
         "经营范围".into(),
         "技术开发、技术服务、技术咨询；".repeat(8),
     ));
-    let portrait = super::photo::tests::portrait(600, 800, image::ImageFormat::Jpeg);
+    let portrait = super::portrait::tests::portrait(600, 800, image::ImageFormat::Jpeg);
     let permit = CertificateView {
         photo: Some(super::printed_photo(&portrait).unwrap()),
         ..sample_view(2, false)

@@ -1,4 +1,4 @@
-//! The holder's photo on a permit: a JPEG or PNG that the applicant uploaded, checked and
+//! The holder's portrait on a permit: a JPEG or PNG that the applicant uploaded, checked and
 //! brought to one printed form (a 1-inch portrait, 25 × 35 mm, as 300 × 420 px JPEG), the same
 //! bytes every time for the same upload, so a re-render gives the same PDF.
 
