@@ -16,7 +16,9 @@ pub const PERSON: &str = "11010519491231002X";
 /// enterprise, so a test that issues several first-version licences gives each its own holder.
 pub fn enterprise(n: u32) -> String {
     const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-    const WEIGHTS: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    const WEIGHTS: [usize; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
     let body = format!("91330100MA{:07}", n % 10_000_000);
     let sum: usize = body
         .bytes()
