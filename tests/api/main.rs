@@ -14,6 +14,8 @@ mod helpers;
 mod hostile;
 mod issuance;
 mod lifecycle;
+mod photo;
+mod qr_reading;
 mod real_enterprises;
 mod restart;
 mod secrets;
