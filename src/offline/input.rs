@@ -17,7 +17,8 @@ const MAX_SIDE: u32 = 8000;
 /// picture is decoded once, turned grey at once (the colour image is dropped: 16 MiB left of
 /// a 16-megapixel photo), and the QR reader works on that one grey image in place, with
 /// copies of at most 4 megapixels (`render::decode_qr_photo`). Measured with
-/// `tests/api/qr_reading.rs`: `onetrip verify` on a 16-megapixel JPEG peaks at about 70 MiB.
+/// `tests/api/qr_reading.rs`: `onetrip verify` on a 16-megapixel colour JPEG peaks at about
+/// 75 MiB, whether the code is found at once or every attempt fails.
 const MAX_DECODE_ALLOC: u64 = 64 << 20;
 
 /// Reads the verification link (or bare token) that `input` carries: a PDF's QR code, a

@@ -38,15 +38,6 @@ impl Homography {
         h.iter_mut().zip(a.iter()).for_each(|(h, row)| *h = row[8]);
         Homography(h)
     }
-
-    pub fn apply(&self, (x, y): (f64, f64)) -> (f64, f64) {
-        let h = &self.0;
-        let w = h[6] * x + h[7] * y + h[8];
-        (
-            (h[0] * x + h[1] * y + h[2]) / w,
-            (h[3] * x + h[4] * y + h[5]) / w,
-        )
-    }
 }
 
 /// A `width` × `height` picture whose pixel at p shows `src` at `to_src(p)` (bilinear), and

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use image::ImageEncoder;
+use image::{GrayImage, ImageEncoder, Luma};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -159,6 +159,10 @@ fn cli_peak_rss() {
         .collect();
     let log = dir.join("cli.log");
     let out = std::fs::File::create(&log).unwrap();
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped below by wait4, which gives its peak"
+    )]
     let child = Command::new(BIN)
         .args(["--config", dir.join("onetrip.toml").to_str().unwrap()])
         .args(&args)
@@ -305,4 +309,32 @@ async fn the_verifier_reads_pages_screenshots_and_photos_at_least_as_often_as_zb
             "{name}: peak RSS {peak_kib} KiB over the budget"
         );
     }
+
+    // The costliest search: a 16-megapixel colour photo with no code at all goes through
+    // every attempt, still within the budget, and is refused.
+    let blank = GrayImage::from_pixel(pages[2].width(), pages[2].height(), Luma([245]));
+    let sample = Sample {
+        category: "none",
+        name: "phone-16mp-no-code".into(),
+        image: photo::phone_photo(&blank),
+        jpeg: Some(85),
+    };
+    let path = save(&sample, &dir);
+    let started = std::time::Instant::now();
+    let (code, text, peak_kib) = cli_measured(
+        app.dir.path(),
+        &["verify", path.to_str().unwrap(), "--offline"],
+    );
+    println!(
+        "onetrip verify {} --offline: exit {code}, peak RSS {} MiB, {} ms",
+        sample.name,
+        peak_kib >> 10,
+        started.elapsed().as_millis()
+    );
+    assert!(code != 0 && code != 2, "{text}");
+    assert!(text.contains("no readable QR code"), "{text}");
+    assert!(
+        peak_kib <= BUDGET_KIB,
+        "peak RSS {peak_kib} KiB over the budget"
+    );
 }
