@@ -88,7 +88,7 @@ const MAX_PDF_STREAM: usize = 16 << 20;
 /// cross-reference streams stop at 16 MiB, and an image is decoded only if its declared size
 /// is at most 4096 × 4096 pixels, and then only up to the bytes that size needs. A
 /// decompression bomb is refused, never expanded. The page's DeviceGray images are read as
-/// one of our crisp codes, and otherwise by rqrr's general detector.
+/// one of our crisp codes, and otherwise by the general detector ([`super::decode_qr_photo`]).
 pub fn read_qr_from_pdf(pdf: &[u8]) -> Result<String, RenderError> {
     let options = lopdf::LoadOptions {
         max_decompressed_size: Some(MAX_PDF_STREAM),
@@ -103,7 +103,7 @@ pub fn read_qr_from_pdf(pdf: &[u8]) -> Result<String, RenderError> {
                 Ok(text) => return Ok(text),
                 Err(e) => last = e,
             }
-            if let Some(text) = qr::decode_qr_photo(&image) {
+            if let Some(text) = super::decode_qr_photo(&image) {
                 return Ok(text);
             }
         }

@@ -10,13 +10,14 @@
 //!   recorded at issuance can be recomputed and compared.
 //! - [`check_rendering`] re-reads the finished PDF (QR and text) before anyone signs it.
 //!
-//! This module depends only on printpdf, qrcode, image, rqrr, thiserror and chrono.
+//! This module depends only on printpdf, qrcode, image, rqrr, rxing, thiserror and chrono.
 
 mod canvas;
 mod check;
 mod fonts;
 mod layout;
 mod pdf;
+mod photo;
 mod portrait;
 mod qr;
 #[cfg(test)]
@@ -26,8 +27,9 @@ mod view;
 pub use check::{check_rendering, read_qr_from_pdf};
 pub use fonts::{Fonts, Unprintable};
 pub use pdf::render_pdf;
+pub use photo::decode_qr_photo;
 pub use portrait::{PHOTO_HEIGHT_PX, PHOTO_WIDTH_PX, PhotoError, printed_photo};
-pub use qr::{decode_qr_photo, qr_modules, qr_png, qr_svg, qr_version};
+pub use qr::{qr_modules, qr_png, qr_svg, qr_version};
 pub use view::{CertificateView, chinese_date};
 
 /// Everything that can go wrong while rendering or checking a certificate.

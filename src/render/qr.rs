@@ -290,7 +290,7 @@ const MASKS: [MaskPattern; 8] = [
 
 /// Decode a QR image of the kind [`qr_image`] makes, reading every module.
 ///
-/// The general rqrr detector ([`decode_qr_photo`]: finder-pattern search, perspective fit)
+/// The general detector ([`super::decode_qr_photo`]: finder-pattern search, perspective fit)
 /// costs ~18 ms in release and 50–100 ms in debug on a dense code, so this reads an
 /// axis-aligned code directly ([`read_modules`]) and hands the module grid to rqrr (format
 /// bits, unmasking, Reed–Solomon correction, payload).
@@ -305,44 +305,10 @@ pub(crate) fn decode_aligned(image: &GrayImage) -> Result<String, RenderError> {
     Ok(text)
 }
 
-/// Find and decode a QR code anywhere in a photo or scan, with rqrr's general detector.
-///
-/// Returns the text of the first code that decodes. rqrr needs about 3 px per module and a
-/// fairly sharp image: a phone photo of the whole A4 page (≈ 5 px per module for the 35 mm
-/// code) or a 300-dpi scan works; a 150-dpi scan does not, and rqrr gives up on blur that
-/// zbar still reads. So the image is tried as is, then sharpened (unsharp mask), then at half
-/// size (averages away noise). Costs 0.1–0.5 s for a 12-megapixel photo: for offline tools,
-/// not for request handlers.
-pub fn decode_qr_photo(image: &GrayImage) -> Option<String> {
-    if let Some(text) = detect_and_decode(image) {
-        return Some(text);
-    }
-    if let Some(text) = detect_and_decode(&image::imageops::unsharpen(image, 3.0, 0)) {
-        return Some(text);
-    }
-    if image.width().min(image.height()) >= 1000 {
-        let half = image::imageops::resize(
-            image,
-            image.width() / 2,
-            image.height() / 2,
-            image::imageops::FilterType::Triangle,
-        );
-        return detect_and_decode(&half);
-    }
-    None
-}
-
-fn detect_and_decode(image: &GrayImage) -> Option<String> {
-    let mut prepared = rqrr::PreparedImage::prepare(image.clone());
-    prepared
-        .detect_grids()
-        .iter()
-        .find_map(|grid| grid.decode().ok().map(|(_meta, text)| text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::decode_qr_photo;
     use image::Luma;
 
     const URL: &str = "https://verify.example.gov.cn/v/eyJhbGciOiJFZERTQSIsImtpZCI6IkFCQyJ9.\
@@ -441,15 +407,5 @@ mod tests {
             assert_eq!(back, image);
             assert!(from_one_bit_rows(image.width(), image.height(), &packed[1..]).is_none());
         }
-    }
-
-    #[test]
-    fn photo_decoder_finds_a_small_blurred_code_on_a_page() {
-        // The code at 4 px per module, somewhere on a larger white "page", slightly blurred.
-        let code = qr_image(URL, 4).unwrap();
-        let mut page = GrayImage::from_pixel(1400, 1100, Luma([250]));
-        image::imageops::overlay(&mut page, &code, 170, 610);
-        let photo = image::imageops::blur(&page, 0.8);
-        assert_eq!(decode_qr_photo(&photo).as_deref(), Some(URL));
     }
 }
