@@ -248,7 +248,8 @@ test('window console and verification page in a real browser', { timeout: 180_00
   await gpage.goto(`${server.url}/guide/talent-permit`);
   assert.equal(await gpage.textContent('h1'), '引进人才居住证办理');
   assert.equal(await gpage.textContent('#time-limit'), '3');
-  assert.equal(await gpage.locator('#materials li').count(), 3);
+  assert.equal(await gpage.locator('#materials li').count(), 4);
+  assert.match(await gpage.textContent('#materials'), /证件照/);
   assert.match(await gpage.textContent('#steps'), /人社审核[\s\S]*公安制证[\s\S]*发证/);
   const overflow = await gpage.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the guide is ${overflow}px wider than the phone`);
