@@ -153,6 +153,11 @@ pub struct PublicCertificate {
     pub expiry_date: NaiveDate,
     pub issuer: String,
     pub issued_at: DateTime<Utc>,
+    /// The identifier's version: 1, or the version after amendments (变更).
+    pub version: u16,
+    /// The paper licences a migration replaced with this one (原证书编号).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub former_numbers: Vec<String>,
     /// Its signed token (what its QR code carries), so that a verifier handed a 核验码 can
     /// check the signature and the status list itself.
     pub token: String,
@@ -174,6 +179,8 @@ impl From<&Certificate> for PublicCertificate {
             expiry_date: content.expiry_date,
             issuer: content.issuer.name.clone(),
             issued_at: c.issued_at,
+            version: content.id.version(),
+            former_numbers: content.former_numbers().map(str::to_owned).collect(),
             token: c.token.clone(),
         }
     }

@@ -252,6 +252,20 @@ async fn an_amended_licence_prints_its_version_and_date_of_change() {
     let t = today();
     let change = format!("第002版，{}年{}月{}日变更", t.year(), t.month(), t.day());
     assert!(text.contains(&change), "{change} not in {text}");
+    // The QR code's page and JSON say the same.
+    let token = second["token"].as_str().unwrap();
+    let (_, verdict) = app.public_json(&format!("/v/{token}")).await;
+    assert_eq!(verdict["certificate"]["version"], 2, "{verdict}");
+    let page = app
+        .client
+        .get(format!("{}/v/{token}", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("第002版，{t}变更")), "{page}");
 }
 
 #[tokio::test]
@@ -361,6 +375,27 @@ async fn two_paper_licences_of_one_enterprise_migrate_to_one_licence_keeping_bot
     for number in ["XK13-001-00006", "XK16-204-99999"] {
         assert!(text.contains(number), "{number} not printed: {text}");
     }
+    // A bank scanning the QR code sees the former numbers too, on the page and in the JSON.
+    let token = licence["token"].as_str().unwrap();
+    let (_, verdict) = app.public_json(&format!("/v/{token}")).await;
+    let mut shown: Vec<&str> = verdict["certificate"]["former_numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    shown.sort_unstable();
+    assert_eq!(shown, ["XK13-001-00006", "XK16-204-99999"]);
+    let page = app
+        .client
+        .get(format!("{}/v/{token}", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("XK16-204-99999") && page.contains("原证书编号"));
     let first_version = app
         .get_json(&staff.clerk, &format!("/certificates/{first_id}"))
         .await;
