@@ -23,13 +23,12 @@ fn already_migrated(number: &str, issued: &[u8]) -> Refusal {
 }
 
 /// The key of a holder's line of certificates of one kind: `<kind> NUL <holder id>`.
-fn holder_key(content: &CertContent) -> Vec<u8> {
-    [
-        content.kind.as_bytes(),
-        &[0],
-        content.holder.id().as_bytes(),
-    ]
-    .concat()
+fn holder_key(kind: &str, holder_id: &str) -> Vec<u8> {
+    [kind.as_bytes(), &[0], holder_id.as_bytes()].concat()
+}
+
+fn holder_key_of(content: &CertContent) -> Vec<u8> {
+    holder_key(&content.kind, content.holder.id())
 }
 
 fn certificate_not_found(id: &str) -> UpdateError {
@@ -87,7 +86,10 @@ impl Trees {
             &self.holder_index,
             &self.photos,
         );
-        let line = holder_key(content);
+        let line = holder_key_of(content);
+        // Whether the holder's current certificate still holds is judged on the day of issue
+        // (a migrated licence's own issue date lies in the past).
+        let today = crate::domain::calendar::china_date(certificate.issued_at);
         let transaction = || {
             trees.transaction(
                 |(
@@ -137,9 +139,7 @@ impl Trees {
                             abort(certificate_not_found(&String::from_utf8_lossy(&current)))
                         })?;
                         let current: Certificate = decode(&current, &bytes).map_err(abort)?;
-                        current
-                            .refuse_second_licence(content.issue_date)
-                            .map_err(abort)?;
+                        current.refuse_second_licence(today).map_err(abort)?;
                     }
                     holder_index.insert(line.as_slice(), id)?;
                     if let Provenance::Migration { submission } = provenance {
@@ -292,8 +292,7 @@ impl Trees {
         kind: &str,
         holder_id: &str,
     ) -> Result<Option<Certificate>, StoreError> {
-        let key = [kind.as_bytes(), &[0], holder_id.as_bytes()].concat();
-        match self.holder_index.get(key)? {
+        match self.holder_index.get(holder_key(kind, holder_id))? {
             Some(id) => self.certificate(&String::from_utf8_lossy(&id)),
             None => Ok(None),
         }
@@ -311,7 +310,7 @@ impl Trees {
         for entry in self.certificates.iter() {
             let (key, bytes) = entry?;
             let certificate: Certificate = decode(&key, &bytes)?;
-            let line = holder_key(&certificate.content);
+            let line = holder_key_of(&certificate.content);
             let rank = |c: &Certificate| (c.holds_licence(today), c.issued_at);
             if current
                 .get(&line)
