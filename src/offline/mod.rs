@@ -797,9 +797,18 @@ fn claims_lines(c: &Claims, kid: Option<&str>) -> Vec<String> {
         format!("  证照标识 identifier: {}", c.sub),
         format!("  持证主体 holder id:  {}", c.hid),
         format!("  签发     issued:     {}", date(c.iat)),
-        format!("  有效期至 expires:    {}", date(c.exp)),
+        format!("  有效期至 valid to:   {}", last_day(c.exp)),
         format!("  签名密钥 key:        {}", kid.unwrap_or_default()),
     ]
+}
+
+/// The last day of validity, as the certificate prints it: `exp` is the end of that day in
+/// Beijing time (the next day's 00:00).
+fn last_day(exp: i64) -> String {
+    DateTime::from_timestamp(exp.saturating_sub(1), 0).map_or_else(
+        || exp.to_string(),
+        |t| format!("{} (北京时间)", crate::domain::calendar::china_date(t)),
+    )
 }
 
 fn date(timestamp: i64) -> String {

@@ -196,6 +196,12 @@ async fn untrusted_hosts_are_reported_and_never_contacted_and_status_comes_only_
     let (code, out) = onetrip(&trust, &["verify", pdf.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("verdict: valid") && out.contains("示例电缆有限公司"));
+    // The last day of validity, as the certificate prints it (not the next day's midnight).
+    let expiry = cert["expiry_date"].as_str().unwrap();
+    assert!(
+        out.contains(&format!("valid to:   {expiry} (北京时间)")),
+        "{out}"
+    );
 
     // The genuine token of a revoked certificate behind a link to another host: that host is
     // never asked, with the pinned keys or with --jwks, and the verdict is never valid.
