@@ -320,7 +320,8 @@ impl Run<'_> {
                 Err(e) => details.push(format!("{e}; deciding from the status list")),
             }
         }
-        if pdf.is_some() && remote.is_none() {
+        let file_unchecked = pdf.is_some() && remote.is_none();
+        if file_unchecked {
             details.push(
                 "  该 PDF 文件本身未与签发的原件比对（仅核验了其二维码） / The file itself was not compared with the issued one: only its QR code was checked.".to_owned(),
             );
@@ -372,6 +373,7 @@ impl Run<'_> {
                     issuer.list.as_ref(),
                     claims.as_ref(),
                     now,
+                    file_unchecked,
                 ))
             }
             (local, remote, _) => {
@@ -670,11 +672,15 @@ fn listed(list: &StatusList, claims: &Claims, kid: Option<&str>) -> Option<(Verd
 /// The verdict for a token the keys accept and no status list lists, without the issuer's
 /// answer: valid offline only with a status list that is current (within [`STATUS_GRACE`] of
 /// its `next_update`) and not older than the certificate.
+/// `file_unchecked`: a PDF was given but the issuer did not compare the file with the one it
+/// issued, so the first line says only its QR code was checked (a forged file may carry a
+/// genuine code).
 fn offline_decision(
     report: &mut Report,
     list: Option<&StatusList>,
     claims: Option<&Claims>,
     now: DateTime<Utc>,
+    file_unchecked: bool,
 ) -> Outcome {
     let iat = claims.map_or(0, |c| c.iat);
     let Some(list) = list else {
@@ -705,7 +711,12 @@ fn offline_decision(
             STATUS_GRACE.num_hours()
         ));
     }
-    report.verdict = format!("verdict: valid (offline; status as of {as_of})");
+    report.verdict = match file_unchecked {
+        false => format!("verdict: valid (offline; status as of {as_of})"),
+        true => format!(
+            "verdict: valid (offline; status as of {as_of}; QR code only: the file itself was not compared with the issued one)"
+        ),
+    };
     report.lines.insert(
         0,
         format!(

@@ -97,8 +97,29 @@ pub fn read_qr_from_pdf(pdf: &[u8]) -> Result<String, RenderError> {
     let doc = lopdf::Document::load_mem_with_options(pdf, options)
         .map_err(|e| RenderError::Pdf(format!("cannot read the PDF: {e}")))?;
     let mut last = no_image();
-    for page in doc.get_pages().into_values() {
-        for image in page_images(&doc, page)? {
+    // Each image object is searched once, however many pages or names refer to it, and the
+    // search stops at a budget: a file that names one image a thousand times, or holds many,
+    // costs no more than a certificate's own few.
+    let mut seen = std::collections::HashSet::new();
+    let mut pixels = 0u64;
+    for page in doc.get_pages().into_values().take(MAX_PAGES_SEARCHED) {
+        for id in page_image_ids(&doc, page)? {
+            if !seen.insert(id) {
+                continue;
+            }
+            if seen.len() > MAX_IMAGES_SEARCHED {
+                return Err(too_many_images());
+            }
+            let Ok(stream) = doc.get_object(id).and_then(lopdf::Object::as_stream) else {
+                continue;
+            };
+            let Some(image) = bounded_gray_image(stream)? else {
+                continue;
+            };
+            pixels += u64::from(image.width()) * u64::from(image.height());
+            if pixels > MAX_PIXELS_SEARCHED {
+                return Err(too_many_images());
+            }
             match qr::decode_aligned(&image) {
                 Ok(text) => return Ok(text),
                 Err(e) => last = e,
@@ -111,12 +132,24 @@ pub fn read_qr_from_pdf(pdf: &[u8]) -> Result<String, RenderError> {
     Err(last)
 }
 
-/// The DeviceGray images (1 or 8 bits) in a page's resources, each checked against
-/// [`MAX_PDF_IMAGE_PIXELS`] before its stream is inflated.
-fn page_images(
+/// Pages, images and pixels searched for a QR code in one PDF: a certificate has one page
+/// and one or two images.
+const MAX_PAGES_SEARCHED: usize = 16;
+const MAX_IMAGES_SEARCHED: usize = 8;
+const MAX_PIXELS_SEARCHED: u64 = 32 << 20;
+
+fn too_many_images() -> RenderError {
+    RenderError::QrUnreadable(format!(
+        "the PDF holds more images than a certificate (at most {MAX_IMAGES_SEARCHED}, {} megapixels in all, are searched)",
+        MAX_PIXELS_SEARCHED >> 20
+    ))
+}
+
+/// The image objects a page's resources name (each may be named more than once).
+fn page_image_ids(
     doc: &lopdf::Document,
     page: lopdf::ObjectId,
-) -> Result<Vec<GrayImage>, RenderError> {
+) -> Result<Vec<lopdf::ObjectId>, RenderError> {
     let (own, inherited) = doc
         .get_page_resources(page)
         .map_err(|e| RenderError::Pdf(format!("page resources: {e}")))?;
@@ -125,7 +158,7 @@ fn page_images(
             .iter()
             .filter_map(|id| doc.get_dictionary(*id).ok()),
     );
-    let mut images = Vec::new();
+    let mut ids = Vec::new();
     for resources in dictionaries {
         let Ok(xobjects) = resources
             .get(b"XObject")
@@ -134,19 +167,13 @@ fn page_images(
         else {
             continue;
         };
-        for (_, reference) in xobjects.iter() {
-            let Ok((_, object)) = doc.dereference(reference) else {
-                continue;
-            };
-            let Ok(stream) = object.as_stream() else {
-                continue;
-            };
-            if let Some(image) = bounded_gray_image(stream)? {
-                images.push(image);
-            }
-        }
+        ids.extend(
+            xobjects
+                .iter()
+                .filter_map(|(_, reference)| reference.as_reference().ok()),
+        );
     }
-    Ok(images)
+    Ok(ids)
 }
 
 /// A DeviceGray image stream's pixels, or `None` for another kind of XObject. Refused if its
@@ -234,4 +261,68 @@ fn gray_image(xobject: &XObject) -> Option<GrayImage> {
         int("Height")?,
         &ext.stream.decompressed_content(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use lopdf::{Document, Object, Stream, dictionary};
+
+    use super::*;
+
+    /// A one-page PDF whose page names `names` XObjects: `distinct` grey images of `side`²
+    /// pixels, the first of them under every name past `distinct`.
+    fn pdf_naming_images(names: usize, distinct: usize, side: i64) -> Vec<u8> {
+        let mut doc = Document::with_version("1.5");
+        let pixels = vec![255u8; (side * side) as usize];
+        let images: Vec<_> = (0..distinct)
+            .map(|_| {
+                let mut stream = Stream::new(
+                    dictionary! {
+                        "Type" => "XObject", "Subtype" => "Image", "Width" => side,
+                        "Height" => side, "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+                    },
+                    pixels.clone(),
+                );
+                stream.compress().unwrap();
+                doc.add_object(stream)
+            })
+            .collect();
+        let mut xobjects = lopdf::Dictionary::new();
+        for i in 0..names {
+            xobjects.set(format!("Im{i}"), images[i.min(distinct - 1)]);
+        }
+        let pages = doc.new_object_id();
+        let page = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            "Resources" => dictionary! { "XObject" => xobjects },
+        });
+        doc.objects.insert(
+            pages,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+            }),
+        );
+        let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+        doc.trailer.set("Root", catalog);
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn an_image_named_a_thousand_times_is_searched_once_and_many_images_not_at_all() {
+        // One blank 2048² image under 1,000 names: searched once, found to hold no code.
+        let once = pdf_naming_images(1000, 1, 2048);
+        assert!(once.len() < 100_000, "{} bytes", once.len());
+        match read_qr_from_pdf(&once) {
+            Err(RenderError::QrUnreadable(why)) => assert!(!why.contains("more images"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // More images than a certificate holds: refused before the ninth is decoded.
+        let many = pdf_naming_images(20, 20, 64);
+        match read_qr_from_pdf(&many) {
+            Err(RenderError::QrUnreadable(why)) => assert!(why.contains("more images"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -110,15 +110,21 @@ async fn migrate_once(
         .store
         .current_certificate(&migration.kind, migration.holder.id())?
         .filter(|c| c.holds_licence(today));
-    let content = match current {
-        Some(current) => merged(
-            &current,
-            submission,
-            migration,
-            code,
-            signer.issue_date,
-            template.max_items,
-        )?,
+    let (content, photo) = match current {
+        // The licence in force keeps its photo (a permit's) in its next version.
+        Some(current) => (
+            merged(
+                &current,
+                submission,
+                migration,
+                code,
+                signer.issue_date,
+                template.max_items,
+            )?,
+            services
+                .store
+                .certificate_photo(current.content.id.as_str())?,
+        ),
         None => {
             let identifier = new_identifier(services, template, signer.issue_date).await?;
             let mut content = CertContent::from_submission(
@@ -131,7 +137,7 @@ async fn migrate_once(
             );
             content.expiry_date = migration.expiry_date;
             content.former_number = Some(migration.former_number.clone());
-            content
+            (content, None)
         }
     };
     sign_and_store(
@@ -140,9 +146,12 @@ async fn migrate_once(
         signer,
         content,
         template,
-        None,
+        photo,
         submission.id.clone(),
-        Provenance::Migration { submission },
+        Provenance::Migration {
+            submission,
+            former_number: &migration.former_number,
+        },
     )
     .await
 }

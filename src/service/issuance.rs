@@ -323,10 +323,24 @@ pub async fn holder_photo(
                 MAX_PHOTO_UPLOAD >> 20
             ))
         })?;
+    // What is printed is the file pre-reviewed and checked at the window, byte for byte.
+    if Sha256Digest::of(&bytes) != upload.sha256 {
+        return Err(ServiceError::internal(format!(
+            "the stored photo of {} no longer has the digest it was uploaded with",
+            submission.id
+        )));
+    }
+    // Decoding a phone photo takes tens of megabytes: one per core at a time, as renderings.
+    let slot = state
+        .render_slots
+        .acquire()
+        .await
+        .map_err(ServiceError::internal)?;
     let printed = tokio::task::spawn_blocking(move || printed_photo(&bytes))
         .await
         .map_err(ServiceError::internal)?
         .map_err(|e| unusable(e.to_string()))?;
+    drop(slot);
     Ok(Some(printed))
 }
 

@@ -79,9 +79,13 @@ pub enum Provenance<'a> {
         items: &'a [ItemCode],
         reason: &'a str,
     },
-    /// An existing licence re-issued from a migration file: its submission record is stored
-    /// with it, and its former number may be migrated only once.
-    Migration { submission: &'a Submission },
+    /// An existing licence re-issued from a migration file (`former_number`, the paper
+    /// licence this line migrates): its submission record is stored with it, and its former
+    /// number may be migrated only once.
+    Migration {
+        submission: &'a Submission,
+        former_number: &'a str,
+    },
 }
 
 /// The port. Every method that changes something is one unit of work: all of it is stored

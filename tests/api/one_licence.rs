@@ -402,12 +402,19 @@ async fn two_paper_licences_of_one_enterprise_migrate_to_one_licence_keeping_bot
     assert_eq!(first_version["status"], "superseded");
     // The paper wording stays in the migration's record.
     let mut legacy = Vec::new();
+    let mut migrated = Vec::new();
     for id in [&first_version, &licence].map(|c| c["submission"].as_str().unwrap()) {
         let submission = app
             .get_json(&staff.clerk, &format!("/submissions/{id}"))
             .await;
         legacy.push(submission["items"][0]["legacy_name"].clone());
+        // Each migration's history names the paper licence it migrated.
+        let history = submission["history"].as_array().unwrap();
+        let event = history.iter().find(|e| e["action"] == "migrated").unwrap();
+        migrated.push(event["former_number"].as_str().unwrap().to_owned());
     }
+    migrated.sort();
+    assert_eq!(migrated, ["XK13-001-00006", "XK16-204-99999"]);
     assert!(
         legacy.contains(&json!("食品用纸包装、容器等制品")),
         "{legacy:?}"

@@ -271,6 +271,12 @@ async fn with_the_issuer_down_the_pinned_status_list_decides_and_says_its_age() 
             && out.contains("verdict: valid (offline; status as of 20"),
         "{out}"
     );
+    // Only the QR code was checked, not the file: the verdict line itself says so.
+    assert!(
+        first_line(&out)
+            .ends_with("QR code only: the file itself was not compared with the issued one)"),
+        "{out}"
+    );
     let (code, out) = onetrip(&trust, &["verify", &bad_link]);
     assert_eq!(code, 1, "{out}");
     assert!(

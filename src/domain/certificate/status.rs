@@ -87,7 +87,7 @@ impl Certificate {
     /// Whether it may be renewed (延续) on `today`: in force, and within the last
     /// [`RENEWAL_WINDOW_MONTHS`] months of its validity.
     pub fn check_renewable(&self, today: NaiveDate) -> Result<(), Refusal> {
-        self.require_in_force(today)?;
+        self.check_amendable(today)?;
         let opens = self
             .content
             .expiry_date
@@ -139,9 +139,21 @@ impl Certificate {
     }
 
     /// Whether a new version may replace this one (an amendment, a withdrawal of items): only
-    /// a certificate in force may be amended.
+    /// a certificate in force and not yet expired may be amended; an expired licence is
+    /// applied for anew.
     pub fn check_amendable(&self, today: NaiveDate) -> Result<(), Refusal> {
-        self.require_in_force(today)
+        self.require_in_force(today)?;
+        let expiry = self.content.expiry_date;
+        if today > expiry {
+            return Err(Refusal::Conflict {
+                code: "certificate_expired",
+                message: format!(
+                    "证照已于 {expiry} 到期，请重新申请 / the certificate expired on {expiry}: apply anew"
+                ),
+                details: None,
+            });
+        }
+        Ok(())
     }
 
     /// Revocation is final: a revoked certificate cannot be revoked again or reinstated. A
@@ -249,6 +261,76 @@ impl Certificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::certificate::{CertContent, IssuerInfo};
+    use crate::domain::holder::Holder;
+    use crate::domain::{Sha256Digest, SubmissionId};
+
+    fn licence(expiry: NaiveDate) -> Certificate {
+        let content = CertContent {
+            id: Identifier::parse(
+                "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U",
+            )
+            .unwrap(),
+            kind: "production-licence".into(),
+            title: "工业产品生产许可证".into(),
+            holder: Holder::parse("enterprise", "91350100M000100Y43", "示例公司").unwrap(),
+            fields: vec![],
+            items: vec![],
+            issue_date: expiry - chrono::Duration::days(5 * 365),
+            expiry_date: expiry,
+            issuer: IssuerInfo {
+                name: "某局".into(),
+                code: "11430000006122244L".into(),
+            },
+            code: None,
+            supersedes: None,
+            former_number: None,
+            merged_former_numbers: Vec::new(),
+            photo_sha256: None,
+        };
+        Certificate {
+            submission: SubmissionId::generate(),
+            issued_at: Utc::now(),
+            issued_by: "clerk:tok_x".into(),
+            kid: "k".into(),
+            content_digest: content.digest(),
+            token: String::new(),
+            verify_url: String::new(),
+            code_url: None,
+            pdf_sha256: Sha256Digest::of(b"pdf"),
+            pdf_size: 3,
+            status: CertStatus::Valid,
+            delivery: None,
+            content,
+        }
+    }
+
+    #[test]
+    fn an_expired_licence_neither_holds_nor_is_amended_or_renewed() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let licence = licence(d("2026-12-01"));
+        // On its last day it holds and may be renewed; the day after, neither.
+        assert!(licence.holds_licence(d("2026-12-01")));
+        assert!(licence.check_renewable(d("2026-12-01")).is_ok());
+        assert!(licence.refuse_second_licence(d("2026-12-01")).is_err());
+        assert!(!licence.holds_licence(d("2026-12-02")));
+        assert!(licence.refuse_second_licence(d("2026-12-02")).is_ok());
+        for refused in [
+            licence.check_amendable(d("2026-12-02")),
+            licence.check_renewable(d("2026-12-02")),
+        ] {
+            match refused {
+                Err(Refusal::Conflict { code, .. }) => assert_eq!(code, "certificate_expired"),
+                other => panic!("an expired licence was not refused: {other:?}"),
+            }
+        }
+        // Renewal opens six months before the end.
+        match licence.check_renewable(d("2026-05-31")) {
+            Err(Refusal::Conflict { code, .. }) => assert_eq!(code, "renewal_too_early"),
+            other => panic!("{other:?}"),
+        }
+        assert!(licence.check_renewable(d("2026-06-01")).is_ok());
+    }
 
     #[test]
     fn a_suspension_is_in_force_through_its_last_day_only() {

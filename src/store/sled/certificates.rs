@@ -132,17 +132,35 @@ impl Trees {
                         }
                         former_index.insert(number.as_bytes(), id)?;
                     }
-                    if content.supersedes.is_none()
-                        && let Some(current) = holder_index.get(&line)?
-                    {
-                        let bytes = certs.get(&current)?.ok_or_else(|| {
-                            abort(certificate_not_found(&String::from_utf8_lossy(&current)))
-                        })?;
-                        let current: Certificate = decode(&current, &bytes).map_err(abort)?;
-                        current.refuse_second_licence(today).map_err(abort)?;
+                    // A first version needs the holder's current certificate of the kind not
+                    // to hold; a next version must replace the current one itself.
+                    let current = holder_index.get(&line)?;
+                    match (previous, &current) {
+                        (None, Some(current)) => {
+                            let bytes = certs.get(current)?.ok_or_else(|| {
+                                abort(certificate_not_found(&String::from_utf8_lossy(current)))
+                            })?;
+                            let current: Certificate = decode(current, &bytes).map_err(abort)?;
+                            current.refuse_second_licence(today).map_err(abort)?;
+                        }
+                        (Some(previous), Some(current)) if previous != current.as_ref() => {
+                            let current = String::from_utf8_lossy(current).into_owned();
+                            return Err(abort(Refusal::Conflict {
+                                code: "not_the_current_version",
+                                message: format!(
+                                    "该主体的现行证照是 {current}，请对其办理 / the holder's current certificate is {current}: act on that one"
+                                ),
+                                details: Some(serde_json::json!({ "identifier": current })),
+                            }));
+                        }
+                        _ => {}
                     }
                     holder_index.insert(line.as_slice(), id)?;
-                    if let Provenance::Migration { submission } = provenance {
+                    if let Provenance::Migration {
+                        submission,
+                        former_number,
+                    } = provenance
+                    {
                         if subs.get(submission.id.as_str())?.is_some() {
                             return Err(abort(Refusal::Conflict {
                                 code: "submission_exists",
@@ -153,9 +171,8 @@ impl Trees {
                         let mut filed = submission.clone();
                         filed.event_count = 0;
                         append_event(subs, events, &mut filed, Action::Created, actor, at)?;
-                        let number = content.former_number.clone().unwrap_or_default();
                         let migrated = Action::Migrated {
-                            former_number: number,
+                            former_number: former_number.to_owned(),
                         };
                         append_event(subs, events, &mut filed, migrated, actor, at)?;
                     }
