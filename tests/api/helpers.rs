@@ -301,6 +301,18 @@ impl TestApp {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
+    /// `GET path` (no prefix, no token) as a browser asks for it: the page's HTML.
+    pub async fn public_page(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The verdict for what a person typed into the `/verify` page's box.
     pub async fn verify_typed(&self, input: &str) -> Value {
         self.client

@@ -256,15 +256,7 @@ async fn an_amended_licence_prints_its_version_and_date_of_change() {
     let token = second["token"].as_str().unwrap();
     let (_, verdict) = app.public_json(&format!("/v/{token}")).await;
     assert_eq!(verdict["certificate"]["version"], 2, "{verdict}");
-    let page = app
-        .client
-        .get(format!("{}/v/{token}", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.public_page(&format!("/v/{token}")).await;
     assert!(page.contains(&format!("第002版，{t}变更")), "{page}");
 }
 
@@ -386,15 +378,7 @@ async fn two_paper_licences_of_one_enterprise_migrate_to_one_licence_keeping_bot
         .collect();
     shown.sort_unstable();
     assert_eq!(shown, ["XK13-001-00006", "XK16-204-99999"]);
-    let page = app
-        .client
-        .get(format!("{}/v/{token}", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.public_page(&format!("/v/{token}")).await;
     assert!(page.contains("XK16-204-99999") && page.contains("原证书编号"));
     let first_version = app
         .get_json(&staff.clerk, &format!("/certificates/{first_id}"))

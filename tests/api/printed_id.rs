@@ -59,15 +59,7 @@ async fn the_permit_prints_the_whole_id_number_and_public_pages_mask_it() {
             json.contains(&masked) && !json.contains(&id_number),
             "{path}: {json}"
         );
-        let html = app
-            .client
-            .get(format!("{}{path}", app.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = app.public_page(&path).await;
         assert!(
             html.contains(&masked) && !html.contains(&id_number),
             "{path}"
