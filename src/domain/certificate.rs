@@ -284,6 +284,51 @@ pub struct Certificate {
     pub delivery: Option<Delivery>,
 }
 
+/// A production licence of the sample enterprise, for tests: valid from `issue` to `expiry`,
+/// with placeholder signature fields a test sets when it needs them.
+#[cfg(test)]
+pub(crate) fn sample_licence(issue: NaiveDate, expiry: NaiveDate) -> Certificate {
+    let content = CertContent {
+        id: Identifier::parse(SAMPLE_ID).unwrap(),
+        kind: "production-licence".into(),
+        title: "工业产品生产许可证".into(),
+        holder: Holder::parse("enterprise", "91350100M000100Y43", "示例公司").unwrap(),
+        fields: vec![],
+        items: vec![],
+        issue_date: issue,
+        expiry_date: expiry,
+        issuer: IssuerInfo {
+            name: "某局".into(),
+            code: "11430000006122244L".into(),
+        },
+        code: None,
+        supersedes: None,
+        former_number: None,
+        merged_former_numbers: Vec::new(),
+        photo_sha256: None,
+    };
+    Certificate {
+        submission: SubmissionId::generate(),
+        issued_at: Utc::now(),
+        issued_by: "clerk:tok_x".into(),
+        kid: String::new(),
+        content_digest: content.digest(),
+        token: String::new(),
+        verify_url: String::new(),
+        code_url: None,
+        pdf_sha256: Sha256Digest::of(b"pdf"),
+        pdf_size: 3,
+        status: CertStatus::Valid,
+        delivery: None,
+        content,
+    }
+}
+
+/// The identifier of [`sample_licence`].
+#[cfg(test)]
+pub(crate) const SAMPLE_ID: &str =
+    "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U";
+
 #[cfg(test)]
 mod tests {
     use super::*;

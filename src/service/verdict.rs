@@ -481,13 +481,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::certificate::{CertContent, IssuerInfo};
-    use crate::domain::holder::Holder;
-    use crate::domain::identifier::Identifier;
-    use crate::domain::{Sha256Digest, SubmissionId};
+    use crate::domain::Sha256Digest;
+    use crate::domain::certificate::{SAMPLE_ID as ID, sample_licence};
     use crate::signing::{kid_of, sign_token, thumbprint};
-
-    const ID: &str = "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U";
 
     struct Fixture {
         ring: KeyRing,
@@ -507,47 +503,24 @@ mod tests {
             "retired_at": null, "compromised_since": compromised_since,
         }]}))
         .unwrap();
-        let content = CertContent {
-            id: Identifier::parse(ID).unwrap(),
-            kind: "production-licence".into(),
-            title: "工业产品生产许可证".into(),
-            holder: Holder::parse("enterprise", "91350100M000100Y43", "示例公司").unwrap(),
-            fields: vec![],
-            items: vec![],
-            issue_date: NaiveDate::from_ymd_opt(2026, 11, 16).unwrap(),
-            expiry_date: NaiveDate::from_ymd_opt(2031, 11, 15).unwrap(),
-            issuer: IssuerInfo {
-                name: "某局".into(),
-                code: "11430000006122244L".into(),
-            },
-            code: None,
-            supersedes: None,
-            former_number: None,
-            merged_former_numbers: Vec::new(),
-            photo_sha256: None,
-        };
+        let licence = sample_licence(
+            NaiveDate::from_ymd_opt(2026, 11, 16).unwrap(),
+            NaiveDate::from_ymd_opt(2031, 11, 15).unwrap(),
+        );
         let claims = Claims {
             sub: ID.into(),
             iat: issued_at.timestamp(),
             exp: issued_at.timestamp() + 86_400 * 365,
             hid: "91350100M000100Y43".into(),
-            dig: content.digest().to_base64url(),
+            dig: licence.content_digest.to_base64url(),
         };
         let token = sign_token(&key, &kid, &claims).unwrap();
         let certificate = Certificate {
-            submission: SubmissionId::generate(),
             issued_at,
-            issued_by: "clerk:tok_x".into(),
             kid,
-            content_digest: content.digest(),
             token: token.clone(),
             verify_url: format!("http://x/v/{token}"),
-            code_url: None,
-            pdf_sha256: Sha256Digest::of(b"pdf"),
-            pdf_size: 3,
-            status: CertStatus::Valid,
-            delivery: None,
-            content,
+            ..licence
         };
         Fixture {
             ring,

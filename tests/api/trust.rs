@@ -602,17 +602,6 @@ fn impostor(addr: &str, answers: Vec<(&'static str, &'static str, String)>) {
     });
 }
 
-async fn fetch_text(app: &TestApp, path: &str) -> String {
-    app.client
-        .get(format!("{}{path}", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 fn pinned_list(trust: &Path) -> String {
     let list: Value = serde_json::from_str(&std::fs::read_to_string(trust).unwrap()).unwrap();
     list["issuers"][0]["status_list"]
@@ -633,8 +622,8 @@ async fn a_replayed_older_status_list_is_refused_as_stale_and_never_makes_a_revo
     let (code, out) = onetrip(&trust, &["trust", "add", &app.url]);
     assert_eq!(code, 0, "{out}");
     // Captured before the revocation: genuinely signed, and older.
-    let old_list = fetch_text(&app, "/.well-known/status-list").await;
-    let jwks = fetch_text(&app, "/.well-known/jwks.json").await;
+    let old_list = app.public_page("/.well-known/status-list").await;
+    let jwks = app.public_page("/.well-known/jwks.json").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     revoke_record(&app, &bad).await;
     let bad_link = format!("{}/v/{}", app.url, bad["token"].as_str().unwrap());

@@ -261,48 +261,10 @@ impl Certificate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::certificate::{CertContent, IssuerInfo};
-    use crate::domain::holder::Holder;
-    use crate::domain::{Sha256Digest, SubmissionId};
+    use crate::domain::certificate::sample_licence;
 
     fn licence(expiry: NaiveDate) -> Certificate {
-        let content = CertContent {
-            id: Identifier::parse(
-                "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U",
-            )
-            .unwrap(),
-            kind: "production-licence".into(),
-            title: "工业产品生产许可证".into(),
-            holder: Holder::parse("enterprise", "91350100M000100Y43", "示例公司").unwrap(),
-            fields: vec![],
-            items: vec![],
-            issue_date: expiry - chrono::Duration::days(5 * 365),
-            expiry_date: expiry,
-            issuer: IssuerInfo {
-                name: "某局".into(),
-                code: "11430000006122244L".into(),
-            },
-            code: None,
-            supersedes: None,
-            former_number: None,
-            merged_former_numbers: Vec::new(),
-            photo_sha256: None,
-        };
-        Certificate {
-            submission: SubmissionId::generate(),
-            issued_at: Utc::now(),
-            issued_by: "clerk:tok_x".into(),
-            kid: "k".into(),
-            content_digest: content.digest(),
-            token: String::new(),
-            verify_url: String::new(),
-            code_url: None,
-            pdf_sha256: Sha256Digest::of(b"pdf"),
-            pdf_size: 3,
-            status: CertStatus::Valid,
-            delivery: None,
-            content,
-        }
+        sample_licence(expiry - chrono::Duration::days(5 * 365), expiry)
     }
 
     #[test]
