@@ -1,7 +1,7 @@
 //! Certificates issued per second end to end (HTTP → sign → render → check → store → flush),
 //! the mean PDF size, and where the time goes (render, QR, check, store per certificate).
 //! The submissions are real-length: the enterprise names, product categories and addresses of
-//! `../shared/corpus/realistic-inputs.json`, one to nineteen categories each. Preparing the
+//! `tests/fixtures/realistic-inputs.json`, one to nineteen categories each. Preparing the
 //! accepted, approved submissions is not timed.
 //!
 //! `cargo bench --bench issuance` (ONETRIP_BENCH_N sets the count, default 300).
@@ -121,7 +121,7 @@ async fn main() {
     let _ = std::fs::remove_file(&log);
 }
 
-/// Real-length inputs from the shared corpus.
+/// Real-length inputs from the corpus in tests/fixtures.
 struct Corpus {
     names: Vec<String>,
     categories: Vec<String>,
@@ -131,10 +131,11 @@ struct Corpus {
 impl Corpus {
     fn load() -> Self {
         let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/realistic-inputs.json");
-        let corpus: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("the shared corpus"))
-                .unwrap();
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/realistic-inputs.json");
+        let corpus: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).expect("the corpus in tests/fixtures"),
+        )
+        .unwrap();
         let list = |key: &str| -> Vec<String> {
             corpus[key]
                 .as_array()

@@ -497,11 +497,11 @@ pub fn migration_line(i: usize) -> Value {
     }})
 }
 
-/// The shared corpus of inputs of real length and shape (`../shared/corpus`).
+/// The corpus of inputs of real length and shape (`tests/fixtures/realistic-inputs.json`).
 pub fn corpus() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/realistic-inputs.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/realistic-inputs.json");
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the shared corpus {} is needed: {e}", path.display()));
+        .unwrap_or_else(|e| panic!("the corpus {} is needed: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
