@@ -3,10 +3,17 @@
 //! client reads a clean 413 instead of a connection reset mid-upload. A body that stalls is
 //! cut off for every route at once (`routes::limits::body_idle_timeout`): it ends here as a
 //! broken-off body, and the client gets 408.
+//!
+//! A body read whole into memory (JSON, a PDF to verify, a batch file) takes its bytes from
+//! one [`MemoryBudget`] shared by the whole service as they arrive, and gives them back when
+//! it is dropped: however many clients send at once, the bodies held never pass the budget.
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::Sha256Digest;
 
@@ -20,6 +27,8 @@ pub enum ReceiveError {
     TooLarge { limit: u64 },
     #[error("the request body broke off: {0}")]
     Body(String),
+    #[error("the service holds as many request bodies in memory as it may")]
+    OverBudget,
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -53,24 +62,123 @@ where
     }
 }
 
-/// Collects a whole body of at most `limit` bytes (JSON, a PDF to verify).
-pub async fn read_limited<S, E>(body: S, limit: usize) -> Result<Bytes, ReceiveError>
+/// Bytes of request bodies held in memory at once, for the whole service (counted in KiB).
+#[derive(Clone)]
+pub struct MemoryBudget(Arc<Semaphore>);
+
+impl MemoryBudget {
+    pub fn new(bytes: u64) -> Self {
+        let kib = usize::try_from(bytes >> 10).unwrap_or(Semaphore::MAX_PERMITS);
+        Self(Arc::new(Semaphore::new(kib.min(Semaphore::MAX_PERMITS))))
+    }
+
+    /// What is left of the budget, in bytes.
+    pub fn available(&self) -> u64 {
+        (self.0.available_permits() as u64) << 10
+    }
+}
+
+/// A body read whole: its bytes, and their share of the [`MemoryBudget`], given back when
+/// this is dropped.
+pub struct HeldBody {
+    bytes: Bytes,
+    _held: Option<OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for HeldBody {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Collects a body chunk by chunk within `limit` bytes, taking each chunk's bytes from the
+/// budget as it arrives. Chunks are kept as they came and joined once at the end, so a body
+/// that stalls halfway holds what it sent and no more.
+pub struct Collector {
+    budget: MemoryBudget,
+    limit: usize,
+    size: usize,
+    chunks: Vec<Bytes>,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+impl Collector {
+    pub fn new(budget: &MemoryBudget, limit: usize) -> Self {
+        Self {
+            budget: budget.clone(),
+            limit,
+            size: 0,
+            chunks: Vec::new(),
+            held: None,
+        }
+    }
+
+    /// Adds a chunk: `TooLarge` past the limit, `OverBudget` when the service's budget has
+    /// no room for it.
+    pub fn push(&mut self, chunk: Bytes) -> Result<(), ReceiveError> {
+        if self.size + chunk.len() > self.limit {
+            return Err(ReceiveError::TooLarge {
+                limit: self.limit as u64,
+            });
+        }
+        // Whole KiB held so far, rounded up; take the difference.
+        let needed = (self.size + chunk.len()).div_ceil(1024) - self.size.div_ceil(1024);
+        if needed > 0 {
+            let permits = u32::try_from(needed).map_err(|_| ReceiveError::OverBudget)?;
+            let permit = Arc::clone(&self.budget.0)
+                .try_acquire_many_owned(permits)
+                .map_err(|_| ReceiveError::OverBudget)?;
+            match &mut self.held {
+                Some(held) => held.merge(permit),
+                None => self.held = Some(permit),
+            }
+        }
+        self.size += chunk.len();
+        self.chunks.push(chunk);
+        Ok(())
+    }
+
+    /// The body as one buffer, still counted against the budget.
+    pub fn finish(mut self) -> HeldBody {
+        let bytes = if self.chunks.len() == 1 {
+            self.chunks.pop().unwrap_or_default()
+        } else {
+            let mut joined = Vec::with_capacity(self.size);
+            for chunk in self.chunks.drain(..) {
+                joined.extend_from_slice(&chunk);
+            }
+            Bytes::from(joined)
+        };
+        HeldBody {
+            bytes,
+            _held: self.held.take(),
+        }
+    }
+}
+
+/// Collects a whole body of at most `limit` bytes (JSON, a PDF to verify, a batch file)
+/// within the service's memory budget.
+pub async fn read_limited<S, E>(
+    body: S,
+    limit: usize,
+    budget: &MemoryBudget,
+) -> Result<HeldBody, ReceiveError>
 where
     S: Stream<Item = Result<Bytes, E>>,
     E: std::fmt::Display,
 {
     let mut body = std::pin::pin!(body);
-    let mut bytes = Vec::new();
+    let mut collector = Collector::new(budget, limit);
     while let Some(chunk) = next_chunk(&mut body).await? {
-        if bytes.len() + chunk.len() > limit {
-            discard_rest(&mut body).await;
-            return Err(ReceiveError::TooLarge {
-                limit: limit as u64,
-            });
+        if let Err(e) = collector.push(chunk) {
+            if matches!(e, ReceiveError::TooLarge { .. }) {
+                discard_rest(&mut body).await;
+            }
+            return Err(e);
         }
-        bytes.extend_from_slice(&chunk);
     }
-    Ok(Bytes::from(bytes))
+    Ok(collector.finish())
 }
 
 /// Hashes a stream without keeping it, for files shown at the window. Stops past `limit`.

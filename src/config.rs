@@ -1,7 +1,7 @@
 //! Settings, layered: built-in defaults → `onetrip.toml` (or `--config FILE`) → `ONETRIP_*`
 //! environment → command-line flags (the last two handled by clap in `cli`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -53,15 +53,10 @@ pub struct Settings {
     /// Certificate templates (`certificates/*.toml`) and HTML pages.
     pub templates_dir: PathBuf,
     pub max_material_bytes: u64,
-    /// Upper bound for a whole request, so one slow client cannot hold a connection forever.
-    pub request_timeout_secs: u64,
-    /// Requests in flight at once, for the whole service; past it a request is answered 503
-    /// with `Retry-After` at once instead of queueing and holding memory.
-    pub max_concurrent_requests: usize,
-    /// A client that has not finished sending its request headers by then is disconnected.
-    pub header_read_timeout_secs: u64,
-    /// A request body that sends nothing for this long is given up (408).
-    pub body_idle_timeout_secs: u64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed: behind them the
+    /// per-address limits count the client's own address, not the proxy's.
+    pub trusted_proxies: Vec<IpAddr>,
+    pub limits: Limits,
     pub mode: Mode,
     pub issuer: Issuer,
 }
@@ -75,12 +70,74 @@ impl Default for Settings {
             keys_dir: None,
             templates_dir: PathBuf::from("templates"),
             max_material_bytes: DEFAULT_MAX_MATERIAL_BYTES,
-            request_timeout_secs: 3600,
-            max_concurrent_requests: 512,
-            header_read_timeout_secs: 10,
-            body_idle_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+            limits: Limits::default(),
             mode: Mode::Development,
             issuer: Issuer::default(),
+        }
+    }
+}
+
+/// What one client, or one class of clients, may take of the service (`[limits]`): no class
+/// can starve another, no address can take a whole class, and whatever a client makes the
+/// service hold in memory counts against one budget. Past a limit the answer is 503 with
+/// `Retry-After` at once (or, for a connection, a 503 and close), never a queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Open connections, for the whole service. The process raises its file-descriptor limit
+    /// to the hard limit at start and keeps this under three quarters of it.
+    pub max_connections: usize,
+    /// Open connections from one address (a service hall's Wi-Fi, a carrier's NAT). Trusted
+    /// proxies are not held to it.
+    pub max_connections_per_address: usize,
+    /// Requests in flight from one address, whatever their class.
+    pub max_requests_per_address: usize,
+    /// Requests in flight at once, for the whole service.
+    pub max_concurrent_requests: usize,
+    /// Requests in flight of each class: public reads (`/v`, `/c`, `/healthz`, guides, pages,
+    /// assets), anonymous requests that send a body (drop-a-PDF, the sign-in form), callers
+    /// signed in with a token or a console session, and batch uploads.
+    pub max_public_requests: usize,
+    pub max_anonymous_requests: usize,
+    pub max_signed_in_requests: usize,
+    pub max_batch_requests: usize,
+    /// A connection with no request for this long (or whose request headers take longer) is
+    /// closed.
+    pub header_read_timeout_secs: u64,
+    /// A request body must arrive at `body_min_bytes_per_sec` or faster, measured over each
+    /// window of `body_rate_window_secs`; slower, it is cut off with 408.
+    pub body_min_bytes_per_sec: u64,
+    pub body_rate_window_secs: u64,
+    /// An anonymous request (drop-a-PDF, sign-in) must be over within this long: 408.
+    pub anonymous_request_timeout_secs: u64,
+    /// Upper bound for any request, so one slow client cannot hold a connection forever.
+    pub request_timeout_secs: u64,
+    /// A request's line and headers (hyper's read buffer per connection).
+    pub max_header_bytes: usize,
+    /// Request bodies held in memory at once (JSON, PDFs to verify, batch files), together;
+    /// past it the next body is refused with 503 instead of growing the process.
+    pub max_buffered_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            max_requests_per_address: 64,
+            max_concurrent_requests: 512,
+            max_public_requests: 256,
+            max_anonymous_requests: 64,
+            max_signed_in_requests: 128,
+            max_batch_requests: 8,
+            header_read_timeout_secs: 10,
+            body_min_bytes_per_sec: 1024,
+            body_rate_window_secs: 10,
+            anonymous_request_timeout_secs: 120,
+            request_timeout_secs: 3600,
+            max_header_bytes: 16 << 10,
+            max_buffered_body_bytes: 256 << 20,
         }
     }
 }

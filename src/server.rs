@@ -1,16 +1,19 @@
 //! Wiring: builds the state and the router, binds, and serves until asked to stop.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
 use axum::response::Response;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -22,15 +25,21 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::config::Settings;
-use crate::routes::limits;
+use crate::routes::limits::{self, AddressCounts, AddressPlace};
 use crate::routes::state::AppState;
 
 /// The whole service as one tower service: the router with its per-request layers, behind
-/// one limit of requests in flight shared by every route (past it: 503 with `Retry-After`).
+/// the admission of each request into its class and its address's share, behind one limit
+/// of requests in flight shared by every route (past either: 503 with `Retry-After`).
 pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infallible> {
-    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
-    let idle = Duration::from_secs(state.settings.body_idle_timeout_secs);
-    let concurrency = state.settings.max_concurrent_requests;
+    let limits = &state.settings.limits;
+    let timeout = Duration::from_secs(limits.request_timeout_secs);
+    let rate = limits::BodyRate::new(limits);
+    let concurrency = limits.max_concurrent_requests;
+    let gate = limits::Gate {
+        admission: Arc::new(limits::Admission::new(&state.settings)),
+        state: state.clone(),
+    };
     let router: Router = crate::routes::router()
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -42,9 +51,10 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
             timeout,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            idle,
-            limits::body_idle_timeout,
+            rate,
+            limits::body_min_rate,
         ))
+        .layer(axum::middleware::from_fn_with_state(gate, limits::admit))
         // A 5xx is logged where it arises (an internal error, with its cause); at error level
         // here, every 503 of a load-shedding burst would be a log line, feeding the flood.
         .layer(
@@ -62,8 +72,11 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
 /// Binds, prints `listening on http://ADDR` as the first line of standard output, and serves
 /// until SIGTERM or Ctrl-C, finishing requests in flight.
 ///
-/// Connections are served by hyper directly (not `axum::serve`) so that a client sending its
-/// request headers slowly is cut off after `header_read_timeout_secs`.
+/// Connections are served by hyper directly (not `axum::serve`), HTTP/1.1 only, so that each
+/// is held to the limits: a connection with no request (or unfinished headers) for
+/// `header_read_timeout_secs` is closed, its read buffer is at most `max_header_bytes` plus
+/// what a body chunk needs, and past `max_connections` (in all, or from one address) a new
+/// one is told 503 and closed.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -73,29 +86,37 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let header_timeout = Duration::from_secs(settings.header_read_timeout_secs);
+    let connections = Arc::new(Connections::new(&settings));
+    let header_timeout = Duration::from_secs(settings.limits.header_read_timeout_secs);
+    let max_header_bytes = settings.limits.max_header_bytes.max(MIN_READ_BUFFER);
     let state = AppState::open(settings, public_url).await?;
     // Listen for SIGTERM before announcing the address: whoever stops the service right after
     // reading the line (a supervisor, a test) must get a graceful stop, not the default kill.
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
-    tracing::info!(%addr, public_url = %state.public_url, "serving");
+    tracing::info!(
+        %addr,
+        public_url = %state.public_url,
+        max_connections = connections.max_total,
+        "serving"
+    );
     let app = build_app(state);
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        .max_buf_size(max_header_bytes);
+    let full = connections_full();
     let graceful = GracefulShutdown::new();
     println!("listening on http://{addr}");
     let shutdown = shutdown_signal(term);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(connection) => connection,
                 Err(e) => {
-                    // Out of file descriptors, most likely: wait for some to close.
+                    // Out of file descriptors after all: wait for some to close.
                     tracing::warn!(error = %e, "accepting a connection");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -103,23 +124,130 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             },
             () = &mut shutdown => break,
         };
+        let Some(place) = connections.admit(peer.ip()) else {
+            // Best effort: a client that is told why may come back later; one whose buffer is
+            // full is simply closed.
+            let _ = stream.try_write(&full);
+            continue;
+        };
         let service = TowerToHyperService::new(app.clone().map_request(
-            |request: Request<hyper::body::Incoming>| request.map(axum::body::Body::new),
+            move |request: Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
         ));
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(place);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// hyper's smallest read buffer.
+const MIN_READ_BUFFER: usize = 8 << 10;
+
+/// What a connection past the limits is told before it is closed: the API's error shape.
+fn connections_full() -> Vec<u8> {
+    let body = serde_json::json!({"error": {
+        "code": "busy",
+        "message": "连接过多，请稍后重试 / too many connections; retry shortly",
+    }})
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The connections open now, in all and from each address.
+struct Connections {
+    max_total: usize,
+    max_per_address: usize,
+    total: Arc<AtomicUsize>,
+    per_address: Arc<AddressCounts>,
+    trusted_proxies: Vec<IpAddr>,
+}
+
+/// One open connection's place, given back when it closes.
+struct ConnectionPlace {
+    total: Arc<AtomicUsize>,
+    _address: Option<AddressPlace>,
+}
+
+impl Drop for ConnectionPlace {
+    fn drop(&mut self) {
+        self.total.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Connections {
+    /// Raises the file-descriptor limit to the hard limit and keeps `max_connections` under
+    /// three quarters of it: the store, material files and logs need the rest.
+    fn new(settings: &Settings) -> Self {
+        let descriptors = raise_file_limit();
+        let max_total = settings
+            .limits
+            .max_connections
+            .min(usize::try_from(descriptors / 4 * 3).unwrap_or(usize::MAX));
+        Self {
+            max_total,
+            max_per_address: settings.limits.max_connections_per_address,
+            total: Arc::default(),
+            per_address: Arc::default(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }
+    }
+
+    /// A place for a connection from `peer`, if there is one. A trusted proxy carries many
+    /// clients and is held only to the total.
+    fn admit(&self, peer: IpAddr) -> Option<ConnectionPlace> {
+        let address = if self.trusted_proxies.contains(&peer) {
+            None
+        } else {
+            Some(self.per_address.take(peer, self.max_per_address)?)
+        };
+        if self.total.fetch_add(1, Ordering::SeqCst) >= self.max_total {
+            self.total.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(ConnectionPlace {
+            total: Arc::clone(&self.total),
+            _address: address,
+        })
+    }
+}
+
+/// Sets the soft limit of open files to the hard limit; answers the limit now in force.
+fn raise_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the one struct passed; a failure leaves
+    // the limit as it was, which is then what is answered.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            limit = raised;
+        }
+    }
+    limit.rlim_cur
 }
 
 async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {

@@ -3,7 +3,7 @@
 
 mod batch;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -173,6 +173,10 @@ pub struct ServeArgs {
     /// Base URL printed in QR codes (default: http://<bound address>).
     #[arg(long, env = "ONETRIP_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated addresses: behind
+    /// them the per-address limits count each client's own address.
+    #[arg(long, env = "ONETRIP_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Subcommand)]
@@ -207,6 +211,9 @@ impl Cli {
             }
             if let Some(url) = &args.public_url {
                 settings.public_url = Some(url.clone());
+            }
+            if !args.trusted_proxies.is_empty() {
+                settings.trusted_proxies = args.trusted_proxies.clone();
             }
         }
         Ok(settings)

@@ -1,13 +1,21 @@
-//! The `Actor` extractor: `Authorization: Bearer ot_…` → the authenticated actor, or 401.
+//! The `Actor` extractor: `Authorization: Bearer ot_…` → the authenticated actor, or 401;
+//! and whether a request comes from a signed-in caller at all (a live token or console
+//! session), which decides the places it is admitted to (`routes::limits`).
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use chrono::Utc;
+use cookie::Cookie;
 
 use super::state::AppState;
 use crate::domain::actor::Actor;
 use crate::service::ServiceError;
-use crate::service::auth::{authenticate, looks_like_token};
+use crate::service::auth::{authenticate, live_token, live_token_by_hash, looks_like_token};
+
+/// The window console's session cookie.
+pub const SESSION_COOKIE: &str = "onetrip_console";
 
 impl FromRequestParts<AppState> for Actor {
     type Rejection = ServiceError;
@@ -16,17 +24,62 @@ impl FromRequestParts<AppState> for Actor {
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ServiceError::unauthenticated("需要 Bearer 令牌 / a Bearer token is required")
         })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| looks_like_token(t))
-            .ok_or_else(|| {
-                ServiceError::unauthenticated(
-                    "Authorization 头应为 Bearer ot_… / expected Authorization: Bearer ot_…",
-                )
-            })?;
+        let token = bearer(header).ok_or_else(|| {
+            ServiceError::unauthenticated(
+                "Authorization 头应为 Bearer ot_… / expected Authorization: Bearer ot_…",
+            )
+        })?;
         authenticate(state, token)
+    }
+}
+
+/// The token of an `Authorization: Bearer ot_…` header.
+fn bearer(header: &HeaderValue) -> Option<&str> {
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| looks_like_token(t))
+}
+
+/// Whether the request carries a live token or a live console session. A store that cannot
+/// answer counts as not signed in: the request is then admitted as anyone's, and its own
+/// handler reports the store.
+pub fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
+    if let Some(token) = headers.get(AUTHORIZATION).and_then(bearer) {
+        return matches!(live_token(state, token), Ok(Some(_)));
+    }
+    cookie(headers, SESSION_COOKIE)
+        .and_then(|id| state.sessions.get(&id, Utc::now()))
+        .is_some_and(|session| {
+            matches!(live_token_by_hash(state, &session.token_hash), Ok(Some(_)))
+        })
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1; onetrip_console=xyz"));
+        headers.append(COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(cookie(&headers, "onetrip_console").as_deref(), Some("xyz"));
+        assert_eq!(cookie(&headers, "b").as_deref(), Some("2"));
+        assert_eq!(cookie(&headers, "onetrip"), None);
     }
 }

@@ -3,11 +3,15 @@
 //! with the status each kind of [`ServiceError`] answers.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::service::{ErrorKind, ServiceError};
+
+/// Seconds a client told "busy" (503, 429) is asked to wait.
+const RETRY_AFTER_SECS: &str = "2";
 
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
@@ -20,6 +24,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -34,6 +39,15 @@ impl IntoResponse for ServiceError {
         if let Some(details) = self.details {
             error["details"] = details;
         }
-        (status_of(self.kind), Json(json!({ "error": error }))).into_response()
+        let mut response = (status_of(self.kind), Json(json!({ "error": error }))).into_response();
+        if matches!(
+            self.kind,
+            ErrorKind::Unavailable | ErrorKind::TooManyRequests
+        ) {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
     }
 }

@@ -6,6 +6,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::state::AppState;
 use crate::body::read_limited;
 use crate::service::{ErrorKind, ServiceError};
 
@@ -14,14 +15,13 @@ pub const JSON_LIMIT: usize = 1 << 20;
 
 pub struct AppJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for AppJson<T>
+impl<T> FromRequest<AppState> for AppJson<T>
 where
-    S: Send + Sync,
     T: DeserializeOwned,
 {
     type Rejection = ServiceError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ServiceError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ServiceError> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -34,9 +34,13 @@ where
                 "请求体应为 JSON (Content-Type: application/json) / expected a JSON body",
             ));
         }
-        let bytes = read_limited(req.into_body().into_data_stream(), JSON_LIMIT)
-            .await
-            .map_err(|e| ServiceError::body(e, "JSON"))?;
+        let bytes = read_limited(
+            req.into_body().into_data_stream(),
+            JSON_LIMIT,
+            &state.memory,
+        )
+        .await
+        .map_err(|e| ServiceError::body(e, "JSON"))?;
         parse(&bytes).map(AppJson)
     }
 }

@@ -1,54 +1,281 @@
-//! Limits that hold for the whole service, whatever the route: a body that stops sending is
-//! given up (408), and past the requests the service takes at once the next one is told to
-//! come back (503 with `Retry-After`) instead of queueing without bound.
+//! What one client may take of the service, whatever the route. Every request is admitted
+//! into one class (public reads, anonymous bodies, signed-in callers, batch uploads), each
+//! with its own places, and counts against its address; past either, it is told to come back
+//! (503 or 429, with `Retry-After`) at once instead of queueing. A body slower than the
+//! minimum rate is cut off (408), and an anonymous request has a deadline of its own.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::HeaderValue;
-use axum::http::header::RETRY_AFTER;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
+use super::caller::signed_in;
+use super::state::AppState;
+use crate::config::{Limits, Settings};
 use crate::service::{ErrorKind, ServiceError};
 
 /// Verifications of an uploaded PDF (up to 10 MiB each, read into memory) served at once, over
 /// `/api/v1/verify` and `/verify` together: at most 160 MiB of anonymous bodies in memory.
 pub const MAX_VERIFY_UPLOADS: usize = 16;
 
-/// Seconds a client told "busy" is asked to wait.
-const RETRY_AFTER_SECS: &str = "2";
+/// The kinds of client that must not starve one another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Anyone reading: `/v`, `/c`, `/healthz`, guides, pages, assets (GET and HEAD).
+    Public,
+    /// Anyone sending a body without signing in: drop-a-PDF, the sign-in form.
+    Anonymous,
+    /// A caller with a live token or console session.
+    SignedIn,
+    /// A signed-in caller uploading a batch file.
+    Batch,
+}
 
-#[derive(Debug, thiserror::Error)]
-#[error("the request body sent nothing for {0:?}")]
-struct Stalled(Duration);
+/// The places of each class and of each address.
+pub struct Admission {
+    public: Arc<Semaphore>,
+    anonymous: Arc<Semaphore>,
+    signed_in: Arc<Semaphore>,
+    batch: Arc<Semaphore>,
+    per_address: Arc<AddressCounts>,
+    max_per_address: usize,
+    trusted_proxies: Vec<IpAddr>,
+    anonymous_deadline: Duration,
+}
 
-/// Wraps the request body so that a read waiting longer than `idle` for the next chunk fails;
-/// whatever the handler answered then, the client gets 408. Every route that reads a body is
-/// covered, the public forms and the console's sign-in included.
-pub async fn body_idle_timeout(
-    State(idle): State<Duration>,
+impl Admission {
+    pub fn new(settings: &Settings) -> Self {
+        let limits = &settings.limits;
+        Self {
+            public: Arc::new(Semaphore::new(limits.max_public_requests)),
+            anonymous: Arc::new(Semaphore::new(limits.max_anonymous_requests)),
+            signed_in: Arc::new(Semaphore::new(limits.max_signed_in_requests)),
+            batch: Arc::new(Semaphore::new(limits.max_batch_requests)),
+            per_address: Arc::default(),
+            max_per_address: limits.max_requests_per_address,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            anonymous_deadline: Duration::from_secs(limits.anonymous_request_timeout_secs),
+        }
+    }
+
+    fn places(&self, class: Class) -> &Arc<Semaphore> {
+        match class {
+            Class::Public => &self.public,
+            Class::Anonymous => &self.anonymous,
+            Class::SignedIn => &self.signed_in,
+            Class::Batch => &self.batch,
+        }
+    }
+}
+
+/// How many of something each address holds now; an address holding none is forgotten, so
+/// the map is as large as the set of addresses being served.
+#[derive(Default)]
+pub struct AddressCounts(Mutex<HashMap<IpAddr, usize>>);
+
+/// One place of an address, given back when dropped.
+pub struct AddressPlace {
+    counts: Arc<AddressCounts>,
+    address: IpAddr,
+}
+
+impl AddressCounts {
+    /// Takes one place for `address` if it holds fewer than `max`.
+    pub fn take(self: &Arc<Self>, address: IpAddr, max: usize) -> Option<AddressPlace> {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(address).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressPlace {
+            counts: Arc::clone(self),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressPlace {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// The address a request comes from: the connection's peer, or, when the peer is a trusted
+/// proxy, the last address in `X-Forwarded-For` that is not one (the client as the first
+/// trusted proxy saw it; anything left of it could be forged by the client).
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
+}
+
+fn class_of(state: &AppState, request: &Request) -> Class {
+    let signed_in = signed_in(state, request.headers());
+    let method = request.method();
+    if signed_in && method == Method::POST && request.uri().path() == "/api/v1/batches" {
+        Class::Batch
+    } else if signed_in {
+        Class::SignedIn
+    } else if [Method::GET, Method::HEAD, Method::OPTIONS].contains(method) {
+        Class::Public
+    } else {
+        Class::Anonymous
+    }
+}
+
+/// What [`admit`] needs: the state (to tell a signed-in caller) and the places.
+#[derive(Clone)]
+pub struct Gate {
+    pub state: AppState,
+    pub admission: Arc<Admission>,
+}
+
+/// Admits a request into its class and its address's share, or answers at once: 429 when the
+/// address holds all it may, 503 when the class is full. Anonymous requests must be over
+/// within their deadline (408).
+pub async fn admit(
+    State(Gate { state, admission }): State<Gate>,
     request: Request,
     next: Next,
 ) -> Response {
-    let stalled = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stalled);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let address = client_address(peer, request.headers(), &admission.trusted_proxies);
+    let Some(_address_place) = admission
+        .per_address
+        .take(address, admission.max_per_address)
+    else {
+        return ServiceError::new(
+            ErrorKind::TooManyRequests,
+            "too_many_requests",
+            "来自同一地址的请求过多，请稍后重试 / too many requests in flight from this address; retry shortly",
+        )
+        .into_response();
+    };
+    let class = class_of(&state, &request);
+    let Ok(_class_place): Result<OwnedSemaphorePermit, _> =
+        Arc::clone(admission.places(class)).try_acquire_owned()
+    else {
+        return busy();
+    };
+    if class != Class::Anonymous {
+        return next.run(request).await;
+    }
+    let deadline = admission.anonymous_deadline;
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ServiceError::new(
+            ErrorKind::Timeout,
+            "request_too_slow",
+            format!(
+                "请求未在 {} 秒内完成 / an anonymous request must be over within {} s",
+                deadline.as_secs(),
+                deadline.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request body sent less than {0} bytes in {1:?}")]
+struct TooSlow(u64, Duration);
+
+/// The slowest a body may arrive: at least `bytes` in every `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyRate {
+    bytes: u64,
+    window: Duration,
+}
+
+impl BodyRate {
+    pub fn new(limits: &Limits) -> Self {
+        let window = Duration::from_secs(limits.body_rate_window_secs.max(1));
+        Self {
+            bytes: limits.body_min_bytes_per_sec * window.as_secs(),
+            window,
+        }
+    }
+}
+
+/// Where a body stands against its [`BodyRate`]: the window under way and what it brought.
+struct Pace {
+    chunks: futures_util::stream::BoxStream<'static, Result<axum::body::Bytes, axum::Error>>,
+    window_ends: Option<Instant>,
+    received: u64,
+}
+
+/// Wraps the request body so that a body sending less than the minimum in any window fails
+/// (one sending nothing at all included); whatever the handler answered then, the client gets
+/// 408. Every route that reads a body is covered, the public forms and the console's sign-in
+/// included.
+pub async fn body_min_rate(State(rate): State<BodyRate>, request: Request, next: Next) -> Response {
+    let too_slow = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&too_slow);
     let request = request.map(|body| {
-        let chunks = futures_util::stream::unfold(Some(body.into_data_stream()), move |state| {
+        let pace = Pace {
+            chunks: body.into_data_stream().boxed(),
+            window_ends: None,
+            received: 0,
+        };
+        let chunks = futures_util::stream::unfold(Some(pace), move |state| {
             let flag = Arc::clone(&flag);
             async move {
-                let mut chunks = state?;
-                match tokio::time::timeout(idle, chunks.next()).await {
-                    Ok(Some(chunk)) => Some((chunk, Some(chunks))),
-                    Ok(None) => None,
-                    Err(_) => {
-                        flag.store(true, Ordering::SeqCst);
-                        Some((Err(axum::Error::new(Stalled(idle))), None))
+                let mut pace = state?;
+                // The first window starts when the handler first reads.
+                let mut ends = *pace
+                    .window_ends
+                    .get_or_insert_with(|| Instant::now() + rate.window);
+                loop {
+                    match tokio::time::timeout_at(ends, pace.chunks.next()).await {
+                        Ok(Some(chunk)) => {
+                            if let Ok(bytes) = &chunk {
+                                pace.received += bytes.len() as u64;
+                            }
+                            return Some((chunk, Some(pace)));
+                        }
+                        Ok(None) => return None,
+                        Err(_) if pace.received >= rate.bytes => {
+                            ends += rate.window;
+                            pace.window_ends = Some(ends);
+                            pace.received = 0;
+                        }
+                        Err(_) => {
+                            flag.store(true, Ordering::SeqCst);
+                            let error = axum::Error::new(TooSlow(rate.bytes, rate.window));
+                            return Some((Err(error), None));
+                        }
                     }
                 }
             }
@@ -56,14 +283,16 @@ pub async fn body_idle_timeout(
         Body::from_stream(chunks)
     });
     let response = next.run(request).await;
-    if stalled.load(Ordering::SeqCst) {
+    if too_slow.load(Ordering::SeqCst) {
         return ServiceError::new(
             ErrorKind::Timeout,
-            "body_stalled",
+            "body_too_slow",
             format!(
-                "请求内容已 {} 秒未传输 / the request body sent nothing for {} s",
-                idle.as_secs(),
-                idle.as_secs()
+                "请求内容传输过慢（{} 秒内少于 {} 字节）/ the request body sent less than {} bytes in {} s",
+                rate.window.as_secs(),
+                rate.bytes,
+                rate.bytes,
+                rate.window.as_secs()
             ),
         )
         .into_response();
@@ -96,14 +325,46 @@ pub async fn overloaded(_: tower::BoxError) -> Response {
 }
 
 fn busy() -> Response {
-    let mut response = ServiceError::new(
+    ServiceError::new(
         ErrorKind::Unavailable,
         "busy",
         "服务繁忙，请稍后重试 / the service is at its limit of requests in flight; retry shortly",
     )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-    response
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn behind_a_trusted_proxy_the_client_is_the_last_untrusted_forwarded_address() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 203.0.113.7, 10.0.0.1"),
+        );
+        assert_eq!(client_address(proxy, &headers, &[proxy]), client);
+        // A peer that is not trusted is believed about nothing.
+        assert_eq!(client_address(client, &headers, &[proxy]), client);
+        // Nothing usable forwarded: the proxy itself.
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &[proxy]), proxy);
+    }
+
+    #[test]
+    fn an_address_holds_at_most_its_places_and_is_forgotten_when_it_holds_none() {
+        let counts = Arc::new(AddressCounts::default());
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        let first = counts.take(a, 2).unwrap();
+        let second = counts.take(a, 2).unwrap();
+        assert!(counts.take(a, 2).is_none());
+        assert!(counts.take("127.0.0.3".parse().unwrap(), 2).is_some());
+        drop(first);
+        assert!(counts.take(a, 2).is_some());
+        drop(second);
+        assert!(counts.0.lock().unwrap().is_empty());
+    }
 }

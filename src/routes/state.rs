@@ -4,6 +4,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::body::MemoryBudget;
 use crate::config::Settings;
 use crate::pages::Pages;
 use crate::service::Services;
@@ -16,15 +17,19 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     /// Window-console sign-ins, in memory only (see `crate::sessions`).
     pub sessions: Arc<Sessions>,
+    /// Request bodies held in memory, all routes together (`limits.max_buffered_body_bytes`).
+    pub memory: MemoryBudget,
 }
 
 impl AppState {
     pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
         let pages = Pages::load(&settings.templates_dir)?;
+        let memory = MemoryBudget::new(settings.limits.max_buffered_body_bytes);
         Ok(Self {
             services: Services::open(settings, public_url).await?,
             pages: Arc::new(pages),
             sessions: Arc::new(Sessions::default()),
+            memory,
         })
     }
 }

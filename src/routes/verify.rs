@@ -68,7 +68,7 @@ pub async fn api(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ServiceError> {
-    let body = match read_limited(body.into_data_stream(), MAX_PDF_BYTES).await {
+    let body = match read_limited(body.into_data_stream(), MAX_PDF_BYTES, &state.memory).await {
         Ok(body) => body,
         Err(ReceiveError::TooLarge { .. }) => return Ok(too_large()),
         Err(e) => return Err(ServiceError::body(e, "PDF")),

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::html::{HtmlError, with_page_headers};
 use super::verdict::respond;
+use crate::body::{Collector, HeldBody, MemoryBudget, ReceiveError};
 use crate::domain::presented::Presented;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
@@ -62,7 +63,7 @@ async fn submit(
         let multipart = Multipart::from_request(request, &state)
             .await
             .map_err(|e| HtmlError::bad_request(e.body_text()))?;
-        match read_pdf(multipart).await? {
+        match read_pdf(multipart, &state.memory).await? {
             Some(pdf) => verification::verify_pdf(&state, &pdf).await?,
             None => Finding::unusable(InputProblem::TooLarge),
         }
@@ -80,9 +81,12 @@ async fn submit(
     Ok(respond(&state, &headers, finding)?)
 }
 
-/// The bytes of the form's `pdf` part (`None` if it is over the limit), refusing an empty
-/// choice.
-async fn read_pdf(mut multipart: Multipart) -> Result<Option<Vec<u8>>, HtmlError> {
+/// The bytes of the form's `pdf` part (`None` if it is over the limit), within the service's
+/// memory budget, refusing an empty choice.
+async fn read_pdf(
+    mut multipart: Multipart,
+    budget: &MemoryBudget,
+) -> Result<Option<HeldBody>, HtmlError> {
     let malformed = |e: axum::extract::multipart::MultipartError| {
         HtmlError::bad_request(format!("上传无效 / malformed upload: {}", e.body_text()))
     };
@@ -90,7 +94,8 @@ async fn read_pdf(mut multipart: Multipart) -> Result<Option<Vec<u8>>, HtmlError
         if field.name() != Some("pdf") {
             continue;
         }
-        let mut pdf = Vec::new();
+        let mut pdf = Collector::new(budget, MAX_PDF_BYTES);
+        let mut empty = true;
         loop {
             let chunk = match field.chunk().await {
                 Ok(Some(chunk)) => chunk,
@@ -101,13 +106,15 @@ async fn read_pdf(mut multipart: Multipart) -> Result<Option<Vec<u8>>, HtmlError
                 }
                 Err(e) => return Err(malformed(e)),
             };
-            if pdf.len() + chunk.len() > MAX_PDF_BYTES {
-                return Ok(None);
+            empty &= chunk.is_empty();
+            match pdf.push(chunk) {
+                Ok(()) => {}
+                Err(ReceiveError::TooLarge { .. }) => return Ok(None),
+                Err(e) => return Err(ServiceError::body(e, "PDF").into()),
             }
-            pdf.extend_from_slice(&chunk);
         }
-        if !pdf.is_empty() {
-            return Ok(Some(pdf));
+        if !empty {
+            return Ok(Some(pdf.finish()));
         }
     }
     Err(HtmlError::bad_request(

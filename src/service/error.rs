@@ -31,6 +31,8 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     /// A client that stopped sending (408).
     Timeout,
+    /// One address asks more at once than any one client may; try again (429).
+    TooManyRequests,
     /// The service cannot answer now; try again (503).
     Unavailable,
     /// Our fault; logged, and said to the caller in one generic sentence (500).
@@ -96,6 +98,11 @@ impl ServiceError {
                 "{what} 请求体超过 {limit} 字节 / the {what} body is over {limit} bytes"
             )),
             ReceiveError::Io(e) => ServiceError::internal(e),
+            ReceiveError::OverBudget => ServiceError::new(
+                ErrorKind::Unavailable,
+                "busy",
+                "服务繁忙，请稍后重试 / the service holds as many uploads as it may; retry shortly",
+            ),
             ReceiveError::Body(_) => {
                 ServiceError::bad_request("unreadable_body", format!("请求体不完整 / {e}"))
             }

@@ -1,5 +1,7 @@
-//! Holding up under abuse: slow headers, stalled bodies on every route that reads one, a limit
-//! of requests in flight for the whole service, private files.
+//! Holding up under abuse: slow headers, idle connections, slow bodies on every route that
+//! reads one, places per class of client and per address, limits of connections and of
+//! bodies held in memory, private files. Abusers connect from 127.0.0.2 and up, as they would
+//! from other machines; the well-behaved clients from 127.0.0.1.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,11 +14,59 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 fn connect(app: &TestApp) -> TcpStream {
-    let stream = TcpStream::connect(app.url.trim_start_matches("http://")).unwrap();
+    connect_from(app, 1)
+}
+
+/// A connection from 127.0.0.`host`.
+fn connect_from(app: &TestApp, host: u8) -> TcpStream {
+    let socket = std::net::SocketAddr::from(([127, 0, 0, host], 0));
+    let to: std::net::SocketAddr = app.url.trim_start_matches("http://").parse().unwrap();
+    // std cannot bind before connecting; tokio can, on a runtime of this thread's own.
+    let stream = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let s = tokio::net::TcpSocket::new_v4().unwrap();
+                    s.bind(socket).unwrap();
+                    s.connect(to).await.unwrap().into_std().unwrap()
+                })
+            })
+            .join()
+            .unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(15)))
         .unwrap();
     stream
+}
+
+/// A request that sends its head and the start of its body, then stalls, holding its place.
+/// Its body is announced as a 100,000-byte PDF, or a 10,000-byte form for the console (whose
+/// forms are limited to 16 KiB).
+fn stalled(app: &TestApp, host: u8, path: &str, extra_headers: &str) -> TcpStream {
+    let mut stream = connect_from(app, host);
+    let (length, content_type) = if path.starts_with("/console") {
+        (10_000, "application/x-www-form-urlencoded")
+    } else {
+        (100_000, "application/pdf")
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: onetrip\r\nContent-Type: {content_type}\r\n{extra_headers}Content-Length: {length}\r\n\r\n%PDF-"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+/// Sends a whole small request on a new connection from 127.0.0.`host` and reads the answer.
+fn request_from(app: &TestApp, host: u8, request: &str) -> String {
+    let mut stream = connect_from(app, host);
+    stream.write_all(request.as_bytes()).unwrap();
+    read_answer(&mut stream)
 }
 
 /// Reads what the server sends until it closes the connection (or 15 s pass).
@@ -29,8 +79,11 @@ fn read_answer(stream: &mut TcpStream) -> String {
             Ok(n) => {
                 answer.extend_from_slice(&buffer[..n]);
                 if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.len() > 12 {
-                    // Status line and headers are in; the body follows or the socket closes.
-                    std::thread::sleep(Duration::from_millis(100));
+                    // Status line and headers are in; the body follows (a kept-alive
+                    // connection stays open after it).
+                    stream
+                        .set_read_timeout(Some(Duration::from_millis(300)))
+                        .unwrap();
                     if let Ok(n) = stream.read(&mut buffer) {
                         answer.extend_from_slice(&buffer[..n]);
                     }
@@ -44,7 +97,7 @@ fn read_answer(stream: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_disconnected() {
-    let app = TestApp::spawn_with("header_read_timeout_secs = 1").await;
+    let app = TestApp::spawn_with("[limits]\nheader_read_timeout_secs = 1").await;
     let started = Instant::now();
     let mut stream = connect(&app);
     stream
@@ -58,7 +111,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 
 #[tokio::test]
 async fn a_stalled_body_gets_408_on_the_public_forms_the_api_and_the_console_sign_in() {
-    let app = TestApp::spawn_with("body_idle_timeout_secs = 1").await;
+    let app = TestApp::spawn_with("[limits]\nbody_rate_window_secs = 1").await;
     for (path, content_type) in [
         ("/verify", "application/x-www-form-urlencoded"),
         ("/verify", "multipart/form-data; boundary=XYZ"),
@@ -80,7 +133,7 @@ async fn a_stalled_body_gets_408_on_the_public_forms_the_api_and_the_console_sig
 
 #[tokio::test]
 async fn past_the_limit_of_requests_in_flight_every_route_answers_503_with_retry_after() {
-    let app = TestApp::spawn_with("max_concurrent_requests = 3").await;
+    let app = TestApp::spawn_with("[limits]\nmax_concurrent_requests = 3").await;
     // Three uploads that started and stalled hold the three places.
     let held: Vec<TcpStream> = (0..3)
         .map(|_| {
@@ -231,4 +284,252 @@ async fn a_window_check_part_whose_headers_never_end_is_refused_without_waiting_
         .get_json(&staff.clerk, &format!("/submissions/{id}"))
         .await;
     assert_eq!(s["status"], "pre_approved");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_before_and_between_requests() {
+    let app = TestApp::spawn_with("[limits]\nheader_read_timeout_secs = 1").await;
+    // Connected, nothing sent.
+    let started = Instant::now();
+    let mut silent = connect_from(&app, 2);
+    let mut buffer = [0u8; 64];
+    assert_eq!(silent.read(&mut buffer).unwrap_or(0), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // One request answered, then nothing: closed as well.
+    let mut kept = connect_from(&app, 2);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: onetrip\r\n\r\n")
+        .unwrap();
+    let answer = read_answer(&mut kept);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let started = Instant::now();
+    while kept.read(&mut buffer).unwrap_or(0) > 0 {}
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_minimum_rate_is_cut_with_408_though_it_never_stops() {
+    let app =
+        TestApp::spawn_with("[limits]\nbody_rate_window_secs = 1\nbody_min_bytes_per_sec = 1024")
+            .await;
+    for path in ["/api/v1/verify", "/console/login"] {
+        let mut stream = stalled(&app, 2, path, "");
+        let started = Instant::now();
+        // 10 bytes every 200 ms: never idle, far under 1 KiB/s.
+        let mut answer = String::new();
+        while started.elapsed() < Duration::from_secs(8) {
+            if stream.write_all(&[b'a'; 10]).is_err() {
+                break;
+            }
+            stream
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut buffer = [0u8; 1024];
+            if let Ok(n) = stream.read(&mut buffer) {
+                answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                break;
+            }
+        }
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("body_too_slow"), "{path}: {answer}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{path}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_anonymous_request_is_cut_at_its_deadline_however_steadily_it_sends() {
+    let app = TestApp::spawn_with(
+        "[limits]\nanonymous_request_timeout_secs = 2\nbody_rate_window_secs = 1\nbody_min_bytes_per_sec = 1024",
+    )
+    .await;
+    let mut stream = stalled(&app, 2, "/api/v1/verify", "");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    // 4 KiB every 100 ms: well over the minimum rate, and 100,000 bytes would take 2.5 s.
+    while started.elapsed() < Duration::from_secs(8) {
+        let _ = stream.write_all(&[b'a'; 4096]);
+        let mut buffer = [0u8; 1024];
+        if let Ok(n) = stream.read(&mut buffer) {
+            answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            break;
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_too_slow"), "{answer}");
+}
+
+#[tokio::test]
+async fn anonymous_uploads_that_fill_their_class_leave_readers_and_signed_in_callers_served() {
+    let app = TestApp::spawn_with("[limits]\nmax_anonymous_requests = 4").await;
+    let staff = Staff::new(&app).await;
+    // Four abusers on four addresses hold every anonymous place: the sign-in form included.
+    let held: Vec<TcpStream> = (2..6)
+        .map(|host| stalled(&app, host, "/console/login", ""))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = request_from(
+        &app,
+        9,
+        "POST /api/v1/verify HTTP/1.1\r\nHost: onetrip\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after: 2"),
+        "{refused}"
+    );
+    // Readers, the sign-in page and a signed-in clerk are served all the same.
+    for path in ["/healthz", "/verify", "/console/login"] {
+        let answer = request_from(
+            &app,
+            1,
+            &format!("GET {path} HTTP/1.1\r\nHost: onetrip\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+    let listed = app.get(&staff.clerk, "/submissions?overdue=true").await;
+    assert_eq!(listed.status(), 200);
+    // A forged token is not signed in: it gets no signed-in place.
+    let forged = request_from(
+        &app,
+        9,
+        "POST /api/v1/verify HTTP/1.1\r\nHost: onetrip\r\nAuthorization: Bearer ot_forged\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert!(forged.starts_with("HTTP/1.1 503"), "{forged}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = app.public_json("/healthz").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn one_address_gets_429_past_its_share_while_other_addresses_are_served() {
+    let app = TestApp::spawn_with("[limits]\nmax_requests_per_address = 2").await;
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| stalled(&app, 2, "/api/v1/verify", ""))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let get = "GET /healthz HTTP/1.1\r\nHost: onetrip\r\nConnection: close\r\n\r\n";
+    let refused = request_from(&app, 2, get);
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(refused.contains("too_many_requests"), "{refused}");
+    assert!(request_from(&app, 3, get).starts_with("HTTP/1.1 200"));
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(request_from(&app, 2, get).starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_share() {
+    let app = TestApp::spawn_with(
+        "trusted_proxies = [\"127.0.0.1\"]\n[limits]\nmax_requests_per_address = 1",
+    )
+    .await;
+    let _held = stalled(
+        &app,
+        1,
+        "/api/v1/verify",
+        "X-Forwarded-For: 198.51.100.1\r\n",
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let get = |client: &str| {
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: onetrip\r\nX-Forwarded-For: {client}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let same = request_from(&app, 1, &get("198.51.100.1"));
+    assert!(same.starts_with("HTTP/1.1 429"), "{same}");
+    // A client cannot escape its share by forging the left of the header.
+    let forged = request_from(&app, 1, &get("203.0.113.9, 198.51.100.1"));
+    assert!(forged.starts_with("HTTP/1.1 429"), "{forged}");
+    let other = request_from(&app, 1, &get("198.51.100.2"));
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+    // From an address that is not a trusted proxy, the header is not believed.
+    let _held_too = stalled(
+        &app,
+        2,
+        "/api/v1/verify",
+        "X-Forwarded-For: 198.51.100.3\r\n",
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let untrusted = request_from(&app, 2, &get("198.51.100.4"));
+    assert!(untrusted.starts_with("HTTP/1.1 429"), "{untrusted}");
+}
+
+#[tokio::test]
+async fn connections_past_an_address_cap_are_told_503_and_closed_and_others_still_connect() {
+    let app = TestApp::spawn_with("[limits]\nmax_connections_per_address = 3").await;
+    let open: Vec<TcpStream> = (0..3).map(|_| connect_from(&app, 2)).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = connect_from(&app, 2);
+    let answer = read_answer(&mut fourth);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"busy\""), "{answer}");
+    let get = "GET /healthz HTTP/1.1\r\nHost: onetrip\r\nConnection: close\r\n\r\n";
+    assert!(request_from(&app, 1, get).starts_with("HTTP/1.1 200"));
+    drop(open);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(request_from(&app, 2, get).starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn the_process_raises_its_file_limit_and_bounds_header_bytes() {
+    let app = TestApp::spawn().await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", app.pid())).unwrap();
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(
+        numbers[0], numbers[1],
+        "soft limit raised to the hard one: {files}"
+    );
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nHost: onetrip\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(64 << 10)
+    );
+    let answer = request_from(&app, 2, &huge);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
+
+#[tokio::test]
+async fn bodies_held_in_memory_count_against_one_budget_given_back_when_they_go() {
+    let app = TestApp::spawn_with("[limits]\nmax_buffered_body_bytes = 1048576").await;
+    // Two anonymous PDFs of 600 KB each, sent but for their last byte: the second cannot fit.
+    let send = |host: u8| {
+        let mut stream = connect_from(&app, host);
+        let head = "POST /api/v1/verify HTTP/1.1\r\nHost: onetrip\r\nContent-Type: application/pdf\r\nContent-Length: 600001\r\n\r\n";
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&vec![b'%'; 600_000]).unwrap();
+        stream
+    };
+    let _first = send(2);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = send(3);
+    let answer = read_answer(&mut second);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"busy\""), "{answer}");
+    drop(_first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut third = send(4);
+    third.write_all(b"%").unwrap();
+    let answer = read_answer(&mut third);
+    assert!(
+        answer.starts_with("HTTP/1.1 4"),
+        "not refused for the budget: {answer}"
+    );
 }

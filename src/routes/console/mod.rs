@@ -13,8 +13,8 @@ mod submissions;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
@@ -22,12 +22,15 @@ use cookie::{Cookie, SameSite};
 
 use super::html::{HtmlError, with_page_headers};
 use crate::domain::actor::Actor;
+use crate::routes::caller::{SESSION_COOKIE, cookie};
 use crate::routes::state::AppState;
 use crate::service::auth::{actor_of, live_token_by_hash};
 use crate::sessions::Session;
 
-const SESSION_COOKIE: &str = "onetrip_console";
 const CSRF_HEADER: &str = "x-csrf-token";
+/// The console's forms carry a token, a CSRF token and a few short fields; the sign-in form
+/// is anyone's to send, so it may not make the service hold more.
+const FORM_LIMIT: usize = 16 << 10;
 
 pub fn router() -> Router<AppState> {
     let router = Router::new()
@@ -54,7 +57,8 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/certificates/{serial}/delivery",
             post(certificates::delivery),
-        );
+        )
+        .layer(DefaultBodyLimit::max(FORM_LIMIT));
     with_page_headers(router)
 }
 
@@ -129,18 +133,6 @@ fn render(
     Ok(axum::response::Html(html).into_response())
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
-}
-
 /// A console cookie: never readable by script, never sent cross-site, only under `/console`,
 /// and `Secure` when the service is published over HTTPS.
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
@@ -154,23 +146,4 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> S
         .secure(state.public_url.starts_with("https://"))
         .build()
         .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    #[test]
-    fn cookies_are_found_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.append(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; onetrip_console=xyz"),
-        );
-        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
-        assert_eq!(cookie(&headers, "onetrip_console").as_deref(), Some("xyz"));
-        assert_eq!(cookie(&headers, "b").as_deref(), Some("2"));
-        assert_eq!(cookie(&headers, "onetrip"), None);
-    }
 }
