@@ -4,6 +4,7 @@
 //! sled; a PostgreSQL implementation would be a second module beside it. Material files live
 //! on the filesystem beside the store ([`MaterialFiles`]).
 
+mod free_space;
 mod material_files;
 mod sled;
 
