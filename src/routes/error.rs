@@ -3,11 +3,15 @@
 //! with the status each kind of [`ServiceError`] answers.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::service::{ErrorKind, ServiceError};
+
+/// What a 503 asks the client to wait before trying again.
+const RETRY_AFTER_SECS: &str = "2";
 
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
@@ -34,6 +38,13 @@ impl IntoResponse for ServiceError {
         if let Some(details) = self.details {
             error["details"] = details;
         }
-        (status_of(self.kind), Json(json!({ "error": error }))).into_response()
+        let mut response = (status_of(self.kind), Json(json!({ "error": error }))).into_response();
+        if self.kind == ErrorKind::Unavailable {
+            // A full store, the batches all taken: it passes, so the client is told to retry.
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
     }
 }

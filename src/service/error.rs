@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::body::ReceiveError;
 use crate::domain::ParseError;
 use crate::domain::Refusal;
-use crate::store::{StoreError, UpdateError};
+use crate::store::{FilesError, StoreError, UpdateError};
 
 /// What sort of failure; the HTTP adapter maps each to one status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +124,21 @@ impl From<StoreError> for ServiceError {
                 ),
             ),
             other => ServiceError::internal(other),
+        }
+    }
+}
+
+impl From<FilesError> for ServiceError {
+    fn from(e: FilesError) -> Self {
+        match e {
+            FilesError::Unavailable(reason) => ServiceError::new(
+                ErrorKind::Unavailable,
+                "materials_unavailable",
+                format!(
+                    "材料文件存储暂不可写，空间恢复后自动恢复 / material files cannot be written now (the service recovers once there is room): {reason}"
+                ),
+            ),
+            FilesError::Body(e) => ServiceError::body(e, "material"),
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::domain::submission::{
 };
 use crate::domain::window_check::{Presented, WindowReport, compare};
 use crate::domain::{ItemCode, MaterialName, ParseError, Role, Sha256Digest, SubmissionId};
+use crate::store::FilesError;
 
 /// Files a new submission: an applicant for its own holder, or a clerk or admin for anyone.
 #[tracing::instrument(skip_all, fields(actor = %actor.label()))]
@@ -276,13 +277,14 @@ where
     if declared_len.is_some_and(|len| len > limit) {
         return Err(material_too_large(limit));
     }
+    services.files.room_for(declared_len.unwrap_or(0))?;
     let stored = services
         .files
         .receive(&submission.id, body, limit)
         .await
         .map_err(|e| match e {
-            ReceiveError::TooLarge { limit } => material_too_large(limit),
-            other => ServiceError::body(other, "material"),
+            FilesError::Body(ReceiveError::TooLarge { limit }) => material_too_large(limit),
+            other => other.into(),
         })?;
     let result = services
         .store

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 pub use self::sled::SledStore;
-pub use material_files::MaterialFiles;
+pub use material_files::{FilesError, MaterialFiles};
 
 use chrono::{DateTime, Utc};
 
