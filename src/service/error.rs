@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::body::ReceiveError;
 use crate::domain::ParseError;
 use crate::domain::Refusal;
+use crate::domain::text::quoted;
 use crate::store::{FilesError, StoreError, UpdateError};
 
 /// What sort of failure; the HTTP adapter maps each to one status code.
@@ -175,7 +176,9 @@ impl From<UpdateError> for ServiceError {
     }
 }
 
+/// 404 for a submission id, quoting at most a short prefix of what was asked for.
 pub fn submission_not_found(id: &str) -> ServiceError {
+    let id = quoted(id);
     ServiceError::not_found(
         "submission_not_found",
         format!("办件 {id} 不存在 / no submission {id}"),

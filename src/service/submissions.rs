@@ -15,6 +15,7 @@ use crate::domain::actor::Actor;
 use crate::domain::submission::{
     DECISION_ONLY, Decision, DecisionOutcome, Event, NewSubmission, ReturnReason, Submission,
 };
+use crate::domain::text::quoted;
 use crate::domain::window_check::{Presented, WindowReport, compare};
 use crate::domain::{ItemCode, MaterialName, ParseError, Role, Sha256Digest, SubmissionId};
 use crate::store::FilesError;
@@ -41,7 +42,7 @@ pub async fn create(
                 "unknown_kind",
                 format!(
                     "未知证照类型 {} / unknown certificate kind; known: {}, or {DECISION_ONLY} for items that end in a decision",
-                    new.kind,
+                    quoted(&new.kind),
                     services.templates.kinds().collect::<Vec<_>>().join(", ")
                 ),
             )
@@ -223,6 +224,7 @@ pub async fn decide(
         .ok()
         .and_then(|code| submission.items.iter().find(|i| i.code == code))
         .ok_or_else(|| {
+            let item = quoted(item);
             ServiceError::not_found(
                 "unknown_item",
                 format!("办件没有事项 {item} / no item {item}"),
