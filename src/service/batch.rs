@@ -17,10 +17,12 @@ use super::issuance::{
 use super::{ErrorKind, ServiceError, Services, issuance, submission_not_found};
 use crate::domain::actor::Actor;
 use crate::domain::batch::{
-    BatchLine, CatalogueName, LineResult, MAX_BATCH_LINES, Migration, NumberedResult,
+    BatchLine, CatalogueName, LineResult, LineText, MAX_BATCH_LINES, MAX_LINE_BYTES, Migration,
+    NumberedLine, NumberedResult,
 };
 use crate::domain::certificate::{CertContent, Certificate};
 use crate::domain::submission::{Status, Submission};
+use crate::domain::text::{quoted, quoted_within};
 use crate::domain::{DepartmentCode, ParseError, Refusal, Role, SubmissionId};
 use crate::store::Provenance;
 
@@ -44,7 +46,10 @@ pub async fn migrate(
             "migrate.kind",
             ParseError::new(
                 "unknown_kind",
-                format!("未知证照类型 {} / unknown certificate kind", migration.kind),
+                format!(
+                    "未知证照类型 {} / unknown certificate kind",
+                    quoted(&migration.kind)
+                ),
             ),
         )
     })?;
@@ -279,19 +284,50 @@ fn merged(
 
 /// Issues what one line asks for, or says why not. Never issues twice: an issued
 /// submission or a migrated former number answers `already_issued`.
-pub async fn issue_line(services: &Services, actor: &Actor, raw: &str) -> LineResult {
+pub async fn issue_line(services: &Services, actor: &Actor, text: &LineText) -> LineResult {
+    let raw = match text {
+        LineText::Text(raw) => raw,
+        LineText::TooLong { bytes } => {
+            return LineResult::failed(
+                "line_too_long",
+                &format!(
+                    "该行有 {bytes} 字节，超过每行上限 {MAX_LINE_BYTES} 字节，未予读取 / the line has {bytes} bytes, over the {MAX_LINE_BYTES} a line may have: it was not read"
+                ),
+                None,
+            );
+        }
+    };
     match line(services, actor, raw).await {
         Ok(result) => result,
-        Err(e) => LineResult::Failed {
-            code: e.code.to_owned(),
-            message: e.message,
-            field: e.field,
-        },
+        Err(e) => LineResult::failed(e.code, &e.message, e.field.as_deref()),
     }
+}
+
+/// The most characters of the JSON parser's complaint a malformed line's error keeps.
+const PARSE_ERROR_MAX_CHARS: usize = 160;
+
+/// The JSON parser's complaint about a line, each value it quotes between backticks (an
+/// unknown field or variant) cut to a short prefix, the whole to [`PARSE_ERROR_MAX_CHARS`].
+fn parse_error(e: &serde_json::Error) -> String {
+    let message = e
+        .to_string()
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                quoted(part)
+            } else {
+                part.into()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`");
+    quoted_within(&message, PARSE_ERROR_MAX_CHARS).into_owned()
 }
 
 async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResult, ServiceError> {
     let line: BatchLine = serde_json::from_str(raw).map_err(|e| {
+        let e = parse_error(&e);
         ServiceError::bad_request(
             "malformed_line",
             format!(
@@ -349,15 +385,16 @@ async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResul
 }
 
 /// The numbered lines of a batch file that hold something (blank lines are skipped but
-/// counted, so line numbers are the file's); refused past [`MAX_BATCH_LINES`].
-pub fn lines_of(text: &str) -> Result<Vec<(usize, String)>, ServiceError> {
+/// counted, so line numbers are the file's); refused past [`MAX_BATCH_LINES`]. A line past
+/// [`MAX_LINE_BYTES`] is kept as its length only, and fails on its own.
+pub fn lines_of(text: &str) -> Result<Vec<NumberedLine>, ServiceError> {
     // Taking one past the limit is enough to refuse: a file of millions of short lines is
     // never copied whole.
-    let lines: Vec<(usize, String)> = text
+    let lines: Vec<NumberedLine> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, l.to_owned()))
+        .map(|(i, l)| NumberedLine::new(i + 1, l))
         .take(MAX_BATCH_LINES + 1)
         .collect();
     if lines.len() > MAX_BATCH_LINES {
@@ -377,15 +414,15 @@ pub fn lines_of(text: &str) -> Result<Vec<(usize, String)>, ServiceError> {
 pub async fn run(
     services: &Services,
     actor: &Actor,
-    lines: Vec<(usize, String)>,
+    lines: Vec<NumberedLine>,
     jobs: usize,
     mut on_result: impl FnMut(NumberedResult),
 ) {
     let mut results = futures_util::stream::iter(lines)
-        .map(|(line, raw)| async move {
+        .map(|line| async move {
             NumberedResult {
-                line,
-                result: issue_line(services, actor, &raw).await,
+                line: line.line,
+                result: issue_line(services, actor, &line.text).await,
             }
         })
         .buffered(jobs.max(1));
@@ -415,11 +452,15 @@ pub struct BatchProgress {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub results: Vec<NumberedResult>,
+    /// What `results` holds in memory, as [`NumberedResult::kept_bytes`] counts it.
+    #[serde(skip)]
+    pub kept_bytes: usize,
 }
 
 impl BatchProgress {
     fn record(&mut self, result: NumberedResult) {
         self.done += 1;
+        self.kept_bytes += result.kept_bytes();
         match &result.result {
             LineResult::Issued { .. } => self.issued += 1,
             LineResult::AlreadyIssued { .. } => self.already_issued += 1,
@@ -427,16 +468,34 @@ impl BatchProgress {
         }
         self.results.push(result);
     }
+
+    /// The batch without its per-line results, copied without them.
+    fn summary(&self) -> BatchProgress {
+        BatchProgress {
+            id: self.id.clone(),
+            started_by: self.started_by.clone(),
+            results: Vec::new(),
+            kept_bytes: 0,
+            ..*self
+        }
+    }
 }
 
 /// The batches a running server knows of, newest last. Only the latest [`KEPT_BATCHES`]
-/// are kept; a batch lost to a restart is finished by posting its file again.
+/// are kept, and finished ones are forgotten, oldest first, while the results kept in all
+/// of them pass [`KEPT_RESULT_BYTES`]; a batch lost to a restart is finished by posting its
+/// file again.
 #[derive(Default)]
 pub struct Batches {
     batches: Mutex<VecDeque<Arc<Mutex<BatchProgress>>>>,
 }
 
 pub const KEPT_BATCHES: usize = 50;
+
+/// The results the kept batches may hold in memory together. A line's result is about 150
+/// bytes (a few hundred when it failed), so a batch of 10,000 lines keeps 1.5 to 5 MB: the
+/// latest dozen or more full batches stay, 50 small ones easily.
+pub const KEPT_RESULT_BYTES: usize = 64 << 20;
 
 /// Batches issuing at once. They share the render slots with every other issuance, so more
 /// would not issue faster; the cap bounds the lines held in memory (16 MiB a batch at most).
@@ -455,14 +514,20 @@ impl Batches {
     fn add(&self, progress: BatchProgress) -> Arc<Mutex<BatchProgress>> {
         let entry = Arc::new(Mutex::new(progress));
         if let Ok(mut batches) = self.batches.lock() {
-            if batches.len() >= KEPT_BATCHES
-                && let Some(i) = batches
+            batches.push_back(entry.clone());
+            let kept_bytes = |b: &Arc<Mutex<BatchProgress>>| b.lock().map_or(0, |b| b.kept_bytes);
+            let mut kept: usize = batches.iter().map(kept_bytes).sum();
+            while batches.len() > KEPT_BATCHES || kept > KEPT_RESULT_BYTES {
+                let Some(i) = batches
                     .iter()
                     .position(|b| b.lock().is_ok_and(|b| b.state == BatchState::Finished))
-            {
-                batches.remove(i);
+                else {
+                    break;
+                };
+                if let Some(forgotten) = batches.remove(i) {
+                    kept -= kept_bytes(&forgotten);
+                }
             }
-            batches.push_back(entry.clone());
         }
         entry
     }
@@ -484,11 +549,7 @@ impl Batches {
                 batches
                     .iter()
                     .rev()
-                    .filter_map(|b| b.lock().ok().map(|b| b.clone()))
-                    .map(|b| BatchProgress {
-                        results: Vec::new(),
-                        ..b
-                    })
+                    .filter_map(|b| b.lock().ok().map(|b| b.summary()))
                     .collect()
             },
         )
@@ -533,6 +594,7 @@ pub fn start(
         started_at: Utc::now(),
         finished_at: None,
         results: Vec::new(),
+        kept_bytes: 0,
     };
     let entry = services.batches.add(progress.clone());
     let (services, actor) = (services.clone(), actor.clone());
@@ -577,6 +639,7 @@ pub fn progress(
         .find(id)
         .and_then(|b| b.lock().ok().map(|b| b.clone()))
         .ok_or_else(|| {
+            let id = quoted(id);
             ServiceError::not_found("batch_not_found", format!("没有批次 {id} / no batch {id}"))
         })
 }

@@ -361,3 +361,94 @@ async fn hostile_batches_are_refused_whole_or_line_by_line() {
         "{progress}"
     );
 }
+
+#[tokio::test]
+async fn errors_quote_a_short_prefix_of_what_they_refuse_and_a_batch_stays_small() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let huge_id = format!("S{}", "0".repeat(1 << 20));
+    let long_id = format!("S{}", "7".repeat(60 << 10));
+    let mut unknown_field = migration_line(8001);
+    unknown_field["migrate"]["fields"][format!("k{}", "e".repeat(30 << 10))] = json!("x");
+    let mut unknown_variant = serde_json::Map::new();
+    unknown_variant.insert(format!("v{}", "w".repeat(30 << 10)), json!({}));
+    let lines = [
+        json!({ "submission": huge_id }),
+        json!({ "submission": long_id }),
+        unknown_field,
+        Value::Object(unknown_variant),
+        migration_line(8002),
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let progress = finished_batch(&app, &staff.clerk, body).await;
+    let results = progress["results"].as_array().unwrap();
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| match r["status"].as_str().unwrap() {
+            "failed" => r["code"].as_str().unwrap(),
+            status => status,
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "line_too_long",
+            "submission_not_found",
+            "unknown_field",
+            "malformed_line",
+            "issued"
+        ],
+        "{progress}"
+    );
+    for failed in &results[..4] {
+        let message = failed["message"].as_str().unwrap();
+        let longest_run = message
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .map(str::len)
+            .max()
+            .unwrap();
+        assert!(longest_run <= 100, "{message}");
+        assert!(message.chars().count() < 400, "{message}");
+        assert!(
+            failed["field"].as_str().is_none_or(|f| f.len() <= 100),
+            "{failed}"
+        );
+    }
+    let id = progress["id"].as_str().unwrap();
+    let got = app
+        .get(&staff.clerk, &format!("/batches/{id}"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        got.len() < 4096,
+        "GET /batches/{id} answered {} bytes",
+        got.len()
+    );
+}
+
+#[tokio::test]
+async fn ten_thousand_failing_lines_keep_a_few_hundred_bytes_each() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let lines = onetrip::domain::batch::MAX_BATCH_LINES;
+    let body: String = (0..lines)
+        .map(|i| format!("{}\n", json!({"submission": format!("S{i:01600}")})))
+        .collect();
+    assert!(body.len() > 15 << 20, "{} bytes", body.len());
+    let progress = finished_batch(&app, &staff.clerk, body).await;
+    assert_eq!(progress["failed"], lines, "{}", progress["failed"]);
+    let id = progress["id"].as_str().unwrap();
+    let got = app
+        .get(&staff.clerk, &format!("/batches/{id}"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    eprintln!(
+        "GET /batches/{{id}} of {lines} failed lines: {} bytes",
+        got.len()
+    );
+    assert!(got.len() < 4 << 20, "{} bytes", got.len());
+}
