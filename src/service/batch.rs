@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::issuance::{
     CHINA, Signer, check_printable, issuer_info, new_identifier, sign_and_store, unused_code,
@@ -485,9 +486,21 @@ impl BatchProgress {
 /// are kept, and finished ones are forgotten, oldest first, while the results kept in all
 /// of them pass [`KEPT_RESULT_BYTES`]; a batch lost to a restart is finished by posting its
 /// file again.
-#[derive(Default)]
 pub struct Batches {
     batches: Mutex<VecDeque<Arc<Mutex<BatchProgress>>>>,
+    /// The places of the batches running at once: one is taken before a batch file is read
+    /// and held until its batch finishes, so no more than [`MAX_RUNNING_BATCHES`] files are
+    /// read into memory at once, however many clerks post.
+    slots: Arc<Semaphore>,
+}
+
+impl Default for Batches {
+    fn default() -> Self {
+        Self {
+            batches: Mutex::default(),
+            slots: Arc::new(Semaphore::new(MAX_RUNNING_BATCHES)),
+        }
+    }
 }
 
 pub const KEPT_BATCHES: usize = 50;
@@ -498,8 +511,16 @@ pub const KEPT_BATCHES: usize = 50;
 pub const KEPT_RESULT_BYTES: usize = 64 << 20;
 
 /// Batches issuing at once. They share the render slots with every other issuance, so more
-/// would not issue faster; the cap bounds the lines held in memory (16 MiB a batch at most).
+/// would not issue faster; the cap bounds the files read into memory and the lines held
+/// there (16 MiB a batch at most).
 pub const MAX_RUNNING_BATCHES: usize = 4;
+
+/// A place among the [`MAX_RUNNING_BATCHES`], taken before the batch file is read (see
+/// [`reserve`]) and given back when its batch finishes, or when it is dropped unused.
+pub struct BatchSlot {
+    /// Held only to be dropped: that gives the place back.
+    _permit: OwnedSemaphorePermit,
+}
 
 impl Batches {
     fn find(&self, id: &str) -> Option<Arc<Mutex<BatchProgress>>> {
@@ -532,15 +553,6 @@ impl Batches {
         entry
     }
 
-    fn running(&self) -> usize {
-        self.batches.lock().map_or(0, |batches| {
-            batches
-                .iter()
-                .filter(|b| b.lock().is_ok_and(|b| b.state == BatchState::Running))
-                .count()
-        })
-    }
-
     /// Every kept batch, newest first, without their per-line results.
     pub fn summaries(&self) -> Vec<BatchProgress> {
         self.batches.lock().map_or_else(
@@ -556,11 +568,33 @@ impl Batches {
     }
 }
 
-/// Starts a batch on the running server (a clerk or an admin) and answers at once with its
-/// progress; the lines are issued in the background.
+/// Takes a place for a batch (a clerk or an admin) before its file is read: 503
+/// `batches_busy` at once when [`MAX_RUNNING_BATCHES`] are running or being read.
+pub fn reserve(services: &Services, actor: &Actor) -> Result<BatchSlot, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    services
+        .batches
+        .slots
+        .clone()
+        .try_acquire_owned()
+        .map(|permit| BatchSlot { _permit: permit })
+        .map_err(|_| {
+            ServiceError::new(
+                ErrorKind::Unavailable,
+                "batches_busy",
+                format!(
+                    "已有 {MAX_RUNNING_BATCHES} 个批次在进行，请稍后再试 / {MAX_RUNNING_BATCHES} batches are running: try again when one finishes"
+                ),
+            )
+        })
+}
+
+/// Starts a batch on the running server in the place `slot` took (a clerk or an admin) and
+/// answers at once with its progress; the lines are issued in the background.
 pub fn start(
     services: &Services,
     actor: &Actor,
+    slot: BatchSlot,
     text: &str,
 ) -> Result<BatchProgress, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
@@ -570,15 +604,6 @@ pub fn start(
             ErrorKind::Invalid,
             "empty_batch",
             "批次文件没有内容 / the batch has no lines",
-        ));
-    }
-    if services.batches.running() >= MAX_RUNNING_BATCHES {
-        return Err(ServiceError::new(
-            ErrorKind::Unavailable,
-            "batches_busy",
-            format!(
-                "已有 {MAX_RUNNING_BATCHES} 个批次在进行，请稍后再试 / {MAX_RUNNING_BATCHES} batches are running: try again when one finishes"
-            ),
         ));
     }
     let progress = BatchProgress {
@@ -599,6 +624,8 @@ pub fn start(
     let entry = services.batches.add(progress.clone());
     let (services, actor) = (services.clone(), actor.clone());
     tokio::spawn(async move {
+        // The place is held while the lines are issued, and given back at the end.
+        let _slot = slot;
         run(&services, &actor, lines, DEFAULT_JOBS, |result| {
             if let Ok(mut progress) = entry.lock() {
                 progress.record(result);
