@@ -47,6 +47,27 @@ pub fn quoted_within(input: &str, max_chars: usize) -> Cow<'_, str> {
     }
 }
 
+/// The most characters of a parser's complaint (serde's) that an error repeats.
+pub const PARSER_MESSAGE_MAX_CHARS: usize = 160;
+
+/// A parser's complaint as an error repeats it: each value it quotes between backticks (an
+/// unknown field or variant) cut like [`quoted`], the whole to [`PARSER_MESSAGE_MAX_CHARS`].
+pub fn quoted_parser_message(message: &str) -> String {
+    let message = message
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                quoted(part)
+            } else {
+                part.into()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`");
+    quoted_within(&message, PARSER_MESSAGE_MAX_CHARS).into_owned()
+}
+
 /// Longest holder name (enterprise or person). Registered enterprise names run 10–40
 /// characters; a branch appends its parent's full name (`…有限公司…分公司`), which reaches
 /// 50. Sixty leaves room and still sets on at most three lines of the certificate.
@@ -198,6 +219,13 @@ mod tests {
         assert_eq!(shown.chars().count(), QUOTED_MAX_CHARS + 1);
         assert!(shown.ends_with('…'));
         assert_eq!(quoted_within("abcdef", 3), "abc…");
+        let variant = format!(
+            "unknown variant `{}`, expected `a` or `b`",
+            "v".repeat(1 << 20)
+        );
+        let shown = quoted_parser_message(&variant);
+        assert!(shown.ends_with("…`, expected `a` or `b`"), "{shown}");
+        assert!(shown.chars().count() <= PARSER_MESSAGE_MAX_CHARS + 1);
     }
 
     #[test]

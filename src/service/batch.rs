@@ -23,7 +23,7 @@ use crate::domain::batch::{
 };
 use crate::domain::certificate::{CertContent, Certificate};
 use crate::domain::submission::{Status, Submission};
-use crate::domain::text::{quoted, quoted_within};
+use crate::domain::text::{quoted, quoted_parser_message};
 use crate::domain::{DepartmentCode, ParseError, Refusal, Role, SubmissionId};
 use crate::store::Provenance;
 
@@ -304,31 +304,9 @@ pub async fn issue_line(services: &Services, actor: &Actor, text: &LineText) -> 
     }
 }
 
-/// The most characters of the JSON parser's complaint a malformed line's error keeps.
-const PARSE_ERROR_MAX_CHARS: usize = 160;
-
-/// The JSON parser's complaint about a line, each value it quotes between backticks (an
-/// unknown field or variant) cut to a short prefix, the whole to [`PARSE_ERROR_MAX_CHARS`].
-fn parse_error(e: &serde_json::Error) -> String {
-    let message = e
-        .to_string()
-        .split('`')
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                quoted(part)
-            } else {
-                part.into()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("`");
-    quoted_within(&message, PARSE_ERROR_MAX_CHARS).into_owned()
-}
-
 async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResult, ServiceError> {
     let line: BatchLine = serde_json::from_str(raw).map_err(|e| {
-        let e = parse_error(&e);
+        let e = quoted_parser_message(&e.to_string());
         ServiceError::bad_request(
             "malformed_line",
             format!(
