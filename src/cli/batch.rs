@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::failure;
 use crate::config::Settings;
 use crate::domain::actor::Actor;
-use crate::domain::batch::{LineResult, NumberedResult};
+use crate::domain::batch::{LineResult, NumberedLine, NumberedResult};
 use crate::service::Services;
 use crate::service::batch::{self, DEFAULT_JOBS};
 
@@ -71,9 +71,9 @@ pub async fn issue_batch(
     let lines = batch::lines_of(&text).map_err(failure)?;
     let results_path = results.unwrap_or_else(|| default_results_path(file));
     let mut standing = standing_results(&results_path)?;
-    let todo: Vec<(usize, String)> = lines
+    let todo: Vec<NumberedLine> = lines
         .iter()
-        .filter(|(n, _)| !standing.contains_key(n))
+        .filter(|l| !standing.contains_key(&l.line))
         .cloned()
         .collect();
     let public_url = settings

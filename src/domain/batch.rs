@@ -11,10 +11,48 @@ use super::holder::Holder;
 use super::refusal::Refusal;
 use super::submission::{Decision, DecisionOutcome, Item, Status, Submission};
 use super::template::Template;
+use super::text::quoted_within;
 use super::{DepartmentCode, ItemCode, ParseError, SubmissionId, check_item_name, check_label};
 
 /// The most lines one batch holds: a service centre's whole stock of one licence kind.
 pub const MAX_BATCH_LINES: usize = 10_000;
+
+/// The longest line a batch file may hold. The longest valid one, a migration of all 19
+/// categories with every printed value at its limit (names of 60 and 20 characters, addresses
+/// of 100), is under 4 KiB (under 6 KiB with every Chinese character written as `\uXXXX`); a
+/// longer line is refused as it stands, without being parsed or copied.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// The most characters a failed line's message and field keep, whatever the error quoted:
+/// a batch's results stay a few hundred bytes a line (a few MB for the largest batch).
+pub const MAX_RESULT_MESSAGE_CHARS: usize = 512;
+pub const MAX_RESULT_FIELD_CHARS: usize = 128;
+
+/// A line of a batch file as it is kept until it is issued (lines count from 1).
+#[derive(Debug, Clone)]
+pub struct NumberedLine {
+    pub line: usize,
+    pub text: LineText,
+}
+
+/// What a line holds: its text, or, past [`MAX_LINE_BYTES`], only its length.
+#[derive(Debug, Clone)]
+pub enum LineText {
+    Text(String),
+    TooLong { bytes: usize },
+}
+
+impl NumberedLine {
+    /// Line `line` of a file, kept whole only if it is short enough to be a line.
+    pub fn new(line: usize, text: &str) -> Self {
+        let text = if text.len() > MAX_LINE_BYTES {
+            LineText::TooLong { bytes: text.len() }
+        } else {
+            LineText::Text(text.to_owned())
+        };
+        Self { line, text }
+    }
+}
 
 /// One line of a batch file.
 #[derive(Debug, Clone, Deserialize)]
@@ -322,6 +360,17 @@ pub enum LineResult {
 }
 
 impl LineResult {
+    /// A failed line, its message and field cut to [`MAX_RESULT_MESSAGE_CHARS`] and
+    /// [`MAX_RESULT_FIELD_CHARS`]: what a batch keeps of its lines is bounded even if an
+    /// error quoted more than it should.
+    pub fn failed(code: &str, message: &str, field: Option<&str>) -> Self {
+        LineResult::Failed {
+            code: code.to_owned(),
+            message: quoted_within(message, MAX_RESULT_MESSAGE_CHARS).into_owned(),
+            field: field.map(|f| quoted_within(f, MAX_RESULT_FIELD_CHARS).into_owned()),
+        }
+    }
+
     pub fn is_done(&self) -> bool {
         !matches!(self, LineResult::Failed { .. })
     }
@@ -333,4 +382,47 @@ pub struct NumberedResult {
     pub line: usize,
     #[serde(flatten)]
     pub result: LineResult,
+}
+
+impl NumberedResult {
+    /// About what this result takes in memory: the value itself and the text it holds.
+    pub fn kept_bytes(&self) -> usize {
+        let text = match &self.result {
+            LineResult::Issued { identifier, code } => identifier.len() + code.len(),
+            LineResult::AlreadyIssued { identifier } => identifier.len(),
+            LineResult::Failed {
+                code,
+                message,
+                field,
+            } => code.len() + message.len() + field.as_ref().map_or(0, String::len),
+        };
+        std::mem::size_of::<Self>() + text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_too_long_to_be_one_is_kept_as_its_length() {
+        let long = format!("{{\"submission\": \"S{}\"}}", "0".repeat(MAX_LINE_BYTES));
+        let line = NumberedLine::new(3, &long);
+        assert!(matches!(line.text, LineText::TooLong { bytes } if bytes == long.len()));
+        let short = NumberedLine::new(4, "{\"submission\": \"S0\"}");
+        assert!(matches!(short.text, LineText::Text(ref t) if t == "{\"submission\": \"S0\"}"));
+    }
+
+    #[test]
+    fn a_failed_lines_result_is_bounded_whatever_its_error_says() {
+        let message = "办".repeat(1 << 20);
+        let field = "f".repeat(1 << 20);
+        let result = NumberedResult {
+            line: 1,
+            result: LineResult::failed("x", &message, Some(&field)),
+        };
+        let json = serde_json::to_string(&result).unwrap_or_default();
+        assert!(json.len() < 2048, "{} bytes", json.len());
+        assert!(result.kept_bytes() < 2048);
+    }
 }

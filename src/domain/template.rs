@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::ParseError;
 use super::holder::HolderType;
 use super::refusal::Refusal;
-use super::text::{FIELD_MAX_CHARS_DEFAULT, printed_text};
+use super::text::{FIELD_MAX_CHARS_DEFAULT, printed_text, quoted};
 
 /// The most items any template may allow, and the longest field value: what one A4 page
 /// holds at the smallest type size the layout uses (the largest-certificate test renders
@@ -131,8 +131,9 @@ impl Template {
         };
         for key in fields.keys() {
             if !self.fields.iter().any(|f| &f.key == key) {
+                let key = quoted(key);
                 return Err(invalid(
-                    key,
+                    &key,
                     "unknown_field",
                     format!(
                         "证照类型 {} 没有字段 {key} / {} has no field {key}",

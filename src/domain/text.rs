@@ -21,10 +21,52 @@
 //! byte order mark), and more than [`MAX_COMBINING_MARKS`] combining marks on one character,
 //! which stack above and below the line into the neighbouring text.
 
+use std::borrow::Cow;
+
 use unicode_general_category::{GeneralCategory, get_general_category};
 use unicode_normalization::UnicodeNormalization;
 
 use super::ParseError;
+
+/// The most characters of a refused value that an error repeats: enough to recognise it,
+/// never so many that an error (kept with a batch's results, logged, sent back) grows with
+/// the input. A submission id of 16 MiB was once copied twice into its line's error.
+pub const QUOTED_MAX_CHARS: usize = 64;
+
+/// `input` as an error quotes it: whole when short, else its first [`QUOTED_MAX_CHARS`]
+/// characters and `…`.
+pub fn quoted(input: &str) -> Cow<'_, str> {
+    quoted_within(input, QUOTED_MAX_CHARS)
+}
+
+/// `input` cut to its first `max_chars` characters and `…`, when it is longer.
+pub fn quoted_within(input: &str, max_chars: usize) -> Cow<'_, str> {
+    match input.char_indices().nth(max_chars) {
+        None => Cow::Borrowed(input),
+        Some((end, _)) => Cow::Owned(format!("{}…", &input[..end])),
+    }
+}
+
+/// The most characters of a parser's complaint (serde's) that an error repeats.
+pub const PARSER_MESSAGE_MAX_CHARS: usize = 160;
+
+/// A parser's complaint as an error repeats it: each value it quotes between backticks (an
+/// unknown field or variant) cut like [`quoted`], the whole to [`PARSER_MESSAGE_MAX_CHARS`].
+pub fn quoted_parser_message(message: &str) -> String {
+    let message = message
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                quoted(part)
+            } else {
+                part.into()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`");
+    quoted_within(&message, PARSER_MESSAGE_MAX_CHARS).into_owned()
+}
 
 /// Longest holder name (enterprise or person). Registered enterprise names run 10–40
 /// characters; a branch appends its parent's full name (`…有限公司…分公司`), which reaches
@@ -166,6 +208,25 @@ fn check_layout_characters(input: &str, what: &str) -> Result<(), ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_quotes_a_short_prefix_of_what_it_refuses() {
+        assert_eq!(quoted("S0000"), "S0000");
+        let exact = "字".repeat(QUOTED_MAX_CHARS);
+        assert_eq!(quoted(&exact), exact.as_str());
+        let long = "字".repeat(1 << 20);
+        let shown = quoted(&long);
+        assert_eq!(shown.chars().count(), QUOTED_MAX_CHARS + 1);
+        assert!(shown.ends_with('…'));
+        assert_eq!(quoted_within("abcdef", 3), "abc…");
+        let variant = format!(
+            "unknown variant `{}`, expected `a` or `b`",
+            "v".repeat(1 << 20)
+        );
+        let shown = quoted_parser_message(&variant);
+        assert!(shown.ends_with("…`, expected `a` or `b`"), "{shown}");
+        assert!(shown.chars().count() <= PARSER_MESSAGE_MAX_CHARS + 1);
+    }
 
     #[test]
     fn look_alikes_become_the_ideograph_they_show() {

@@ -2,14 +2,15 @@
 //! `{"submission": …}` or `{"migrate": {…}}` per line) and answers 202 at once; `GET
 //! /batches/{id}` reports its progress and each line's result.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::json::AppPath;
+use crate::body::{ReceiveError, read_limited};
 use crate::domain::actor::Actor;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
@@ -20,27 +21,38 @@ const MAX_BATCH_BYTES: usize = 16 << 20;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/batches",
-            post(start).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
-        )
+        .route("/batches", post(start))
         .route("/batches/{id}", get(progress))
 }
 
+fn too_large() -> ServiceError {
+    ServiceError::too_large(format!(
+        "批次文件超过 {MAX_BATCH_BYTES} 字节 / a batch file is at most {MAX_BATCH_BYTES} bytes"
+    ))
+}
+
+/// Takes the batch's place before reading a byte of its file, so that no more files are
+/// held in memory than batches may run: the next one is answered 503 at once.
 async fn start(
     State(state): State<AppState>,
     caller: Actor,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<(StatusCode, Json<BatchProgress>), ServiceError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ServiceError::too_large(format!(
-                "批次文件超过 {MAX_BATCH_BYTES} 字节 / a batch file is at most {MAX_BATCH_BYTES} bytes"
-            ))
-        } else {
-            ServiceError::bad_request("malformed_batch", e.body_text())
-        }
-    })?;
+    let slot = batch::reserve(&state, &caller)?;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BATCH_BYTES as u64) {
+        return Err(too_large());
+    }
+    let body = read_limited(body.into_data_stream(), MAX_BATCH_BYTES, &state.memory)
+        .await
+        .map_err(|e| match e {
+            ReceiveError::TooLarge { .. } => too_large(),
+            other => ServiceError::body(other, "batch"),
+        })?;
     let text = std::str::from_utf8(&body).map_err(|_| {
         ServiceError::bad_request(
             "malformed_batch",
@@ -49,7 +61,7 @@ async fn start(
     })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(batch::start(&state, &caller, text)?),
+        Json(batch::start(&state, &caller, slot, text)?),
     ))
 }
 

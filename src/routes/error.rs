@@ -40,6 +40,8 @@ impl IntoResponse for ServiceError {
             error["details"] = details;
         }
         let mut response = (status_of(self.kind), Json(json!({ "error": error }))).into_response();
+        // A full store, the batches all taken, one address's share: it passes, so the client
+        // is told to retry.
         if matches!(
             self.kind,
             ErrorKind::Unavailable | ErrorKind::TooManyRequests

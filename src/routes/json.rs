@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::state::AppState;
 use crate::body::read_limited;
+use crate::domain::text::{quoted, quoted_parser_message};
 use crate::service::{ErrorKind, ServiceError};
 
 /// Largest JSON body any route accepts.
@@ -46,23 +47,24 @@ where
 }
 
 /// Syntax errors are 400; a well-formed document with a wrong or missing field is 422 with
-/// the field's path.
+/// the field's path. Both quote at most a short prefix of the values they name.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServiceError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
+        let path = quoted(&e.path().to_string()).into_owned();
         let inner = e.into_inner();
+        let message = quoted_parser_message(&inner.to_string());
         if inner.is_data() {
             ServiceError::new(
                 ErrorKind::Invalid,
                 "invalid_field",
-                format!("字段无效 / invalid field: {inner}"),
+                format!("字段无效 / invalid field: {message}"),
             )
             .with_field(path)
         } else {
             ServiceError::bad_request(
                 "malformed_json",
-                format!("JSON 格式错误 / malformed JSON: {inner}"),
+                format!("JSON 格式错误 / malformed JSON: {message}"),
             )
         }
     })

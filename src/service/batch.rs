@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::issuance::{
     CHINA, Signer, check_printable, issuer_info, new_identifier, sign_and_store, unused_code,
@@ -17,10 +18,12 @@ use super::issuance::{
 use super::{ErrorKind, ServiceError, Services, issuance, submission_not_found};
 use crate::domain::actor::Actor;
 use crate::domain::batch::{
-    BatchLine, CatalogueName, LineResult, MAX_BATCH_LINES, Migration, NumberedResult,
+    BatchLine, CatalogueName, LineResult, LineText, MAX_BATCH_LINES, MAX_LINE_BYTES, Migration,
+    NumberedLine, NumberedResult,
 };
 use crate::domain::certificate::{CertContent, Certificate};
 use crate::domain::submission::{Status, Submission};
+use crate::domain::text::{quoted, quoted_parser_message};
 use crate::domain::{DepartmentCode, ParseError, Refusal, Role, SubmissionId};
 use crate::store::Provenance;
 
@@ -44,7 +47,10 @@ pub async fn migrate(
             "migrate.kind",
             ParseError::new(
                 "unknown_kind",
-                format!("未知证照类型 {} / unknown certificate kind", migration.kind),
+                format!(
+                    "未知证照类型 {} / unknown certificate kind",
+                    quoted(&migration.kind)
+                ),
             ),
         )
     })?;
@@ -279,19 +285,28 @@ fn merged(
 
 /// Issues what one line asks for, or says why not. Never issues twice: an issued
 /// submission or a migrated former number answers `already_issued`.
-pub async fn issue_line(services: &Services, actor: &Actor, raw: &str) -> LineResult {
+pub async fn issue_line(services: &Services, actor: &Actor, text: &LineText) -> LineResult {
+    let raw = match text {
+        LineText::Text(raw) => raw,
+        LineText::TooLong { bytes } => {
+            return LineResult::failed(
+                "line_too_long",
+                &format!(
+                    "该行有 {bytes} 字节，超过每行上限 {MAX_LINE_BYTES} 字节，未予读取 / the line has {bytes} bytes, over the {MAX_LINE_BYTES} a line may have: it was not read"
+                ),
+                None,
+            );
+        }
+    };
     match line(services, actor, raw).await {
         Ok(result) => result,
-        Err(e) => LineResult::Failed {
-            code: e.code.to_owned(),
-            message: e.message,
-            field: e.field,
-        },
+        Err(e) => LineResult::failed(e.code, &e.message, e.field.as_deref()),
     }
 }
 
 async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResult, ServiceError> {
     let line: BatchLine = serde_json::from_str(raw).map_err(|e| {
+        let e = quoted_parser_message(&e.to_string());
         ServiceError::bad_request(
             "malformed_line",
             format!(
@@ -349,15 +364,16 @@ async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResul
 }
 
 /// The numbered lines of a batch file that hold something (blank lines are skipped but
-/// counted, so line numbers are the file's); refused past [`MAX_BATCH_LINES`].
-pub fn lines_of(text: &str) -> Result<Vec<(usize, String)>, ServiceError> {
+/// counted, so line numbers are the file's); refused past [`MAX_BATCH_LINES`]. A line past
+/// [`MAX_LINE_BYTES`] is kept as its length only, and fails on its own.
+pub fn lines_of(text: &str) -> Result<Vec<NumberedLine>, ServiceError> {
     // Taking one past the limit is enough to refuse: a file of millions of short lines is
     // never copied whole.
-    let lines: Vec<(usize, String)> = text
+    let lines: Vec<NumberedLine> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, l.to_owned()))
+        .map(|(i, l)| NumberedLine::new(i + 1, l))
         .take(MAX_BATCH_LINES + 1)
         .collect();
     if lines.len() > MAX_BATCH_LINES {
@@ -377,15 +393,15 @@ pub fn lines_of(text: &str) -> Result<Vec<(usize, String)>, ServiceError> {
 pub async fn run(
     services: &Services,
     actor: &Actor,
-    lines: Vec<(usize, String)>,
+    lines: Vec<NumberedLine>,
     jobs: usize,
     mut on_result: impl FnMut(NumberedResult),
 ) {
     let mut results = futures_util::stream::iter(lines)
-        .map(|(line, raw)| async move {
+        .map(|line| async move {
             NumberedResult {
-                line,
-                result: issue_line(services, actor, &raw).await,
+                line: line.line,
+                result: issue_line(services, actor, &line.text).await,
             }
         })
         .buffered(jobs.max(1));
@@ -415,11 +431,15 @@ pub struct BatchProgress {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub results: Vec<NumberedResult>,
+    /// What `results` holds in memory, as [`NumberedResult::kept_bytes`] counts it.
+    #[serde(skip)]
+    pub kept_bytes: usize,
 }
 
 impl BatchProgress {
     fn record(&mut self, result: NumberedResult) {
         self.done += 1;
+        self.kept_bytes += result.kept_bytes();
         match &result.result {
             LineResult::Issued { .. } => self.issued += 1,
             LineResult::AlreadyIssued { .. } => self.already_issued += 1,
@@ -427,20 +447,58 @@ impl BatchProgress {
         }
         self.results.push(result);
     }
+
+    /// The batch without its per-line results, copied without them.
+    fn summary(&self) -> BatchProgress {
+        BatchProgress {
+            id: self.id.clone(),
+            started_by: self.started_by.clone(),
+            results: Vec::new(),
+            kept_bytes: 0,
+            ..*self
+        }
+    }
 }
 
 /// The batches a running server knows of, newest last. Only the latest [`KEPT_BATCHES`]
-/// are kept; a batch lost to a restart is finished by posting its file again.
-#[derive(Default)]
+/// are kept, and finished ones are forgotten, oldest first, while the results kept in all
+/// of them pass [`KEPT_RESULT_BYTES`]; a batch lost to a restart is finished by posting its
+/// file again.
 pub struct Batches {
     batches: Mutex<VecDeque<Arc<Mutex<BatchProgress>>>>,
+    /// The places of the batches running at once: one is taken before a batch file is read
+    /// and held until its batch finishes, so no more than [`MAX_RUNNING_BATCHES`] files are
+    /// read into memory at once, however many clerks post.
+    slots: Arc<Semaphore>,
+}
+
+impl Default for Batches {
+    fn default() -> Self {
+        Self {
+            batches: Mutex::default(),
+            slots: Arc::new(Semaphore::new(MAX_RUNNING_BATCHES)),
+        }
+    }
 }
 
 pub const KEPT_BATCHES: usize = 50;
 
+/// The results the kept batches may hold in memory together. A line's result is about 150
+/// bytes (a few hundred when it failed), so a batch of 10,000 lines keeps 1.5 to 5 MB: the
+/// latest dozen or more full batches stay, 50 small ones easily.
+pub const KEPT_RESULT_BYTES: usize = 64 << 20;
+
 /// Batches issuing at once. They share the render slots with every other issuance, so more
-/// would not issue faster; the cap bounds the lines held in memory (16 MiB a batch at most).
+/// would not issue faster; the cap bounds the files read into memory and the lines held
+/// there (16 MiB a batch at most).
 pub const MAX_RUNNING_BATCHES: usize = 4;
+
+/// A place among the [`MAX_RUNNING_BATCHES`], taken before the batch file is read (see
+/// [`reserve`]) and given back when its batch finishes, or when it is dropped unused.
+pub struct BatchSlot {
+    /// Held only to be dropped: that gives the place back.
+    _permit: OwnedSemaphorePermit,
+}
 
 impl Batches {
     fn find(&self, id: &str) -> Option<Arc<Mutex<BatchProgress>>> {
@@ -455,25 +513,22 @@ impl Batches {
     fn add(&self, progress: BatchProgress) -> Arc<Mutex<BatchProgress>> {
         let entry = Arc::new(Mutex::new(progress));
         if let Ok(mut batches) = self.batches.lock() {
-            if batches.len() >= KEPT_BATCHES
-                && let Some(i) = batches
+            batches.push_back(entry.clone());
+            let kept_bytes = |b: &Arc<Mutex<BatchProgress>>| b.lock().map_or(0, |b| b.kept_bytes);
+            let mut kept: usize = batches.iter().map(kept_bytes).sum();
+            while batches.len() > KEPT_BATCHES || kept > KEPT_RESULT_BYTES {
+                let Some(i) = batches
                     .iter()
                     .position(|b| b.lock().is_ok_and(|b| b.state == BatchState::Finished))
-            {
-                batches.remove(i);
+                else {
+                    break;
+                };
+                if let Some(forgotten) = batches.remove(i) {
+                    kept -= kept_bytes(&forgotten);
+                }
             }
-            batches.push_back(entry.clone());
         }
         entry
-    }
-
-    fn running(&self) -> usize {
-        self.batches.lock().map_or(0, |batches| {
-            batches
-                .iter()
-                .filter(|b| b.lock().is_ok_and(|b| b.state == BatchState::Running))
-                .count()
-        })
     }
 
     /// Every kept batch, newest first, without their per-line results.
@@ -484,22 +539,40 @@ impl Batches {
                 batches
                     .iter()
                     .rev()
-                    .filter_map(|b| b.lock().ok().map(|b| b.clone()))
-                    .map(|b| BatchProgress {
-                        results: Vec::new(),
-                        ..b
-                    })
+                    .filter_map(|b| b.lock().ok().map(|b| b.summary()))
                     .collect()
             },
         )
     }
 }
 
-/// Starts a batch on the running server (a clerk or an admin) and answers at once with its
-/// progress; the lines are issued in the background.
+/// Takes a place for a batch (a clerk or an admin) before its file is read: 503
+/// `batches_busy` at once when [`MAX_RUNNING_BATCHES`] are running or being read.
+pub fn reserve(services: &Services, actor: &Actor) -> Result<BatchSlot, ServiceError> {
+    actor.require(&[Role::Clerk, Role::Admin])?;
+    services
+        .batches
+        .slots
+        .clone()
+        .try_acquire_owned()
+        .map(|permit| BatchSlot { _permit: permit })
+        .map_err(|_| {
+            ServiceError::new(
+                ErrorKind::Unavailable,
+                "batches_busy",
+                format!(
+                    "已有 {MAX_RUNNING_BATCHES} 个批次在进行，请稍后再试 / {MAX_RUNNING_BATCHES} batches are running: try again when one finishes"
+                ),
+            )
+        })
+}
+
+/// Starts a batch on the running server in the place `slot` took (a clerk or an admin) and
+/// answers at once with its progress; the lines are issued in the background.
 pub fn start(
     services: &Services,
     actor: &Actor,
+    slot: BatchSlot,
     text: &str,
 ) -> Result<BatchProgress, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
@@ -509,15 +582,6 @@ pub fn start(
             ErrorKind::Invalid,
             "empty_batch",
             "批次文件没有内容 / the batch has no lines",
-        ));
-    }
-    if services.batches.running() >= MAX_RUNNING_BATCHES {
-        return Err(ServiceError::new(
-            ErrorKind::Unavailable,
-            "batches_busy",
-            format!(
-                "已有 {MAX_RUNNING_BATCHES} 个批次在进行，请稍后再试 / {MAX_RUNNING_BATCHES} batches are running: try again when one finishes"
-            ),
         ));
     }
     let progress = BatchProgress {
@@ -533,10 +597,13 @@ pub fn start(
         started_at: Utc::now(),
         finished_at: None,
         results: Vec::new(),
+        kept_bytes: 0,
     };
     let entry = services.batches.add(progress.clone());
     let (services, actor) = (services.clone(), actor.clone());
     tokio::spawn(async move {
+        // The place is held while the lines are issued, and given back at the end.
+        let _slot = slot;
         run(&services, &actor, lines, DEFAULT_JOBS, |result| {
             if let Ok(mut progress) = entry.lock() {
                 progress.record(result);
@@ -577,6 +644,7 @@ pub fn progress(
         .find(id)
         .and_then(|b| b.lock().ok().map(|b| b.clone()))
         .ok_or_else(|| {
+            let id = quoted(id);
             ServiceError::not_found("batch_not_found", format!("没有批次 {id} / no batch {id}"))
         })
 }

@@ -6,6 +6,7 @@ use chrono::Utc;
 use super::{ErrorKind, ServiceError, Services};
 use crate::domain::actor::Actor;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec, check_part_of};
+use crate::domain::text::quoted;
 use crate::domain::{ItemCode, ParseError, Role};
 use crate::store::Store;
 
@@ -31,6 +32,7 @@ pub async fn seed(
 }
 
 fn unknown(code: &str) -> ServiceError {
+    let code = quoted(code);
     ServiceError::not_found(
         "unknown_service",
         format!("服务目录中没有事项 {code} / no service item {code} in the catalogue"),
@@ -107,7 +109,10 @@ pub async fn put(
             "kind",
             ParseError::new(
                 "unknown_kind",
-                format!("未知证照类型 {kind} / unknown certificate kind"),
+                format!(
+                    "未知证照类型 {kind} / unknown certificate kind",
+                    kind = quoted(kind)
+                ),
             ),
         ));
     }

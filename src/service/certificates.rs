@@ -8,11 +8,13 @@ use crate::domain::actor::Actor;
 use crate::domain::certificate::{
     Certificate, Delivery, DeliveryEvent, DeliveryMethod, RevocationReason,
 };
+use crate::domain::text::quoted;
 use crate::domain::{ParseError, Refusal, Role, check_label, check_reason};
 
 /// The stored certificate `id`, or 404; for use-cases that authorize the caller themselves.
 pub fn stored(services: &Services, id: &str) -> Result<Certificate, ServiceError> {
     services.store.certificate(id)?.ok_or_else(|| {
+        let id = quoted(id);
         ServiceError::not_found(
             "certificate_not_found",
             format!("证照 {id} 不存在 / no certificate {id}"),

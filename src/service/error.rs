@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::body::ReceiveError;
 use crate::domain::ParseError;
 use crate::domain::Refusal;
-use crate::store::{StoreError, UpdateError};
+use crate::domain::text::quoted;
+use crate::store::{FilesError, StoreError, UpdateError};
 
 /// What sort of failure; the HTTP adapter maps each to one status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +136,21 @@ impl From<StoreError> for ServiceError {
     }
 }
 
+impl From<FilesError> for ServiceError {
+    fn from(e: FilesError) -> Self {
+        match e {
+            FilesError::Unavailable(reason) => ServiceError::new(
+                ErrorKind::Unavailable,
+                "materials_unavailable",
+                format!(
+                    "材料文件存储暂不可写，空间恢复后自动恢复 / material files cannot be written now (the service recovers once there is room): {reason}"
+                ),
+            ),
+            FilesError::Body(e) => ServiceError::body(e, "material"),
+        }
+    }
+}
+
 impl From<Refusal> for ServiceError {
     fn from(r: Refusal) -> Self {
         match r {
@@ -167,7 +183,9 @@ impl From<UpdateError> for ServiceError {
     }
 }
 
+/// 404 for a submission id, quoting at most a short prefix of what was asked for.
 pub fn submission_not_found(id: &str) -> ServiceError {
+    let id = quoted(id);
     ServiceError::not_found(
         "submission_not_found",
         format!("办件 {id} 不存在 / no submission {id}"),

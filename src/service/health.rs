@@ -1,4 +1,5 @@
-//! Whether the service can answer: the store is read through the engine.
+//! Whether the service can answer: the store is read through the engine, and the material
+//! files can be written (an upload would not fail for a full disk).
 
 use super::{ErrorKind, ServiceError, Services};
 
@@ -10,5 +11,9 @@ pub fn check(services: &Services) -> Result<(), ServiceError> {
             "store_unavailable",
             format!("存储不可用 / the store does not answer: {e}"),
         )
+    })?;
+    services.files.ping().map_err(|e| {
+        tracing::error!(error = %e, "health check: material files cannot be written");
+        e.into()
     })
 }

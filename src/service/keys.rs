@@ -12,16 +12,20 @@ use super::{ErrorKind, ServiceError};
 use crate::config::Mode;
 use crate::domain::Role;
 use crate::domain::actor::Actor;
+use crate::domain::text::quoted;
 use crate::signing::{KeyRecord, KeyRing, KeyRingError, first_key, is_example_key, record_for};
 use crate::store::Store;
 
 impl From<KeyRingError> for ServiceError {
     fn from(e: KeyRingError) -> Self {
         match e {
-            KeyRingError::NotFound(kid) => ServiceError::not_found(
-                "key_not_found",
-                format!("密钥 {kid} 不存在 / no key {kid}"),
-            ),
+            KeyRingError::NotFound(kid) => {
+                let kid = quoted(&kid);
+                ServiceError::not_found(
+                    "key_not_found",
+                    format!("密钥 {kid} 不存在 / no key {kid}"),
+                )
+            }
             KeyRingError::Active(_) => {
                 ServiceError::new(ErrorKind::Conflict, "key_active", e.to_string())
             }

@@ -15,8 +15,10 @@ use crate::domain::actor::Actor;
 use crate::domain::submission::{
     DECISION_ONLY, Decision, DecisionOutcome, Event, NewSubmission, ReturnReason, Submission,
 };
+use crate::domain::text::quoted;
 use crate::domain::window_check::{Presented, WindowReport, compare};
 use crate::domain::{ItemCode, MaterialName, ParseError, Role, Sha256Digest, SubmissionId};
+use crate::store::FilesError;
 
 /// Files a new submission: an applicant for its own holder, or a clerk or admin for anyone.
 #[tracing::instrument(skip_all, fields(actor = %actor.label()))]
@@ -40,7 +42,7 @@ pub async fn create(
                 "unknown_kind",
                 format!(
                     "未知证照类型 {} / unknown certificate kind; known: {}, or {DECISION_ONLY} for items that end in a decision",
-                    new.kind,
+                    quoted(&new.kind),
                     services.templates.kinds().collect::<Vec<_>>().join(", ")
                 ),
             )
@@ -222,6 +224,7 @@ pub async fn decide(
         .ok()
         .and_then(|code| submission.items.iter().find(|i| i.code == code))
         .ok_or_else(|| {
+            let item = quoted(item);
             ServiceError::not_found(
                 "unknown_item",
                 format!("办件没有事项 {item} / no item {item}"),
@@ -276,13 +279,14 @@ where
     if declared_len.is_some_and(|len| len > limit) {
         return Err(material_too_large(limit));
     }
+    services.files.room_for(declared_len.unwrap_or(0))?;
     let stored = services
         .files
         .receive(&submission.id, body, limit)
         .await
         .map_err(|e| match e {
-            ReceiveError::TooLarge { limit } => material_too_large(limit),
-            other => ServiceError::body(other, "material"),
+            FilesError::Body(ReceiveError::TooLarge { limit }) => material_too_large(limit),
+            other => other.into(),
         })?;
     let result = services
         .store

@@ -4,6 +4,7 @@
 use super::auth::{NewToken, new_token};
 use super::{ErrorKind, ServiceError};
 use crate::domain::actor::Actor;
+use crate::domain::text::quoted;
 use crate::domain::token::TokenRecord;
 use crate::domain::{DepartmentCode, Role, TokenId, holder::Holder};
 use crate::store::Store;
@@ -93,6 +94,7 @@ pub async fn revoke(
         .revoke_token(&TokenId(id.to_owned()))
         .await?
         .ok_or_else(|| {
+            let id = quoted(id);
             ServiceError::not_found(
                 "token_not_found",
                 format!("令牌 {id} 不存在 / no token {id}"),

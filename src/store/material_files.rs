@@ -1,9 +1,17 @@
 //! Material files on disk, under `<data>/materials/<submission>/<random name>`. A file is
 //! streamed into `tmp/`, hashed as it arrives, fsynced and only then renamed into place, so
 //! a file that is visible is always whole and its digest is the one recorded.
+//!
+//! Like the sled store, the material files watch their own writes: a write that fails (a
+//! full disk, an I/O error) is kept and reported by [`MaterialFiles::ping`] (so `/healthz`
+//! says 503 with the reason), and while the file system has no room again every upload is
+//! refused at once instead of failing half-way. Room coming back (4 MiB free, as the sled
+//! store waits for) or a later successful write clears the report: the service recovers
+//! without a restart.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
 use chrono::Utc;
@@ -12,6 +20,7 @@ use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 
+use super::free_space::{self, free_bytes};
 use crate::body::{ReceiveError, discard_rest, next_chunk};
 use crate::domain::submission::StoredFile;
 use crate::domain::{Sha256Digest, SubmissionId};
@@ -24,6 +33,28 @@ const WRITE_QUEUE: usize = 4;
 #[derive(Debug, Clone)]
 pub struct MaterialFiles {
     root: PathBuf,
+    /// Why the last write failed, until room comes back or a write succeeds again.
+    failure: Arc<Mutex<Option<WriteFailure>>>,
+}
+
+#[derive(Debug, Clone)]
+struct WriteFailure {
+    reason: String,
+    /// The file system was full (ENOSPC): uploads wait for room instead of trying. Other
+    /// failures (a quota, which `statvfs` does not show; an I/O error) are only cleared by
+    /// a write that succeeds, so uploads keep trying.
+    out_of_room: bool,
+}
+
+/// Why a material file was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    /// The body could not be taken: over its limit, or broken off.
+    #[error(transparent)]
+    Body(ReceiveError),
+    /// Material files cannot be written now (a full disk, an I/O error): the reason.
+    #[error("material files cannot be written: {0}")]
+    Unavailable(String),
 }
 
 fn random_name() -> String {
@@ -41,32 +72,103 @@ impl MaterialFiles {
             std::fs::remove_dir_all(&tmp)?;
         }
         std::fs::create_dir_all(&tmp)?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            failure: Arc::default(),
+        })
+    }
+
+    /// Whether material files can be written: the reason the last write failed, unless the
+    /// file system has room again since then.
+    pub fn ping(&self) -> Result<(), FilesError> {
+        match self.failure() {
+            Some(failure) => Err(FilesError::Unavailable(failure.reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a file of `size` bytes (0 if not known) before any of it is read when it
+    /// cannot be stored: the disk filled up and has no room yet, or has less than `size`.
+    /// A disk found as full as a failed write would find it is reported like one.
+    pub fn room_for(&self, size: u64) -> Result<(), FilesError> {
+        if let Some(failure) = self.failure().filter(|f| f.out_of_room) {
+            return Err(FilesError::Unavailable(failure.reason));
+        }
+        match free_bytes(&self.root) {
+            Some(free) if free < size => {
+                let reason =
+                    format!("not enough space: {free} bytes free for a file of {size} bytes");
+                if free < free_space::ROOM_TO_RESUME {
+                    self.record(reason.clone(), true);
+                }
+                Err(FilesError::Unavailable(reason))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The failure that still holds: a full disk's is dropped once it has room again.
+    fn failure(&self) -> Option<WriteFailure> {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        let room_back = failure.as_ref().is_some_and(|f| f.out_of_room)
+            && free_bytes(&self.root).is_some_and(|free| free >= free_space::ROOM_TO_RESUME);
+        if room_back {
+            tracing::warn!("material files have room again");
+            *failure = None;
+        }
+        failure.clone()
+    }
+
+    /// Keeps a write's failure for `ping` and answers it as the upload's error.
+    fn failed(&self, e: io::Error) -> FilesError {
+        let reason = e.to_string();
+        self.record(reason.clone(), e.raw_os_error() == Some(libc::ENOSPC));
+        FilesError::Unavailable(reason)
+    }
+
+    fn record(&self, reason: String, out_of_room: bool) {
+        tracing::error!(%reason, "material files cannot be written");
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(WriteFailure {
+            reason,
+            out_of_room,
+        });
+    }
+
+    fn succeeded(&self) {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        if failure.take().is_some() {
+            tracing::warn!("material files are written again");
+        }
     }
 
     pub fn path(&self, submission: &SubmissionId, file: &str) -> PathBuf {
         self.root.join(submission.as_str()).join(file)
     }
 
-    /// Streams `body` to disk through SHA-256. Over `limit` bytes, or if the body breaks off,
-    /// nothing of the partial file is left behind.
+    /// Streams `body` to disk through SHA-256. Over `limit` bytes, if the body breaks off or
+    /// if the disk fails, nothing of the partial file is left behind; a failed write is kept
+    /// for [`Self::ping`], and while the disk has no room every file is refused at once.
     pub async fn receive<S, E>(
         &self,
         submission: &SubmissionId,
         body: S,
         limit: u64,
-    ) -> Result<StoredFile, ReceiveError>
+    ) -> Result<StoredFile, FilesError>
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
+        self.room_for(0)?;
         let tmp = self.root.join("tmp").join(random_name());
         let result = self.write_and_hash(&tmp, body, limit).await;
         let (sha256, size) = match result {
             Ok(done) => done,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(e);
+                return Err(match e {
+                    ReceiveError::Io(e) => self.failed(e),
+                    other => FilesError::Body(other),
+                });
             }
         };
         let dir = self.root.join(submission.as_str());
@@ -78,9 +180,12 @@ impl MaterialFiles {
         }
         .await;
         if let Err(e) = placed {
+            // Renamed but not made durable: not recorded either, so it goes too.
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e.into());
+            let _ = tokio::fs::remove_file(dir.join(&name)).await;
+            return Err(self.failed(e));
         }
+        self.succeeded();
         Ok(StoredFile {
             sha256,
             size,

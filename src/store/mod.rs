@@ -4,6 +4,7 @@
 //! sled; a PostgreSQL implementation would be a second module beside it. Material files live
 //! on the filesystem beside the store ([`MaterialFiles`]).
 
+mod free_space;
 mod material_files;
 mod sled;
 
@@ -12,7 +13,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 pub use self::sled::SledStore;
-pub use material_files::MaterialFiles;
+pub use material_files::{FilesError, MaterialFiles};
 
 use chrono::{DateTime, Utc};
 

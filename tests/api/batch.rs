@@ -361,3 +361,171 @@ async fn hostile_batches_are_refused_whole_or_line_by_line() {
         "{progress}"
     );
 }
+
+#[tokio::test]
+async fn errors_quote_a_short_prefix_of_what_they_refuse_and_a_batch_stays_small() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let huge_id = format!("S{}", "0".repeat(1 << 20));
+    let long_id = format!("S{}", "7".repeat(60 << 10));
+    let mut unknown_field = migration_line(8001);
+    unknown_field["migrate"]["fields"][format!("k{}", "e".repeat(30 << 10))] = json!("x");
+    let mut unknown_variant = serde_json::Map::new();
+    unknown_variant.insert(format!("v{}", "w".repeat(30 << 10)), json!({}));
+    let lines = [
+        json!({ "submission": huge_id }),
+        json!({ "submission": long_id }),
+        unknown_field,
+        Value::Object(unknown_variant),
+        migration_line(8002),
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let progress = finished_batch(&app, &staff.clerk, body).await;
+    let results = progress["results"].as_array().unwrap();
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| match r["status"].as_str().unwrap() {
+            "failed" => r["code"].as_str().unwrap(),
+            status => status,
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "line_too_long",
+            "submission_not_found",
+            "unknown_field",
+            "malformed_line",
+            "issued"
+        ],
+        "{progress}"
+    );
+    for failed in &results[..4] {
+        let message = failed["message"].as_str().unwrap();
+        let longest_run = message
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .map(str::len)
+            .max()
+            .unwrap();
+        assert!(longest_run <= 100, "{message}");
+        assert!(message.chars().count() < 400, "{message}");
+        assert!(
+            failed["field"].as_str().is_none_or(|f| f.len() <= 100),
+            "{failed}"
+        );
+    }
+    let id = progress["id"].as_str().unwrap();
+    let got = app
+        .get(&staff.clerk, &format!("/batches/{id}"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        got.len() < 4096,
+        "GET /batches/{id} answered {} bytes",
+        got.len()
+    );
+}
+
+/// A request whose body is sent only in part: the connection is held open, as a slow or
+/// stalled client holds it, until it is dropped.
+async fn partial_batch_post(app: &TestApp, token: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = app.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/batches HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+        8 << 20
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(format!("{}\n", migration_line(8003)).as_bytes())
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn batch_uploads_past_the_running_limit_are_refused_before_their_files_are_read() {
+    use tokio::io::AsyncReadExt;
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let max = onetrip::service::batch::MAX_RUNNING_BATCHES;
+    let mut held = Vec::new();
+    for _ in 0..max {
+        held.push(partial_batch_post(&app, &staff.clerk).await);
+    }
+    // Each of them has taken its place once the server has read its headers.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // One more, its 8 MiB announced and barely begun: answered at once, unread.
+    let mut refused = partial_batch_post(&app, &staff.clerk).await;
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), refused.read(&mut answer))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_lowercase();
+    assert!(answer.starts_with("http/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: "), "{answer}");
+    assert!(answer.contains("batches_busy"), "{answer}");
+    let r = app
+        .client
+        .post(app.api("/batches"))
+        .bearer_auth(&staff.clerk)
+        .body(format!("{}\n", migration_line(8004)))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(r).await;
+    assert_eq!((status.as_u16(), code.as_str()), (503, "batches_busy"));
+
+    // The stalled uploads go away: their places are free again.
+    drop(held);
+    let started = Instant::now();
+    loop {
+        let r = app
+            .client
+            .post(app.api("/batches"))
+            .bearer_auth(&staff.clerk)
+            .body(format!("{}\n", migration_line(8004)))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 202 {
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "places not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn ten_thousand_failing_lines_keep_a_few_hundred_bytes_each() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let lines = onetrip::domain::batch::MAX_BATCH_LINES;
+    let body: String = (0..lines)
+        .map(|i| format!("{}\n", json!({"submission": format!("S{i:01600}")})))
+        .collect();
+    assert!(body.len() > 15 << 20, "{} bytes", body.len());
+    let progress = finished_batch(&app, &staff.clerk, body).await;
+    assert_eq!(progress["failed"], lines, "{}", progress["failed"]);
+    let id = progress["id"].as_str().unwrap();
+    let got = app
+        .get(&staff.clerk, &format!("/batches/{id}"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    eprintln!(
+        "GET /batches/{{id}} of {lines} failed lines: {} bytes",
+        got.len()
+    );
+    assert!(got.len() < 4 << 20, "{} bytes", got.len());
+}

@@ -124,3 +124,44 @@ async fn malformed_json_is_400_and_wrong_content_type_is_415() {
         .unwrap();
     assert_eq!(error_of(r).await.0, 415);
 }
+
+#[tokio::test]
+async fn errors_quote_a_short_prefix_of_a_huge_value_or_key() {
+    let app = TestApp::spawn().await;
+    let clerk = app.token("clerk", json!({})).await;
+    let huge = "x".repeat(512 << 10);
+    let mut unknown_type = licence_submission(&enterprise(8201));
+    unknown_type["holder"]["type"] = json!(huge);
+    let mut unknown_field = licence_submission(&enterprise(8202));
+    unknown_field["fields"][huge.as_str()] = json!("x");
+    let mut unknown_kind = licence_submission(&enterprise(8203));
+    unknown_kind["kind"] = json!(huge);
+    for body in [unknown_type, unknown_field, unknown_kind] {
+        let r = app.post(&clerk, "/submissions", &body).await;
+        assert!(r.status().is_client_error(), "{}", r.status());
+        let error: Value = r.json().await.unwrap();
+        let shown = error.to_string();
+        assert!(
+            shown.len() < 1024,
+            "{} bytes: {}",
+            shown.len(),
+            &shown[..1024]
+        );
+    }
+    // A key the parser itself refuses, and a value of the wrong type.
+    let mut unknown_key = licence_submission(&enterprise(8204));
+    unknown_key[huge.as_str()] = json!(1);
+    let mut wrong_type = licence_submission(&enterprise(8205));
+    wrong_type["items"] = json!(huge);
+    for body in [unknown_key, wrong_type] {
+        let r = app.post(&clerk, "/submissions", &body).await;
+        assert!(r.status().is_client_error(), "{}", r.status());
+        let error: Value = r.json().await.unwrap();
+        assert!(error.to_string().len() < 512, "{error}");
+    }
+    let r = app
+        .get(&clerk, &format!("/submissions/S{}", "0".repeat(4000)))
+        .await;
+    let error: Value = r.json().await.unwrap();
+    assert!(error.to_string().len() < 512, "{error}");
+}

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use super::{SledStore, Trees};
+use crate::store::free_space::{ROOM_TO_RESUME, free_bytes};
 use crate::store::{StoreError, UpdateError};
 
 /// An error that may be the storage engine failing (as opposed to a refusal).
@@ -103,7 +104,7 @@ impl SledStore {
         let store = self.clone();
         runtime.spawn(async move {
             // Opening sled on a full disk damages its snapshot: wait for room first.
-            while free_bytes(&store.dir).is_some_and(|free| free < REOPEN_FREE_BYTES) {
+            while free_bytes(&store.dir).is_some_and(|free| free < ROOM_TO_RESUME) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             let old = store
@@ -143,21 +144,6 @@ impl SledStore {
             store.reopening.store(false, Ordering::SeqCst);
         });
     }
-}
-
-/// Room the file system must have before the store is reopened after a failed write.
-const REOPEN_FREE_BYTES: u64 = 4 << 20;
-
-/// Bytes an unprivileged writer may still use on the file system holding `dir`.
-fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs reads a NUL-terminated path and fills the zeroed struct we own.
-    let mut stat = unsafe { std::mem::zeroed::<libc::statvfs>() };
-    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
-        return None;
-    }
-    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// Removes the empty `snap.*.generating` files a snapshot that failed half-way (a full disk)
