@@ -7,7 +7,8 @@
 //! server's RSS at start, its peak (goal ≤ 512 MiB) and how far it falls back within 30 s
 //! after the abuse stops.
 //!
-//! `bash bench/abuse.sh` (or `cargo bench --bench abuse`).
+//! `bash bench/abuse.sh` (or `cargo bench --bench abuse`); `ABUSE_CASES="5 6"` runs only those
+//! cases, `ABUSE_CASES=all` only the run of all at once.
 
 #[allow(dead_code)]
 #[path = "../tests/api/helpers.rs"]
@@ -465,9 +466,27 @@ async fn main() {
     println!(
         "abuse: each case for {secs} s on a fresh server with default settings, then all at once; abusers from {ABUSER_HOSTS} addresses"
     );
-    for case in 0..CASES.len() {
+    // ABUSE_CASES="5 6" runs only those cases (numbered from 0 as listed in CASES), and
+    // "all" only the run of every case at once.
+    let chosen = std::env::var("ABUSE_CASES").unwrap_or_default();
+    let all: Vec<usize> = (0..CASES.len()).collect();
+    if chosen.trim() == "all" {
+        run(&all, secs).await;
+        return;
+    }
+    let cases: Vec<usize> = chosen
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .filter(|&c| c < CASES.len())
+        .collect();
+    if !cases.is_empty() {
+        for case in cases {
+            run(&[case], secs).await;
+        }
+        return;
+    }
+    for case in all.iter().copied() {
         run(&[case], secs).await;
     }
-    let all: Vec<usize> = (0..CASES.len()).collect();
     run(&all, secs).await;
 }

@@ -101,6 +101,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         "serving"
     );
     let app = build_app(state);
+    tokio::spawn(give_back_freed_memory());
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -224,6 +225,27 @@ impl Connections {
             total: Arc::clone(&self.total),
             _address: address,
         })
+    }
+}
+
+/// How often memory freed by the allocator is handed back to the system.
+const TRIM_EVERY: Duration = Duration::from_secs(5);
+
+/// Hands memory that requests freed back to the system, every [`TRIM_EVERY`]. glibc keeps
+/// freed memory in its arenas for reuse and returns only what lies at the top of a heap: after
+/// a burst of uploads (hundreds of MiB of body chunks, freed in no order) the process would
+/// stay at its peak for good. `malloc_trim` releases every free page of every arena; it runs
+/// on the blocking pool so that no request waits for it.
+async fn give_back_freed_memory() {
+    let mut every = tokio::time::interval(TRIM_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointer.
+        let trimmed = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        if trimmed.is_err() {
+            return;
+        }
     }
 }
 

@@ -110,7 +110,13 @@ impl TestApp {
         let (child, url) = start(dir.path(), &launch);
         TestApp {
             url,
-            client: Client::new(),
+            // Kept-alive connections are dropped by the client before the server closes them
+            // (10 s without a request), as a well-configured client does: a test that blocks
+            // its runtime for longer must not send on a connection the server has closed.
+            client: Client::builder()
+                .pool_idle_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap(),
             admin,
             dir,
             child,
