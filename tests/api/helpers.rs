@@ -114,7 +114,7 @@ impl TestApp {
             // (10 s without a request), as a well-configured client does: a test that blocks
             // its runtime for longer must not send on a connection the server has closed.
             client: Client::builder()
-                .pool_idle_timeout(Duration::from_secs(5))
+                .pool_idle_timeout(std::time::Duration::from_secs(5))
                 .build()
                 .unwrap(),
             admin,
