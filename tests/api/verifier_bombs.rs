@@ -235,6 +235,74 @@ fn pdf_naming_images(pages: usize, names: usize, distinct: usize, side: i64) -> 
     bytes
 }
 
+/// A PDF of `objects` (numbered from 1, the first a catalog of no pages) with a plain
+/// cross-reference table in which `repeat` more numbers list the last object's offset again.
+fn pdf_of_objects(objects: &[Vec<u8>], repeat: usize) -> Vec<u8> {
+    let mut pdf = b"%PDF-1.5\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        pdf.extend_from_slice(object);
+        pdf.extend_from_slice(b"\nendobj\n");
+    }
+    let last = offsets[offsets.len() - 1];
+    offsets.extend(std::iter::repeat_n(last, repeat));
+    let xref = pdf.len();
+    let count = offsets.len() + 1;
+    pdf.extend_from_slice(format!("xref\n0 {count}\n0000000000 65535 f \n").as_bytes());
+    for offset in &offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer\n<< /Size {count} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    pdf
+}
+
+/// The catalog and empty page tree that begin [`pdf_of_objects`]'s PDFs.
+fn no_pages() -> [Vec<u8>; 2] {
+    [
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [] /Count 0 >>".to_vec(),
+    ]
+}
+
+/// The PDFs that attack the loader rather than the images: each under 512 KiB, and parsing
+/// each as it asks would take from 30 MB to 2 GB.
+fn loader_bombs() -> Vec<(&'static str, Vec<u8>)> {
+    // An object stream of 16 KB whose one object is an array of 8 million zeros: 16 MiB once
+    // inflated, 1 GB once parsed.
+    let mut inner = b"3 0 [".to_vec();
+    inner.extend_from_slice(&b"0 ".repeat(8 << 20));
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&inner).unwrap();
+    let zipped = encoder.finish().unwrap();
+    let mut object_stream = format!(
+        "<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
+        zipped.len()
+    )
+    .into_bytes();
+    object_stream.extend_from_slice(&zipped);
+    object_stream.extend_from_slice(b"\nendstream");
+    let [catalog, pages] = no_pages();
+    let packed = pdf_of_objects(&[catalog.clone(), pages.clone(), object_stream], 0);
+    // A plain array of 250,000 zeros in a 500 KB file.
+    let array = [b"[".as_slice(), &b"0 ".repeat(250_000), b"]"].concat();
+    let plain = pdf_of_objects(&[catalog.clone(), pages.clone(), array], 0);
+    // A 100 KB stream listed under 20,000 object numbers: 2 GB if each copy were kept.
+    let data = vec![b'x'; 100_000];
+    let mut stream = format!("<< /Length {} >>\nstream\n", data.len()).into_bytes();
+    stream.extend_from_slice(&data);
+    stream.extend_from_slice(b"\nendstream");
+    let listed = pdf_of_objects(&[catalog, pages, stream], 20_000);
+    vec![
+        ("object stream of 8M zeros", packed),
+        ("array of 250k zeros", plain),
+        ("one stream under 20k numbers", listed),
+    ]
+}
+
 /// A grey PNG of `width` × `height` white pixels, written chunk by chunk (never held whole).
 fn white_png(width: u32, height: u32) -> Vec<u8> {
     fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
@@ -347,16 +415,30 @@ async fn pdf_and_picture_bombs_are_refused_and_genuine_files_verify_within_200_m
     assert!(many.len() < 1 << 20, "{}", many.len());
     let path = write("forty-images.pdf", &many);
     verify_limited(dir, "forty-images", &[&path, "--offline"])
-        .assert_refused("40 images", "more images than a certificate");
+        .assert_refused("40 images", "more than a certificate holds");
+
+    // PDFs that attack the loader: refused (or found empty) before they are expanded.
+    let loader = loader_bombs();
+    for (name, bomb) in &loader {
+        assert!(bomb.len() < 512 << 10, "{name}: {} bytes", bomb.len());
+        let file = name.replace(' ', "-");
+        let path = write(&format!("{file}.pdf"), bomb);
+        verify_limited(dir, &file, &[&path, "--offline"])
+            .assert_refused(name, "reading the QR code in the PDF");
+    }
 
     // The server reads an uploaded PDF's QR code through the same budgeted reader: the bombs
     // are unusable (422), and the service's own peak stays within the budget. (A client of
     // its own: the runs above took long enough for the service to close idle connections.)
     let client = reqwest::Client::new();
-    for (name, bomb) in [
+    let images = [
         ("one image, 800 names", &one_named_often),
         ("40 images", &many),
-    ] {
+    ];
+    for (name, bomb) in images
+        .into_iter()
+        .chain(loader.iter().map(|(n, b)| (*n, b)))
+    {
         let started = std::time::Instant::now();
         let r = client
             .post(app.api("/verify"))
