@@ -410,12 +410,17 @@ async fn pdf_and_picture_bombs_are_refused_and_genuine_files_verify_within_200_m
     verify_limited(dir, "one-image-800-names", &[&path, "--offline"])
         .assert_refused("one image, 800 names", "QR code unreadable");
 
-    // (b) 40 distinct 4096² images (672 megapixels): refused from their declared sizes.
+    // (b) 40 distinct 4096² images (672 megapixels) in 646 KB: larger than any certificate,
+    // not parsed; and 9 of 2048² in 36 KB, refused from their declared sizes.
     let many = pdf_naming_images(1, 40, 40, 4096);
     assert!(many.len() < 1 << 20, "{}", many.len());
     let path = write("forty-images.pdf", &many);
     verify_limited(dir, "forty-images", &[&path, "--offline"])
-        .assert_refused("40 images", "more than a certificate holds");
+        .assert_refused("40 images", "larger than any certificate");
+    let nine = pdf_naming_images(1, 9, 9, 2048);
+    let path = write("nine-images.pdf", &nine);
+    verify_limited(dir, "nine-images", &[&path, "--offline"])
+        .assert_refused("9 images", "more than a certificate holds");
 
     // PDFs that attack the loader: refused (or found empty) before they are expanded.
     let loader = loader_bombs();
@@ -434,6 +439,7 @@ async fn pdf_and_picture_bombs_are_refused_and_genuine_files_verify_within_200_m
     let images = [
         ("one image, 800 names", &one_named_often),
         ("40 images", &many),
+        ("9 images", &nine),
     ];
     for (name, bomb) in images
         .into_iter()
