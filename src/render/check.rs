@@ -199,8 +199,14 @@ fn page_image_ids(
 /// 32 MiB, however many objects the budget below lets through.
 const MAX_PDF_PARSED: usize = 512 << 10;
 /// Bytes any object or cross-reference stream may inflate to while loading (a certificate's
-/// object stream holds a few kilobytes of dictionaries).
-const MAX_PDF_STREAM: usize = 256 << 10;
+/// object stream holds a few kilobytes of dictionaries). A cross-reference stream this size
+/// lists at most 131,072 objects (one byte each), a few MiB once read.
+const MAX_PDF_STREAM: usize = 128 << 10;
+/// Cross-reference sections read after the last one (`/Prev`, one per incremental update): a
+/// certificate has none. lopdf reads every section of the chain, and all the objects they
+/// list, before anything else can look at them: 400 sections of 60,000 entries each fit in
+/// 170 KB and take over a gigabyte.
+const MAX_PREVIOUS_SECTIONS: usize = 8;
 /// Objects (every dictionary, array, number, name… inside one counts) and stream bytes a
 /// loaded PDF may hold, counted as lopdf loads them: a certificate has about a thousand
 /// objects and 100 KB of streams. A cross-reference table that lists one object a hundred
@@ -232,6 +238,12 @@ fn load_bounded(pdf: &[u8]) -> Result<lopdf::Document, RenderError> {
             MAX_PDF_PARSED >> 10
         )));
     }
+    let previous = names_spelling(pdf, b"Prev");
+    if previous > MAX_PREVIOUS_SECTIONS {
+        return Err(RenderError::TooComplex(format!(
+            "the PDF names {previous} earlier cross-reference sections (a certificate none; at most {MAX_PREVIOUS_SECTIONS} are read)"
+        )));
+    }
     LOADING.with(|budget| budget.replace(LoadBudget::default()));
     let options = lopdf::LoadOptions {
         max_decompressed_size: Some(MAX_PDF_STREAM),
@@ -246,6 +258,36 @@ fn load_bounded(pdf: &[u8]) -> Result<lopdf::Document, RenderError> {
         )));
     }
     loaded.map_err(|e| RenderError::Pdf(format!("cannot read the PDF: {e}")))
+}
+
+/// How many names in `pdf` spell `expected`, decoded as lopdf decodes names (`/P#72ev` is
+/// `/Prev`). The dictionaries that link cross-reference sections are never compressed, so
+/// every `/Prev` lopdf can follow is counted here (and any in strings or streams besides).
+fn names_spelling(pdf: &[u8], expected: &[u8]) -> usize {
+    let regular = |c: u8| !b" \t\n\r\0\x0C()<>[]{}/%".contains(&c);
+    let hex = |c: u8| char::from(c).to_digit(16);
+    let mut count = 0;
+    for (at, _) in pdf.iter().enumerate().filter(|(_, b)| **b == b'/') {
+        let (mut i, mut matched) = (at + 1, 0);
+        loop {
+            let (byte, width) = match pdf.get(i..) {
+                Some([b'#', h, l, ..]) => match (hex(*h), hex(*l)) {
+                    (Some(h), Some(l)) => (h * 16 + l, 3),
+                    _ => break,
+                },
+                Some([c, ..]) if regular(*c) => (u32::from(*c), 1),
+                _ => break,
+            };
+            if expected.get(matched).map(|&e| u32::from(e)) != Some(byte) {
+                matched = usize::MAX;
+                break;
+            }
+            matched += 1;
+            i += width;
+        }
+        count += usize::from(matched == expected.len());
+    }
+    count
 }
 
 /// lopdf's filter, called with each object it has parsed (and, before inflating it, each
@@ -492,7 +534,7 @@ mod tests {
             0,
         ));
         assert!(why.contains("larger than any certificate"), "{why}");
-        // A 16 KB object stream that inflates to 16 MiB of array: cut at 256 KiB, and not
+        // A 16 KB object stream that inflates to 16 MiB of array: cut at 128 KiB, and not
         // loaded (the page tree it would hold is missing).
         let mut inner = b"3 0 [".to_vec();
         inner.extend_from_slice(&b"0 ".repeat(8 << 20));
@@ -527,5 +569,24 @@ mod tests {
         let pdf = pdf_of_objects(&[CATALOG.into(), NO_PAGES.into(), stream], 20_000);
         let why = too_complex(&pdf);
         assert!(why.contains("MiB of streams"), "{why}");
+        // Ten cross-reference sections, each naming the one before (once spelt with an
+        // escape): refused before lopdf reads the chain.
+        let mut pdf = pdf_of_objects(&[CATALOG.into(), NO_PAGES.into()], 0);
+        let mut previous = pdf.windows(5).position(|w| w == b"xref\n").unwrap();
+        for i in 0..10 {
+            let xref = pdf.len();
+            let name = if i == 3 { "/P#72ev" } else { "/Prev" };
+            let section = format!(
+                "xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 3 /Root 1 0 R {name} {previous} >>\nstartxref\n{xref}\n%%EOF\n"
+            );
+            pdf.extend_from_slice(section.as_bytes());
+            previous = xref;
+        }
+        let why = too_complex(&pdf);
+        assert!(why.contains("10 earlier cross-reference sections"), "{why}");
+        assert_eq!(
+            names_spelling(b"/Prev /P#72ev /Pr#65v# /Prevx /Pre /P#7", b"Prev"),
+            3
+        );
     }
 }

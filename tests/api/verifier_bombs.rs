@@ -298,9 +298,56 @@ fn loader_bombs() -> Vec<(&'static str, Vec<u8>)> {
     let listed = pdf_of_objects(&[catalog, pages, stream], 20_000);
     vec![
         ("object stream of 8M zeros", packed),
+        ("400 cross-reference streams", xref_chain(400, 60_000)),
         ("array of 250k zeros", plain),
         ("one stream under 20k numbers", listed),
     ]
+}
+
+/// A PDF of `sections` cross-reference streams, each naming the one before (`/Prev`) and
+/// listing `listed` objects of its own (all at the catalog's offset): 400 of 60,000 fit in
+/// 170 KB, and lopdf reads them all, 24 million entries, before any object.
+fn xref_chain(sections: usize, listed: usize) -> Vec<u8> {
+    let mut pdf = b"%PDF-1.5\n".to_vec();
+    let catalog = pdf.len() as u32;
+    pdf.extend_from_slice(b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+    let pages = pdf.len() as u32;
+    pdf.extend_from_slice(b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n");
+    // Type 1 (in use), a 3-byte offset, generation 0.
+    let entry = |offset: u32| [[1].as_slice(), &offset.to_be_bytes()[1..]].concat();
+    let zip = |entries: &[u8]| {
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(entries).unwrap();
+        encoder.finish().unwrap()
+    };
+    let middle = zip(&entry(catalog).repeat(listed));
+    let mut previous = None;
+    for k in 0..sections {
+        let first = 3 + k * listed;
+        let last = k + 1 == sections;
+        let (index, zipped) = if last {
+            let head = [vec![0; 4], entry(catalog), entry(pages)].concat();
+            let entries = [head, entry(catalog).repeat(listed)].concat();
+            (format!("[0 3 {first} {listed}]"), zip(&entries))
+        } else {
+            (format!("[{first} {listed}]"), middle.clone())
+        };
+        let prev = previous.map(|p| format!(" /Prev {p}")).unwrap_or_default();
+        previous = Some(pdf.len());
+        let size = first + listed;
+        pdf.extend_from_slice(
+            format!(
+                "{size} 0 obj\n<< /Type /XRef /Size {} /W [1 3 0] /Index {index} /Root 1 0 R /Filter /FlateDecode /Length {}{prev} >>\nstream\n",
+                size + 1,
+                zipped.len()
+            )
+            .as_bytes(),
+        );
+        pdf.extend_from_slice(&zipped);
+        pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+    pdf.extend_from_slice(format!("startxref\n{}\n%%EOF\n", previous.unwrap()).as_bytes());
+    pdf
 }
 
 /// A grey PNG of `width` × `height` white pixels, written chunk by chunk (never held whole).
