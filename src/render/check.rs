@@ -208,8 +208,8 @@ const MAX_PDF_STREAM: usize = 128 << 10;
 /// 170 KB and take over a gigabyte.
 const MAX_PREVIOUS_SECTIONS: usize = 8;
 /// Objects (every dictionary, array, number, name… inside one counts) and stream bytes a
-/// loaded PDF may hold, counted as lopdf loads them: a certificate has about a thousand
-/// objects and 100 KB of streams. A cross-reference table that lists one object a hundred
+/// loaded PDF may hold, counted as lopdf loads them: a certificate, under 100 KB in all,
+/// holds far fewer. A cross-reference table that lists one object a hundred
 /// thousand times, or one object stream that each of them inflates again, runs out of this
 /// budget, not of memory.
 const MAX_LOADED_OBJECTS: usize = 100_000;
