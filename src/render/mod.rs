@@ -61,6 +61,10 @@ pub enum RenderError {
     /// The QR code could not be decoded at all.
     #[error("QR code unreadable: {0}")]
     QrUnreadable(String),
+    /// A PDF handed in to be read is larger or holds more than any certificate (objects,
+    /// images, pixels): refused before it is expanded, so that a bomb costs little.
+    #[error("not read: {0}")]
+    TooComplex(String),
     /// The QR code decodes, but to something other than the expected URL.
     #[error("QR code decodes to {found:?}, expected {expected:?}")]
     QrMismatch {

@@ -249,7 +249,7 @@ pub enum InputProblem {
     NotPdf,
     NoQr,
     TooLarge,
-    /// More images, or more pixels, than a certificate ever holds.
+    /// Larger, or more objects, images or pixels, than a certificate ever holds.
     TooComplex,
 }
 
@@ -263,7 +263,7 @@ impl InputProblem {
                 "PDF 中没有可识别的核验二维码，无法核验 / No readable verification QR code in this PDF: it cannot be verified."
             }
             InputProblem::TooComplex => {
-                "PDF 图像过多或过大，不是证照 PDF，无法核验 / This PDF holds more or larger images than a certificate: it cannot be verified."
+                "PDF 过大，或对象、图像过多过大，不是证照 PDF，无法核验 / This PDF is larger, or holds more objects or larger images, than a certificate: it cannot be verified."
             }
             InputProblem::TooLarge => {
                 "文件超过 10 MB，不是证照 PDF，无法核验 / The file is over 10 MB: not a certificate PDF, it cannot be verified."

@@ -8,6 +8,7 @@ use super::{ServiceError, Services};
 use crate::domain::Sha256Digest;
 use crate::domain::certificate::{CertStatus, Certificate, changes};
 use crate::domain::presented::Presented;
+use crate::render::RenderError;
 
 /// The most versions followed from a superseded one (identifiers number versions with three
 /// digits), so that a damaged record cannot loop.
@@ -121,18 +122,18 @@ pub async fn verify_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, Serv
     if !is_pdf(pdf) {
         return Ok(Finding::unusable(InputProblem::NotPdf));
     }
+    // The same budgeted reader as the offline verifier's: anyone may upload, so a bomb is
+    // refused from what the file declares before it is expanded.
     let bytes = pdf.to_vec();
-    let read = tokio::task::spawn_blocking(move || {
-        if !within_qr_budget(&bytes) {
-            return Err(InputProblem::TooComplex);
-        }
-        crate::render::read_qr_from_pdf(&bytes).map_err(|_| InputProblem::NoQr)
-    })
-    .await
-    .map_err(ServiceError::internal)?;
+    let read = tokio::task::spawn_blocking(move || crate::render::read_qr_from_pdf(&bytes))
+        .await
+        .map_err(ServiceError::internal)?;
     let presented = match read {
         Ok(link) => Presented::read(&link),
-        Err(problem) => return Ok(Finding::unusable(problem)),
+        Err(RenderError::TooComplex(_)) => {
+            return Ok(Finding::unusable(InputProblem::TooComplex));
+        }
+        Err(_) => return Ok(Finding::unusable(InputProblem::NoQr)),
     };
     if presented == Presented::Malformed {
         return Ok(Finding::unusable(InputProblem::NoQr));
@@ -142,42 +143,6 @@ pub async fn verify_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, Serv
         return Ok(finding.altered_copy());
     }
     Ok(finding)
-}
-
-/// Images a PDF may hold for the service to look for a QR code in it, and their pixels in
-/// all: a certificate holds one or two. Anyone may upload, so the work one upload can cause
-/// is bounded before any image is decoded (each is also bounded alone when it is decoded).
-const MAX_PDF_IMAGES: usize = 8;
-const MAX_PDF_PIXELS: u64 = 32 << 20;
-
-/// Whether the PDF's images, by their declared sizes, are few and small enough to search.
-fn within_qr_budget(pdf: &[u8]) -> bool {
-    let options = lopdf::LoadOptions {
-        max_decompressed_size: Some(16 << 20),
-        ..Default::default()
-    };
-    let Ok(doc) = lopdf::Document::load_mem_with_options(pdf, options) else {
-        return true; // Unreadable: the QR reader says so.
-    };
-    let mut images = 0;
-    let mut pixels = 0u64;
-    for object in doc.objects.values() {
-        let Ok(stream) = object.as_stream() else {
-            continue;
-        };
-        let dict = &stream.dict;
-        if dict.get(b"Subtype").and_then(|s| s.as_name()).ok() != Some(b"Image".as_slice()) {
-            continue;
-        }
-        let side = |key: &[u8]| {
-            dict.get(key)
-                .and_then(|v| v.as_i64())
-                .map_or(0, |v| u64::try_from(v).unwrap_or(u64::MAX))
-        };
-        images += 1;
-        pixels = pixels.saturating_add(side(b"Width").saturating_mul(side(b"Height")));
-    }
-    images <= MAX_PDF_IMAGES && pixels <= MAX_PDF_PIXELS
 }
 
 /// A PDF begins with `%PDF-` within its first kilobyte (ISO 32000-1, 7.5.2, as readers

@@ -29,3 +29,4 @@ mod uploads;
 mod validation;
 mod verdicts;
 mod verification;
+mod verifier_bombs;
