@@ -96,11 +96,13 @@ pub struct Limits {
     /// Requests in flight at once, for the whole service.
     pub max_concurrent_requests: usize,
     /// Requests in flight of each class: public reads (`/v`, `/c`, `/healthz`, guides, pages,
-    /// assets), anonymous requests that send a body (drop-a-PDF, the sign-in form), callers
-    /// signed in with a token or a console session, and batch uploads.
+    /// assets), anonymous requests that send a body (drop-a-PDF, the sign-in form), applicants
+    /// signed in with their token (filing, uploading materials: slow phones must not hold the
+    /// windows up), staff with a token or a console session, and batch uploads.
     pub max_public_requests: usize,
     pub max_anonymous_requests: usize,
-    pub max_signed_in_requests: usize,
+    pub max_applicant_requests: usize,
+    pub max_staff_requests: usize,
     pub max_batch_requests: usize,
     /// A connection with no request for this long (or whose request headers take longer) is
     /// closed.
@@ -129,7 +131,8 @@ impl Default for Limits {
             max_concurrent_requests: 512,
             max_public_requests: 256,
             max_anonymous_requests: 64,
-            max_signed_in_requests: 128,
+            max_applicant_requests: 128,
+            max_staff_requests: 128,
             max_batch_requests: 8,
             header_read_timeout_secs: 10,
             body_min_bytes_per_sec: 1024,

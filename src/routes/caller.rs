@@ -10,6 +10,7 @@ use chrono::Utc;
 use cookie::Cookie;
 
 use super::state::AppState;
+use crate::domain::Role;
 use crate::domain::actor::Actor;
 use crate::service::ServiceError;
 use crate::service::auth::{authenticate, live_token, live_token_by_hash, looks_like_token};
@@ -43,18 +44,21 @@ fn bearer(header: &HeaderValue) -> Option<&str> {
         .filter(|t| looks_like_token(t))
 }
 
-/// Whether the request carries a live token or a live console session. A store that cannot
-/// answer counts as not signed in: the request is then admitted as anyone's, and its own
-/// handler reports the store.
-pub fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
-    if let Some(token) = headers.get(AUTHORIZATION).and_then(bearer) {
-        return matches!(live_token(state, token), Ok(Some(_)));
-    }
-    cookie(headers, SESSION_COOKIE)
-        .and_then(|id| state.sessions.get(&id, Utc::now()))
-        .is_some_and(|session| {
-            matches!(live_token_by_hash(state, &session.token_hash), Ok(Some(_)))
-        })
+/// The role of the live token or console session the request carries, if any. A store that
+/// cannot answer counts as not signed in: the request is then admitted as anyone's, and its
+/// own handler reports the store.
+pub fn signed_in_role(state: &AppState, headers: &HeaderMap) -> Option<Role> {
+    let record = match headers.get(AUTHORIZATION).and_then(bearer) {
+        Some(token) => live_token(state, token).ok().flatten(),
+        None => cookie(headers, SESSION_COOKIE)
+            .and_then(|id| state.sessions.get(&id, Utc::now()))
+            .and_then(|session| {
+                live_token_by_hash(state, &session.token_hash)
+                    .ok()
+                    .flatten()
+            }),
+    };
+    record.map(|r| r.role)
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

@@ -1,5 +1,5 @@
 //! What one client may take of the service, whatever the route. Every request is admitted
-//! into one class (public reads, anonymous bodies, signed-in callers, batch uploads), each
+//! into one class (public reads, anonymous bodies, applicants, staff, batch uploads), each
 //! with its own places, and counts against its address; past either, it is told to come back
 //! (503 or 429, with `Retry-After`) at once instead of queueing. A body slower than the
 //! minimum rate is cut off (408), and an anonymous request has a deadline of its own.
@@ -19,9 +19,10 @@ use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::caller::signed_in;
+use super::caller::signed_in_role;
 use super::state::AppState;
 use crate::config::{Limits, Settings};
+use crate::domain::Role;
 use crate::service::{ErrorKind, ServiceError};
 
 /// Verifications of an uploaded PDF (up to 10 MiB each, read into memory) served at once, over
@@ -35,9 +36,11 @@ enum Class {
     Public,
     /// Anyone sending a body without signing in: drop-a-PDF, the sign-in form.
     Anonymous,
-    /// A caller with a live token or console session.
-    SignedIn,
-    /// A signed-in caller uploading a batch file.
+    /// An applicant signed in with a live token: filing, uploading materials.
+    Applicant,
+    /// Staff (reviewer, clerk, approver, admin) with a live token or console session.
+    Staff,
+    /// Staff uploading a batch file.
     Batch,
 }
 
@@ -45,7 +48,8 @@ enum Class {
 pub struct Admission {
     public: Arc<Semaphore>,
     anonymous: Arc<Semaphore>,
-    signed_in: Arc<Semaphore>,
+    applicants: Arc<Semaphore>,
+    staff: Arc<Semaphore>,
     batch: Arc<Semaphore>,
     per_address: Arc<AddressCounts>,
     max_per_address: usize,
@@ -59,7 +63,8 @@ impl Admission {
         Self {
             public: Arc::new(Semaphore::new(limits.max_public_requests)),
             anonymous: Arc::new(Semaphore::new(limits.max_anonymous_requests)),
-            signed_in: Arc::new(Semaphore::new(limits.max_signed_in_requests)),
+            applicants: Arc::new(Semaphore::new(limits.max_applicant_requests)),
+            staff: Arc::new(Semaphore::new(limits.max_staff_requests)),
             batch: Arc::new(Semaphore::new(limits.max_batch_requests)),
             per_address: Arc::default(),
             max_per_address: limits.max_requests_per_address,
@@ -72,7 +77,8 @@ impl Admission {
         match class {
             Class::Public => &self.public,
             Class::Anonymous => &self.anonymous,
-            Class::SignedIn => &self.signed_in,
+            Class::Applicant => &self.applicants,
+            Class::Staff => &self.staff,
             Class::Batch => &self.batch,
         }
     }
@@ -139,16 +145,15 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> 
 }
 
 fn class_of(state: &AppState, request: &Request) -> Class {
-    let signed_in = signed_in(state, request.headers());
     let method = request.method();
-    if signed_in && method == Method::POST && request.uri().path() == "/api/v1/batches" {
-        Class::Batch
-    } else if signed_in {
-        Class::SignedIn
-    } else if [Method::GET, Method::HEAD, Method::OPTIONS].contains(method) {
-        Class::Public
-    } else {
-        Class::Anonymous
+    match signed_in_role(state, request.headers()) {
+        Some(Role::Applicant) => Class::Applicant,
+        Some(_) if method == Method::POST && request.uri().path() == "/api/v1/batches" => {
+            Class::Batch
+        }
+        Some(_) => Class::Staff,
+        None if [Method::GET, Method::HEAD, Method::OPTIONS].contains(method) => Class::Public,
+        None => Class::Anonymous,
     }
 }
 

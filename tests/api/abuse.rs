@@ -533,3 +533,26 @@ async fn bodies_held_in_memory_count_against_one_budget_given_back_when_they_go(
         "not refused for the budget: {answer}"
     );
 }
+
+#[tokio::test]
+async fn applicants_uploading_slowly_from_phones_leave_the_windows_served() {
+    let app = TestApp::spawn_with("[limits]\nmax_applicant_requests = 2").await;
+    let staff = Staff::new(&app).await;
+    let applicant = app.token("applicant", json!({"holder": ENTERPRISE})).await;
+    let id = app.create(&applicant, &licence_submission(ENTERPRISE)).await;
+    let upload = |host: u8| {
+        let mut stream = connect_from(&app, host);
+        let head = format!(
+            "PUT /api/v1/submissions/{id}/materials/%E8%90%A5%E4%B8%9A%E6%89%A7%E7%85%A7%E5%89%AF%E6%9C%AC HTTP/1.1\r\nHost: onetrip\r\nAuthorization: Bearer {applicant}\r\nContent-Type: application/pdf\r\nContent-Length: 1000000\r\n\r\n%PDF-"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream
+    };
+    let _held = [upload(2), upload(3)];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = app.get(&applicant, &format!("/submissions/{id}")).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let clerk = app.get(&staff.clerk, &format!("/submissions/{id}")).await;
+    assert_eq!(clerk.status(), 200, "the window is served all the same");
+}

@@ -120,7 +120,12 @@ fn assert_no_problems(label: &str, problems: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_kill_9_at_three_moments() {
     let started = Instant::now();
-    let mut app = TestApp::spawn().await;
+    // Hundreds of staff requests at once from one address: past the default shares of one
+    // address and of staff, which this test is not about (tests/api/abuse.rs is).
+    let mut app = TestApp::spawn_with(
+        "[limits]\nmax_requests_per_address = 1024\nmax_staff_requests = 512\nmax_applicant_requests = 512",
+    )
+    .await;
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
     let mut pool = prepare(&app, &staff, &scjg, PREPARED).await;
