@@ -539,7 +539,9 @@ async fn applicants_uploading_slowly_from_phones_leave_the_windows_served() {
     let app = TestApp::spawn_with("[limits]\nmax_applicant_requests = 2").await;
     let staff = Staff::new(&app).await;
     let applicant = app.token("applicant", json!({"holder": ENTERPRISE})).await;
-    let id = app.create(&applicant, &licence_submission(ENTERPRISE)).await;
+    let id = app
+        .create(&applicant, &licence_submission(ENTERPRISE))
+        .await;
     let upload = |host: u8| {
         let mut stream = connect_from(&app, host);
         let head = format!(

@@ -123,7 +123,7 @@ async fn acknowledged_writes_survive_kill_9_at_three_moments() {
     // Hundreds of staff requests at once from one address: past the default shares of one
     // address and of staff, which this test is not about (tests/api/abuse.rs is).
     let mut app = TestApp::spawn_with(
-        "[limits]\nmax_requests_per_address = 1024\nmax_staff_requests = 512\nmax_applicant_requests = 512",
+        "[limits]\nmax_connections_per_address = 1024\nmax_requests_per_address = 1024\nmax_staff_requests = 512\nmax_applicant_requests = 512",
     )
     .await;
     let staff = Staff::new(&app).await;
