@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -303,6 +304,27 @@ pub async fn body_min_rate(State(rate): State<BodyRate>, request: Request, next:
         .into_response();
     }
     response
+}
+
+/// Refuses at once (413) a request whose declared `Content-Length` is over `limit`, before
+/// any of its body is read or a place is held waiting for it.
+pub async fn declared_length_within(
+    State(limit): State<u64>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return ServiceError::too_large(format!(
+            "请求体超过 {limit} 字节 / the request body is over {limit} bytes"
+        ))
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The places for verifications of an uploaded PDF; share one between the routes.

@@ -120,8 +120,9 @@ async fn a_stalled_body_gets_408_on_the_public_forms_the_api_and_the_console_sig
     ] {
         let started = Instant::now();
         let mut stream = connect(&app);
+        // Within each route's limit of a body (a console form: 16 KiB).
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: onetrip\r\nContent-Type: {content_type}\r\nContent-Length: 100000\r\n\r\ntoken=abc"
+            "POST {path} HTTP/1.1\r\nHost: onetrip\r\nContent-Type: {content_type}\r\nContent-Length: 10000\r\n\r\ntoken=abc"
         );
         stream.write_all(head.as_bytes()).unwrap();
         let answer = read_answer(&mut stream);
@@ -557,4 +558,38 @@ async fn applicants_uploading_slowly_from_phones_leave_the_windows_served() {
     assert!(refused.headers().contains_key("retry-after"));
     let clerk = app.get(&staff.clerk, &format!("/submissions/{id}")).await;
     assert_eq!(clerk.status(), 200, "the window is served all the same");
+}
+
+#[tokio::test]
+async fn past_the_service_wide_connection_limit_a_new_connection_is_told_503_until_one_closes() {
+    let app = TestApp::spawn_with("[limits]\nmax_connections = 4").await;
+    // Idle connections from four addresses: each well under its own cap.
+    let open: Vec<TcpStream> = (2..6).map(|host| connect_from(&app, host)).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let get = "GET /healthz HTTP/1.1\r\nHost: onetrip\r\nConnection: close\r\n\r\n";
+    let refused = request_from(&app, 6, get);
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after: 2"),
+        "{refused}"
+    );
+    drop(open);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(request_from(&app, 6, get).starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn a_sign_in_form_of_a_megabyte_is_refused_at_once_without_being_read() {
+    let app = TestApp::spawn().await;
+    let mut stream = connect_from(&app, 2);
+    let head = "POST /console/login HTTP/1.1\r\nHost: onetrip\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\ntoken=";
+    stream.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    let answer = read_answer(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

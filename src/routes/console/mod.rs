@@ -35,7 +35,17 @@ const FORM_LIMIT: usize = 16 << 10;
 pub fn router() -> Router<AppState> {
     let router = Router::new()
         .route("/console", get(submissions::home))
-        .route("/console/login", get(sign_in::page).post(sign_in::sign_in))
+        // Anyone may send the sign-in form: one declared larger than a form is refused before
+        // its body is waited for.
+        .route(
+            "/console/login",
+            get(sign_in::page)
+                .post(sign_in::sign_in)
+                .layer(axum::middleware::from_fn_with_state(
+                    FORM_LIMIT as u64,
+                    super::limits::declared_length_within,
+                )),
+        )
         .route("/console/logout", post(sign_in::sign_out))
         .route("/console/submissions/{id}", get(submissions::show))
         .route("/console/batches", get(batches::list))
