@@ -1,8 +1,8 @@
 //! Reading request bodies within limits. A body may not exceed its limit, and when it is
 //! refused for its size the rest is read and dropped (up to a cap) before the answer, so the
-//! client reads a clean 413 instead of a connection reset mid-upload. A body that stalls is
-//! cut off for every route at once (`routes::limits::body_idle_timeout`): it ends here as a
-//! broken-off body, and the client gets 408.
+//! client reads a clean 413 instead of a connection reset mid-upload. A body slower than the
+//! minimum rate is cut off for every route at once (`routes::limits::body_min_rate`): it ends
+//! here as a broken-off body, and the client gets 408.
 //!
 //! A body read whole into memory (JSON, a PDF to verify, a batch file) takes its bytes from
 //! one [`MemoryBudget`] shared by the whole service as they arrive, and gives them back when
@@ -81,7 +81,7 @@ impl MemoryBudget {
 /// A body read whole: its bytes, and their share of the [`MemoryBudget`], given back when
 /// this is dropped.
 pub struct HeldBody {
-    bytes: Bytes,
+    bytes: Vec<u8>,
     _held: Option<OwnedSemaphorePermit>,
 }
 
@@ -92,15 +92,15 @@ impl std::ops::Deref for HeldBody {
     }
 }
 
-/// Collects a body chunk by chunk within `limit` bytes, taking each chunk's bytes from the
-/// budget as it arrives. Chunks are kept as they came and joined once at the end, so a body
-/// that stalls halfway holds what it sent and no more.
+/// Collects a body chunk by chunk within `limit` bytes into one buffer, charging the budget
+/// for the buffer's capacity as it grows: what is charged is what is held, however the client
+/// cuts its body into chunks, and a body that stalls halfway holds what it sent and no more.
 pub struct Collector {
     budget: MemoryBudget,
     limit: usize,
-    size: usize,
-    chunks: Vec<Bytes>,
+    bytes: Vec<u8>,
     held: Option<OwnedSemaphorePermit>,
+    charged_kib: usize,
 }
 
 impl Collector {
@@ -108,50 +108,46 @@ impl Collector {
         Self {
             budget: budget.clone(),
             limit,
-            size: 0,
-            chunks: Vec::new(),
+            bytes: Vec::new(),
             held: None,
+            charged_kib: 0,
         }
     }
 
     /// Adds a chunk: `TooLarge` past the limit, `OverBudget` when the service's budget has
-    /// no room for it.
-    pub fn push(&mut self, chunk: Bytes) -> Result<(), ReceiveError> {
-        if self.size + chunk.len() > self.limit {
+    /// no room for the buffer it needs.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), ReceiveError> {
+        let size = self.bytes.len() + chunk.len();
+        if size > self.limit {
             return Err(ReceiveError::TooLarge {
                 limit: self.limit as u64,
             });
         }
-        // Whole KiB held so far, rounded up; take the difference.
-        let needed = (self.size + chunk.len()).div_ceil(1024) - self.size.div_ceil(1024);
-        if needed > 0 {
-            let permits = u32::try_from(needed).map_err(|_| ReceiveError::OverBudget)?;
-            let permit = Arc::clone(&self.budget.0)
-                .try_acquire_many_owned(permits)
-                .map_err(|_| ReceiveError::OverBudget)?;
-            match &mut self.held {
-                Some(held) => held.merge(permit),
-                None => self.held = Some(permit),
+        if size > self.bytes.capacity() {
+            // Doubling keeps the copies few; never past the limit.
+            let capacity = size.max(self.bytes.capacity() * 2).min(self.limit);
+            let needed = capacity.div_ceil(1024).saturating_sub(self.charged_kib);
+            if needed > 0 {
+                let permits = u32::try_from(needed).map_err(|_| ReceiveError::OverBudget)?;
+                let permit = Arc::clone(&self.budget.0)
+                    .try_acquire_many_owned(permits)
+                    .map_err(|_| ReceiveError::OverBudget)?;
+                match &mut self.held {
+                    Some(held) => held.merge(permit),
+                    None => self.held = Some(permit),
+                }
+                self.charged_kib += needed;
             }
+            self.bytes.reserve_exact(capacity - self.bytes.len());
         }
-        self.size += chunk.len();
-        self.chunks.push(chunk);
+        self.bytes.extend_from_slice(chunk);
         Ok(())
     }
 
-    /// The body as one buffer, still counted against the budget.
+    /// The body, still counted against the budget.
     pub fn finish(mut self) -> HeldBody {
-        let bytes = if self.chunks.len() == 1 {
-            self.chunks.pop().unwrap_or_default()
-        } else {
-            let mut joined = Vec::with_capacity(self.size);
-            for chunk in self.chunks.drain(..) {
-                joined.extend_from_slice(&chunk);
-            }
-            Bytes::from(joined)
-        };
         HeldBody {
-            bytes,
+            bytes: std::mem::take(&mut self.bytes),
             _held: self.held.take(),
         }
     }
@@ -171,7 +167,7 @@ where
     let mut body = std::pin::pin!(body);
     let mut collector = Collector::new(budget, limit);
     while let Some(chunk) = next_chunk(&mut body).await? {
-        if let Err(e) = collector.push(chunk) {
+        if let Err(e) = collector.push(&chunk) {
             if matches!(e, ReceiveError::TooLarge { .. }) {
                 discard_rest(&mut body).await;
             }
@@ -199,4 +195,35 @@ where
         hasher.update(&chunk);
     }
     Ok((Sha256Digest::from_hasher(hasher), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_charged_for_the_buffer_it_holds_and_gives_it_back_when_dropped() {
+        let budget = MemoryBudget::new(64 << 10);
+        let mut first = Collector::new(&budget, 48 << 10);
+        // One-byte chunks cost what the bytes cost, not a record per chunk.
+        for _ in 0..(40 << 10) {
+            first.push(b"a").unwrap();
+        }
+        let held = first.finish();
+        assert_eq!(held.len(), 40 << 10);
+        assert!(budget.available() <= 24 << 10, "{}", budget.available());
+        let mut second = Collector::new(&budget, 48 << 10);
+        assert!(matches!(
+            second.push(&[0u8; 40 << 10]),
+            Err(ReceiveError::OverBudget)
+        ));
+        drop(held);
+        drop(second);
+        assert_eq!(budget.available(), 64 << 10);
+        let mut third = Collector::new(&budget, 8);
+        assert!(matches!(
+            third.push(&[0u8; 9]),
+            Err(ReceiveError::TooLarge { limit: 8 })
+        ));
+    }
 }

@@ -93,7 +93,8 @@ pub struct Limits {
     pub max_connections_per_address: usize,
     /// Requests in flight from one address, whatever their class.
     pub max_requests_per_address: usize,
-    /// Requests in flight at once, for the whole service.
+    /// Requests in flight at once, for the whole service: a backstop at least as large as the
+    /// classes' places together, so that each class can have all of its own.
     pub max_concurrent_requests: usize,
     /// Requests in flight of each class: public reads (`/v`, `/c`, `/healthz`, guides, pages,
     /// assets), anonymous requests that send a body (drop-a-PDF, the sign-in form), applicants
@@ -128,7 +129,7 @@ impl Default for Limits {
             max_connections: 4096,
             max_connections_per_address: 256,
             max_requests_per_address: 64,
-            max_concurrent_requests: 512,
+            max_concurrent_requests: 600,
             max_public_requests: 256,
             max_anonymous_requests: 64,
             max_applicant_requests: 128,

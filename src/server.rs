@@ -212,10 +212,18 @@ impl Connections {
     /// A place for a connection from `peer`, if there is one. A trusted proxy carries many
     /// clients and is held only to the total.
     fn admit(&self, peer: IpAddr) -> Option<ConnectionPlace> {
-        let address = if self.trusted_proxies.contains(&peer) {
+        let peer = peer.to_canonical();
+        let address = if self
+            .trusted_proxies
+            .iter()
+            .any(|t| t.to_canonical() == peer)
+        {
             None
         } else {
-            Some(self.per_address.take(peer, self.max_per_address)?)
+            Some(
+                self.per_address
+                    .take(limits::counted_as(peer), self.max_per_address)?,
+            )
         };
         if self.total.fetch_add(1, Ordering::SeqCst) >= self.max_total {
             self.total.fetch_sub(1, Ordering::SeqCst);

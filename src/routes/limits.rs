@@ -1,11 +1,13 @@
 //! What one client may take of the service, whatever the route. Every request is admitted
 //! into one class (public reads, anonymous bodies, applicants, staff, batch uploads), each
-//! with its own places, and counts against its address; past either, it is told to come back
+//! with its own places, and counts against its address's share of that class (at most a
+//! quarter of it); past either, it is told to come back
 //! (503 or 429, with `Retry-After`) at once instead of queueing. A body slower than the
 //! minimum rate is cut off (408), and an anonymous request has a deadline of its own.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -31,7 +33,7 @@ use crate::service::{ErrorKind, ServiceError};
 pub const MAX_VERIFY_UPLOADS: usize = 16;
 
 /// The kinds of client that must not starve one another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Class {
     /// Anyone reading: `/v`, `/c`, `/healthz`, guides, pages, assets (GET and HEAD).
     Public,
@@ -45,15 +47,31 @@ enum Class {
     Batch,
 }
 
-/// The places of each class and of each address.
+/// The places of a class, and what one address may hold of them.
+struct Places {
+    places: Arc<Semaphore>,
+    /// The address's share of any request, and at most a quarter of the class (rounded up),
+    /// so that one address can take no class whole.
+    share: usize,
+}
+
+impl Places {
+    fn new(places: usize, per_address: usize) -> Self {
+        Self {
+            places: Arc::new(Semaphore::new(places)),
+            share: per_address.min(places.div_ceil(4)),
+        }
+    }
+}
+
+/// The places of each class and of each address in it.
 pub struct Admission {
-    public: Arc<Semaphore>,
-    anonymous: Arc<Semaphore>,
-    applicants: Arc<Semaphore>,
-    staff: Arc<Semaphore>,
-    batch: Arc<Semaphore>,
-    per_address: Arc<AddressCounts>,
-    max_per_address: usize,
+    public: Places,
+    anonymous: Places,
+    applicants: Places,
+    staff: Places,
+    batch: Places,
+    per_address: Arc<AddressCounts<(IpAddr, Class)>>,
     trusted_proxies: Vec<IpAddr>,
     anonymous_deadline: Duration,
 }
@@ -61,20 +79,20 @@ pub struct Admission {
 impl Admission {
     pub fn new(settings: &Settings) -> Self {
         let limits = &settings.limits;
+        let places = |n| Places::new(n, limits.max_requests_per_address);
         Self {
-            public: Arc::new(Semaphore::new(limits.max_public_requests)),
-            anonymous: Arc::new(Semaphore::new(limits.max_anonymous_requests)),
-            applicants: Arc::new(Semaphore::new(limits.max_applicant_requests)),
-            staff: Arc::new(Semaphore::new(limits.max_staff_requests)),
-            batch: Arc::new(Semaphore::new(limits.max_batch_requests)),
+            public: places(limits.max_public_requests),
+            anonymous: places(limits.max_anonymous_requests),
+            applicants: places(limits.max_applicant_requests),
+            staff: places(limits.max_staff_requests),
+            batch: places(limits.max_batch_requests),
             per_address: Arc::default(),
-            max_per_address: limits.max_requests_per_address,
             trusted_proxies: settings.trusted_proxies.clone(),
             anonymous_deadline: Duration::from_secs(limits.anonymous_request_timeout_secs),
         }
     }
 
-    fn places(&self, class: Class) -> &Arc<Semaphore> {
+    fn places(&self, class: Class) -> &Places {
         match class {
             Class::Public => &self.public,
             Class::Anonymous => &self.anonymous,
@@ -85,64 +103,88 @@ impl Admission {
     }
 }
 
-/// How many of something each address holds now; an address holding none is forgotten, so
-/// the map is as large as the set of addresses being served.
-#[derive(Default)]
-pub struct AddressCounts(Mutex<HashMap<IpAddr, usize>>);
+/// How many of something each key (an address, or an address in a class) holds now; a key
+/// holding none is forgotten, so the map is as large as the set of clients being served.
+pub struct AddressCounts<K = IpAddr>(Mutex<HashMap<K, usize>>);
 
-/// One place of an address, given back when dropped.
-pub struct AddressPlace {
-    counts: Arc<AddressCounts>,
-    address: IpAddr,
+impl<K> Default for AddressCounts<K> {
+    fn default() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
 }
 
-impl AddressCounts {
-    /// Takes one place for `address` if it holds fewer than `max`.
-    pub fn take(self: &Arc<Self>, address: IpAddr, max: usize) -> Option<AddressPlace> {
+/// One place of a key, given back when dropped.
+pub struct AddressPlace<K: Hash + Eq = IpAddr> {
+    counts: Arc<AddressCounts<K>>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Copy> AddressCounts<K> {
+    /// Takes one place for `key` if it holds fewer than `max`.
+    pub fn take(self: &Arc<Self>, key: K, max: usize) -> Option<AddressPlace<K>> {
         let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(address).or_insert(0);
+        let count = counts.entry(key).or_insert(0);
         if *count >= max {
             return None;
         }
         *count += 1;
         Some(AddressPlace {
             counts: Arc::clone(self),
-            address,
+            key,
         })
     }
 }
 
-impl Drop for AddressPlace {
+impl<K: Hash + Eq> Drop for AddressPlace<K> {
     fn drop(&mut self) {
         let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.address) {
+        if let Some(count) = counts.get_mut(&self.key) {
             *count -= 1;
             if *count == 0 {
-                counts.remove(&self.address);
+                counts.remove(&self.key);
             }
         }
     }
 }
 
+/// The form in which an address is counted: IPv4 as itself (an IPv4-mapped IPv6 address
+/// included), IPv6 by its /64, which one subscriber is usually given whole.
+pub fn counted_as(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
+    }
+}
+
 /// The address a request comes from: the connection's peer, or, when the peer is a trusted
-/// proxy, the last address in `X-Forwarded-For` that is not one (the client as the first
-/// trusted proxy saw it; anything left of it could be forged by the client).
+/// proxy, the address the last trusted proxy saw: `X-Forwarded-For` read from the right,
+/// past the trusted proxies, to the first entry that is not one. An entry that cannot be
+/// read (not an address, nor an address and port) ends the walk at the peer: anything left
+/// of it could be the client's own writing.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+    let is_trusted = |a: IpAddr| trusted.iter().any(|t| t.to_canonical() == a.to_canonical());
+    if !is_trusted(peer) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = headers
+    let mut entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
         .collect();
-    forwarded
-        .into_iter()
-        .rev()
-        .find(|a| !trusted.contains(a))
-        .unwrap_or(peer)
+    while let Some(entry) = entries.pop() {
+        let address = entry
+            .parse::<IpAddr>()
+            .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()));
+        match address {
+            Ok(a) if is_trusted(a) => continue,
+            Ok(a) => return a,
+            Err(_) => return peer,
+        }
+    }
+    peer
 }
 
 fn class_of(state: &AppState, request: &Request) -> Class {
@@ -177,11 +219,14 @@ pub async fn admit(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let address = client_address(peer, request.headers(), &admission.trusted_proxies);
-    let Some(_address_place) = admission
-        .per_address
-        .take(address, admission.max_per_address)
-    else {
+    let address = counted_as(client_address(
+        peer,
+        request.headers(),
+        &admission.trusted_proxies,
+    ));
+    let class = class_of(&state, &request);
+    let places = admission.places(class);
+    let Some(_address_place) = admission.per_address.take((address, class), places.share) else {
         return ServiceError::new(
             ErrorKind::TooManyRequests,
             "too_many_requests",
@@ -189,9 +234,8 @@ pub async fn admit(
         )
         .into_response();
     };
-    let class = class_of(&state, &request);
     let Ok(_class_place): Result<OwnedSemaphorePermit, _> =
-        Arc::clone(admission.places(class)).try_acquire_owned()
+        Arc::clone(&places.places).try_acquire_owned()
     else {
         return busy();
     };
@@ -235,57 +279,61 @@ impl BodyRate {
     }
 }
 
-/// Where a body stands against its [`BodyRate`]: the window under way and what it brought.
+/// Where a body stands against its [`BodyRate`]: how long the server has waited for it in
+/// the window under way, and what it brought. Only time spent waiting counts: a handler busy
+/// elsewhere (a slow disk, a full pool) is not the client's slowness.
 struct Pace {
     chunks: futures_util::stream::BoxStream<'static, Result<axum::body::Bytes, axum::Error>>,
-    window_ends: Option<Instant>,
+    waited: Duration,
     received: u64,
 }
 
-/// Wraps the request body so that a body sending less than the minimum in any window fails
-/// (one sending nothing at all included); whatever the handler answered then, the client gets
-/// 408. Every route that reads a body is covered, the public forms and the console's sign-in
-/// included.
+/// Wraps the request body so that a body sending less than the minimum in any window of
+/// waiting fails (one sending nothing at all included); whatever the handler answered then,
+/// the client gets 408. Every route that reads a body is covered, the public forms and the
+/// console's sign-in included.
 pub async fn body_min_rate(State(rate): State<BodyRate>, request: Request, next: Next) -> Response {
     let too_slow = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&too_slow);
     let request = request.map(|body| {
         let pace = Pace {
             chunks: body.into_data_stream().boxed(),
-            window_ends: None,
+            waited: Duration::ZERO,
             received: 0,
         };
         let chunks = futures_util::stream::unfold(Some(pace), move |state| {
             let flag = Arc::clone(&flag);
             async move {
                 let mut pace = state?;
-                // The first window starts when the handler first reads.
-                let mut ends = *pace
-                    .window_ends
-                    .get_or_insert_with(|| Instant::now() + rate.window);
                 loop {
-                    match tokio::time::timeout_at(ends, pace.chunks.next()).await {
-                        Ok(Some(chunk)) => {
-                            if let Ok(bytes) = &chunk {
-                                pace.received += bytes.len() as u64;
-                            }
-                            return Some((chunk, Some(pace)));
-                        }
+                    let started = Instant::now();
+                    let left = rate.window.saturating_sub(pace.waited);
+                    let next = tokio::time::timeout(left, pace.chunks.next()).await;
+                    pace.waited += started.elapsed();
+                    let chunk = match next {
+                        Ok(Some(chunk)) => Some(chunk),
                         Ok(None) => return None,
-                        Err(_) if pace.received >= rate.bytes => {
-                            ends += rate.window;
-                            pace.window_ends = Some(ends);
-                            pace.received = 0;
-                        }
-                        Err(_) => {
+                        Err(_) => None,
+                    };
+                    if let Some(Ok(bytes)) = &chunk {
+                        pace.received += bytes.len() as u64;
+                    }
+                    if pace.waited >= rate.window {
+                        if pace.received < rate.bytes {
                             flag.store(true, Ordering::SeqCst);
                             let error = axum::Error::new(TooSlow(rate.bytes, rate.window));
                             return Some((Err(error), None));
                         }
+                        pace.waited = Duration::ZERO;
+                        pace.received = 0;
+                    }
+                    if let Some(chunk) = chunk {
+                        return Some((chunk, Some(pace)));
                     }
                 }
             }
-        });
+        })
+        .fuse();
         Body::from_stream(chunks)
     });
     let response = next.run(request).await;

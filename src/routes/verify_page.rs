@@ -4,18 +4,18 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::html::{HtmlError, with_page_headers};
 use super::verdict::respond;
-use crate::body::{Collector, HeldBody, MemoryBudget, ReceiveError};
+use crate::body::{Collector, HeldBody, MemoryBudget, ReceiveError, read_limited};
 use crate::domain::presented::Presented;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
@@ -44,6 +44,9 @@ async fn page(State(state): State<AppState>) -> Result<Response, HtmlError> {
     Ok(Html(html).into_response())
 }
 
+/// The largest link-or-code form: a verification link is a few hundred bytes.
+const TOKEN_FORM_LIMIT: usize = 16 << 10;
+
 #[derive(Deserialize)]
 struct TokenForm {
     #[serde(default)]
@@ -68,9 +71,16 @@ async fn submit(
             None => Finding::unusable(InputProblem::TooLarge),
         }
     } else {
-        let Form(form) = Form::<TokenForm>::from_request(request, &state)
-            .await
-            .map_err(|e| HtmlError::bad_request(e.body_text()))?;
+        // A pasted link or a code: a few hundred bytes, read within the memory budget.
+        let body = read_limited(
+            request.into_body().into_data_stream(),
+            TOKEN_FORM_LIMIT,
+            &state.memory,
+        )
+        .await
+        .map_err(|e| ServiceError::body(e, "form"))?;
+        let form: TokenForm = serde_urlencoded::from_bytes(&body)
+            .map_err(|_| HtmlError::bad_request("表单无效 / the form could not be read"))?;
         if form.token.trim().is_empty() {
             return Err(HtmlError::bad_request(
                 "请粘贴核验链接或输入核验码 / paste a verification link or type the code",
@@ -95,7 +105,6 @@ async fn read_pdf(
             continue;
         }
         let mut pdf = Collector::new(budget, MAX_PDF_BYTES);
-        let mut empty = true;
         loop {
             let chunk = match field.chunk().await {
                 Ok(Some(chunk)) => chunk,
@@ -106,15 +115,15 @@ async fn read_pdf(
                 }
                 Err(e) => return Err(malformed(e)),
             };
-            empty &= chunk.is_empty();
-            match pdf.push(chunk) {
+            match pdf.push(&chunk) {
                 Ok(()) => {}
                 Err(ReceiveError::TooLarge { .. }) => return Ok(None),
                 Err(e) => return Err(ServiceError::body(e, "PDF").into()),
             }
         }
-        if !empty {
-            return Ok(Some(pdf.finish()));
+        let pdf = pdf.finish();
+        if !pdf.is_empty() {
+            return Ok(Some(pdf));
         }
     }
     Err(HtmlError::bad_request(

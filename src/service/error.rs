@@ -36,6 +36,8 @@ pub enum ErrorKind {
     TooManyRequests,
     /// The service cannot answer now; try again (503).
     Unavailable,
+    /// The service has not the room to store what was sent, and will not soon (507).
+    InsufficientStorage,
     /// Our fault; logged, and said to the caller in one generic sentence (500).
     Internal,
 }
@@ -145,6 +147,11 @@ impl From<FilesError> for ServiceError {
                 format!(
                     "材料文件存储暂不可写，空间恢复后自动恢复 / material files cannot be written now (the service recovers once there is room): {reason}"
                 ),
+            ),
+            FilesError::NoRoomFor(reason) => ServiceError::new(
+                ErrorKind::InsufficientStorage,
+                "insufficient_storage",
+                format!("存储空间不足以保存该文件 / there is not room for this file: {reason}"),
             ),
             FilesError::Body(e) => ServiceError::body(e, "material"),
         }

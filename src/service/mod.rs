@@ -59,6 +59,9 @@ pub struct Services {
     /// PDF renderings running at once, one per core: past that they only queue in tokio's
     /// blocking pool, where uploads' file operations would wait behind them.
     pub render_slots: Arc<Semaphore>,
+    /// Uploaded PDFs read for their QR code at once, one per core. A reading holds its place
+    /// until it ends, even when the client that sent the file has gone.
+    pub pdf_readings: Arc<Semaphore>,
     /// Exactly one active key signs; a rotation swaps it under the write lock, so an issuance
     /// signs with one key or the other, never a mix.
     pub keys: Arc<RwLock<KeyRing>>,
@@ -102,15 +105,15 @@ impl Services {
             },
         )?;
         tracing::debug!(longest_link, "every verification link fits the QR code");
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             settings: Arc::new(settings),
             store,
             files,
             templates: Arc::new(templates),
             fonts: Arc::new(fonts),
-            render_slots: Arc::new(Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
+            render_slots: Arc::new(Semaphore::new(cores)),
+            pdf_readings: Arc::new(Semaphore::new(cores)),
             keys: Arc::new(RwLock::new(keys)),
             public_url: public_url.into(),
             status_lists: Arc::default(),

@@ -1,6 +1,8 @@
 //! Verification as the service answers it: a token, a code or a PDF against the service's
 //! keys and records. The verdict logic itself is in `verdict`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::verdict::{Finding, InputProblem, Latest, Successor, Verdict, verify_token};
@@ -123,11 +125,21 @@ pub async fn verify_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, Serv
         return Ok(Finding::unusable(InputProblem::NotPdf));
     }
     // The same budgeted reader as the offline verifier's: anyone may upload, so a bomb is
-    // refused from what the file declares before it is expanded.
-    let bytes = pdf.to_vec();
-    let read = tokio::task::spawn_blocking(move || crate::render::read_qr_from_pdf(&bytes))
+    // refused from what the file declares before it is expanded. The reading takes its place
+    // before it starts and keeps it to its end: a client that hangs up stops waiting, not the
+    // reading, so the places, not the clients, bound how many run.
+    let place = Arc::clone(&services.pdf_readings)
+        .acquire_owned()
         .await
         .map_err(ServiceError::internal)?;
+    let bytes = pdf.to_vec();
+    let read = tokio::task::spawn_blocking(move || {
+        let read = crate::render::read_qr_from_pdf(&bytes);
+        drop(place);
+        read
+    })
+    .await
+    .map_err(ServiceError::internal)?;
     let presented = match read {
         Ok(link) => Presented::read(&link),
         Err(RenderError::TooComplex(_)) => {

@@ -55,6 +55,9 @@ pub enum FilesError {
     /// Material files cannot be written now (a full disk, an I/O error): the reason.
     #[error("material files cannot be written: {0}")]
     Unavailable(String),
+    /// The disk has room, but less than the declared file needs: waiting will not help.
+    #[error("{0}")]
+    NoRoomFor(String),
 }
 
 fn random_name() -> String {
@@ -100,8 +103,9 @@ impl MaterialFiles {
                     format!("not enough space: {free} bytes free for a file of {size} bytes");
                 if free < free_space::ROOM_TO_RESUME {
                     self.record(reason.clone(), true);
+                    return Err(FilesError::Unavailable(reason));
                 }
-                Err(FilesError::Unavailable(reason))
+                Err(FilesError::NoRoomFor(reason))
             }
             _ => Ok(()),
         }
