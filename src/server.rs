@@ -148,10 +148,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // A client that never reads its answer, or an upload at its slowest, would hold the stop
+    // for ever: after this long the rest are cut.
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace = ?SHUTDOWN_GRACE,
+            "connections still open at the end of the grace period were cut"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a stop waits for the requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// hyper's smallest read buffer.
 const MIN_READ_BUFFER: usize = 8 << 10;
