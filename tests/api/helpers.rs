@@ -117,6 +117,7 @@ impl TestApp {
         Self::started(dir, admin, Launch::default())
     }
 
+    /// Serves the store of `dir`, whose admin token `admin` (a `token create`) printed.
     fn started(dir: tempfile::TempDir, admin: std::process::Output, launch: Launch) -> TestApp {
         assert!(
             admin.status.success(),
