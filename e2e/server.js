@@ -25,8 +25,7 @@ async function start() {
   const config = path.join(dir, 'onetrip.toml');
   fs.writeFileSync(
     config,
-    `listen = "127.0.0.1:0"\ndata = ${JSON.stringify(path.join(dir, 'data'))}\n` +
-      `templates_dir = ${JSON.stringify(path.join(ROOT, 'templates'))}\n`,
+    `listen = "127.0.0.1:0"\ndata = ${JSON.stringify(path.join(dir, 'data'))}\n`,
   );
   // Tokens made on the stopped store with the CLI; the rest later over the admin API.
   const admin = cli(config, ['token', 'create', '--role', 'admin']);

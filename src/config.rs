@@ -50,8 +50,10 @@ pub struct Settings {
     pub data: PathBuf,
     /// Signing keys; defaults to `<data>/keys`.
     pub keys_dir: Option<PathBuf>,
-    /// Certificate templates (`certificates/*.toml`) and HTML pages.
-    pub templates_dir: PathBuf,
+    /// A directory whose files override the built-in templates of the same relative path
+    /// (`certificates/*.toml`, `pages/*.html`, `services/*.toml`, `calendar/*.toml`) and add
+    /// those the binary lacks; unset, the built-in templates alone.
+    pub templates_dir: Option<PathBuf>,
     pub max_material_bytes: u64,
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed: behind them the
     /// per-address limits count the client's own address, not the proxy's.
@@ -68,7 +70,7 @@ impl Default for Settings {
             public_url: None,
             data: PathBuf::from("./data"),
             keys_dir: None,
-            templates_dir: PathBuf::from("templates"),
+            templates_dir: None,
             max_material_bytes: DEFAULT_MAX_MATERIAL_BYTES,
             trusted_proxies: Vec::new(),
             limits: Limits::default(),

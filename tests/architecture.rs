@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "body",
         ],
     ),
-    ("pages", &["domain"]),
+    ("pages", &["domain", "templates"]),
     (
         "issuance",
         &[

@@ -23,7 +23,7 @@ pub struct AppState {
 
 impl AppState {
     pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
-        let pages = Pages::load(&settings.templates_dir)?;
+        let pages = Pages::load(settings.templates_dir.as_deref())?;
         let memory = MemoryBudget::new(settings.limits.max_buffered_body_bytes);
         Ok(Self {
             services: Services::open(settings, public_url).await?,

@@ -33,7 +33,7 @@ use crate::config::Settings;
 use crate::render::Fonts;
 use crate::signing::KeyRing;
 use crate::store::{MaterialFiles, SledStore, Store};
-use crate::templates::Templates;
+use crate::templates::{TemplateFiles, Templates};
 
 /// Creates the data directory if needed and makes it private (0700): a store written by an
 /// earlier version, or created under a permissive umask, is closed to other users from here on.
@@ -71,7 +71,7 @@ pub struct Services {
     pub status_lists: Arc<status_list::StatusListCache>,
     /// Batches issuing in the background, and the latest finished ones.
     pub batches: Arc<batch::Batches>,
-    /// The working-day calendars shipped in `templates/calendar/`.
+    /// The working-day calendars of the templates (`calendar/`), built in or overriding.
     pub shipped_calendars: Arc<[crate::domain::calendar::YearCalendar]>,
 }
 
@@ -79,18 +79,19 @@ impl Services {
     /// Opens the store and loads templates, keys and the font. Fails with one clear line if
     /// the store is held, or if a verification link could outgrow the QR code.
     pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
+        let template_files = TemplateFiles::new(settings.templates_dir.as_deref())?;
         open_data_dir(&settings.data)?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
         let files = MaterialFiles::open(&settings.data).context("opening material files")?;
-        let templates = Templates::load(&settings.templates_dir)?;
-        let seeds = crate::templates::load_services(&settings.templates_dir)?;
+        let templates = Templates::load(&template_files)?;
+        let seeds = crate::templates::load_services(&template_files)?;
         let added = catalogue::seed(&*store, &seeds)
             .await
             .map_err(|e| anyhow::anyhow!("seeding the service catalogue: {}", e.message))?;
         if added > 0 {
             tracing::info!(added, "service catalogue seeded from templates/services");
         }
-        let shipped_calendars = crate::templates::load_calendars(&settings.templates_dir)?;
+        let shipped_calendars = crate::templates::load_calendars(&template_files)?;
         let keys = keys::load_or_create(&*store, &settings.keys_dir(), settings.mode).await?;
         let fonts = Fonts::embedded().context("loading the certificate font")?;
         let public_url = public_url.trim_end_matches('/').to_owned();

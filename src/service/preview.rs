@@ -11,7 +11,7 @@ use crate::domain::holder::{Holder, HolderType};
 use crate::domain::identifier::Identifier;
 use crate::domain::{IdNumber, ItemCode, Uscc, VerificationCode};
 use crate::render::{Fonts, render_pdf};
-use crate::templates::Templates;
+use crate::templates::{TemplateFiles, Templates};
 
 const SAMPLE_USCC: &str = "91350100M000100Y43";
 const SAMPLE_ID_NUMBER: &str = "11010519491231002X";
@@ -19,7 +19,7 @@ const SAMPLE_ID_NUMBER: &str = "11010519491231002X";
 const SAMPLE_CODE: &str = "0000-0000-0000-0000";
 
 pub fn render(settings: &Settings, kind: &str) -> anyhow::Result<Vec<u8>> {
-    let templates = Templates::load(&settings.templates_dir)?;
+    let templates = Templates::load(&TemplateFiles::new(settings.templates_dir.as_deref())?)?;
     let template = templates.get(kind).with_context(|| {
         format!(
             "no template for kind {kind}; known: {}",

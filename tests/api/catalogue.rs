@@ -1,8 +1,6 @@
 //! The service side of 最多跑一次: the versioned service catalogue, its guide pages and their
 //! QR codes, the working-day calendar with promised time limits, and approval chains.
 
-use std::path::Path;
-
 use chrono::NaiveDate;
 use onetrip::domain::calendar::Calendar;
 use serde_json::{Value, json};
@@ -13,9 +11,9 @@ fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-/// The calendars the service ships (`templates/calendar/`).
+/// The calendars the service ships (`templates/calendar/`, built into the binary).
 fn shipped() -> Calendar {
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let templates = onetrip::templates::TemplateFiles::built_in();
     Calendar::new(onetrip::templates::load_calendars(&templates).unwrap())
 }
 

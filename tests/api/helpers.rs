@@ -87,20 +87,38 @@ impl TestApp {
         Self::spawn_in(tempfile::tempdir().unwrap(), extra, launch).await
     }
 
-    /// Starts a server in `dir`, whose `data` directory may already exist (a mount, say).
+    /// Starts a server in `dir`, whose `data` directory may already exist (a mount, say). Its
+    /// config sets no `templates_dir`, so it serves the templates built into the binary
+    /// (`extra` may set one).
     pub async fn spawn_in(dir: tempfile::TempDir, extra: &str, launch: Launch) -> TestApp {
         let config = dir.path().join("onetrip.toml");
-        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:0\"\ndata = {:?}\ntemplates_dir = {:?}\n{extra}\n",
+                "listen = \"127.0.0.1:0\"\ndata = {:?}\n{extra}\n",
                 dir.path().join("data"),
-                templates
             ),
         )
         .unwrap();
         let admin = cli(dir.path(), &["token", "create", "--role", "admin"]);
+        Self::started(dir, admin, launch)
+    }
+
+    /// Starts the binary as someone who has just installed it would: in an empty directory,
+    /// with no config file (the defaults, but a free port) and no templates beside it.
+    #[allow(dead_code)]
+    pub async fn spawn_bare() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["token", "create", "--role", "admin"])
+            .output()
+            .unwrap();
+        Self::started(dir, admin, Launch::default())
+    }
+
+    /// Serves the store of `dir`, whose admin token `admin` (a `token create`) printed.
+    fn started(dir: tempfile::TempDir, admin: std::process::Output, launch: Launch) -> TestApp {
         assert!(
             admin.status.success(),
             "{}",
@@ -253,6 +271,8 @@ pub fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Starts `onetrip serve` in `dir` (never the repository, whose `templates/` must not be
+/// needed), with `dir/onetrip.toml` if there is one and otherwise on a free port.
 fn start(dir: &Path, launch: &Launch) -> (Child, String) {
     let stderr = match &launch.stderr {
         Some(path) => Stdio::from(
@@ -264,12 +284,15 @@ fn start(dir: &Path, launch: &Launch) -> (Child, String) {
         ),
         None => Stdio::inherit(),
     };
+    let config = dir.join("onetrip.toml");
+    let args = if config.exists() {
+        vec!["--config", config.to_str().unwrap(), "serve"]
+    } else {
+        vec!["serve", "--listen", "127.0.0.1:0"]
+    };
     let mut child = Command::new(BIN)
-        .args([
-            "--config",
-            dir.join("onetrip.toml").to_str().unwrap(),
-            "serve",
-        ])
+        .current_dir(dir)
+        .args(args)
         .env("RUST_LOG", "warn")
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())

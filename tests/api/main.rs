@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod issuance;
 mod lifecycle;
+mod one_binary;
 mod one_licence;
 mod permit_photo;
 mod photo;

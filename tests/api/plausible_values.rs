@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use crate::console::session;
 use crate::helpers::*;
 
-fn templates_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")
+fn built_in() -> onetrip::templates::TemplateFiles {
+    onetrip::templates::TemplateFiles::built_in()
 }
 
 /// Sends `PUT /api/v1{path}` as the admin.
@@ -234,7 +234,7 @@ async fn a_catalogue_code_is_words_of_lower_case_letters_and_digits_joined_by_si
     assert!(!codes.contains(&"-"), "{codes:?}");
 
     // Every seeded code complies (the seeds load with the rule and the server holds them).
-    let seeds = onetrip::templates::load_services(&templates_dir()).unwrap();
+    let seeds = onetrip::templates::load_services(&built_in()).unwrap();
     assert_eq!(seeds.len(), 23);
     for (code, _) in &seeds {
         assert!(codes.contains(&code.as_str()), "{code}");
@@ -385,9 +385,9 @@ async fn a_batch_whose_lines_failed_shows_them_red_in_its_bar() {
 fn the_readme_states_the_licence_limit_the_template_and_the_catalogue_have() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let templates = onetrip::templates::Templates::load(&templates_dir()).unwrap();
+    let templates = onetrip::templates::Templates::load(&built_in()).unwrap();
     let licence = templates.get("production-licence").unwrap();
-    let categories = onetrip::templates::load_services(&templates_dir())
+    let categories = onetrip::templates::load_services(&built_in())
         .unwrap()
         .iter()
         .filter(|(_, spec)| spec.kind.as_deref() == Some("production-licence"))

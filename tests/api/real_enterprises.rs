@@ -3,7 +3,6 @@
 //! submissions, the compact token and the verification code.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use onetrip::render::{Fonts, qr_version, read_qr_from_pdf};
 use reqwest::StatusCode;
@@ -166,10 +165,9 @@ async fn the_largest_certificate_each_template_allows_issues() {
     let staff = Staff::new(&app).await;
     let mut approvers = Approvers::default();
     let wide = widest_accepted_char();
-    let templates = onetrip::templates::Templates::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
-    )
-    .unwrap();
+    let templates =
+        onetrip::templates::Templates::load(&onetrip::templates::TemplateFiles::built_in())
+            .unwrap();
     let long = |n: usize| wide.to_string().repeat(n);
     for template in templates.all() {
         let (holder_type, holder_id) = match template.holder {
