@@ -85,6 +85,25 @@ pub struct HeldBody {
     _held: Option<OwnedSemaphorePermit>,
 }
 
+/// A body's share of the [`MemoryBudget`], kept apart from its bytes: given back when dropped.
+pub struct BudgetShare {
+    _held: Option<OwnedSemaphorePermit>,
+}
+
+impl HeldBody {
+    /// The bytes, to hand on as a new body, and their share of the budget, to keep for as
+    /// long as they are held.
+    pub fn into_parts(mut self) -> (Bytes, BudgetShare) {
+        let bytes = Bytes::from(std::mem::take(&mut self.bytes));
+        (
+            bytes,
+            BudgetShare {
+                _held: self._held.take(),
+            },
+        )
+    }
+}
+
 impl std::ops::Deref for HeldBody {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

@@ -36,6 +36,7 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
     let timeout = Duration::from_secs(limits.request_timeout_secs);
     let rate = limits::BodyRate::new(limits);
     let concurrency = limits.max_concurrent_requests;
+    let memory = state.memory.clone();
     let gate = limits::Gate {
         admission: Arc::new(limits::Admission::new(&state.settings)),
         state: state.clone(),
@@ -49,6 +50,10 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            memory,
+            limits::read_small_bodies,
         ))
         .layer(axum::middleware::from_fn_with_state(
             rate,

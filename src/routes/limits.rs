@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use super::caller::signed_in_role;
 use super::state::AppState;
+use crate::body::{MemoryBudget, read_limited};
 use crate::config::{Limits, Settings};
 use crate::domain::Role;
 use crate::service::{ErrorKind, ServiceError};
@@ -352,6 +353,36 @@ pub async fn body_min_rate(State(rate): State<BodyRate>, request: Request, next:
         .into_response();
     }
     response
+}
+
+/// Bodies this small are read whole before the handler runs.
+const SMALL_BODY: u64 = 64 << 10;
+
+/// Reads a small body (declared at most [`SMALL_BODY`]) whole before the handler runs, within
+/// the memory budget. A handler that refuses a request without reading its body (401, 403,
+/// 404) then still answers one whose body has arrived: otherwise the connection is closed on
+/// a client that is still sending, the kernel resets it, and the client may lose the answer.
+pub async fn read_small_bodies(
+    State(budget): State<MemoryBudget>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(length) = declared.filter(|&l| l > 0 && l <= SMALL_BODY) else {
+        return next.run(request).await;
+    };
+    let (parts, body) = request.into_parts();
+    let held = match read_limited(body.into_data_stream(), length as usize, &budget).await {
+        Ok(held) => held,
+        Err(e) => return ServiceError::body(e, "request").into_response(),
+    };
+    let (bytes, _share) = held.into_parts();
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Refuses at once (413) a request whose declared `Content-Length` is over `limit`, before
