@@ -1,7 +1,7 @@
 //! What one client may take of the service, whatever the route. Every request is admitted
 //! into one class (public reads, anonymous bodies, applicants, staff, batch uploads), each
-//! with its own places, and counts against its address's share of that class (at most a
-//! quarter of it); past either, it is told to come back
+//! with its own places, and counts against its address's share of that class (for the
+//! classes open to anyone, at most a quarter of it); past either, it is told to come back
 //! (503 or 429, with `Retry-After`) at once instead of queueing. A body slower than the
 //! minimum rate is cut off (408), and an anonymous request has a deadline of its own.
 
@@ -51,16 +51,25 @@ enum Class {
 /// The places of a class, and what one address may hold of them.
 struct Places {
     places: Arc<Semaphore>,
-    /// The address's share of any request, and at most a quarter of the class (rounded up),
-    /// so that one address can take no class whole.
     share: usize,
 }
 
 impl Places {
-    fn new(places: usize, per_address: usize) -> Self {
+    /// A class anyone may use: one address may hold its share, and at most a quarter of the
+    /// class (rounded up), so that no one address can take the class whole.
+    fn open_to_anyone(places: usize, per_address: usize) -> Self {
         Self {
             places: Arc::new(Semaphore::new(places)),
             share: per_address.min(places.div_ceil(4)),
+        }
+    }
+
+    /// A class of callers who signed in, each answerable for what their token does: one
+    /// address may hold its share.
+    fn signed_in(places: usize, per_address: usize) -> Self {
+        Self {
+            places: Arc::new(Semaphore::new(places)),
+            share: per_address,
         }
     }
 }
@@ -80,13 +89,13 @@ pub struct Admission {
 impl Admission {
     pub fn new(settings: &Settings) -> Self {
         let limits = &settings.limits;
-        let places = |n| Places::new(n, limits.max_requests_per_address);
+        let share = limits.max_requests_per_address;
         Self {
-            public: places(limits.max_public_requests),
-            anonymous: places(limits.max_anonymous_requests),
-            applicants: places(limits.max_applicant_requests),
-            staff: places(limits.max_staff_requests),
-            batch: places(limits.max_batch_requests),
+            public: Places::open_to_anyone(limits.max_public_requests, share),
+            anonymous: Places::open_to_anyone(limits.max_anonymous_requests, share),
+            applicants: Places::signed_in(limits.max_applicant_requests, share),
+            staff: Places::signed_in(limits.max_staff_requests, share),
+            batch: Places::signed_in(limits.max_batch_requests, share),
             per_address: Arc::default(),
             trusted_proxies: settings.trusted_proxies.clone(),
             anonymous_deadline: Duration::from_secs(limits.anonymous_request_timeout_secs),
