@@ -6,16 +6,19 @@
 //! response extension and is rendered there, once, for every HTML route.
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::routes::error::{ErrorBody, error_response, generic_error, wants_json_error};
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 
@@ -68,16 +71,49 @@ impl IntoResponse for HtmlError {
     }
 }
 
-/// Renders an `HtmlError` left by a handler; passes every other response through.
+/// The header tower-http's request-id layer sets (and keeps when the client sent one).
+const REQUEST_ID: &str = "x-request-id";
+
+/// The request's id as an error may quote it: printable ASCII of a sane length, since a
+/// client may have chosen it.
+fn request_id(request: &Request) -> Option<String> {
+    let id = request.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let printable = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic());
+    printable.then(|| id.to_owned())
+}
+
+/// Renders an `HtmlError` left by a handler as the error page, adds the request's id to the
+/// API's JSON errors, and answers in one of those two shapes any other error (axum's own,
+/// bare text) that reaches it; passes every other response through.
 pub async fn render_html_errors(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let console = request.uri().path().starts_with("/console");
+    let json = wants_json_error(request.uri(), request.headers());
+    let id = request_id(&request);
     let mut response = next.run(request).await;
-    let Some(error) = response.extensions_mut().remove::<HtmlError>() else {
-        return response;
+    if let Some(ErrorBody(body)) = response.extensions_mut().remove::<ErrorBody>() {
+        return with_request_id(response, body, id);
+    }
+    let error = match response.extensions_mut().remove::<HtmlError>() {
+        Some(error) => error,
+        None if is_bare_error(&response) => {
+            let (code, message) = generic_error(response.status());
+            if json {
+                let body = json!({"error": {"code": code, "message": message}});
+                let (mut parts, _) = response.into_parts();
+                parts
+                    .headers
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                parts.headers.remove(CONTENT_LENGTH);
+                let response = Response::from_parts(parts, Body::from(body.to_string()));
+                return with_request_id(response, body, id);
+            }
+            HtmlError::new(response.status(), message)
+        }
+        None => return response,
     };
     let home = if console { "/console" } else { "/verify" };
     let page = state.pages.render(
@@ -87,43 +123,99 @@ pub async fn render_html_errors(
             "message": error.message,
             "back": error.back.as_deref().unwrap_or(home),
             "console": console,
+            "request_id": id,
         }),
     );
-    match page {
+    let mut response = match page {
         Ok(html) => (error.status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "rendering the error page");
             (error.status, error.message).into_response()
         }
+    };
+    // The page may come from the router's fallback, outside every page's own headers.
+    for (name, value) in page_headers() {
+        response.headers_mut().entry(name).or_insert(value);
+    }
+    response
+}
+
+/// An error response no handler of ours shaped: axum's rejections and its empty 404 and
+/// 405 say a few English words in plain text, or nothing.
+fn is_bare_error(response: &Response) -> bool {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    (status.is_client_error() || status.is_server_error()) && plain
+}
+
+/// `response` (whose body is `body`) with `body` rewritten to carry the request's id, if
+/// there is one.
+fn with_request_id(response: Response, mut body: Value, id: Option<String>) -> Response {
+    let Some(id) = id else {
+        return response;
+    };
+    if let Some(error) = body.get_mut("error").and_then(Value::as_object_mut) {
+        error.insert("request_id".into(), Value::String(id));
+    }
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+/// The router's fallback: no route has this path.
+pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    fallback_error(&uri, &headers, StatusCode::NOT_FOUND)
+}
+
+/// A path that exists asked with a method it does not take (axum adds `Allow`).
+pub async fn method_not_allowed(uri: Uri, headers: HeaderMap) -> Response {
+    fallback_error(&uri, &headers, StatusCode::METHOD_NOT_ALLOWED)
+}
+
+fn fallback_error(uri: &Uri, headers: &HeaderMap, status: StatusCode) -> Response {
+    let (code, message) = generic_error(status);
+    if wants_json_error(uri, headers) {
+        error_response(status, code, message)
+    } else {
+        HtmlError::new(status, message).into_response()
     }
 }
 
 /// Headers for every HTML page: scripts only from our own `/static/`, styles only inline (the
 /// one stylesheet lives in `base.html`), forms only to ourselves, never framed (a framed
 /// console invites click-jacking), no referrer leaving the site, and nothing cached, since
-/// console pages show applicants' data.
-pub fn with_page_headers<S>(router: Router<S>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    router
-        .layer(SetResponseHeaderLayer::overriding(
+/// console pages show applicants' data. A page that sets its own `Cache-Control` keeps it.
+fn page_headers() -> [(HeaderName, HeaderValue); 4] {
+    [
+        (
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; \
                  connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+        ),
+        (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
+}
+
+/// Sets [`page_headers`] on every response of `router`.
+pub fn with_page_headers<S>(router: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    page_headers()
+        .into_iter()
+        .fold(router, |router, (name, value)| {
+            if name == CACHE_CONTROL {
+                router.layer(SetResponseHeaderLayer::if_not_present(name, value))
+            } else {
+                router.layer(SetResponseHeaderLayer::overriding(name, value))
+            }
+        })
 }

@@ -2,7 +2,6 @@
 //! for it: one answer for `/v/{token}`, `/c/{code}` and the `/verify` page.
 
 use axum::Json;
-use axum::http::header::ACCEPT;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
@@ -11,16 +10,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::calendar::beijing_time;
 use crate::domain::certificate::RevocationReason;
+use crate::routes::error::prefers_json;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 use crate::service::verdict::{Finding, InputProblem, Verdict};
-
-fn wants_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"))
-}
 
 fn titles(verdict: Verdict) -> (&'static str, &'static str) {
     match verdict {
@@ -86,7 +79,7 @@ pub fn respond_with(
     status: StatusCode,
     finding: Finding,
 ) -> Result<Response, ServiceError> {
-    if wants_json(headers) {
+    if prefers_json(headers) {
         return Ok((status, Json(finding)).into_response());
     }
     let (title_zh, title_en) = titles(finding.verdict);

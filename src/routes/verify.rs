@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::error::json_error;
 use super::json;
 use super::verdict::{respond, respond_with, status_of};
 use crate::body::{ReceiveError, read_limited};
@@ -112,5 +113,5 @@ fn too_large() -> Response {
     body["error"] = serde_json::json!({
         "code": "too_large", "message": finding.message, "field": null,
     });
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+    json_error(StatusCode::UNPROCESSABLE_ENTITY, body)
 }
