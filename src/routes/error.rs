@@ -43,16 +43,21 @@ pub fn json_error(status: StatusCode, body: Value) -> Response {
     response
 }
 
-/// The error shape for a status no [`ServiceError`] kind names (405).
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    json_error(status, json!({"error": {"code": code, "message": message}}))
-}
-
-/// The code and message of an error known only by its status: the router's 404 and 405, and
-/// axum's own rejections, whose English text may name our types.
+/// The code and message of an error known only by its status: the router's 404 and 405,
+/// axum's own rejections (whose English text may name our types), and the console's
+/// `HtmlError`s when a script asks for JSON.
 pub fn generic_error(status: StatusCode) -> (&'static str, &'static str) {
     match status {
+        StatusCode::UNAUTHORIZED => ("unauthenticated", "请先登录 / sign in first"),
+        StatusCode::FORBIDDEN => ("forbidden", "无权执行此操作 / not allowed"),
         StatusCode::NOT_FOUND => ("not_found", "找不到该地址 / no such address"),
+        StatusCode::CONFLICT => ("conflict", "当前状态下无法执行 / not possible now"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "请求超时 / the request took too long"),
+        StatusCode::TOO_MANY_REQUESTS => (
+            "too_many_requests",
+            "请求过于频繁，请稍后重试 / too many requests; retry shortly",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => ("busy", "服务繁忙，请稍后重试 / busy; retry shortly"),
         StatusCode::METHOD_NOT_ALLOWED => (
             "method_not_allowed",
             "该地址不接受此请求方法 / this address does not take that method",

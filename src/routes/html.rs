@@ -12,13 +12,13 @@ use axum::http::header::{
     CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::routes::error::{ErrorBody, error_response, generic_error, wants_json_error};
+use crate::routes::error::{ErrorBody, generic_error, wants_json_error};
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 
@@ -27,6 +27,8 @@ use crate::service::ServiceError;
 #[derive(Debug, Clone)]
 pub struct HtmlError {
     pub status: StatusCode,
+    /// The API's code for it, for a client that asked for JSON.
+    pub code: &'static str,
     pub message: String,
     /// A link back (e.g. to the submission page); the console or verify home when `None`.
     pub back: Option<String>,
@@ -36,6 +38,7 @@ impl HtmlError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
+            code: generic_error(status).0,
             message: message.into(),
             back: None,
         }
@@ -59,7 +62,10 @@ impl HtmlError {
 /// logged when they were made and say nothing more here.
 impl From<ServiceError> for HtmlError {
     fn from(e: ServiceError) -> Self {
-        Self::new(super::error::status_of(e.kind), e.message)
+        Self {
+            code: e.code,
+            ..Self::new(super::error::status_of(e.kind), e.message)
+        }
     }
 }
 
@@ -82,9 +88,11 @@ fn request_id(request: &Request) -> Option<String> {
     printable.then(|| id.to_owned())
 }
 
-/// Renders an `HtmlError` left by a handler as the error page, adds the request's id to the
-/// API's JSON errors, and answers in one of those two shapes any other error (axum's own,
-/// bare text) that reaches it; passes every other response through.
+/// Renders an `HtmlError` left by a handler as the error page, or as the API's JSON error when
+/// the request is under `/api/` or prefers JSON (a script posting the `/verify` form); adds
+/// the request's id to the API's JSON errors; and answers in one of those shapes any other
+/// error that reaches it (axum's own: bare English text, or nothing). Passes every other
+/// response through.
 pub async fn render_html_errors(
     State(state): State<AppState>,
     request: Request,
@@ -100,21 +108,21 @@ pub async fn render_html_errors(
     let error = match response.extensions_mut().remove::<HtmlError>() {
         Some(error) => error,
         None if is_bare_error(&response) => {
-            let (code, message) = generic_error(response.status());
-            if json {
-                let body = json!({"error": {"code": code, "message": message}});
-                let (mut parts, _) = response.into_parts();
-                parts
-                    .headers
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                parts.headers.remove(CONTENT_LENGTH);
-                let response = Response::from_parts(parts, Body::from(body.to_string()));
-                return with_request_id(response, body, id);
-            }
-            HtmlError::new(response.status(), message)
+            HtmlError::new(response.status(), generic_error(response.status()).1)
         }
         None => return response,
     };
+    if json {
+        let body = json!({"error": {"code": error.code, "message": error.message}});
+        let (mut parts, _) = response.into_parts();
+        parts.status = error.status;
+        parts
+            .headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        parts.headers.remove(CONTENT_LENGTH);
+        let response = Response::from_parts(parts, Body::from(body.to_string()));
+        return with_request_id(response, body, id);
+    }
     let home = if console { "/console" } else { "/verify" };
     let page = state.pages.render(
         "console_error.html",
@@ -167,22 +175,18 @@ fn with_request_id(response: Response, mut body: Value, id: Option<String>) -> R
 }
 
 /// The router's fallback: no route has this path.
-pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
-    fallback_error(&uri, &headers, StatusCode::NOT_FOUND)
+pub async fn not_found() -> Response {
+    fallback_error(StatusCode::NOT_FOUND)
 }
 
 /// A path that exists asked with a method it does not take (axum adds `Allow`).
-pub async fn method_not_allowed(uri: Uri, headers: HeaderMap) -> Response {
-    fallback_error(&uri, &headers, StatusCode::METHOD_NOT_ALLOWED)
+pub async fn method_not_allowed() -> Response {
+    fallback_error(StatusCode::METHOD_NOT_ALLOWED)
 }
 
-fn fallback_error(uri: &Uri, headers: &HeaderMap, status: StatusCode) -> Response {
-    let (code, message) = generic_error(status);
-    if wants_json_error(uri, headers) {
-        error_response(status, code, message)
-    } else {
-        HtmlError::new(status, message).into_response()
-    }
+/// Shaped, like every `HtmlError`, by `render_html_errors`: JSON or a page.
+fn fallback_error(status: StatusCode) -> Response {
+    HtmlError::new(status, generic_error(status).1).into_response()
 }
 
 /// Headers for every HTML page: scripts only from our own `/static/`, styles only inline (the
