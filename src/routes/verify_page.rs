@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::html::{HtmlError, with_page_headers};
+use super::multipart;
 use super::verdict::respond;
 use crate::body::{Collector, HeldBody, MemoryBudget, ReceiveError};
 use crate::domain::presented::Presented;
@@ -62,7 +64,7 @@ async fn submit(
     let finding = if content_type.starts_with("multipart/form-data") {
         let multipart = Multipart::from_request(request, &state)
             .await
-            .map_err(|e| HtmlError::bad_request(e.body_text()))?;
+            .map_err(multipart::rejected)?;
         match read_pdf(multipart, &state.memory).await? {
             Some(pdf) => verification::verify_pdf(&state, &pdf).await?,
             None => Finding::unusable(InputProblem::TooLarge),
@@ -70,7 +72,7 @@ async fn submit(
     } else {
         let Form(form) = Form::<TokenForm>::from_request(request, &state)
             .await
-            .map_err(|e| HtmlError::bad_request(e.body_text()))?;
+            .map_err(form_rejected)?;
         if form.token.trim().is_empty() {
             return Err(HtmlError::bad_request(
                 "请粘贴核验链接或输入核验码 / paste a verification link or type the code",
@@ -81,16 +83,28 @@ async fn submit(
     Ok(respond(&state, &headers, finding)?)
 }
 
+/// A form that is not URL-encoded or over its limit, in both languages (axum's text is
+/// English).
+fn form_rejected(e: FormRejection) -> HtmlError {
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            HtmlError::new(e.status(), "请求体过大 / the request body is too large")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => HtmlError::new(
+            e.status(),
+            "请通过页面上的表单提交 / send the page's form (URL-encoded or multipart)",
+        ),
+        _ => HtmlError::bad_request("表单无效 / the form could not be read"),
+    }
+}
+
 /// The bytes of the form's `pdf` part (`None` if it is over the limit), within the service's
 /// memory budget, refusing an empty choice.
 async fn read_pdf(
     mut multipart: Multipart,
     budget: &MemoryBudget,
 ) -> Result<Option<HeldBody>, HtmlError> {
-    let malformed = |e: axum::extract::multipart::MultipartError| {
-        HtmlError::bad_request(format!("上传无效 / malformed upload: {}", e.body_text()))
-    };
-    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart::malformed)? {
         if field.name() != Some("pdf") {
             continue;
         }
@@ -104,7 +118,7 @@ async fn read_pdf(
                 Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
                     return Ok(None);
                 }
-                Err(e) => return Err(malformed(e)),
+                Err(e) => return Err(multipart::malformed(e).into()),
             };
             empty &= chunk.is_empty();
             match pdf.push(chunk) {

@@ -4,7 +4,7 @@
 
 use reqwest::redirect::Policy;
 use reqwest::{Client, Method, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -133,4 +133,57 @@ async fn an_error_carries_the_request_id() {
         .await
         .unwrap();
     assert!(r.text().await.unwrap().contains("req-44"));
+}
+
+#[tokio::test]
+async fn refused_input_is_said_in_both_languages_without_our_type_names() {
+    let app = TestApp::spawn().await;
+    let clerk = app.token("clerk", json!({})).await;
+
+    let r = app.get(&clerk, "/submissions?due_within=soon").await;
+    let body = json_error(r, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["error"]["code"], "malformed_query");
+    assert_eq!(body["error"]["field"], "due_within");
+    let r = app.get(&clerk, "/submissions?due=3").await;
+    let body = json_error(r, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["error"]["code"], "malformed_query");
+
+    let r = app.get(&clerk, "/submissions/%FF%FE").await;
+    let body = json_error(r, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["error"]["code"], "invalid_path");
+
+    let mut filed = licence_submission(ENTERPRISE);
+    filed["holder"] = json!("示例电缆有限公司");
+    let r = app.post(&clerk, "/submissions", &filed).await;
+    let body = json_error(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["error"]["field"], "holder");
+    assert!(!body.to_string().contains("HolderBody"), "{body}");
+
+    let r = app
+        .post(&clerk, "/submissions", &json!({"kind": "x".repeat(2 << 20)}))
+        .await;
+    json_error(r, StatusCode::PAYLOAD_TOO_LARGE).await;
+
+    // The `/verify` form over its limit, and a multipart body without its boundary, posted
+    // by a script asking for JSON.
+    let r = app
+        .client
+        .post(format!("{}/verify", app.url))
+        .header("Accept", "application/json")
+        .form(&[("token", "x".repeat(11 << 20))])
+        .send()
+        .await
+        .unwrap();
+    json_error(r, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let r = app
+        .client
+        .post(format!("{}/verify", app.url))
+        .header("Accept", "application/json")
+        .header("Content-Type", "multipart/form-data")
+        .body("--x--")
+        .send()
+        .await
+        .unwrap();
+    let body = json_error(r, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["error"]["code"], "malformed_multipart");
 }
