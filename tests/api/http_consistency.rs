@@ -160,7 +160,11 @@ async fn refused_input_is_said_in_both_languages_without_our_type_names() {
     assert!(!body.to_string().contains("HolderBody"), "{body}");
 
     let r = app
-        .post(&clerk, "/submissions", &json!({"kind": "x".repeat(2 << 20)}))
+        .post(
+            &clerk,
+            "/submissions",
+            &json!({"kind": "x".repeat(2 << 20)}),
+        )
         .await;
     json_error(r, StatusCode::PAYLOAD_TOO_LARGE).await;
 
@@ -186,4 +190,36 @@ async fn refused_input_is_said_in_both_languages_without_our_type_names() {
         .unwrap();
     let body = json_error(r, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error"]["code"], "malformed_multipart");
+}
+
+#[tokio::test]
+async fn fields_have_one_shape_in_the_record_and_the_verdict() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let record = issued_licence(&app, &staff, &scjg).await;
+    let fields = &record["fields"];
+    assert!(fields[0]["key"].is_string() && fields[0]["label"].is_string(), "{fields}");
+
+    let token = record["token"].as_str().unwrap();
+    let code = record["code"].as_str().unwrap();
+    let (_, by_link) = app.public_json(&format!("/v/{token}")).await;
+    let (_, by_code) = app.public_json(&format!("/c/{code}")).await;
+    let by_api: Value = app
+        .client
+        .post(app.api("/verify"))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for verdict in [by_link, by_code, by_api] {
+        assert_eq!(&verdict["certificate"]["fields"], fields, "{verdict}");
+    }
+    // The page shows them as before.
+    let page = app.public_page(&format!("/v/{token}")).await;
+    let label = fields[0]["label"].as_str().unwrap();
+    assert!(page.contains(&format!("<dt>{label}</dt>")), "{page}");
 }
