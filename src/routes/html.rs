@@ -102,10 +102,18 @@ pub async fn render_html_errors(
     let json = wants_json_error(request.uri(), request.headers());
     let id = request_id(&request);
     let mut response = next.run(request).await;
-    if let Some(ErrorBody(body)) = response.extensions_mut().remove::<ErrorBody>() {
-        return with_request_id(response, body, id);
-    }
-    let error = match response.extensions_mut().remove::<HtmlError>() {
+    let error = if let Some(ErrorBody(body)) = response.extensions_mut().remove::<ErrorBody>() {
+        if json {
+            return with_request_id(response, body, id);
+        }
+        // A page's route failed as the API does (`/v/…` when the store cannot answer): its
+        // message is shown as a page.
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        Some(HtmlError::new(response.status(), message))
+    } else {
+        response.extensions_mut().remove::<HtmlError>()
+    };
+    let error = match error {
         Some(error) => error,
         None if is_bare_error(&response) => {
             HtmlError::new(response.status(), generic_error(response.status()).1)
