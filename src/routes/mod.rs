@@ -67,14 +67,18 @@ pub fn router() -> Router<AppState> {
                 uploads.clone(),
                 limits::verify_upload_place,
             )),
-        );
+        )
+        .layer(axum::middleware::from_fn(caller::no_store_for_callers));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/.well-known/status-list", get(status_list::status_list))
-        .route("/v/{token}", get(verify::page))
-        .route("/c/{code}", get(verify::code_page))
+        .merge(html::with_page_headers(
+            Router::new()
+                .route("/v/{token}", get(verify::page))
+                .route("/c/{code}", get(verify::code_page)),
+        ))
         .merge(console::router())
         .merge(guide::router())
         .merge(verify_page::router(uploads))

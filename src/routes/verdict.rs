@@ -2,7 +2,8 @@
 //! for it: one answer for `/v/{token}`, `/c/{code}` and the `/verify` page.
 
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{CACHE_CONTROL, VARY};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
@@ -56,6 +57,24 @@ fn reason_zh(reason: RevocationReason) -> &'static str {
         RevocationReason::HolderRequest => "持证人申请注销",
         RevocationReason::IssuedInError => "错误签发",
     }
+}
+
+/// What a cache (a browser's, a proxy's) may do with an answer of `/v/…` or `/c/…`: keep a
+/// verdict a minute at most, so that a revocation or a suspension shows through any cache
+/// within a minute. Errors and refusals of what was presented (a mistyped or unknown code,
+/// 4xx, 5xx) are not kept: they say nothing lasting about a certificate. The answer depends
+/// on `Accept` (a page or JSON), so caches keep one of each.
+pub fn with_cache_headers(answer: Result<Response, ServiceError>) -> Response {
+    let mut response = answer.into_response();
+    let cache = if response.status() == StatusCode::OK {
+        "public, max-age=60"
+    } else {
+        "no-store"
+    };
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.append(VARY, HeaderValue::from_static("accept"));
+    response
 }
 
 /// The verdict with the status [`status_of`] gives it.

@@ -223,3 +223,36 @@ async fn fields_have_one_shape_in_the_record_and_the_verdict() {
     let label = fields[0]["label"].as_str().unwrap();
     assert!(page.contains(&format!("<dt>{label}</dt>")), "{page}");
 }
+
+#[tokio::test]
+async fn verdicts_may_be_cached_a_minute_and_callers_answers_not_at_all() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let scjg = app.token("approver", json!({"department": "SCJG"})).await;
+    let record = issued_licence(&app, &staff, &scjg).await;
+    let token = record["token"].as_str().unwrap();
+    let code = record["code"].as_str().unwrap();
+
+    for path in [format!("/v/{token}"), format!("/c/{code}")] {
+        for accept in ["text/html", "application/json"] {
+            let r = send(&app, Method::GET, &path, Some(accept)).await;
+            assert_eq!(r.status(), StatusCode::OK, "{path} {accept}");
+            assert!(content_type(&r).contains(&accept[5..]), "{path} {accept}");
+            assert_eq!(r.headers()["cache-control"], "public, max-age=60", "{path}");
+            let vary = r.headers()["vary"].to_str().unwrap().to_ascii_lowercase();
+            assert!(vary.contains("accept"), "{path}: {vary}");
+        }
+    }
+    // A code never issued says nothing lasting: not kept.
+    let r = send(&app, Method::GET, "/c/0000-0000-0000-0000", Some("application/json")).await;
+    assert_ne!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+
+    // What a caller with a token is told is never stored, whatever the route.
+    let id = record["id"].as_str().unwrap();
+    for path in [format!("/certificates/{id}"), "/tokens".to_owned(), "/services".to_owned()] {
+        let r = app.get(&app.admin, &path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
+}
