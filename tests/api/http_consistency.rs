@@ -199,7 +199,10 @@ async fn fields_have_one_shape_in_the_record_and_the_verdict() {
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
     let record = issued_licence(&app, &staff, &scjg).await;
     let fields = &record["fields"];
-    assert!(fields[0]["key"].is_string() && fields[0]["label"].is_string(), "{fields}");
+    assert!(
+        fields[0]["key"].is_string() && fields[0]["label"].is_string(),
+        "{fields}"
+    );
 
     let token = record["token"].as_str().unwrap();
     let code = record["code"].as_str().unwrap();
@@ -244,13 +247,23 @@ async fn verdicts_may_be_cached_a_minute_and_callers_answers_not_at_all() {
         }
     }
     // A code never issued says nothing lasting: not kept.
-    let r = send(&app, Method::GET, "/c/0000-0000-0000-0000", Some("application/json")).await;
+    let r = send(
+        &app,
+        Method::GET,
+        "/c/0000-0000-0000-0000",
+        Some("application/json"),
+    )
+    .await;
     assert_ne!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
 
     // What a caller with a token is told is never stored, whatever the route.
     let id = record["id"].as_str().unwrap();
-    for path in [format!("/certificates/{id}"), "/tokens".to_owned(), "/services".to_owned()] {
+    for path in [
+        format!("/certificates/{id}"),
+        "/tokens".to_owned(),
+        "/services".to_owned(),
+    ] {
         let r = app.get(&app.admin, &path).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
