@@ -1,11 +1,14 @@
 //! The `Actor` extractor: `Authorization: Bearer ot_…` → the authenticated actor, or 401;
 //! and whether a request comes from a signed-in caller at all (a live token or console
-//! session), which decides the places it is admitted to (`routes::limits`).
+//! session), which decides the places it is admitted to (`routes::limits`); and that what a
+//! caller with credentials is answered is not cached.
 
-use axum::extract::FromRequestParts;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
 use chrono::Utc;
 use cookie::Cookie;
 
@@ -59,6 +62,20 @@ pub fn signed_in_role(state: &AppState, headers: &HeaderMap) -> Option<Role> {
             }),
     };
     record.map(|r| r.role)
+}
+
+/// Whatever answers a request that carries credentials is that caller's alone: never stored
+/// by a browser or a proxy, whatever the handler said (an admin's view of a public resource
+/// may show more than the public's).
+pub async fn no_store_for_callers(request: Request, next: Next) -> Response {
+    let credentialed = request.headers().contains_key(AUTHORIZATION);
+    let mut response = next.run(request).await;
+    if credentialed {
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

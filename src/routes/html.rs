@@ -6,16 +6,19 @@
 //! response extension and is rendered there, once, for every HTML route.
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::routes::error::{ErrorBody, generic_error, wants_json_error};
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 
@@ -24,6 +27,8 @@ use crate::service::ServiceError;
 #[derive(Debug, Clone)]
 pub struct HtmlError {
     pub status: StatusCode,
+    /// The API's code for it, for a client that asked for JSON.
+    pub code: &'static str,
     pub message: String,
     /// A link back (e.g. to the submission page); the console or verify home when `None`.
     pub back: Option<String>,
@@ -33,6 +38,7 @@ impl HtmlError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
+            code: generic_error(status).0,
             message: message.into(),
             back: None,
         }
@@ -56,7 +62,10 @@ impl HtmlError {
 /// logged when they were made and say nothing more here.
 impl From<ServiceError> for HtmlError {
     fn from(e: ServiceError) -> Self {
-        Self::new(super::error::status_of(e.kind), e.message)
+        Self {
+            code: e.code,
+            ..Self::new(super::error::status_of(e.kind), e.message)
+        }
     }
 }
 
@@ -68,17 +77,60 @@ impl IntoResponse for HtmlError {
     }
 }
 
-/// Renders an `HtmlError` left by a handler; passes every other response through.
+/// The header tower-http's request-id layer sets (and keeps when the client sent one).
+const REQUEST_ID: &str = "x-request-id";
+
+/// The request's id as an error may quote it: printable ASCII of a sane length, since a
+/// client may have chosen it.
+fn request_id(request: &Request) -> Option<String> {
+    let id = request.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let printable = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic());
+    printable.then(|| id.to_owned())
+}
+
+/// Renders an `HtmlError` left by a handler as the error page, or as the API's JSON error when
+/// the request is under `/api/` or prefers JSON (a script posting the `/verify` form); adds
+/// the request's id to the API's JSON errors; and answers in one of those shapes any other
+/// error that reaches it (axum's own: bare English text, or nothing). Passes every other
+/// response through.
 pub async fn render_html_errors(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let console = request.uri().path().starts_with("/console");
+    let json = wants_json_error(request.uri(), request.headers());
+    let id = request_id(&request);
     let mut response = next.run(request).await;
-    let Some(error) = response.extensions_mut().remove::<HtmlError>() else {
-        return response;
+    let error = if let Some(ErrorBody(body)) = response.extensions_mut().remove::<ErrorBody>() {
+        if json {
+            return with_request_id(response, body, id);
+        }
+        // A page's route failed as the API does (`/v/…` when the store cannot answer): its
+        // message is shown as a page.
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        Some(HtmlError::new(response.status(), message))
+    } else {
+        response.extensions_mut().remove::<HtmlError>()
     };
+    let error = match error {
+        Some(error) => error,
+        None if is_bare_error(&response) => {
+            HtmlError::new(response.status(), generic_error(response.status()).1)
+        }
+        None => return response,
+    };
+    if json {
+        let body = json!({"error": {"code": error.code, "message": error.message}});
+        let (mut parts, _) = response.into_parts();
+        parts.status = error.status;
+        parts
+            .headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        parts.headers.remove(CONTENT_LENGTH);
+        let response = Response::from_parts(parts, Body::from(body.to_string()));
+        return with_request_id(response, body, id);
+    }
     let home = if console { "/console" } else { "/verify" };
     let page = state.pages.render(
         "console_error.html",
@@ -87,43 +139,95 @@ pub async fn render_html_errors(
             "message": error.message,
             "back": error.back.as_deref().unwrap_or(home),
             "console": console,
+            "request_id": id,
         }),
     );
-    match page {
+    let mut response = match page {
         Ok(html) => (error.status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "rendering the error page");
             (error.status, error.message).into_response()
         }
+    };
+    // The page may come from the router's fallback, outside every page's own headers.
+    for (name, value) in page_headers() {
+        response.headers_mut().entry(name).or_insert(value);
     }
+    response
+}
+
+/// An error response no handler of ours shaped: axum's rejections and its empty 404 and
+/// 405 say a few English words in plain text, or nothing.
+fn is_bare_error(response: &Response) -> bool {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    (status.is_client_error() || status.is_server_error()) && plain
+}
+
+/// `response` (whose body is `body`) with `body` rewritten to carry the request's id, if
+/// there is one.
+fn with_request_id(response: Response, mut body: Value, id: Option<String>) -> Response {
+    let Some(id) = id else {
+        return response;
+    };
+    if let Some(error) = body.get_mut("error").and_then(Value::as_object_mut) {
+        error.insert("request_id".into(), Value::String(id));
+    }
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+/// The router's fallback: no route has this path.
+pub async fn not_found() -> Response {
+    fallback_error(StatusCode::NOT_FOUND)
+}
+
+/// A path that exists asked with a method it does not take (axum adds `Allow`).
+pub async fn method_not_allowed() -> Response {
+    fallback_error(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// Shaped, like every `HtmlError`, by `render_html_errors`: JSON or a page.
+fn fallback_error(status: StatusCode) -> Response {
+    HtmlError::new(status, generic_error(status).1).into_response()
 }
 
 /// Headers for every HTML page: scripts only from our own `/static/`, styles only inline (the
 /// one stylesheet lives in `base.html`), forms only to ourselves, never framed (a framed
 /// console invites click-jacking), no referrer leaving the site, and nothing cached, since
-/// console pages show applicants' data.
-pub fn with_page_headers<S>(router: Router<S>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    router
-        .layer(SetResponseHeaderLayer::overriding(
+/// console pages show applicants' data. A page that sets its own `Cache-Control` keeps it.
+fn page_headers() -> [(HeaderName, HeaderValue); 4] {
+    [
+        (
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; \
                  connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+        ),
+        (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
+}
+
+/// Sets [`page_headers`] on every response of `router`.
+pub fn with_page_headers<S>(router: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    page_headers()
+        .into_iter()
+        .fold(router, |router, (name, value)| {
+            if name == CACHE_CONTROL {
+                router.layer(SetResponseHeaderLayer::if_not_present(name, value))
+            } else {
+                router.layer(SetResponseHeaderLayer::overriding(name, value))
+            }
+        })
 }

@@ -1,5 +1,7 @@
 //! Every route in one list. Handlers are thin: extract, call a use-case in `service`, map the
-//! result.
+//! result. `/` leads to the verification page, the one page for anyone; a path no route has
+//! (404) or a method its route does not take (405) is answered like any other error, as JSON
+//! or as a page (`html::not_found`, `html::method_not_allowed`).
 
 mod assets;
 mod batches;
@@ -31,6 +33,7 @@ mod window_check;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::Redirect;
 use axum::routing::{get, post, put};
 
 use crate::routes::state::AppState;
@@ -64,17 +67,25 @@ pub fn router() -> Router<AppState> {
                 uploads.clone(),
                 limits::verify_upload_place,
             )),
-        );
+        )
+        .layer(axum::middleware::from_fn(caller::no_store_for_callers));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/.well-known/status-list", get(status_list::status_list))
-        .route("/v/{token}", get(verify::page))
-        .route("/c/{code}", get(verify::code_page))
+        .merge(html::with_page_headers(
+            Router::new()
+                .route("/v/{token}", get(verify::page))
+                .route("/c/{code}", get(verify::code_page)),
+        ))
         .merge(console::router())
         .merge(guide::router())
         .merge(verify_page::router(uploads))
         .route("/static/{file}", get(assets::serve))
+        .route("/", get(|| async { Redirect::to("/verify") }))
+        .fallback(html::not_found)
+        // Last: it reaches only the routes registered before it.
+        .method_not_allowed_fallback(html::method_not_allowed)
         .layer(DefaultBodyLimit::max(json::JSON_LIMIT))
 }

@@ -9,9 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::StatusCode;
 use futures_util::StreamExt;
 
 use crate::body::{ReceiveError, hash_stream};
+use crate::domain::text::quoted;
 use crate::domain::window_check::Presented;
 use crate::service::{ErrorKind, ServiceError};
 
@@ -86,11 +88,7 @@ impl Parts {
 /// Hashes every remaining part of `multipart` as a presented file, keeping no bytes.
 pub async fn hash_parts(mut multipart: Parts, limit: u64) -> Result<Vec<Presented>, ServiceError> {
     let mut presented = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ServiceError::bad_request("malformed_multipart", e.body_text()))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         if presented.len() == MAX_PARTS {
             let _ = hash_stream(field, DRAIN_PART_CAP).await;
             discard_parts(&mut multipart).await;
@@ -102,7 +100,7 @@ pub async fn hash_parts(mut multipart: Parts, limit: u64) -> Result<Vec<Presente
             ReceiveError::TooLarge { limit } => ServiceError::too_large(format!(
                 "文件 {part} 超过大小上限 {limit} 字节 / part {part} is over the {limit}-byte limit"
             )),
-            other => ServiceError::bad_request("malformed_multipart", other.to_string()),
+            other => ServiceError::body(other, "multipart"),
         })?;
         presented.push(Presented {
             part,
@@ -119,11 +117,7 @@ pub async fn hash_parts(mut multipart: Parts, limit: u64) -> Result<Vec<Presente
 pub async fn small_text(mut field: Field<'_>, max: usize) -> Result<String, ServiceError> {
     let mut text = Vec::new();
     let mut over = 0u64;
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| ServiceError::bad_request("malformed_multipart", e.body_text()))?
-    {
+    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
         if over > 0 || text.len() + chunk.len() > max {
             over += chunk.len() as u64;
             if over > DRAIN_PART_CAP {
@@ -138,8 +132,12 @@ pub async fn small_text(mut field: Field<'_>, max: usize) -> Result<String, Serv
             "表单字段超过 {max} 字节 / a form field is over {max} bytes"
         )));
     }
-    String::from_utf8(text)
-        .map_err(|_| ServiceError::bad_request("malformed_multipart", "a form field is not UTF-8"))
+    String::from_utf8(text).map_err(|_| {
+        ServiceError::bad_request(
+            "malformed_multipart",
+            "表单字段不是有效的 UTF-8 / a form field is not UTF-8",
+        )
+    })
 }
 
 /// Browsers and curl send a non-ASCII part name as raw UTF-8; some clients (reqwest, for one)
@@ -160,6 +158,32 @@ async fn discard_parts(multipart: &mut Parts) {
             break;
         }
     }
+}
+
+/// A multipart body that broke off or went over its limit, in both languages (axum's text is
+/// English only; what multer says of the stream follows, as no client is shown our types).
+pub fn malformed(e: MultipartError) -> ServiceError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ServiceError::too_large("请求体过大 / the request body is too large");
+    }
+    ServiceError::bad_request(
+        "malformed_multipart",
+        format!(
+            "multipart 表单无效 / malformed multipart form: {}",
+            quoted(&e.body_text())
+        ),
+    )
+}
+
+/// A body that is not multipart at all, or has no boundary.
+pub fn rejected(e: MultipartRejection) -> ServiceError {
+    ServiceError::bad_request(
+        "malformed_multipart",
+        format!(
+            "multipart 表单无效 / malformed multipart form: {}",
+            quoted(&e.body_text())
+        ),
+    )
 }
 
 pub fn too_many_parts() -> ServiceError {

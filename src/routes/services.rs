@@ -1,11 +1,11 @@
 //! The service catalogue over JSON: public reads, admin edits (each a new version).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::json::{AppJson, AppPath};
+use super::json::{AppJson, AppPath, AppQuery};
 use crate::domain::actor::Actor;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::routes::state::AppState;
@@ -30,10 +30,8 @@ struct VersionQuery {
 async fn read(
     State(state): State<AppState>,
     AppPath(code): AppPath<String>,
-    query: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
+    AppQuery(query): AppQuery<VersionQuery>,
 ) -> Result<Json<ServiceItem>, ServiceError> {
-    let Query(query) =
-        query.map_err(|e| ServiceError::bad_request("malformed_query", e.body_text()))?;
     Ok(Json(catalogue::get(&state, &code, query.version)?))
 }
 

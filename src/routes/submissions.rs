@@ -2,15 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::{AppJson, AppPath};
+use super::json::{AppJson, AppPath, AppQuery};
 use crate::domain::actor::Actor;
 use crate::domain::holder::Holder;
 use crate::domain::identifier::Identifier;
@@ -79,10 +78,8 @@ struct DueQuery {
 async fn due(
     State(state): State<AppState>,
     caller: Actor,
-    query: Result<Query<DueQuery>, QueryRejection>,
+    AppQuery(query): AppQuery<DueQuery>,
 ) -> Result<Json<Vec<Value>>, ServiceError> {
-    let Query(query) =
-        query.map_err(|e| ServiceError::bad_request("malformed_query", e.body_text()))?;
     if query.due_within.is_none() && query.overdue.is_none() {
         return Err(ServiceError::bad_request(
             "missing_filter",

@@ -2,8 +2,8 @@
 //! for it: one answer for `/v/{token}`, `/c/{code}` and the `/verify` page.
 
 use axum::Json;
-use axum::http::header::ACCEPT;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{CACHE_CONTROL, VARY};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
@@ -11,16 +11,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::calendar::beijing_time;
 use crate::domain::certificate::RevocationReason;
+use crate::routes::error::prefers_json;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 use crate::service::verdict::{Finding, InputProblem, Verdict};
-
-fn wants_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"))
-}
 
 fn titles(verdict: Verdict) -> (&'static str, &'static str) {
     match verdict {
@@ -65,6 +59,24 @@ fn reason_zh(reason: RevocationReason) -> &'static str {
     }
 }
 
+/// What a cache (a browser's, a proxy's) may do with an answer of `/v/…` or `/c/…`: keep a
+/// verdict a minute at most, so that a revocation or a suspension shows through any cache
+/// within a minute. Errors and refusals of what was presented (a mistyped or unknown code,
+/// 4xx, 5xx) are not kept: they say nothing lasting about a certificate. The answer depends
+/// on `Accept` (a page or JSON), so caches keep one of each.
+pub fn with_cache_headers(answer: Result<Response, ServiceError>) -> Response {
+    let mut response = answer.into_response();
+    let cache = if response.status() == StatusCode::OK {
+        "public, max-age=60"
+    } else {
+        "no-store"
+    };
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.append(VARY, HeaderValue::from_static("accept"));
+    response
+}
+
 /// The verdict with the status [`status_of`] gives it.
 pub fn respond(
     state: &AppState,
@@ -86,7 +98,7 @@ pub fn respond_with(
     status: StatusCode,
     finding: Finding,
 ) -> Result<Response, ServiceError> {
-    if wants_json(headers) {
+    if prefers_json(headers) {
         return Ok((status, Json(finding)).into_response());
     }
     let (title_zh, title_en) = titles(finding.verdict);

@@ -1,6 +1,7 @@
 //! Public verification: `GET /v/{token}` (the QR's target, HTML or JSON), `GET /c/{code}` (the
 //! printed short link and typed verification codes) and `POST /api/v1/verify` (`{token}` or
-//! `{code}` as JSON; any other body is a file, which should be the PDF).
+//! `{code}` as JSON; any other body is a file, which should be the PDF). The two `GET`s may be
+//! cached a minute (`verdict::with_cache_headers`).
 
 use axum::Json;
 use axum::body::Body;
@@ -11,8 +12,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::error::json_error;
 use super::json;
-use super::verdict::{respond, respond_with, status_of};
+use super::verdict::{respond, respond_with, status_of, with_cache_headers};
 use crate::body::{ReceiveError, read_limited};
 use crate::domain::presented::Presented;
 use crate::routes::state::AppState;
@@ -25,12 +27,12 @@ pub async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
     token: Result<Path<String>, PathRejection>,
-) -> Result<Response, ServiceError> {
+) -> Response {
     let finding = match token {
-        Ok(Path(token)) => verification::verify(&state, &token).await?,
-        Err(_) => Finding::of(Verdict::Malformed),
+        Ok(Path(token)) => verification::verify(&state, &token).await,
+        Err(_) => Ok(Finding::of(Verdict::Malformed)),
     };
-    respond(&state, &headers, finding)
+    with_cache_headers(finding.and_then(|finding| respond(&state, &headers, finding)))
 }
 
 /// `/c/{code}`: the printed short link, or a code typed in any accepted spelling. A code we
@@ -40,18 +42,22 @@ pub async fn code_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     code: Result<Path<String>, PathRejection>,
-) -> Result<Response, ServiceError> {
+) -> Response {
     let presented = match code {
         Ok(Path(code)) => Presented::code(&code),
         Err(_) => Presented::Malformed,
     };
-    let finding = verification::verify_presented(&state, presented).await?;
-    let status = match finding.verdict {
-        Verdict::NotIssued => StatusCode::NOT_FOUND,
-        Verdict::Malformed => StatusCode::BAD_REQUEST,
-        _ => status_of(&finding),
-    };
-    respond_with(&state, &headers, status, finding)
+    let answer = verification::verify_presented(&state, presented)
+        .await
+        .and_then(|finding| {
+            let status = match finding.verdict {
+                Verdict::NotIssued => StatusCode::NOT_FOUND,
+                Verdict::Malformed => StatusCode::BAD_REQUEST,
+                _ => status_of(&finding),
+            };
+            respond_with(&state, &headers, status, finding)
+        });
+    with_cache_headers(answer)
 }
 
 /// `{"token": …}` (a token or a pasted link) or `{"code": …}`, exactly one.
@@ -112,5 +118,5 @@ fn too_large() -> Response {
     body["error"] = serde_json::json!({
         "code": "too_large", "message": finding.message, "field": null,
     });
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+    json_error(StatusCode::UNPROCESSABLE_ENTITY, body)
 }

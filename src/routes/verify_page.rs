@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::html::{HtmlError, with_page_headers};
+use super::multipart;
 use super::verdict::respond;
 use crate::body::{Collector, HeldBody, MemoryBudget, ReceiveError, read_limited};
 use crate::domain::presented::Presented;
@@ -65,11 +66,16 @@ async fn submit(
     let finding = if content_type.starts_with("multipart/form-data") {
         let multipart = Multipart::from_request(request, &state)
             .await
-            .map_err(|e| HtmlError::bad_request(e.body_text()))?;
+            .map_err(multipart::rejected)?;
         match read_pdf(multipart, &state.memory).await? {
             Some(pdf) => verification::verify_pdf(&state, &pdf).await?,
             None => Finding::unusable(InputProblem::TooLarge),
         }
+    } else if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(HtmlError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "请通过页面上的表单提交 / send the page's form (URL-encoded or multipart)",
+        ));
     } else {
         // A pasted link or a code: a few hundred bytes, read within the memory budget.
         let body = read_limited(
@@ -97,10 +103,7 @@ async fn read_pdf(
     mut multipart: Multipart,
     budget: &MemoryBudget,
 ) -> Result<Option<HeldBody>, HtmlError> {
-    let malformed = |e: axum::extract::multipart::MultipartError| {
-        HtmlError::bad_request(format!("上传无效 / malformed upload: {}", e.body_text()))
-    };
-    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart::malformed)? {
         if field.name() != Some("pdf") {
             continue;
         }
@@ -113,7 +116,7 @@ async fn read_pdf(
                 Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
                     return Ok(None);
                 }
-                Err(e) => return Err(malformed(e)),
+                Err(e) => return Err(multipart::malformed(e).into()),
             };
             match pdf.push(&chunk) {
                 Ok(()) => {}

@@ -7,7 +7,7 @@ use axum::http::header::CONTENT_TYPE;
 use serde::Deserialize;
 
 use super::json::{AppJson, AppPath};
-use super::multipart::{MAX_PARTS, Parts, hash_parts, too_many_parts};
+use super::multipart::{self, MAX_PARTS, Parts, hash_parts, too_many_parts};
 use crate::domain::Sha256Digest;
 use crate::domain::actor::Actor;
 use crate::domain::window_check::{Presented, WindowReport};
@@ -44,7 +44,7 @@ pub async fn window_check(
     let presented = if is_multipart {
         let multipart = Parts::from_request(request, &state)
             .await
-            .map_err(|e| ServiceError::bad_request("malformed_multipart", e.body_text()))?;
+            .map_err(multipart::rejected)?;
         hash_parts(multipart, state.settings.max_material_bytes).await?
     } else {
         let AppJson(body) = AppJson::<DigestsBody>::from_request(request, &state).await?;

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::certificate::{CertStatus, Certificate, Change, RevocationReason};
+use crate::domain::certificate::{CertField, CertStatus, Certificate, Change, RevocationReason};
 use crate::service::issuance::CHINA;
 use crate::signing::{Claims, KeyRing, KeyStatus, parse_token};
 
@@ -147,7 +147,9 @@ pub struct PublicCertificate {
     pub title: String,
     pub holder: String,
     pub holder_id: String,
-    pub fields: Vec<(String, String)>,
+    /// `[{key, label, value}]`, in the template's order: the shape of the certificate record's
+    /// `content.fields`, so one reader serves both.
+    pub fields: Vec<CertField>,
     pub items: Vec<String>,
     pub issue_date: NaiveDate,
     pub expiry_date: NaiveDate,
@@ -173,7 +175,7 @@ impl From<&Certificate> for PublicCertificate {
             title: content.title.clone(),
             holder: content.holder.name().to_owned(),
             holder_id: content.holder.public_id(),
-            fields: content.labelled_fields(),
+            fields: content.fields.clone(),
             items: content.items.iter().map(|i| i.name.clone()).collect(),
             issue_date: content.issue_date,
             expiry_date: content.expiry_date,

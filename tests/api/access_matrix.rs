@@ -194,6 +194,8 @@ fn table() -> Vec<Row> {
         row(get.clone(), "/guide/{code}/qr.png", EVERYONE, 200, Nothing, false, Body::None),
         row(get.clone(), "/c/{verification_code}", EVERYONE, 200, Certificate, false,
             Body::None),
+        // Redirects to `/verify`, which the client follows.
+        row(get.clone(), "/", EVERYONE, 200, Nothing, false, Body::None),
         row(get.clone(), "/healthz", EVERYONE, 200, Nothing, false, Body::None),
         row(get.clone(), "/.well-known/jwks.json", EVERYONE, 200, Nothing, false, Body::None),
         row(get.clone(), "/.well-known/status-list", EVERYONE, 200, Nothing, false, Body::None),

@@ -12,6 +12,7 @@ mod console;
 mod full_disk;
 mod helpers;
 mod hostile;
+mod http_consistency;
 mod issuance;
 mod lifecycle;
 mod one_binary;

@@ -92,10 +92,12 @@ pub async fn sign_in(
         );
     }
     let token_id = record.id.clone();
-    let (session_id, _) = state
-        .sessions
-        .open(hash, record, Utc::now())
-        .map_err(|e| HtmlError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let (session_id, _) = state.sessions.open(hash, record, Utc::now()).map_err(|_| {
+        HtmlError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "控制台登录会话已满，请稍后重试 / too many open console sessions; try again shortly",
+        )
+    })?;
     tracing::info!(token = %token_id, "console sign-in");
     let session = set_cookie(&state, SESSION_COOKIE, &session_id, SESSION_HOURS * 3600);
     let clear_login = set_cookie(&state, LOGIN_COOKIE, "", 0);

@@ -15,7 +15,7 @@ use crate::domain::holder::Holder;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::window_check::{Outcome, WindowReport};
 use crate::routes::html::HtmlError;
-use crate::routes::multipart::{Parts, hash_parts, small_text};
+use crate::routes::multipart::{self, Parts, hash_parts, small_text};
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 use crate::service::certificates;
@@ -145,12 +145,8 @@ pub async fn window_check(
     id: Result<Path<String>, PathRejection>,
     multipart: Result<Parts, MultipartRejection>,
 ) -> Result<Response, HtmlError> {
-    let bad = |e: String| HtmlError::bad_request(format!("上传的表单无效 / malformed upload: {e}"));
-    let mut multipart = multipart.map_err(|e| bad(e.body_text()))?;
-    let first = multipart
-        .next_field()
-        .await
-        .map_err(|e| bad(e.body_text()))?;
+    let mut multipart = multipart.map_err(multipart::rejected)?;
+    let first = multipart.next_field().await.map_err(multipart::malformed)?;
     let csrf = match first {
         // A CSRF token is 43 characters; a larger part is refused without reading it whole.
         Some(field) if field.name() == Some("csrf") => Some(small_text(field, 256).await?),
