@@ -364,6 +364,15 @@ pub async fn body_min_rate(State(rate): State<BodyRate>, request: Request, next:
     response
 }
 
+/// The body's length as its `Content-Length` declares it.
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Bodies this small are read whole before the handler runs.
 const SMALL_BODY: u64 = 64 << 10;
 
@@ -376,12 +385,7 @@ pub async fn read_small_bodies(
     request: Request,
     next: Next,
 ) -> Response {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let Some(length) = declared.filter(|&l| l > 0 && l <= SMALL_BODY) else {
+    let Some(length) = declared_length(&request).filter(|&l| l > 0 && l <= SMALL_BODY) else {
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
@@ -401,12 +405,7 @@ pub async fn declared_length_within(
     request: Request,
     next: Next,
 ) -> Response {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
+    if declared_length(&request).is_some_and(|length| length > limit) {
         return ServiceError::too_large(format!(
             "请求体超过 {limit} 字节 / the request body is over {limit} bytes"
         ))
