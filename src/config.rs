@@ -1,17 +1,19 @@
 //! Settings, layered: built-in defaults → `onetrip.toml` (or `--config FILE`) → `ONETRIP_*`
-//! environment → command-line flags (the last two handled by clap in `cli`).
-
+//! environment → command-line flags. figment merges the layers and names, in an error, the
+//! file, variable or flag a bad value came from; `docs/configuration.md` lists every setting.
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use serde::Deserialize;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
 
 /// Default material size limit: 1 GiB.
 pub const DEFAULT_MAX_MATERIAL_BYTES: u64 = 1 << 30;
 const DEFAULT_CONFIG_FILE: &str = "onetrip.toml";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Development,
@@ -19,7 +21,7 @@ pub enum Mode {
 }
 
 /// The issuing authority (统一出证) and the identifier segments that come from configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Issuer {
     /// Printed on every certificate and put in the token's payload.
@@ -40,7 +42,7 @@ impl Default for Issuer {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -60,7 +62,18 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     pub limits: Limits,
     pub mode: Mode,
+    /// How log lines are written to standard error.
+    pub log_format: LogFormat,
     pub issuer: Issuer,
+}
+
+/// `text` for people at a terminal, `json` (one object per line) for a log collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Settings {
@@ -75,6 +88,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
             mode: Mode::Development,
+            log_format: LogFormat::Text,
             issuer: Issuer::default(),
         }
     }
@@ -84,7 +98,7 @@ impl Default for Settings {
 /// can starve another, no address can take a whole class, and whatever a client makes the
 /// service hold in memory counts against one budget. Past a limit the answer is 503 with
 /// `Retry-After` at once (or, for a connection, a 503 and close), never a queue.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Open connections, for the whole service. The process raises its file-descriptor limit
@@ -148,17 +162,118 @@ impl Default for Limits {
     }
 }
 
+/// `ONETRIP_*` variables that are not settings: the command line reads them itself (the
+/// verifier's trust list, timeout and extra root certificate).
+const NOT_SETTINGS: &[&str] = &["ONETRIP_TRUST", "ONETRIP_TIMEOUT", "ONETRIP_CA_CERT"];
+const ENV_PREFIX: &str = "ONETRIP_";
+/// What a secret's value is printed as.
+const MASK: &str = "********";
+
+/// Where settings come from besides the built-in defaults; the command line fills it.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// `--config FILE`, which must exist; without it `./onetrip.toml` is read if present.
+    pub file: Option<PathBuf>,
+    /// The environment (only `ONETRIP_*` names are looked at): passed in rather than read
+    /// here so that a test can give its own without touching the process's.
+    pub env: Vec<(String, String)>,
+    /// Flags in the order given, applied last.
+    pub flags: Vec<Flag>,
+}
+
+/// One setting given on the command line, as text, like an environment variable's value.
+#[derive(Debug, Clone)]
+pub struct Flag {
+    /// The flag as the user wrote it (`--listen`, `--set limits.max_connections`): errors
+    /// name it.
+    pub name: String,
+    /// The setting's dotted name (`listen`, `limits.max_connections`).
+    pub key: String,
+    pub value: String,
+}
+
+/// Loaded settings, and what was odd but not wrong (an `ONETRIP_*` variable that is no
+/// setting): the caller logs those once logging is set up, which itself needs the settings.
+#[derive(Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub warnings: Vec<String>,
+}
+
+/// One value from one variable or flag, as a figment layer that names its origin in errors.
+struct Given {
+    origin: String,
+    key: String,
+    value: Value,
+}
+
+impl Provider for Given {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.origin.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::default(&self.key, &self.value).data()
+    }
+}
+
 impl Settings {
-    /// Reads `file` if given (it must exist), else `./onetrip.toml` if present, else defaults.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let path = match file {
-            Some(path) => path.to_path_buf(),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => PathBuf::from(DEFAULT_CONFIG_FILE),
-            None => return Ok(Self::default()),
-        };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    /// Defaults, then the file, then each `ONETRIP_*` variable, then each flag. A key the file
+    /// does not know, a flag naming no setting and a value of the wrong kind are errors that
+    /// name the file, variable or flag; an unknown `ONETRIP_*` variable is only a warning (the
+    /// environment is shared with other programs and older deployments).
+    pub fn load(sources: &Sources) -> anyhow::Result<Loaded> {
+        let defaults = Value::serialize(Settings::default())?;
+        let mut known = Vec::new();
+        leaf_keys(&defaults, "", &mut known);
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match &sources.file {
+            Some(path) if !path.is_file() => {
+                anyhow::bail!("config file {} does not exist", path.display())
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let mut warnings = Vec::new();
+        let mut env: Vec<_> = sources
+            .env
+            .iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect();
+        env.sort();
+        for (name, raw) in env {
+            let key = env_key(name);
+            if known.contains(&key) {
+                figment = figment.merge(given(name.clone(), key, raw, &defaults));
+            } else if !NOT_SETTINGS.contains(&name.as_str()) {
+                warnings.push(format!(
+                    "{name} is not a setting (see docs/configuration.md); ignored"
+                ));
+            }
+        }
+        for flag in &sources.flags {
+            anyhow::ensure!(
+                known.contains(&flag.key),
+                "{}: no such setting (see docs/configuration.md)",
+                flag.name
+            );
+            figment = figment.merge(given(
+                flag.name.clone(),
+                flag.key.clone(),
+                &flag.value,
+                &defaults,
+            ));
+        }
+        // Lossy: a variable's or flag's text `100` is a number where a number is wanted and
+        // stays text where text is (an all-digit USCC, say).
+        let settings = figment.extract_lossy().map_err(|e| {
+            let all: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("{}", all.join("; "))
+        })?;
+        Ok(Loaded { settings, warnings })
     }
 
     pub fn keys_dir(&self) -> PathBuf {
@@ -166,11 +281,170 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| self.data.join("keys"))
     }
+
+    /// What would stop the service or leave it unable to serve, found without starting it:
+    /// every problem at once, one per line, so that a deployment is fixed in one go.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(format!(
+                    "public_url: {url:?} is not an http:// or https:// URL"
+                ));
+            }
+        }
+        let dirs = [
+            ("data", Some(&self.data)),
+            ("keys_dir", self.keys_dir.as_ref()),
+        ];
+        for (name, dir) in dirs {
+            if let Some(dir) = dir.filter(|d| d.exists() && !d.is_dir()) {
+                problems.push(format!("{name}: {} is not a directory", dir.display()));
+            }
+        }
+        if let Some(dir) = self.templates_dir.as_ref().filter(|d| !d.is_dir()) {
+            problems.push(format!(
+                "templates_dir: {} is not a directory",
+                dir.display()
+            ));
+        }
+        let l = &self.limits;
+        // At zero each of these refuses every connection or request.
+        let counts = [
+            ("max_connections", l.max_connections as u64),
+            (
+                "max_connections_per_address",
+                l.max_connections_per_address as u64,
+            ),
+            (
+                "max_requests_per_address",
+                l.max_requests_per_address as u64,
+            ),
+            ("max_concurrent_requests", l.max_concurrent_requests as u64),
+            ("max_public_requests", l.max_public_requests as u64),
+            ("max_anonymous_requests", l.max_anonymous_requests as u64),
+            ("max_applicant_requests", l.max_applicant_requests as u64),
+            ("max_staff_requests", l.max_staff_requests as u64),
+            ("max_batch_requests", l.max_batch_requests as u64),
+            ("header_read_timeout_secs", l.header_read_timeout_secs),
+            (
+                "anonymous_request_timeout_secs",
+                l.anonymous_request_timeout_secs,
+            ),
+            ("request_timeout_secs", l.request_timeout_secs),
+            ("max_header_bytes", l.max_header_bytes as u64),
+            ("max_buffered_body_bytes", l.max_buffered_body_bytes),
+        ];
+        for (name, value) in counts {
+            if value == 0 {
+                problems.push(format!("limits.{name}: 0 would refuse everything"));
+            }
+        }
+        anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n"));
+        Ok(())
+    }
+
+    /// The settings as TOML, with the value of anything that looks like a secret (a name with
+    /// `key`, `token`, `password` or `secret` in it, other than a directory or file holding
+    /// them) masked: what `onetrip config check` prints, safe to paste into a ticket.
+    pub fn to_masked_toml(&self) -> anyhow::Result<String> {
+        let mut value = toml::Value::try_from(self)?;
+        mask_secrets(&mut value);
+        Ok(toml::to_string(&value)?)
+    }
 }
 
+/// The setting an environment variable names: `ONETRIP_LIMITS__MAX_CONNECTIONS` is
+/// `limits.max_connections` (two underscores step into a table).
+fn env_key(name: &str) -> String {
+    name[ENV_PREFIX.len()..]
+        .to_ascii_lowercase()
+        .replace("__", ".")
+}
+
+/// A variable's or flag's text as the value of `key`: a list setting takes comma-separated
+/// items (`10.0.0.1,10.0.0.2`, as `ONETRIP_TRUSTED_PROXIES` always has) or a `[…]` list;
+/// anything else stays text until the setting's type reads it.
+fn given(origin: String, key: String, raw: &str, defaults: &Value) -> Given {
+    let is_list = matches!(defaults.find_ref(&key), Some(Value::Array(..)));
+    let value = if is_list && raw.trim_start().starts_with('[') {
+        raw.parse().unwrap_or_else(|never| match never {})
+    } else if is_list {
+        Value::from(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::from(item.to_owned()))
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        Value::from(raw.to_owned())
+    };
+    Given { origin, key, value }
+}
+
+/// Every setting's dotted name: the leaves of the defaults (an unset optional setting is a
+/// leaf too).
+fn leaf_keys(value: &Value, prefix: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Dict(_, dict) => {
+            for (name, inner) in dict {
+                let key = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                leaf_keys(inner, &key, out);
+            }
+        }
+        _ => out.push(prefix.to_owned()),
+    }
+}
+
+fn mask_secrets(value: &mut toml::Value) {
+    if let toml::Value::Table(table) = value {
+        for (name, inner) in table.iter_mut() {
+            if is_secret(name) && !inner.is_table() {
+                *inner = toml::Value::String(MASK.to_owned());
+            } else {
+                mask_secrets(inner);
+            }
+        }
+    }
+}
+
+fn is_secret(name: &str) -> bool {
+    let words: Vec<&str> = name.split('_').collect();
+    let holds_them = matches!(words.last(), Some(&("dir" | "file" | "path")));
+    !holds_them
+        && words.iter().any(|w| {
+            matches!(
+                *w,
+                "key" | "keys" | "token" | "tokens" | "password" | "secret"
+            )
+        })
+}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sources(file: &Path, env: &[(&str, &str)], flags: &[(&str, &str)]) -> Sources {
+        Sources {
+            file: Some(file.to_path_buf()),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            flags: flags
+                .iter()
+                .map(|(key, value)| Flag {
+                    name: format!("--set {key}"),
+                    key: key.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+        }
+    }
 
     #[test]
     fn file_values_override_defaults_and_unknown_keys_are_refused() {
@@ -181,7 +455,7 @@ mod tests {
             "listen = \"127.0.0.1:9000\"\nmax_material_bytes = 10\n[issuer]\nname = \"某局\"\n",
         )
         .unwrap();
-        let s = Settings::load(Some(&path)).unwrap();
+        let s = Settings::load(&sources(&path, &[], &[])).unwrap().settings;
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.max_material_bytes, 10);
         assert_eq!(s.issuer.name, "某局");
@@ -189,7 +463,85 @@ mod tests {
         assert_eq!(s.keys_dir(), PathBuf::from("./data/keys"));
 
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
-        assert!(Settings::load(Some(&path)).is_err());
-        assert!(Settings::load(Some(&dir.path().join("missing.toml"))).is_err());
+        let e = Settings::load(&sources(&path, &[], &[])).unwrap_err();
+        assert!(e.to_string().contains("lisen"), "{e}");
+        let missing = dir.path().join("missing.toml");
+        assert!(Settings::load(&sources(&missing, &[], &[])).is_err());
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_flags_override_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[limits]\nmax_connections = 10\nmax_batch_requests = 3\n",
+        )
+        .unwrap();
+        let env = [("ONETRIP_LIMITS__MAX_CONNECTIONS", "20")];
+        let s = Settings::load(&sources(&path, &env, &[])).unwrap().settings;
+        assert_eq!(s.limits.max_connections, 20);
+        assert_eq!(s.limits.max_batch_requests, 3);
+
+        let flags = [("limits.max_connections", "30")];
+        let s = Settings::load(&sources(&path, &env, &flags))
+            .unwrap()
+            .settings;
+        assert_eq!(s.limits.max_connections, 30);
+        assert_eq!(s.limits.max_batch_requests, 3);
+    }
+
+    #[test]
+    fn the_older_variable_names_still_work_and_text_stays_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "").unwrap();
+        let env = [
+            ("ONETRIP_LISTEN", "0.0.0.0:80"),
+            ("ONETRIP_PUBLIC_URL", "https://zwfw.example.gov.cn"),
+            ("ONETRIP_DATA", "/srv/onetrip"),
+            ("ONETRIP_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2"),
+            ("ONETRIP_LOG_FORMAT", "json"),
+            ("ONETRIP_ISSUER__AUTHORITY_CODE", "123456789012345678"),
+            ("ONETRIP_TRUST", "/tmp/trust.json"),
+        ];
+        let loaded = Settings::load(&sources(&path, &env, &[])).unwrap();
+        let s = loaded.settings;
+        assert_eq!(s.listen.port(), 80);
+        assert_eq!(s.public_url.as_deref(), Some("https://zwfw.example.gov.cn"));
+        assert_eq!(s.data, PathBuf::from("/srv/onetrip"));
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.issuer.authority_code, "123456789012345678");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn an_unknown_variable_is_a_warning_an_unknown_flag_or_a_bad_value_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "").unwrap();
+        let loaded = Settings::load(&sources(&path, &[("ONETRIP_LISEN", "x")], &[])).unwrap();
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].contains("ONETRIP_LISEN"));
+
+        let e =
+            Settings::load(&sources(&path, &[], &[("limits.max_conections", "1")])).unwrap_err();
+        assert!(e.to_string().contains("max_conections"), "{e}");
+        let env = [("ONETRIP_LIMITS__MAX_CONNECTIONS", "many")];
+        let e = Settings::load(&sources(&path, &env, &[])).unwrap_err();
+        assert!(
+            e.to_string().contains("ONETRIP_LIMITS__MAX_CONNECTIONS"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_and_key_directories_are_not() {
+        assert!(is_secret("api_token") && is_secret("password") && is_secret("signing_key"));
+        assert!(!is_secret("keys_dir") && !is_secret("key_file") && !is_secret("listen"));
+        let text = Settings::default().to_masked_toml().unwrap();
+        assert!(text.contains("max_connections = 4096"), "{text}");
+        assert!(!text.contains(MASK), "{text}");
     }
 }

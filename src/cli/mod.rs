@@ -1,5 +1,5 @@
-//! The command line: `serve`, `token create`, and the commands that work on a stopped store
-//! (batch issuance in `batch`).
+//! The command line: `serve`, `token create`, `config check`, and the commands that work on a
+//! stopped store (batch issuance in `batch`).
 
 mod batch;
 
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Mode, Settings};
+use crate::config::{Flag, Loaded, Mode, Settings, Sources};
 use crate::domain::actor::Actor;
 use crate::domain::calendar::beijing_time;
 use crate::domain::parse_time;
@@ -24,12 +24,23 @@ use crate::store::SledStore;
     about = "最多跑一次: pre-review, window check, joint approval, signed certificates"
 )]
 pub struct Cli {
-    /// The data directory (sled store and material files).
-    #[arg(long, global = true, env = "ONETRIP_DATA")]
+    /// The data directory (sled store and material files) [env: ONETRIP_DATA].
+    #[arg(long, global = true)]
     pub data: Option<PathBuf>,
     /// A TOML config file (default: ./onetrip.toml if it exists).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// Any setting, by its name in the config file (`limits.max_connections=100`); repeat for
+    /// more. Flags override `ONETRIP_*` variables, which override the file.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = key_value)]
+    pub set: Vec<(String, String)>,
+    /// `text` or `json` (one object per line) [env: ONETRIP_LOG_FORMAT].
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    /// Log what a command does (`-v`: info, `-vv`: debug); without it only warnings and errors
+    /// are logged, except by `serve`. `RUST_LOG` overrides both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,6 +73,16 @@ pub enum Command {
     Keys(KeysCommand),
     /// Issue certificates on a stopped store (a running server: POST /api/v1/batches).
     Issue(IssueArgs),
+    /// The settings (docs/configuration.md).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Load the settings as `serve` would (same flags), check them, and print the effective
+    /// settings as TOML with secrets masked. Exit 0 if they are usable, 2 if not.
+    Check(ServeArgs),
 }
 
 #[derive(Args)]
@@ -167,15 +188,17 @@ pub enum KeysCommand {
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, env = "ONETRIP_LISTEN")]
+    /// Address to listen on; port 0 picks a free port [env: ONETRIP_LISTEN].
+    #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// Base URL printed in QR codes (default: http://<bound address>).
-    #[arg(long, env = "ONETRIP_PUBLIC_URL")]
+    /// Base URL printed in QR codes (default: http://<bound address>) [env:
+    /// ONETRIP_PUBLIC_URL].
+    #[arg(long)]
     pub public_url: Option<String>,
     /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated addresses: behind
-    /// them the per-address limits count each client's own address.
-    #[arg(long, env = "ONETRIP_TRUSTED_PROXIES", value_delimiter = ',')]
+    /// them the per-address limits count each client's own address [env:
+    /// ONETRIP_TRUSTED_PROXIES].
+    #[arg(long, value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
 }
 
@@ -199,31 +222,79 @@ pub enum TokenCommand {
 }
 
 impl Cli {
-    /// Settings from the config file, then the environment and flags on top.
-    pub fn settings(&self) -> anyhow::Result<Settings> {
-        let mut settings = Settings::load(self.config.as_deref())?;
+    /// Settings from the defaults, the config file, `ONETRIP_*` and the flags (in that order;
+    /// `config.rs` merges them). The named flags are kept, beside `--set`, for the settings
+    /// set most often.
+    pub fn settings(&self) -> anyhow::Result<Loaded> {
+        let mut flags = Vec::new();
+        let mut named = |name: &str, key: &str, value: String| {
+            flags.push(Flag {
+                name: name.to_owned(),
+                key: key.to_owned(),
+                value,
+            });
+        };
         if let Some(data) = &self.data {
-            settings.data = data.clone();
+            named("--data", "data", data.display().to_string());
         }
-        if let Command::Serve(args) = &self.command {
+        if let Some(format) = &self.log_format {
+            named("--log-format", "log_format", format.clone());
+        }
+        if let Command::Serve(args) | Command::Config(ConfigCommand::Check(args)) = &self.command {
             if let Some(listen) = args.listen {
-                settings.listen = listen;
+                named("--listen", "listen", listen.to_string());
             }
             if let Some(url) = &args.public_url {
-                settings.public_url = Some(url.clone());
+                named("--public-url", "public_url", url.clone());
             }
             if !args.trusted_proxies.is_empty() {
-                settings.trusted_proxies = args.trusted_proxies.clone();
+                let proxies: Vec<String> =
+                    args.trusted_proxies.iter().map(|p| p.to_string()).collect();
+                named("--trusted-proxies", "trusted_proxies", proxies.join(","));
             }
         }
-        Ok(settings)
+        for (key, value) in &self.set {
+            named(&format!("--set {key}"), key, value.clone());
+        }
+        Settings::load(&Sources {
+            file: self.config.clone(),
+            env: std::env::vars().collect(),
+            flags,
+        })
     }
+
+    /// The log level when `RUST_LOG` does not say: the service logs what it does; a one-shot
+    /// command prints its answer on stdout and logs only trouble, unless asked with `-v`. A
+    /// batch draws a progress bar that a log line per certificate would tear.
+    pub fn log_level(&self) -> &'static str {
+        match (self.verbose, &self.command) {
+            (0, Command::Serve(_)) => "info",
+            (0, _) => "warn",
+            (1, _) => "info",
+            _ => "debug",
+        }
+    }
+
+    /// The exit code when the settings cannot be loaded: 2 for `config check`, whose answer
+    /// that is, 1 for every other command.
+    pub fn settings_failure(&self) -> ExitCode {
+        match self.command {
+            Command::Config(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// `--set KEY=VALUE`.
+fn key_value(arg: &str) -> Result<(String, String), String> {
+    arg.split_once('=')
+        .map(|(key, value)| (key.trim().to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{arg:?} is not KEY=VALUE"))
 }
 
 /// Runs a command. `verify` answers with its own exit codes (see [`crate::offline::Outcome`]);
 /// other commands fail only with an error, which the caller reports.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = cli.settings()?;
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(_) => crate::server::serve(settings).await?,
         Command::Token(TokenCommand::Create {
@@ -287,6 +358,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trust(command) => trust(command).await?,
         Command::Issue(args) => {
             return batch::issue_batch(settings, &args.batch, args.results, args.jobs).await;
+        }
+        Command::Config(ConfigCommand::Check(_)) => {
+            if let Err(e) = settings.check() {
+                eprintln!("error: {e:#}");
+                return Ok(ExitCode::from(2));
+            }
+            print!("{}", settings.to_masked_toml()?);
         }
         Command::Preview { kind, out } => {
             let pdf = crate::service::preview::render(&settings, &kind)?;
