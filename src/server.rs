@@ -19,8 +19,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
-use tower::util::BoxCloneSyncService;
+use tower::util::{BoxCloneSyncService, MapRequestLayer};
 use tower::{ServiceBuilder, ServiceExt};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
@@ -30,7 +31,9 @@ use crate::routes::state::AppState;
 
 /// The whole service as one tower service: the router with its per-request layers, behind
 /// the admission of each request into its class and its address's share, behind one limit
-/// of requests in flight shared by every route (past either: 503 with `Retry-After`).
+/// of requests in flight shared by every route (past either: 503 with `Retry-After`). Every
+/// request has an `x-request-id` (the client's, if usable, else a new UUID) before any of
+/// that runs, each log line of the request names it, and the response carries it back.
 pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infallible> {
     let limits = &state.settings.limits;
     let timeout = Duration::from_secs(limits.request_timeout_secs);
@@ -62,16 +65,61 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
         .layer(axum::middleware::from_fn_with_state(gate, limits::admit))
         // A 5xx is logged where it arises (an internal error, with its cause); at error level
         // here, every 503 of a load-shedding burst would be a log line, feeding the flood.
+        // The span is at info level so that its request id is on every line the service logs
+        // at info; the path without its query, which may carry what a form sent.
         .layer(
             TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    tracing::info_span!(
+                        "request",
+                        request_id = request_id(request),
+                        method = %request.method(),
+                        path = request.uri().path(),
+                    )
+                })
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
         );
     let service = ServiceBuilder::new()
+        .layer(MapRequestLayer::new(drop_unusable_request_id))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(HandleErrorLayer::new(limits::overloaded))
         .layer(LoadShedLayer::new())
         .layer(GlobalConcurrencyLimitLayer::new(concurrency))
         .service(router);
     BoxCloneSyncService::new(service)
+}
+
+const REQUEST_ID: &str = "x-request-id";
+/// The longest request id a client may choose.
+const MAX_REQUEST_ID: usize = 64;
+
+/// The request's id, as [`SetRequestIdLayer`] left it.
+fn request_id(request: &Request) -> &str {
+    request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// A reverse proxy's request id is kept, so that its logs and ours meet; one that is long or
+/// holds anything but letters, digits and `-_.:` is dropped (a new one is made), since it
+/// is written into every log line and echoed in error bodies, where it could pose as
+/// something else.
+fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = request.headers().get(REQUEST_ID).is_none_or(|id| {
+        !id.is_empty()
+            && id.len() <= MAX_REQUEST_ID
+            && id
+                .as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    });
+    if !usable {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
 }
 
 /// Binds, prints `listening on http://ADDR` as the first line of standard output, and serves
