@@ -15,6 +15,7 @@ mod hostile;
 mod http_consistency;
 mod issuance;
 mod lifecycle;
+mod logs_and_config;
 mod one_binary;
 mod one_licence;
 mod permit_photo;
