@@ -4,12 +4,12 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::json::AppPath;
+use super::limits::declared_length;
 use crate::body::{ReceiveError, read_limited};
 use crate::domain::actor::Actor;
 use crate::routes::state::AppState;
@@ -40,11 +40,7 @@ async fn start(
     body: Body,
 ) -> Result<(StatusCode, Json<BatchProgress>), ServiceError> {
     let slot = batch::reserve(&state, &caller)?;
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BATCH_BYTES as u64) {
+    if declared_length(&headers).is_some_and(|len| len > MAX_BATCH_BYTES as u64) {
         return Err(too_large());
     }
     let body = read_limited(body.into_data_stream(), MAX_BATCH_BYTES, &state.memory)

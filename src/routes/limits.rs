@@ -365,9 +365,8 @@ pub async fn body_min_rate(State(rate): State<BodyRate>, request: Request, next:
 }
 
 /// The body's length as its `Content-Length` declares it.
-fn declared_length(request: &Request) -> Option<u64> {
-    request
-        .headers()
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
@@ -385,7 +384,8 @@ pub async fn read_small_bodies(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(length) = declared_length(&request).filter(|&l| l > 0 && l <= SMALL_BODY) else {
+    let Some(length) = declared_length(request.headers()).filter(|&l| l > 0 && l <= SMALL_BODY)
+    else {
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
@@ -405,7 +405,7 @@ pub async fn declared_length_within(
     request: Request,
     next: Next,
 ) -> Response {
-    if declared_length(&request).is_some_and(|length| length > limit) {
+    if declared_length(request.headers()).is_some_and(|length| length > limit) {
         return ServiceError::too_large(format!(
             "请求体超过 {limit} 字节 / the request body is over {limit} bytes"
         ))

@@ -5,9 +5,9 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::http::header::CONTENT_LENGTH;
 
 use super::json::AppPath;
+use super::limits::declared_length;
 use crate::domain::actor::Actor;
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
@@ -21,10 +21,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Uploaded>, ServiceError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&headers);
     let uploaded = submissions::upload(
         &state,
         &caller,
