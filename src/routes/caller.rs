@@ -15,8 +15,11 @@ use cookie::Cookie;
 use super::state::AppState;
 use crate::domain::Role;
 use crate::domain::actor::Actor;
+use crate::domain::token::TokenRecord;
 use crate::service::ServiceError;
-use crate::service::auth::{authenticate, live_token, live_token_by_hash, looks_like_token};
+use crate::service::auth::{
+    actor_of, authenticate, live_token, live_token_by_hash, looks_like_token,
+};
 
 /// The window console's session cookie.
 pub const SESSION_COOKIE: &str = "onetrip_console";
@@ -25,6 +28,9 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = ServiceError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ServiceError> {
+        if let Some(SignedInByToken(record)) = parts.extensions.get() {
+            return Ok(actor_of(record));
+        }
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ServiceError::unauthenticated("需要 Bearer 令牌 / a Bearer token is required")
         })?;
@@ -47,21 +53,31 @@ fn bearer(header: &HeaderValue) -> Option<&str> {
         .filter(|t| looks_like_token(t))
 }
 
-/// The role of the live token or console session the request carries, if any. A store that
-/// cannot answer counts as not signed in: the request is then admitted as anyone's, and its
-/// own handler reports the store.
-pub fn signed_in_role(state: &AppState, headers: &HeaderMap) -> Option<Role> {
-    let record = match headers.get(AUTHORIZATION).and_then(bearer) {
-        Some(token) => live_token(state, token).ok().flatten(),
-        None => cookie(headers, SESSION_COOKIE)
-            .and_then(|id| state.sessions.get(&id, Utc::now()))
-            .and_then(|session| {
-                live_token_by_hash(state, &session.token_hash)
-                    .ok()
-                    .flatten()
-            }),
-    };
-    record.map(|r| r.role)
+/// A live token's record, found when the request was admitted (`routes::limits`), so that
+/// the [`Actor`] extractor does not look the token up again.
+#[derive(Clone)]
+struct SignedInByToken(TokenRecord);
+
+/// The role of the live token or console session the request carries, if any; a live token's
+/// record is kept on the request for the [`Actor`] extractor. A store that cannot answer
+/// counts as not signed in: the request is then admitted as anyone's, and its own handler
+/// reports the store.
+pub fn signed_in_role(state: &AppState, request: &mut Request) -> Option<Role> {
+    let headers = request.headers();
+    if let Some(token) = headers.get(AUTHORIZATION).and_then(bearer) {
+        let record = live_token(state, token).ok().flatten()?;
+        let role = record.role;
+        request.extensions_mut().insert(SignedInByToken(record));
+        return Some(role);
+    }
+    cookie(headers, SESSION_COOKIE)
+        .and_then(|id| state.sessions.get(&id, Utc::now()))
+        .and_then(|session| {
+            live_token_by_hash(state, &session.token_hash)
+                .ok()
+                .flatten()
+        })
+        .map(|record| record.role)
 }
 
 /// Whatever answers a request that carries credentials is that caller's alone: never stored

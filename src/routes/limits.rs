@@ -197,9 +197,10 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> 
     peer
 }
 
-fn class_of(state: &AppState, request: &Request) -> Class {
+fn class_of(state: &AppState, request: &mut Request) -> Class {
+    let role = signed_in_role(state, request);
     let method = request.method();
-    match signed_in_role(state, request.headers()) {
+    match role {
         Some(Role::Applicant) => Class::Applicant,
         Some(_) if method == Method::POST && request.uri().path() == "/api/v1/batches" => {
             Class::Batch
@@ -222,7 +223,7 @@ pub struct Gate {
 /// within their deadline (408).
 pub async fn admit(
     State(Gate { state, admission }): State<Gate>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let peer = request
@@ -234,7 +235,7 @@ pub async fn admit(
         request.headers(),
         &admission.trusted_proxies,
     ));
-    let class = class_of(&state, &request);
+    let class = class_of(&state, &mut request);
     let places = admission.places(class);
     let Some(_address_place) = admission.per_address.take((address, class), places.share) else {
         return ServiceError::new(
