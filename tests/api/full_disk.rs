@@ -281,16 +281,7 @@ async fn a_full_disk_for_material_files_only_answers_503_says_why_and_recovers()
     let mut expected = recorded.clone();
     expected.sort();
     assert_eq!(on_disk, expected);
-    let submit = format!("/submissions/{id}/submit");
-    assert_eq!(
-        app.post(&staff.clerk, &submit, &json!({})).await.status(),
-        200
-    );
-    let review = format!("/submissions/{id}/pre-review");
-    let r = app
-        .post(&staff.reviewer, &review, &json!({"decision": "approve"}))
-        .await;
-    assert_eq!(r.status(), 200);
+    submit_and_pre_approve(&app, &staff, &id).await;
     let digests: Vec<serde_json::Value> = filed["materials"]
         .as_array()
         .unwrap()

@@ -434,6 +434,12 @@ pub async fn pre_approved(
         let uploaded: Value = r.json().await.unwrap();
         digests.push(json!({"name": name, "sha256": uploaded["sha256"]}));
     }
+    submit_and_pre_approve(app, staff, &id).await;
+    (id, digests)
+}
+
+/// Submits submission `id` as the clerk and has the reviewer approve it.
+pub async fn submit_and_pre_approve(app: &TestApp, staff: &Staff, id: &str) {
     let submit = format!("/submissions/{id}/submit");
     assert_eq!(
         app.post(&staff.clerk, &submit, &json!({})).await.status(),
@@ -444,7 +450,6 @@ pub async fn pre_approved(
         .post(&staff.reviewer, &review, &json!({"decision": "approve"}))
         .await;
     assert_eq!(r.status(), 200);
-    (id, digests)
 }
 
 /// `pre_approved`, then a matching window check: the submission is `accepted`.
