@@ -90,6 +90,13 @@ pub async fn revoke(
     id: &str,
 ) -> Result<TokenRecord, ServiceError> {
     actor.require(&[Role::Admin])?;
+    if actor.token.0 == id {
+        return Err(ServiceError::new(
+            ErrorKind::Conflict,
+            "own_token",
+            "不能吊销本次请求所用的令牌，请用另一管理员令牌 / a token cannot revoke itself: use another admin token",
+        ));
+    }
     let record = store
         .revoke_token(&TokenId(id.to_owned()))
         .await?

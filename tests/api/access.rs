@@ -198,3 +198,33 @@ async fn an_admin_lists_and_revokes_tokens() {
         .await;
     assert_eq!(error_of(r).await.0, 404);
 }
+
+/// Schemathesis found it: an admin could revoke the token it was using, and lose the server's
+/// only admin token. A token cannot revoke itself; another admin token can.
+#[tokio::test]
+async fn an_admin_token_cannot_revoke_itself() {
+    let app = TestApp::spawn().await;
+    let tokens: Value = app.get_json(&app.admin, "/tokens").await;
+    let own = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(&app.admin, &format!("/tokens/{own}/revoke"), &json!({}))
+        .await;
+    let (status, code, _) = error_of(r).await;
+    assert_eq!((status.as_u16(), code.as_str()), (409, "own_token"));
+    assert_eq!(app.get(&app.admin, "/tokens").await.status(), 200);
+
+    let second = app.token("admin", json!({})).await;
+    let r = app
+        .post(&second, &format!("/tokens/{own}/revoke"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get(&app.admin, "/tokens").await.status(), 401);
+}
