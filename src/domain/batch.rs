@@ -3,6 +3,7 @@
 //! became of each line.
 
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -344,7 +345,7 @@ fn check_dates(
 }
 
 /// What became of one line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum LineResult {
     /// Issued by this run.
@@ -377,7 +378,7 @@ impl LineResult {
 }
 
 /// A line's result as the results file and the batch status hold it (lines count from 1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NumberedResult {
     pub line: usize,
     #[serde(flatten)]

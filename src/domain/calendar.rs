@@ -2,6 +2,7 @@
 //! (调休) of each year, and promised time limits (承诺时限) counted in working days.
 
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Utc, Weekday};
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use super::text::printed_text;
 
 /// One holiday block of a year: its days off (weekend days inside the block included) and
 /// the weekend days worked to make up for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Holiday {
     pub name: String,
@@ -41,7 +42,7 @@ pub fn settable_years(today: NaiveDate) -> std::ops::RangeInclusive<i32> {
 }
 
 /// A year's calendar as shipped in `templates/calendar/<year>.toml` or set by an admin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct YearCalendar {
     pub year: i32,

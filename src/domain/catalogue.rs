@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::text::printed_text;
 use super::{DepartmentCode, ItemCode, MaterialName, ParseError, check_item_name};
@@ -14,7 +15,7 @@ const MAX_MATERIALS: usize = 50;
 const MAX_STEPS: usize = 10;
 const TEXT_MAX_CHARS: usize = 300;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MaterialForm {
     Original,
@@ -25,7 +26,7 @@ pub enum MaterialForm {
 
 /// A material the item requires: its name (as the submission declares it), in what form, how
 /// many, and any note for the applicant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequiredMaterial {
     pub name: String,
@@ -41,7 +42,7 @@ fn one() -> u32 {
 }
 
 /// One step of an approval chain: decided by its department, after the step before it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChainStep {
     pub name: String,
@@ -49,7 +50,7 @@ pub struct ChainStep {
 }
 
 /// A catalogue item as an admin writes it (or a seed file in `templates/services/` holds it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub name: String,
@@ -83,7 +84,7 @@ pub struct ServiceSpec {
 }
 
 /// One version of a catalogue item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ServiceItem {
     pub code: ItemCode,
     pub version: u32,

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 mod changes;
 mod status;
@@ -19,20 +20,20 @@ use super::submission::Submission;
 use super::template::Template;
 use super::{ItemCode, Sha256Digest, SubmissionId, VerificationCode};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CertField {
     pub key: String,
     pub label: String,
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CertItem {
     pub code: ItemCode,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct IssuerInfo {
     pub name: String,
     pub code: String,
@@ -40,7 +41,7 @@ pub struct IssuerInfo {
 
 /// What a certificate says. Everything here is signed (through the canonical digest) and
 /// printed; nothing here depends on the PDF or the token, which are made from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CertContent {
     pub id: Identifier,
     pub kind: String,
@@ -236,7 +237,7 @@ pub fn expiry_date(issue: NaiveDate, years: u32) -> NaiveDate {
         .unwrap_or(NaiveDate::MAX)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryMethod {
     Courier,
@@ -244,7 +245,7 @@ pub enum DeliveryMethod {
     Window,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryEvent {
     pub at: DateTime<Utc>,
     pub by: String,
@@ -252,7 +253,7 @@ pub struct DeliveryEvent {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Delivery {
     pub method: DeliveryMethod,
     pub carrier: Option<String>,
@@ -262,7 +263,7 @@ pub struct Delivery {
 }
 
 /// The stored certificate: its content plus how it was issued.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Certificate {
     #[serde(flatten)]
     pub content: CertContent,

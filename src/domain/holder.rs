@@ -1,12 +1,13 @@
 //! Who a submission and its certificate belong to: an enterprise or a person.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::text::{HOLDER_NAME_MAX_CHARS, printed_text};
 use super::{IdNumber, ParseError, Uscc};
 
 /// A holder as the API shows it: `{"type": "enterprise"|"person", "id": …, "name": …}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Holder {
     Enterprise { id: Uscc, name: String },
@@ -14,7 +15,7 @@ pub enum Holder {
 }
 
 /// Which kind of holder a certificate template is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HolderType {
     Enterprise,

@@ -1,6 +1,7 @@
 //! 公民身份号码 (citizen ID number, GB 11643-1999).
 
 use std::fmt;
+use utoipa::ToSchema;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 const CHECK: &[u8; 11] = b"10X98765432";
 
 /// An 18-character ID number with a real birth date and a correct MOD 11-2 check character.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct IdNumber(String);
 

@@ -2,6 +2,7 @@
 //! (GB/T 36904): `<root>.<type code>.<authority code>.<sequence>.<version>.<check>`.
 
 use std::fmt;
+use utoipa::ToSchema;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,7 @@ pub fn mod37_36(input: &str) -> Option<char> {
 }
 
 /// A parsed and checked identifier. The sequence is the year followed by a 7-digit serial.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Identifier(String);
 

@@ -2,6 +2,7 @@ use std::fmt;
 
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ParseError;
 
@@ -10,7 +11,7 @@ const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const SUBMISSION_RANDOM_LEN: usize = 12;
 
 /// A submission id, `S` followed by 12 Crockford base32 characters (60 random bits).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct SubmissionId(String);
 
@@ -63,7 +64,7 @@ impl fmt::Display for SubmissionId {
 }
 
 /// The public, non-secret name of an API token (a prefix of its hash), used in audit events.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct TokenId(pub String);
 
 impl fmt::Display for TokenId {

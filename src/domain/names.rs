@@ -1,5 +1,6 @@
 use std::fmt;
 use std::str::FromStr;
+use utoipa::ToSchema;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,7 @@ const MATERIAL_NAME_MAX_CHARS: usize = 100;
 
 /// The name of a declared material, e.g. `营业执照副本`. It appears in URLs
 /// (`…/materials/{name}`), so it may not hold a slash, a backslash or be a dot path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct MaterialName(String);
 
@@ -58,7 +59,7 @@ impl fmt::Display for MaterialName {
 }
 
 /// A department code such as `SCJG` (市场监管), `RSJ` or `GAJ`: 2–16 capitals or digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct DepartmentCode(String);
 
@@ -104,7 +105,7 @@ impl fmt::Display for DepartmentCode {
 /// An item code such as `wire-cable`: 1–64 characters, words of lowercase ASCII letters and
 /// digits joined by single hyphens (no hyphen first, last or doubled), so that a code reads
 /// as a name in a URL (`/guide/wire-cable`) and `-` or `--x` is never one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct ItemCode(String);
 
@@ -168,7 +169,7 @@ impl fmt::Display for ItemCode {
 }
 
 /// Who a token speaks for; see the role table in API.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Applicant,

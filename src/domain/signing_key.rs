@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     Active,
@@ -17,7 +18,7 @@ pub enum KeyStatus {
 pub const KID_LEN: usize = 16;
 
 /// What the store keeps of a key: its public half and its life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyRecord {
     /// The key id in tokens, the JWK Set and the API: the thumbprint's first [`KID_LEN`]
     /// characters.

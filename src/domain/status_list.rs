@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::certificate::CertStatus;
 use super::revocation::RevocationReason;
@@ -11,7 +12,7 @@ use super::signing_key::{KeyRecord, KeyStatus};
 
 /// The payload of the signed list. `iss` names the issuer (its public URL) so that a list
 /// cannot be passed off as another issuer's; `iat` repeats `issued_at` for JOSE libraries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StatusList {
     pub iss: String,
     pub iat: i64,
@@ -23,7 +24,7 @@ pub struct StatusList {
 }
 
 /// A certificate whose status is not plainly valid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListedCertificate {
     /// The certificate identifier (the token's `sub`).
     pub sub: String,
@@ -40,7 +41,7 @@ pub struct ListedCertificate {
     pub successor: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListedStatus {
     Revoked,
@@ -59,7 +60,7 @@ impl ListedStatus {
 }
 
 /// A revoked signing key: what it signed from `compromised_since` on is not to be trusted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListedKey {
     pub kid: String,
     pub compromised_since: Option<DateTime<Utc>>,

@@ -3,6 +3,7 @@
 //! action to append.
 
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use super::refusal::Refusal;
 use super::window_check::{ManifestEntry, Outcome, WindowReport};
 use super::{DepartmentCode, ItemCode, MaterialName, Sha256Digest, SubmissionId, holder::Holder};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Draft,
@@ -53,14 +54,14 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionOutcome {
     Approve,
     Reject,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Decision {
     pub decision: DecisionOutcome,
     pub comment: String,
@@ -68,7 +69,7 @@ pub struct Decision {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Item {
     pub code: ItemCode,
     pub department: DepartmentCode,
@@ -87,7 +88,7 @@ pub struct Item {
 }
 
 /// One step of an item's approval chain and, once taken, its decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StepState {
     pub name: String,
     pub department: DepartmentCode,
@@ -119,7 +120,7 @@ impl Item {
 
 /// A stored upload: the digest and size computed while it streamed to disk, and the file's
 /// name under the submission's directory (never derived from the material name).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StoredFile {
     pub sha256: Sha256Digest,
     pub size: u64,
@@ -127,7 +128,7 @@ pub struct StoredFile {
     pub uploaded_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Material {
     pub name: MaterialName,
     pub upload: Option<StoredFile>,
@@ -135,13 +136,13 @@ pub struct Material {
     pub returned_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReturnReason {
     pub material: MaterialName,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Submission {
     pub id: SubmissionId,
     pub holder: Holder,

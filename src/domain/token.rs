@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{DepartmentCode, Role, TokenId};
 
 /// What the store keeps of an API token: never the token itself, only its hash (the key).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenRecord {
     pub id: TokenId,
     pub role: Role,

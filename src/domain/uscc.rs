@@ -1,6 +1,7 @@
 //! 统一社会信用代码 (Unified Social Credit Code, GB 32100-2015).
 
 use std::fmt;
+use utoipa::ToSchema;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +14,7 @@ const WEIGHTS: [u32; 17] = [
 ];
 
 /// A USCC whose length, alphabet and MOD 31 check character are right.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Uscc(String);
 

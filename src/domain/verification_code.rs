@@ -21,6 +21,7 @@
 //! looked up first, and only a code not found is judged by its check character.
 
 use std::fmt;
+use utoipa::ToSchema;
 
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -64,7 +65,7 @@ fn check_symbol(random: &[u8]) -> u8 {
 }
 
 /// A well-formed code, held in its canonical form (16 characters, no dashes).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct VerificationCode(String);
 

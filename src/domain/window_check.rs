@@ -2,11 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{MaterialName, Sha256Digest};
 
 /// One frozen material: what the window check compares the files brought in against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ManifestEntry {
     pub name: MaterialName,
     pub sha256: Sha256Digest,
@@ -22,14 +23,14 @@ pub struct Presented {
     pub sha256: Sha256Digest,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Matched,
     Mismatch,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MaterialStatus {
     Matched,
@@ -37,7 +38,7 @@ pub enum MaterialStatus {
     Altered,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MaterialResult {
     pub name: MaterialName,
     pub status: MaterialStatus,
@@ -45,7 +46,7 @@ pub struct MaterialResult {
     pub actual_sha256: Option<Sha256Digest>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Unexpected {
     pub part: String,
     pub filename: Option<String>,
@@ -53,7 +54,7 @@ pub struct Unexpected {
 }
 
 /// The report as API.md shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WindowReport {
     pub outcome: Outcome,
     pub materials: Vec<MaterialResult>,

@@ -2,11 +2,12 @@
 //! `{"submission": …}` or `{"migrate": {…}}` per line) and answers 202 at once; `GET
 //! /batches/{id}` reports its progress and each line's result.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json::AppPath;
 use super::limits::declared_length;
@@ -19,10 +20,10 @@ use crate::service::batch::{self, BatchProgress};
 /// A batch file of 10,000 migration lines is about 8 MiB.
 const MAX_BATCH_BYTES: usize = 16 << 20;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/batches", post(start))
-        .route("/batches/{id}", get(progress))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(progress))
 }
 
 fn too_large() -> ServiceError {
@@ -31,8 +32,21 @@ fn too_large() -> ServiceError {
     ))
 }
 
+/// 开始批量签发或迁移（立即 202） / Start a batch of issuances or migrations (202 at once).
+///
 /// Takes the batch's place before reading a byte of its file, so that no more files are
 /// held in memory than batches may run: the next one is answered 503 at once.
+#[utoipa::path(
+    post,
+    path = "/batches",
+    tag = "batches",
+    request_body(
+        content(("application/x-ndjson"), (String = "text/plain")),
+        description = "JSON Lines：每行 `{\"submission\": …}` 或 `{\"migrate\": {…}}`，至多 16 MiB / one `{\"submission\": …}` or `{\"migrate\": {…}}` per line, at most 16 MiB"
+    ),
+    security(("bearer" = [])),
+    responses((status = 202, description = "已开始 / started", body = BatchProgress))
+)]
 async fn start(
     State(state): State<AppState>,
     caller: Actor,
@@ -61,6 +75,15 @@ async fn start(
     ))
 }
 
+/// 批次进度与每行结果 / A batch's progress and each line's result.
+#[utoipa::path(
+    get,
+    path = "/batches/{id}",
+    tag = "batches",
+    params(("id" = String, Path, description = "批次编号 / the batch's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "进度 / progress", body = BatchProgress))
+)]
 async fn progress(
     State(state): State<AppState>,
     caller: Actor,

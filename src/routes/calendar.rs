@@ -1,8 +1,9 @@
 //! The working-day calendar of a year: public to read, set by an admin.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json::{AppJson, AppPath};
 use crate::domain::ParseError;
@@ -11,8 +12,8 @@ use crate::domain::calendar::YearCalendar;
 use crate::routes::state::AppState;
 use crate::service::{ServiceError, calendar};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/calendar/{year}", get(read).put(put))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read, put))
 }
 
 fn year(raw: &str) -> Result<i32, ServiceError> {
@@ -30,6 +31,14 @@ fn year(raw: &str) -> Result<i32, ServiceError> {
         })
 }
 
+/// 一年的节假日与调休工作日 / A year's holidays and make-up working days.
+#[utoipa::path(
+    get,
+    path = "/calendar/{year}",
+    tag = "catalogue",
+    params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "年份 / the year")),
+    responses((status = 200, description = "日历 / the calendar", body = YearCalendar))
+)]
 async fn read(
     State(state): State<AppState>,
     AppPath(raw): AppPath<String>,
@@ -37,6 +46,16 @@ async fn read(
     Ok(Json(calendar::year(&state, year(&raw)?)?))
 }
 
+/// 设置一年的日历 / Set a year's calendar (admin).
+#[utoipa::path(
+    put,
+    path = "/calendar/{year}",
+    tag = "catalogue",
+    params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "年份 / the year")),
+    request_body = YearCalendar,
+    security(("bearer" = [])),
+    responses((status = 200, description = "日历 / the calendar", body = YearCalendar))
+)]
 async fn put(
     State(state): State<AppState>,
     caller: Actor,

@@ -1,14 +1,15 @@
 //! Issuing a certificate and reading it back: record, PDF, QR image, revocation, delivery.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::files::pdf_download;
 use super::json::{AppJson, AppPath};
@@ -21,23 +22,23 @@ use crate::service::certificates::{self, NewDelivery, optional};
 use crate::service::lifecycle::{self, Withdrawal};
 use crate::service::{ServiceError, issuance, submission_not_found};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/submissions/{id}/issue", post(issue))
-        .route("/certificates/{id}", get(read))
-        .route("/certificates/{id}/pdf", get(pdf))
-        .route("/certificates/{id}/qr.png", get(qr_png))
-        .route("/certificates/{id}/revoke", post(revoke))
-        .route("/certificates/{id}/suspend", post(suspend))
-        .route("/certificates/{id}/reinstate", post(reinstate))
-        .route("/certificates/{id}/withdraw-items", post(withdraw_items))
-        .route("/certificates/{id}/delivery", put(record_delivery))
-        .route("/certificates/{id}/delivery/events", post(delivery_event))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(issue))
+        .routes(routes!(read))
+        .routes(routes!(pdf))
+        .routes(routes!(qr_png))
+        .routes(routes!(revoke))
+        .routes(routes!(suspend))
+        .routes(routes!(reinstate))
+        .routes(routes!(withdraw_items))
+        .routes(routes!(record_delivery))
+        .routes(routes!(delivery_event))
 }
 
 /// The certificate record as the API shows it: the stored record and its `version` (the
 /// identifier's version segment).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Record {
     #[serde(flatten)]
     certificate: Certificate,
@@ -52,6 +53,15 @@ fn record(certificate: Certificate) -> Json<Record> {
     })
 }
 
+/// 签发：所有部门通过后生成签名证照 / Issue the signed certificate once every department approved.
+#[utoipa::path(
+    post,
+    path = "/submissions/{id}/issue",
+    tag = "certificates",
+    params(("id" = String, Path, description = "申报编号 / the submission's id")),
+    security(("bearer" = [])),
+    responses((status = 201, description = "已签发 / issued", body = Record))
+)]
 async fn issue(
     State(state): State<AppState>,
     caller: Actor,
@@ -62,6 +72,15 @@ async fn issue(
     Ok((StatusCode::CREATED, record(certificate)))
 }
 
+/// 证照记录 / The certificate record.
+#[utoipa::path(
+    get,
+    path = "/certificates/{id}",
+    tag = "certificates",
+    params(("id" = String, Path, description = "证照编号（含版本） / the certificate identifier, with its version")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "证照记录 / the certificate record", body = Record))
+)]
 async fn read(
     State(state): State<AppState>,
     caller: Actor,
@@ -70,6 +89,15 @@ async fn read(
     Ok(record(certificates::read(&state, &caller, &id)?))
 }
 
+/// 证照 PDF（签名） / The signed PDF.
+#[utoipa::path(
+    get,
+    path = "/certificates/{id}/pdf",
+    tag = "certificates",
+    params(("id" = String, Path, description = "证照编号（含版本） / the certificate identifier, with its version")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "PDF", content_type = "application/pdf", body = Vec<u8>))
+)]
 async fn pdf(
     State(state): State<AppState>,
     caller: Actor,
@@ -79,6 +107,15 @@ async fn pdf(
     Ok(pdf_download(&certificate, pdf))
 }
 
+/// 证照二维码 / The certificate's QR code.
+#[utoipa::path(
+    get,
+    path = "/certificates/{id}/qr.png",
+    tag = "certificates",
+    params(("id" = String, Path, description = "证照编号（含版本） / the certificate identifier, with its version")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "PNG", content_type = "image/png", body = Vec<u8>))
+)]
 async fn qr_png(
     State(state): State<AppState>,
     caller: Actor,
@@ -88,7 +125,7 @@ async fn qr_png(
     Ok(([(CONTENT_TYPE, "image/png")], png))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
     reason: RevocationReason,
@@ -96,6 +133,16 @@ struct RevokeBody {
     text: String,
 }
 
+/// 撤销 / Revoke.
+#[utoipa::path(
+    post,
+    path = "/certificates/{id}/revoke",
+    tag = "certificates",
+    params(("id" = String, Path, description = "证照编号（含版本） / the certificate identifier, with its version")),
+    request_body = RevokeBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "证照记录 / the certificate record", body = Record))
+)]
 async fn revoke(
     State(state): State<AppState>,
     caller: Actor,
@@ -108,7 +155,7 @@ async fn revoke(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SuspendBody {
     reason: String,
@@ -120,6 +167,16 @@ fn reason(text: &str) -> Result<String, ServiceError> {
     check_reason(text).map_err(|e| ServiceError::invalid("reason", e))
 }
 
+/// 暂扣 / Suspend.
+#[utoipa::path(
+    post,
+    path = "/certificates/{id}/suspend",
+    tag = "certificates",
+    params(("id" = String, Path, description = "证照编号（含版本） / the certificate identifier, with its version")),
+    request_body = SuspendBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "证照记录 / the certificate record", body = Record))
+)]
 async fn suspend(
     State(state): State<AppState>,
     caller: Actor,
@@ -146,12 +203,22 @@ async fn suspend(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReinstateBody {
     reason: String,
 }
 
+/// 恢复 / Reinstate a suspended certificate.
+#[utoipa::path(
+    post,
+    path = "/certificates/{id}/reinstate",
+    tag = "certificates",
+    params(("id" = String, Path, description = "证照编号（含版本） / the certificate identifier, with its version")),
+    request_body = ReinstateBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "证照记录 / the certificate record", body = Record))
+)]
 async fn reinstate(
     State(state): State<AppState>,
     caller: Actor,
@@ -164,14 +231,26 @@ async fn reinstate(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WithdrawBody {
     items: Vec<String>,
     reason: String,
 }
 
-/// 201 with the new version, or 200 with the revoked certificate when the last items left.
+/// 撤回部分事项 / Withdraw items.
+///
+/// 201 新版本；若已无事项，200 已撤销的证照 / 201 with the new version, or 200 with the
+/// revoked certificate when the last items left.
+#[utoipa::path(
+    post,
+    path = "/certificates/{id}/withdraw-items",
+    tag = "certificates",
+    params(("id" = String, Path, description = "证照编号（含版本） / the certificate identifier, with its version")),
+    request_body = WithdrawBody,
+    security(("bearer" = [])),
+    responses((status = 201, description = "新版本 / the new version", body = Record), (status = 200, description = "最后的事项撤回后证照已撤销 / revoked, no item left", body = Record))
+)]
 async fn withdraw_items(
     State(state): State<AppState>,
     caller: Actor,
@@ -195,7 +274,7 @@ async fn withdraw_items(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DeliveryBody {
     method: DeliveryMethod,
@@ -204,6 +283,16 @@ struct DeliveryBody {
     address: Option<String>,
 }
 
+/// 寄递信息 / How the certificate reaches its holder.
+#[utoipa::path(
+    put,
+    path = "/certificates/{id}/delivery",
+    tag = "certificates",
+    params(("id" = String, Path, description = "证照编号（含版本） / the certificate identifier, with its version")),
+    request_body = DeliveryBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "证照记录 / the certificate record", body = Record))
+)]
 async fn record_delivery(
     State(state): State<AppState>,
     caller: Actor,
@@ -221,14 +310,23 @@ async fn record_delivery(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DeliveryEventBody {
     status: String,
     note: Option<String>,
 }
 
-/// Appends how the parcel moved (`picked_up`, `in_transit`, `delivered`, …).
+/// 寄递进度 / How the parcel moved (`picked_up`, `in_transit`, `delivered`, …).
+#[utoipa::path(
+    post,
+    path = "/certificates/{id}/delivery/events",
+    tag = "certificates",
+    params(("id" = String, Path, description = "证照编号（含版本） / the certificate identifier, with its version")),
+    request_body = DeliveryEventBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "证照记录 / the certificate record", body = Record))
+)]
 async fn delivery_event(
     State(state): State<AppState>,
     caller: Actor,

@@ -4,16 +4,17 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::json::{AppJson, AppPath};
 use crate::domain::actor::Actor;
 use crate::domain::check_reason;
 use crate::domain::submission::DecisionOutcome;
 use crate::routes::state::AppState;
-use crate::service::submissions;
+use crate::service::submissions::{self, SubmissionView};
 use crate::service::{ErrorKind, ServiceError};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     decision: String,
@@ -21,6 +22,19 @@ pub struct DecisionBody {
     comment: String,
 }
 
+/// 部门审批本部门的事项 / A department decides its own item.
+#[utoipa::path(
+    post,
+    path = "/submissions/{id}/items/{code}/decision",
+    tag = "submissions",
+    params(
+        ("id" = String, Path, description = "申报编号 / the submission's id"),
+        ("code" = String, Path, description = "事项编码 / the item's code")
+    ),
+    request_body = DecisionBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "申报 / the submission", body = SubmissionView))
+)]
 #[tracing::instrument(skip_all, fields(caller = %caller.label(), submission = %id, item = %code))]
 pub async fn decide(
     State(state): State<AppState>,

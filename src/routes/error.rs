@@ -7,7 +7,9 @@ use axum::Json;
 use axum::http::header::{ACCEPT, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::service::{ErrorKind, ServiceError};
 
@@ -79,16 +81,54 @@ pub fn generic_error(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
+/// The one error shape of the API.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// What went wrong, for programs: `snake_case`, stable (`not_found`, `invalid_uscc`, …).
+    pub code: String,
+    /// For people: Chinese, then ` / `, then English.
+    pub message: String,
+    /// The part of the request at fault, as a path into it (`holder.id`, `items[2].code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// More about the error where one has more (the certificate in force that a filing
+    /// conflicts with, the materials that differ).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    /// The request's id, as in its `x-request-id` header and the service's log lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ErrorResponse {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorResponse {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+                field: None,
+                details: None,
+                request_id: None,
+            },
+        }
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(field) = self.field {
-            error["field"] = Value::String(field);
-        }
-        if let Some(details) = self.details {
-            error["details"] = details;
-        }
-        let mut response = json_error(status_of(self.kind), json!({ "error": error }));
+        let mut body = ErrorResponse::new(self.code, self.message);
+        body.error.field = self.field;
+        body.error.details = self.details;
+        let mut response = json_error(status_of(self.kind), body.to_value());
         // A full store, the batches all taken, one address's share: it passes, so the client
         // is told to retry.
         if matches!(

@@ -1,13 +1,30 @@
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::routes::error::ErrorResponse;
 use crate::routes::state::AppState;
 use crate::service::{ServiceError, health};
 
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`
+    status: &'static str,
+}
+
 /// 200 when the store answers a read and material files can be written; 503 naming what
 /// cannot, and why, otherwise.
-pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ServiceError> {
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses(
+        (status = 200, description = "正常 / serving", body = Health),
+        (status = 503, description = "存储或材料目录不可写 / the store or the material files cannot be written", body = ErrorResponse)
+    )
+)]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ServiceError> {
     health::check(&state)?;
-    Ok(Json(json!({"status": "ok"})))
+    Ok(Json(Health { status: "ok" }))
 }

@@ -16,7 +16,6 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::routes::error::{ErrorBody, generic_error, wants_json_error};
 use crate::routes::state::AppState;
@@ -216,18 +215,24 @@ fn page_headers() -> [(HeaderName, HeaderValue); 4] {
     ]
 }
 
+/// Sets [`page_headers`] on a response; a page that sets its own `Cache-Control` keeps it.
+pub async fn set_page_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in page_headers() {
+        if name == CACHE_CONTROL {
+            headers.entry(name).or_insert(value);
+        } else {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
 /// Sets [`page_headers`] on every response of `router`.
 pub fn with_page_headers<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    page_headers()
-        .into_iter()
-        .fold(router, |router, (name, value)| {
-            if name == CACHE_CONTROL {
-                router.layer(SetResponseHeaderLayer::if_not_present(name, value))
-            } else {
-                router.layer(SetResponseHeaderLayer::overriding(name, value))
-            }
-        })
+    router.layer(axum::middleware::from_fn(set_page_headers))
 }

@@ -21,6 +21,7 @@ mod keys;
 pub mod limits;
 mod materials;
 mod multipart;
+mod openapi;
 mod services;
 pub mod state;
 mod status_list;
@@ -31,57 +32,67 @@ mod verify;
 mod verify_page;
 mod window_check;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::Redirect;
-use axum::routing::{get, post, put};
+use axum::routing::get;
+use tokio::sync::Semaphore;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::routes::state::AppState;
 
 pub use html::render_html_errors;
 
-pub fn router() -> Router<AppState> {
-    let uploads = limits::verify_upload_places();
+/// The routes of the API and of the machines' public documents, each documented by its
+/// handler: the server serves them and `/api/v1/openapi.json` describes them, from this one
+/// list.
+fn api_routes(uploads: Arc<Semaphore>) -> OpenApiRouter<AppState> {
     let api = submissions::router()
         .merge(certificates::router())
         .merge(batches::router())
         .merge(services::router())
         .merge(calendar::router())
-        .route("/submissions/{id}/materials/{name}", put(materials::upload))
-        .route(
-            "/submissions/{id}/window-check",
-            post(window_check::window_check).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/submissions/{id}/items/{code}/decision",
-            post(decisions::decide),
-        )
-        .route("/tokens", post(tokens::create).get(tokens::list))
-        .route("/tokens/{id}/revoke", post(tokens::revoke))
-        .route("/keys", get(keys::list))
-        .route("/keys/rotate", post(keys::rotate))
-        .route("/keys/{kid}/revoke", post(keys::revoke))
-        .route(
-            "/verify",
-            post(verify::api).layer(axum::middleware::from_fn_with_state(
-                uploads.clone(),
+        .routes(routes!(materials::upload))
+        .routes(routes!(window_check::window_check).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(decisions::decide))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(keys::revoke))
+        .routes(
+            routes!(verify::api).layer(axum::middleware::from_fn_with_state(
+                uploads,
                 limits::verify_upload_place,
             )),
         )
+        .routes(routes!(openapi::serve))
         .layer(axum::middleware::from_fn(caller::no_store_for_callers));
-    Router::new()
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
-        .route("/healthz", get(health::healthz))
-        .route("/.well-known/jwks.json", get(jwks::jwks))
-        .route("/.well-known/status-list", get(status_list::status_list))
-        .merge(html::with_page_headers(
-            Router::new()
-                .route("/v/{token}", get(verify::page))
-                .route("/c/{code}", get(verify::code_page)),
-        ))
-        .merge(console::router())
+        .routes(routes!(health::healthz))
+        .routes(routes!(jwks::jwks))
+        .routes(routes!(status_list::status_list))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(verify::page))
+                .routes(routes!(verify::code_page))
+                .layer(axum::middleware::from_fn(html::set_page_headers)),
+        )
+}
+
+pub fn router() -> Router<AppState> {
+    // The API's PDF uploads and the verification page's share their places.
+    let uploads = limits::verify_upload_places();
+    let (api, _) = api_routes(uploads.clone()).split_for_parts();
+    api.merge(console::router())
         .merge(guide::router())
         .merge(verify_page::router(uploads))
+        .route("/api/docs", get(openapi::page))
         .route("/static/{file}", get(assets::serve))
         .route("/", get(|| async { Redirect::to("/verify") }))
         .fallback(html::not_found)

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json::{AppJson, AppPath, AppQuery};
 use crate::domain::actor::Actor;
@@ -16,18 +18,18 @@ use crate::domain::identifier::Identifier;
 use crate::domain::submission::{Event, FiledItem, NewSubmission, ReturnReason, Submission};
 use crate::domain::{DepartmentCode, ItemCode, MaterialName, check_reason};
 use crate::routes::state::AppState;
-use crate::service::submissions::{self, PreReview};
+use crate::service::submissions::{self, PreReview, SubmissionView};
 use crate::service::{ErrorKind, ServiceError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/submissions", post(create).get(due))
-        .route("/submissions/{id}", get(read))
-        .route("/submissions/{id}/submit", post(submit))
-        .route("/submissions/{id}/pre-review", post(pre_review))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, due))
+        .routes(routes!(read))
+        .routes(routes!(submit))
+        .routes(routes!(pre_review))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HolderBody {
     #[serde(rename = "type")]
@@ -36,7 +38,7 @@ struct HolderBody {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ItemBody {
     code: String,
@@ -44,13 +46,13 @@ struct ItemBody {
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MaterialBody {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     holder: HolderBody,
@@ -67,14 +69,27 @@ struct CreateBody {
     renew: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DueQuery {
+    /// Submissions due within this many working days.
     due_within: Option<u32>,
+    /// `true`: submissions past their due date.
     overdue: Option<bool>,
 }
 
-/// `?due_within=N` (working days) and/or `?overdue=true`: the submissions a clerk must act on.
+/// 将到期或已逾期的申报 / The submissions a clerk must act on.
+///
+/// `?due_within=N` (working days) and/or `?overdue=true`.
+#[utoipa::path(
+    get,
+    path = "/submissions",
+    tag = "submissions",
+    params(DueQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "到期或逾期的申报 / submissions due or overdue", body = [SubmissionView]))
+)]
 async fn due(
     State(state): State<AppState>,
     caller: Actor,
@@ -158,6 +173,15 @@ fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
     })
 }
 
+/// 网上申报：新建申报（草稿） / File a submission (a draft until submitted).
+#[utoipa::path(
+    post,
+    path = "/submissions",
+    tag = "submissions",
+    request_body = CreateBody,
+    security(("bearer" = [])),
+    responses((status = 201, description = "已建立 / created", body = SubmissionView))
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Actor,
@@ -177,6 +201,15 @@ fn view(
         .map_err(ServiceError::internal)
 }
 
+/// 申报及其历史 / A submission and its history.
+#[utoipa::path(
+    get,
+    path = "/submissions/{id}",
+    tag = "submissions",
+    params(("id" = String, Path, description = "申报编号 / the submission's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "申报 / the submission", body = SubmissionView))
+)]
 async fn read(
     State(state): State<AppState>,
     caller: Actor,
@@ -186,6 +219,15 @@ async fn read(
     view(&state, &submission, Some(&history))
 }
 
+/// 提交预审 / Submit for pre-review, once every material is uploaded.
+#[utoipa::path(
+    post,
+    path = "/submissions/{id}/submit",
+    tag = "submissions",
+    params(("id" = String, Path, description = "申报编号 / the submission's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "已提交 / submitted", body = SubmissionView))
+)]
 async fn submit(
     State(state): State<AppState>,
     caller: Actor,
@@ -198,14 +240,14 @@ async fn submit(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReasonBody {
     material: String,
     reason: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PreReviewBody {
     decision: String,
@@ -213,6 +255,18 @@ struct PreReviewBody {
     reasons: Vec<ReasonBody>,
 }
 
+/// 预审 / Pre-review.
+///
+/// 通过，或逐项说明退回的材料 / Approve, or return naming each faulty material.
+#[utoipa::path(
+    post,
+    path = "/submissions/{id}/pre-review",
+    tag = "submissions",
+    params(("id" = String, Path, description = "申报编号 / the submission's id")),
+    request_body = PreReviewBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "预审结果 / reviewed", body = SubmissionView))
+)]
 async fn pre_review(
     State(state): State<AppState>,
     caller: Actor,

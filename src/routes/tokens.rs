@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::json::{AppJson, AppPath};
 use crate::domain::actor::Actor;
@@ -13,19 +13,45 @@ use crate::domain::token::TokenRecord;
 use crate::routes::state::AppState;
 use crate::service::{ServiceError, tokens};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
+    /// `applicant`, `pre_reviewer`, `approver`, `clerk` or `admin`.
     role: String,
+    /// The department an approver decides for (a code of the catalogue).
     department: Option<String>,
+    /// The holder (USCC or ID number) an applicant files for.
     holder: Option<String>,
 }
 
+/// A new token: the secret, shown this once, and its record.
+#[derive(Serialize, ToSchema)]
+pub struct NewToken {
+    /// 令牌本身，仅此一次显示 / the token itself, shown this once.
+    token: String,
+    #[serde(flatten)]
+    record: TokenRecord,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    tokens: Vec<TokenRecord>,
+}
+
+/// 新建令牌（管理员） / Create a token (admin).
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "administration",
+    request_body = TokenBody,
+    security(("bearer" = [])),
+    responses((status = 201, description = "已建立 / created", body = NewToken))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Actor,
     AppJson(body): AppJson<TokenBody>,
-) -> Result<(StatusCode, Json<Value>), ServiceError> {
+) -> Result<(StatusCode, Json<NewToken>), ServiceError> {
     let token = tokens::create(
         &*state.store,
         &caller,
@@ -34,25 +60,41 @@ pub async fn create(
         body.holder.as_deref(),
     )
     .await?;
-    let r = &token.record;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "token": token.secret, "id": r.id, "role": r.role, "department": r.department,
-            "holder": r.holder, "created_at": r.created_at,
-        })),
+        Json(NewToken {
+            token: token.secret,
+            record: token.record,
+        }),
     ))
 }
 
+/// 全部令牌（不含令牌本身） / Every token's record, never the token itself (admin).
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "administration",
+    security(("bearer" = [])),
+    responses((status = 200, description = "令牌 / tokens", body = TokenList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Actor,
-) -> Result<Json<Value>, ServiceError> {
-    Ok(Json(
-        json!({ "tokens": tokens::list(&*state.store, &caller)? }),
-    ))
+) -> Result<Json<TokenList>, ServiceError> {
+    Ok(Json(TokenList {
+        tokens: tokens::list(&*state.store, &caller)?,
+    }))
 }
 
+/// 吊销令牌 / Revoke a token (admin).
+#[utoipa::path(
+    post,
+    path = "/tokens/{id}/revoke",
+    tag = "administration",
+    params(("id" = String, Path, description = "令牌编号 / the token's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "已吊销 / revoked", body = TokenRecord))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Actor,

@@ -11,6 +11,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::error::json_error;
 use super::json;
@@ -22,7 +23,23 @@ use crate::service::verdict::{Finding, InputProblem, Verdict};
 use crate::service::verification::{self, MAX_PDF_BYTES};
 use crate::service::{ErrorKind, ServiceError};
 
-/// Whatever follows `/v/` is answered with a verdict, even a segment that is not UTF-8.
+/// 扫码核验 / The QR code's target.
+///
+/// `Accept: application/json` 得到 JSON，否则为页面 / The verdict as JSON when asked for, a
+/// page otherwise. Whatever follows `/v/`
+/// is answered with a verdict, even a segment that is not UTF-8.
+#[utoipa::path(
+    get,
+    path = "/v/{token}",
+    tag = "verification",
+    params(("token" = String, Path, description = "二维码中的签名令牌 / the signed token of the QR code")),
+    responses(
+        (status = 200, description = "结论 / the verdict", content(
+            (Finding = "application/json"),
+            ("text/html")
+        ))
+    )
+)]
 pub async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -35,9 +52,23 @@ pub async fn page(
     with_cache_headers(finding.and_then(|finding| respond(&state, &headers, finding)))
 }
 
-/// `/c/{code}`: the printed short link, or a code typed in any accepted spelling. A code we
-/// never issued is `not_issued` with 404; a mistyped one (its check character fails)
-/// `code_typo` with 400; one that is not a code at all, `malformed` with 400.
+/// 核验码核验 / Verify a verification code (核验码).
+///
+/// 证照上印的短链接，或以任何写法输入的核验码；从未签发的为 404 `not_issued`，校验位不符的为
+/// 400 `code_typo`，不是核验码的为 400 `malformed` / The printed short link, or a code typed in any accepted spelling. A code we never issued is `not_issued` with 404;
+/// a mistyped one (its check character fails) `code_typo` with 400; one that is not a code at
+/// all, `malformed` with 400.
+#[utoipa::path(
+    get,
+    path = "/c/{code}",
+    tag = "verification",
+    params(("code" = String, Path, description = "16 位核验码 / the 16-character verification code")),
+    responses(
+        (status = 200, description = "结论 / the verdict", content((Finding = "application/json"), ("text/html"))),
+        (status = 400, description = "核验码有误 / a mistyped or malformed code", content((Finding = "application/json"), ("text/html"))),
+        (status = 404, description = "从未签发 / never issued", content((Finding = "application/json"), ("text/html")))
+    )
+)]
 pub async fn code_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -61,14 +92,34 @@ pub async fn code_page(
 }
 
 /// `{"token": …}` (a token or a pasted link) or `{"code": …}`, exactly one.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
+    /// 二维码中的令牌或扫得的链接 / the QR's token, or the link it holds
     token: Option<String>,
+    /// 核验码 / a verification code
     code: Option<String>,
 }
 
-/// A file over the limit is `unusable_input` (422) with an `error` beside the verdict.
+/// 核验令牌、核验码或 PDF / Verify a token, a code or a PDF.
+///
+/// `{token}` or `{code}` as JSON; any other body is the PDF itself. A file over the limit is `unusable_input` (422) with an `error`
+/// beside the verdict.
+#[utoipa::path(
+    post,
+    path = "/verify",
+    tag = "verification",
+    request_body(content(
+        (VerifyBody = "application/json"),
+        (Vec<u8> = "application/pdf")
+    )),
+    responses(
+        (status = 200, description = "结论 / the verdict", body = Finding),
+        (status = 400, description = "核验码有误（结论 `code_typo`，Finding），或请求无法读取（ErrorResponse） / a mistyped code (the verdict `code_typo`, a Finding), or a request that cannot be read (an ErrorResponse)", content_type = "application/json"),
+        (status = 415, description = "不是 PDF（结论 `unusable_input`，Finding） / not a PDF (the verdict `unusable_input`, a Finding)", body = Finding),
+        (status = 422, description = "文件无法读取或过大（结论 `unusable_input`，Finding，过大时另有 `error`），或请求内容无效（ErrorResponse） / a file unreadable or too large (the verdict `unusable_input`, a Finding, with an `error` when too large), or an invalid request (an ErrorResponse)", content_type = "application/json")
+    )
+)]
 pub async fn api(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::json::{AppJson, AppPath};
 use super::multipart::{self, MAX_PARTS, Parts, hash_parts, too_many_parts};
@@ -15,19 +16,36 @@ use crate::routes::state::AppState;
 use crate::service::ServiceError;
 use crate::service::submissions;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DigestEntry {
     name: String,
     sha256: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DigestsBody {
     digests: Vec<DigestEntry>,
 }
 
+/// 窗口核对 / The window check.
+///
+/// 申请人带来的文件（multipart，逐个计算 SHA-256）或仅其摘要，与预审通过的材料比对 / The
+/// files brought in (multipart, each hashed as it streams) or only their digests, compared
+/// with the pre-reviewed materials.
+#[utoipa::path(
+    post,
+    path = "/submissions/{id}/window-check",
+    tag = "submissions",
+    params(("id" = String, Path, description = "申报编号 / the submission's id")),
+    request_body(content(
+        (DigestsBody = "application/json"),
+        ("multipart/form-data")
+    )),
+    security(("bearer" = [])),
+    responses((status = 200, description = "核对结果 / the report", body = WindowReport))
+)]
 #[tracing::instrument(skip_all, fields(caller = %caller.label(), submission = %id))]
 pub async fn window_check(
     State(state): State<AppState>,

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use utoipa::ToSchema;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -410,7 +411,7 @@ pub async fn run(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchState {
     Running,
@@ -418,7 +419,7 @@ pub enum BatchState {
 }
 
 /// A batch on a running server, as `GET /api/v1/batches/{id}` and the console show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BatchProgress {
     pub id: String,
     pub state: BatchState,

@@ -2,6 +2,7 @@
 //! on disk, and its promise counted on the service's calendar today.
 
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -14,7 +15,7 @@ use crate::domain::submission::{Event, Item, Status, Submission};
 use crate::domain::{MaterialName, Sha256Digest, SubmissionId};
 
 /// A material as clients see it: its digest and size, never the file's name on disk.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MaterialView<'a> {
     name: &'a MaterialName,
     sha256: Option<&'a Sha256Digest>,
@@ -24,7 +25,7 @@ pub struct MaterialView<'a> {
 }
 
 /// A submission as the API and the console show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SubmissionView<'a> {
     id: &'a SubmissionId,
     status: Status,

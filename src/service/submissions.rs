@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use chrono::Utc;
 use futures_util::Stream;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::submission_view::finished_on;
 pub use super::submission_view::{SubmissionView, view, views};
@@ -249,7 +250,7 @@ pub async fn decide(
 }
 
 /// What an upload stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Uploaded {
     pub name: MaterialName,
     pub sha256: Sha256Digest,

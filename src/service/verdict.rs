@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::certificate::{CertField, CertStatus, Certificate, Change, RevocationReason};
 use crate::service::issuance::CHINA;
@@ -11,7 +12,7 @@ use crate::signing::{Claims, KeyRing, KeyStatus, parse_token};
 
 /// The distinct answers a verifier can get (API.md, "Verdicts and exit codes, completed").
 /// The last two only the offline verifier gives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Valid,
@@ -39,7 +40,7 @@ pub enum Verdict {
 
 /// How a verdict is shown: green for valid, red for what must not be trusted, amber for what
 /// needs a look (a replaced or suspended version, a typo, a file we cannot read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Tone {
     Green,
@@ -137,7 +138,7 @@ impl Verdict {
 }
 
 /// What a verifier may see: no full ID number, no internal ids.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PublicCertificate {
     pub id: String,
     /// The verification code printed beside the QR code (none on the first version's).
@@ -188,7 +189,7 @@ impl From<&Certificate> for PublicCertificate {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Revocation {
     pub reason: RevocationReason,
     pub text: String,
@@ -196,7 +197,7 @@ pub struct Revocation {
 }
 
 /// The verdict and everything known that explains it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Finding {
     pub verdict: Verdict,
     pub message: String,
@@ -225,7 +226,7 @@ pub struct Finding {
 }
 
 /// The end of a superseded version's chain of successors.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Latest {
     pub id: String,
     pub code: Option<String>,
@@ -238,14 +239,14 @@ pub struct Latest {
 }
 
 /// The verdict of the certificate an altered copy claims to be.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CertificateVerdict {
     pub verdict: Verdict,
     pub message: String,
 }
 
 /// Why a file handed to a verifier cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InputProblem {
     NotPdf,
@@ -274,7 +275,7 @@ impl InputProblem {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Suspension {
     pub reason: String,
     /// The last day of the suspension, if it has one.
@@ -282,7 +283,7 @@ pub struct Suspension {
     pub suspended_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Successor {
     pub id: String,
     pub code: Option<String>,

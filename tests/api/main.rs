@@ -18,6 +18,7 @@ mod lifecycle;
 mod logs_and_config;
 mod one_binary;
 mod one_licence;
+mod openapi;
 mod permit_photo;
 mod photo;
 mod plausible_values;

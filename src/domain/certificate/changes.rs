@@ -2,12 +2,13 @@
 //! shown it.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::CertContent;
 
 /// One difference between two versions of a certificate, as a verifier is shown it: a
 /// removed item has no `after`, an added one no `before`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Change {
     pub what: String,
     pub before: Option<String>,

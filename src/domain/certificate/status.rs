@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::Certificate;
 use crate::domain::identifier::Identifier;
@@ -11,7 +12,7 @@ use crate::domain::refusal::Refusal;
 use crate::domain::revocation::RevocationReason;
 use crate::domain::submission::Action;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum CertStatus {
     Valid,

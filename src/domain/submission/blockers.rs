@@ -1,6 +1,7 @@
 //! What still stands between a submission and its certificate, as a list a clerk can act on.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{DecisionOutcome, Status, Submission};
 use crate::domain::refusal::Refusal;
@@ -8,7 +9,7 @@ use crate::domain::{DepartmentCode, ItemCode};
 
 /// Why a submission cannot be issued yet, as the 409's `details` and the console list it:
 /// `{"reason": "window_check", "status": …}`, `{"reason": "item_pending", "item": …, …}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Blocker {
     /// A certificate-free kind: its outcome is the items' decisions.

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{DecisionOutcome, ReturnReason};
 use crate::domain::revocation::RevocationReason;
@@ -10,7 +11,7 @@ use crate::domain::window_check::WindowReport;
 use crate::domain::{DepartmentCode, ItemCode, MaterialName, Sha256Digest};
 
 /// What happened, as appended to the audit history. Digests involved are always included.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     Created,
@@ -80,7 +81,7 @@ pub enum Action {
 }
 
 /// One audit event. `seq` numbers the submission's events from 0 without gaps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     pub seq: u64,
     pub at: DateTime<Utc>,
