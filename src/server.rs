@@ -44,11 +44,8 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
         admission: Arc::new(limits::Admission::new(&state.settings)),
         state: state.clone(),
     };
+    let pages = state.clone();
     let router: Router = crate::routes::router()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::routes::render_html_errors,
-        ))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -63,6 +60,12 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
             limits::body_min_rate,
         ))
         .layer(axum::middleware::from_fn_with_state(gate, limits::admit))
+        // Outside the limits, so that their refusals (429, 503, 408, 413) take the last
+        // shape of every error too: JSON or a page, with the request's id.
+        .layer(axum::middleware::from_fn_with_state(
+            pages,
+            crate::routes::render_html_errors,
+        ))
         // A 5xx is logged where it arises (an internal error, with its cause); at error level
         // here, every 503 of a load-shedding burst would be a log line, feeding the flood.
         // The span is at info level so that its request id is on every line the service logs

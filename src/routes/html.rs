@@ -9,8 +9,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
-    X_CONTENT_TYPE_OPTIONS,
+    ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    RETRY_AFTER, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -130,6 +130,12 @@ pub async fn render_html_errors(
         let response = Response::from_parts(parts, Body::from(body.to_string()));
         return with_request_id(response, body, id);
     }
+    // What a client must still be told when the error becomes a page: when to come back,
+    // and which methods the address takes.
+    let kept: Vec<_> = [RETRY_AFTER, ALLOW]
+        .into_iter()
+        .filter_map(|name| Some((name.clone(), response.headers().get(&name)?.clone())))
+        .collect();
     let home = if console { "/console" } else { "/verify" };
     let page = state.pages.render(
         "console_error.html",
@@ -148,6 +154,7 @@ pub async fn render_html_errors(
             (error.status, error.message).into_response()
         }
     };
+    response.headers_mut().extend(kept);
     // The page may come from the router's fallback, outside every page's own headers.
     for (name, value) in page_headers() {
         response.headers_mut().entry(name).or_insert(value);
