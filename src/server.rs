@@ -10,7 +10,6 @@ use anyhow::Context;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::StatusCode;
 use axum::response::Response;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -22,37 +21,42 @@ use tower::load_shed::LoadShedLayer;
 use tower::util::{BoxCloneSyncService, MapRequestLayer};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::config::Settings;
+use crate::metrics::Limit;
 use crate::routes::limits::{self, AddressCounts, AddressPlace};
+use crate::routes::observe;
 use crate::routes::state::AppState;
 
 /// The whole service as one tower service: the router with its per-request layers, behind
 /// the admission of each request into its class and its address's share, behind one limit
 /// of requests in flight shared by every route (past either: 503 with `Retry-After`). Every
 /// request has an `x-request-id` (the client's, if usable, else a new UUID) before any of
-/// that runs, each log line of the request names it, and the response carries it back.
+/// that runs, each log line of the request names it, and the response carries it back. The
+/// metrics see every request from there on (`routes::observe`).
 pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infallible> {
     let limits = &state.settings.limits;
     let timeout = Duration::from_secs(limits.request_timeout_secs);
     let rate = limits::BodyRate::new(limits);
     let concurrency = limits.max_concurrent_requests;
     let memory = state.memory.clone();
+    let metrics = Arc::clone(&state.metrics);
+    let shed = Arc::clone(&metrics);
     let gate = limits::Gate {
         admission: Arc::new(limits::Admission::new(&state.settings)),
         state: state.clone(),
     };
+    // `Router::layer`s run once the route is found, the last added first.
     let router: Router = crate::routes::router()
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::routes::render_html_errors,
         ))
         .with_state(state)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             timeout,
+            limits::request_deadline,
         ))
         .layer(axum::middleware::from_fn_with_state(
             memory,
@@ -78,12 +82,20 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
                     )
                 })
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
-        );
+        )
+        .layer(axum::middleware::from_fn(observe::note_route));
     let service = ServiceBuilder::new()
         .layer(MapRequestLayer::new(drop_unusable_request_id))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(HandleErrorLayer::new(limits::overloaded))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            observe::record,
+        ))
+        .layer(HandleErrorLayer::new(move |error| {
+            shed.refused(Limit::MaxConcurrentRequests);
+            limits::overloaded(error)
+        }))
         .layer(LoadShedLayer::new())
         .layer(GlobalConcurrencyLimitLayer::new(concurrency))
         .service(router);
@@ -153,6 +165,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_connections = connections.max_total,
         "serving"
     );
+    let metrics = Arc::clone(&state.metrics);
     let app = build_app(state);
     tokio::spawn(give_back_freed_memory());
     let mut builder = http1::Builder::new();
@@ -178,11 +191,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             },
             () = &mut shutdown => break,
         };
-        let Some(place) = connections.admit(peer.ip()) else {
-            // Best effort: a client that is told why may come back later; one whose buffer is
-            // full is simply closed.
-            let _ = stream.try_write(&full);
-            continue;
+        let place = match connections.admit(peer.ip()) {
+            Ok(place) => place,
+            Err(limit) => {
+                metrics.refused(limit);
+                // Best effort: a client that is told why may come back later; one whose
+                // buffer is full is simply closed.
+                let _ = stream.try_write(&full);
+                continue;
+            }
         };
         let service = TowerToHyperService::new(app.clone().map_request(
             move |request: Request<hyper::body::Incoming>| {
@@ -275,9 +292,9 @@ impl Connections {
         }
     }
 
-    /// A place for a connection from `peer`, if there is one. A trusted proxy carries many
-    /// clients and is held only to the total.
-    fn admit(&self, peer: IpAddr) -> Option<ConnectionPlace> {
+    /// A place for a connection from `peer`, or the limit that leaves it none. A trusted
+    /// proxy carries many clients and is held only to the total.
+    fn admit(&self, peer: IpAddr) -> Result<ConnectionPlace, Limit> {
         let peer = peer.to_canonical();
         let address = if self
             .trusted_proxies
@@ -288,14 +305,15 @@ impl Connections {
         } else {
             Some(
                 self.per_address
-                    .take(limits::counted_as(peer), self.max_per_address)?,
+                    .take(limits::counted_as(peer), self.max_per_address)
+                    .ok_or(Limit::MaxConnectionsPerAddress)?,
             )
         };
         if self.total.fetch_add(1, Ordering::SeqCst) >= self.max_total {
             self.total.fetch_sub(1, Ordering::SeqCst);
-            return None;
+            return Err(Limit::MaxConnections);
         }
-        Some(ConnectionPlace {
+        Ok(ConnectionPlace {
             total: Arc::clone(&self.total),
             _address: address,
         })

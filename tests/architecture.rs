@@ -81,6 +81,7 @@ const ROUTE_SUPPORT: &[&str] = &[
     "files",
     "verdict",
     "limits",
+    "observe",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -21,6 +21,7 @@ mod keys;
 pub mod limits;
 mod materials;
 mod multipart;
+pub mod observe;
 mod services;
 pub mod state;
 mod status_list;
