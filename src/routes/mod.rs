@@ -20,6 +20,7 @@ mod jwks;
 mod keys;
 pub mod limits;
 mod materials;
+mod metrics;
 mod multipart;
 pub mod observe;
 mod services;
@@ -73,6 +74,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::scrape))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/.well-known/status-list", get(status_list::status_list))
         .merge(html::with_page_headers(

@@ -14,6 +14,7 @@ pub mod health;
 pub mod issuance;
 pub mod keys;
 pub mod lifecycle;
+pub mod metrics;
 pub mod preview;
 pub mod status_list;
 mod submission_view;

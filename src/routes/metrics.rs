@@ -1,0 +1,29 @@
+//! `GET /metrics`: the service's metrics in the Prometheus text format, for an admin token.
+
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::actor::Actor;
+use crate::routes::state::AppState;
+use crate::service::{ServiceError, metrics};
+
+pub async fn scrape(
+    State(state): State<AppState>,
+    caller: Actor,
+) -> Result<Response, ServiceError> {
+    let text = metrics::scrape(&state, &caller, &state.memory).await?;
+    Ok(exposition(text))
+}
+
+/// Each scrape reads the values of its moment: never stored.
+fn exposition(text: String) -> Response {
+    (
+        [
+            (CONTENT_TYPE, crate::metrics::CONTENT_TYPE),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response()
+}
