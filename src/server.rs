@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::util::{BoxCloneSyncService, MapRequestLayer};
@@ -135,7 +136,8 @@ fn drop_unusable_request_id(mut request: Request) -> Request {
 }
 
 /// Binds, prints `listening on http://ADDR` as the first line of standard output, and serves
-/// until SIGTERM or Ctrl-C, finishing requests in flight.
+/// until SIGTERM or Ctrl-C, finishing requests in flight. With `metrics_listen`, serves
+/// `GET /metrics` there too, without a token (see [`serve_metrics`]).
 ///
 /// Connections are served by hyper directly (not `axum::serve`), HTTP/1.1 only, so that each
 /// is held to the limits: a connection with no request (or unfinished headers) for
@@ -146,6 +148,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
+    let metrics_listener = match settings.metrics_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding metrics_listen {address}"))?,
+        ),
+        None => None,
+    };
     let addr = listener.local_addr()?;
     let public_url = settings
         .public_url
@@ -165,14 +175,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_connections = connections.max_total,
         "serving"
     );
-    let metrics = Arc::clone(&state.metrics);
-    let app = build_app(state);
-    tokio::spawn(give_back_freed_memory());
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(max_header_bytes);
+    if let Some(listener) = metrics_listener {
+        tracing::info!(addr = %listener.local_addr()?, "serving metrics");
+        let router = crate::routes::metrics_listener().with_state(state.clone());
+        tokio::spawn(serve_metrics(listener, router, builder.clone()));
+    }
+    let metrics = Arc::clone(&state.metrics);
+    let app = build_app(state);
+    tokio::spawn(give_back_freed_memory());
     let full = connections_full();
     let graceful = GracefulShutdown::new();
     println!("listening on http://{addr}");
@@ -231,6 +246,40 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connections the metrics listener serves at once: a scraper or two, and whoever looks.
+const METRICS_CONNECTIONS: usize = 8;
+
+/// Serves the metrics listener (`metrics_listen`) until the process ends: its one route,
+/// without a token, on connections held to the service's header timeout and read buffer, at
+/// most [`METRICS_CONNECTIONS`] at once (past them a new one is closed). Its address is its
+/// only guard: a private one (loopback, a management network), never the public's.
+async fn serve_metrics(listener: TcpListener, router: Router, builder: http1::Builder) {
+    let places = Arc::new(Semaphore::new(METRICS_CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a metrics connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone().map_request(
+            |request: Request<hyper::body::Incoming>| request.map(axum::body::Body::new),
+        ));
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "metrics connection ended with an error");
+            }
+            drop(place);
+        });
+    }
 }
 
 /// How long a stop waits for the requests in flight.

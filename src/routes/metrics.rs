@@ -1,4 +1,6 @@
-//! `GET /metrics`: the service's metrics in the Prometheus text format, for an admin token.
+//! `GET /metrics`: the service's metrics in the Prometheus text format, for an admin token on
+//! the service's own address, and for anyone who reaches the metrics listener
+//! (`metrics_listen`), whose address is its guard.
 
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -13,6 +15,12 @@ pub async fn scrape(
     caller: Actor,
 ) -> Result<Response, ServiceError> {
     let text = metrics::scrape(&state, &caller, &state.memory).await?;
+    Ok(exposition(text))
+}
+
+/// The metrics listener's answer: no token asked.
+pub async fn open(State(state): State<AppState>) -> Result<Response, ServiceError> {
+    let text = metrics::exposition(&state, &state.memory).await?;
     Ok(exposition(text))
 }
 

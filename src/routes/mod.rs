@@ -92,3 +92,8 @@ pub fn router() -> Router<AppState> {
         .method_not_allowed_fallback(html::method_not_allowed)
         .layer(DefaultBodyLimit::max(json::JSON_LIMIT))
 }
+
+/// The metrics listener's one route (`metrics_listen`): `GET /metrics` without a token.
+pub fn metrics_listener() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics::open))
+}

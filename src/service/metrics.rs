@@ -22,8 +22,12 @@ pub async fn scrape(
     exposition(services, memory).await
 }
 
-/// The metrics in the Prometheus text format.
-async fn exposition(services: &Services, memory: &MemoryBudget) -> Result<String, ServiceError> {
+/// The metrics in the Prometheus text format, for whoever reaches the metrics listener
+/// (`metrics_listen`): its address is its only guard.
+pub async fn exposition(
+    services: &Services,
+    memory: &MemoryBudget,
+) -> Result<String, ServiceError> {
     let signing_key_age = {
         let ring = services.keys.read().await;
         ring.active()

@@ -1,9 +1,12 @@
 //! `/metrics`: what the service counts, read back by a parser we did not write (Python's
-//! `prometheus_client`), for an admin token.
+//! `prometheus_client`), on the service's own address (an admin token) and on the metrics
+//! listener (`metrics_listen`, no token).
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -275,4 +278,67 @@ async fn metrics_are_for_an_admin_and_refused_callers_get_the_apis_errors() {
         let body: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["error"]["code"], code, "{body}");
     }
+}
+
+#[tokio::test]
+async fn the_metrics_listener_needs_no_token_and_counts_the_connections_refused() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let launch = Launch {
+        env: vec![("RUST_LOG".into(), "onetrip=info".into())],
+        stderr: Some(log.path().to_path_buf()),
+    };
+    let app = TestApp::spawn_launched(
+        "metrics_listen = \"127.0.0.1:0\"\n[limits]\nmax_connections_per_address = 1\n",
+        launch,
+    )
+    .await;
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    let address = logged
+        .lines()
+        .find_map(|l| l.split("serving metrics addr=").nth(1))
+        .unwrap_or_else(|| panic!("no metrics address logged:\n{logged}"))
+        .trim()
+        .to_owned();
+    let open = format!("http://{address}/metrics");
+    let (status, content_type, cache, text) = scrape(&app, &open, None).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(cache, "no-store");
+    let refused = [("reason", "max_connections_per_address")];
+    assert_eq!(
+        value(&parse(&text), "onetrip_http_refused_total", &refused),
+        0.0
+    );
+
+    // One connection holds this address's only place; the next is told 503 and closed.
+    let service = app.url.trim_start_matches("http://").to_owned();
+    let held = TcpStream::connect(&service).unwrap();
+    let mut turned_away = TcpStream::connect(&service).unwrap();
+    turned_away
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    turned_away.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let (_, _, _, text) = scrape(&app, &open, None).await;
+    assert_eq!(
+        value(&parse(&text), "onetrip_http_refused_total", &refused),
+        1.0
+    );
+    drop(held);
+
+    // On the service's own address the metrics still ask for an admin token (once the held
+    // connection's place is given back).
+    let url = format!("{}/metrics", app.url);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = scrape(&app, &url, None).await.0;
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401);
+    let (status, _, _, text) = scrape(&app, &url, Some(&app.admin)).await;
+    assert_eq!(status, 200, "{text}");
 }
