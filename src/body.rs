@@ -9,6 +9,7 @@
 //! it is dropped: however many clients send at once, the bodies held never pass the budget.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -62,19 +63,42 @@ where
     }
 }
 
-/// Bytes of request bodies held in memory at once, for the whole service (counted in KiB).
+/// Bytes of request bodies held in memory at once, for the whole service (counted in KiB),
+/// and how many bodies it has refused.
 #[derive(Clone)]
-pub struct MemoryBudget(Arc<Semaphore>);
+pub struct MemoryBudget {
+    kib: Arc<Semaphore>,
+    refusals: Arc<AtomicU64>,
+}
 
 impl MemoryBudget {
     pub fn new(bytes: u64) -> Self {
         let kib = usize::try_from(bytes >> 10).unwrap_or(Semaphore::MAX_PERMITS);
-        Self(Arc::new(Semaphore::new(kib.min(Semaphore::MAX_PERMITS))))
+        Self {
+            kib: Arc::new(Semaphore::new(kib.min(Semaphore::MAX_PERMITS))),
+            refusals: Arc::default(),
+        }
     }
 
     /// What is left of the budget, in bytes.
     pub fn available(&self) -> u64 {
-        (self.0.available_permits() as u64) << 10
+        (self.kib.available_permits() as u64) << 10
+    }
+
+    /// The bodies refused for want of room since the budget was made.
+    pub fn refusals(&self) -> u64 {
+        self.refusals.load(Ordering::Relaxed)
+    }
+
+    /// `kib` more of the budget, or `OverBudget` (counted) when it has not that much left.
+    fn take(&self, kib: usize) -> Result<OwnedSemaphorePermit, ReceiveError> {
+        u32::try_from(kib)
+            .ok()
+            .and_then(|kib| Arc::clone(&self.kib).try_acquire_many_owned(kib).ok())
+            .ok_or_else(|| {
+                self.refusals.fetch_add(1, Ordering::Relaxed);
+                ReceiveError::OverBudget
+            })
     }
 }
 
@@ -147,10 +171,7 @@ impl Collector {
             let capacity = size.max(self.bytes.capacity() * 2).min(self.limit);
             let needed = capacity.div_ceil(1024).saturating_sub(self.charged_kib);
             if needed > 0 {
-                let permits = u32::try_from(needed).map_err(|_| ReceiveError::OverBudget)?;
-                let permit = Arc::clone(&self.budget.0)
-                    .try_acquire_many_owned(permits)
-                    .map_err(|_| ReceiveError::OverBudget)?;
+                let permit = self.budget.take(needed)?;
                 match &mut self.held {
                     Some(held) => held.merge(permit),
                     None => self.held = Some(permit),
@@ -236,6 +257,7 @@ mod tests {
             second.push(&[0u8; 40 << 10]),
             Err(ReceiveError::OverBudget)
         ));
+        assert_eq!(budget.refusals(), 1);
         drop(held);
         drop(second);
         assert_eq!(budget.available(), 64 << 10);

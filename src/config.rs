@@ -46,6 +46,10 @@ impl Default for Issuer {
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// A second address that serves only `GET /metrics`, without a token: a private one
+    /// (loopback, a management network). Unset, `/metrics` is served on `listen` alone, to an
+    /// admin token.
+    pub metrics_listen: Option<SocketAddr>,
     /// Base of every verification URL; defaults to `http://<bound address>`.
     pub public_url: Option<String>,
     /// The sled directory; material files live beside it under `materials/`.
@@ -80,6 +84,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             public_url: None,
             data: PathBuf::from("./data"),
             keys_dir: None,
@@ -286,6 +291,12 @@ impl Settings {
     /// every problem at once, one per line, so that a deployment is fixed in one go.
     pub fn check(&self) -> anyhow::Result<()> {
         let mut problems = Vec::new();
+        if self.metrics_listen == Some(self.listen) && self.listen.port() != 0 {
+            problems.push(format!(
+                "metrics_listen: {} is listen's address too; give the metrics one of their own",
+                self.listen
+            ));
+        }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 problems.push(format!(
@@ -498,6 +509,7 @@ mod tests {
         std::fs::write(&path, "").unwrap();
         let env = [
             ("ONETRIP_LISTEN", "0.0.0.0:80"),
+            ("ONETRIP_METRICS_LISTEN", "10.1.2.3:9464"),
             ("ONETRIP_PUBLIC_URL", "https://zwfw.example.gov.cn"),
             ("ONETRIP_DATA", "/srv/onetrip"),
             ("ONETRIP_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2"),
@@ -508,6 +520,7 @@ mod tests {
         let loaded = Settings::load(&sources(&path, &env, &[])).unwrap();
         let s = loaded.settings;
         assert_eq!(s.listen.port(), 80);
+        assert_eq!(s.metrics_listen, Some("10.1.2.3:9464".parse().unwrap()));
         assert_eq!(s.public_url.as_deref(), Some("https://zwfw.example.gov.cn"));
         assert_eq!(s.data, PathBuf::from("/srv/onetrip"));
         assert_eq!(s.trusted_proxies.len(), 2);
@@ -534,6 +547,18 @@ mod tests {
             e.to_string().contains("ONETRIP_LIMITS__MAX_CONNECTIONS"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_metrics_listener_needs_an_address_of_its_own() {
+        let mut s = Settings {
+            metrics_listen: Some(Settings::default().listen),
+            ..Settings::default()
+        };
+        let e = s.check().unwrap_err();
+        assert!(e.to_string().contains("metrics_listen"), "{e}");
+        s.metrics_listen = Some("127.0.0.1:9464".parse().unwrap());
+        s.check().unwrap();
     }
 
     #[test]

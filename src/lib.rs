@@ -6,6 +6,7 @@ pub mod body;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod offline;
 pub mod pages;
 pub mod render;

@@ -10,46 +10,51 @@ use anyhow::Context;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::StatusCode;
 use axum::response::Response;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::util::{BoxCloneSyncService, MapRequestLayer};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::config::Settings;
+use crate::metrics::Limit;
 use crate::routes::limits::{self, AddressCounts, AddressPlace};
+use crate::routes::observe;
 use crate::routes::state::AppState;
 
 /// The whole service as one tower service: the router with its per-request layers, behind
 /// the admission of each request into its class and its address's share, behind one limit
 /// of requests in flight shared by every route (past either: 503 with `Retry-After`). Every
 /// request has an `x-request-id` (the client's, if usable, else a new UUID) before any of
-/// that runs, each log line of the request names it, and the response carries it back.
+/// that runs, each log line of the request names it, and the response carries it back. The
+/// metrics see every request from there on (`routes::observe`).
 pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infallible> {
     let limits = &state.settings.limits;
     let timeout = Duration::from_secs(limits.request_timeout_secs);
     let rate = limits::BodyRate::new(limits);
     let concurrency = limits.max_concurrent_requests;
     let memory = state.memory.clone();
+    let metrics = Arc::clone(&state.metrics);
+    let shed = Arc::clone(&metrics);
     let gate = limits::Gate {
         admission: Arc::new(limits::Admission::new(&state.settings)),
         state: state.clone(),
     };
     let pages = state.clone();
+    // `Router::layer`s run once the route is found, the last added first.
     let router: Router = crate::routes::router()
         .with_state(state)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             timeout,
+            limits::request_deadline,
         ))
         .layer(axum::middleware::from_fn_with_state(
             memory,
@@ -81,12 +86,20 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
                     )
                 })
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
-        );
+        )
+        .layer(axum::middleware::from_fn(observe::note_route));
     let service = ServiceBuilder::new()
         .layer(MapRequestLayer::new(drop_unusable_request_id))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(HandleErrorLayer::new(limits::overloaded))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            observe::record,
+        ))
+        .layer(HandleErrorLayer::new(move |error| {
+            shed.refused(Limit::MaxConcurrentRequests);
+            limits::overloaded(error)
+        }))
         .layer(LoadShedLayer::new())
         .layer(GlobalConcurrencyLimitLayer::new(concurrency))
         .service(router);
@@ -126,7 +139,8 @@ fn drop_unusable_request_id(mut request: Request) -> Request {
 }
 
 /// Binds, prints `listening on http://ADDR` as the first line of standard output, and serves
-/// until SIGTERM or Ctrl-C, finishing requests in flight.
+/// until SIGTERM or Ctrl-C, finishing requests in flight. With `metrics_listen`, serves
+/// `GET /metrics` there too, without a token (see [`serve_metrics`]).
 ///
 /// Connections are served by hyper directly (not `axum::serve`), HTTP/1.1 only, so that each
 /// is held to the limits: a connection with no request (or unfinished headers) for
@@ -137,6 +151,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
+    let metrics_listener = match settings.metrics_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding metrics_listen {address}"))?,
+        ),
+        None => None,
+    };
     let addr = listener.local_addr()?;
     let public_url = settings
         .public_url
@@ -156,13 +178,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_connections = connections.max_total,
         "serving"
     );
-    let app = build_app(state);
-    tokio::spawn(give_back_freed_memory());
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(max_header_bytes);
+    if let Some(listener) = metrics_listener {
+        tracing::info!(addr = %listener.local_addr()?, "serving metrics");
+        let router = crate::routes::metrics_listener().with_state(state.clone());
+        tokio::spawn(serve_metrics(listener, router, builder.clone()));
+    }
+    let metrics = Arc::clone(&state.metrics);
+    let app = build_app(state);
+    tokio::spawn(give_back_freed_memory());
     let full = connections_full();
     let graceful = GracefulShutdown::new();
     println!("listening on http://{addr}");
@@ -181,11 +209,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             },
             () = &mut shutdown => break,
         };
-        let Some(place) = connections.admit(peer.ip()) else {
-            // Best effort: a client that is told why may come back later; one whose buffer is
-            // full is simply closed.
-            let _ = stream.try_write(&full);
-            continue;
+        let place = match connections.admit(peer.ip()) {
+            Ok(place) => place,
+            Err(limit) => {
+                metrics.refused(limit);
+                // Best effort: a client that is told why may come back later; one whose
+                // buffer is full is simply closed.
+                let _ = stream.try_write(&full);
+                continue;
+            }
         };
         let service = TowerToHyperService::new(app.clone().map_request(
             move |request: Request<hyper::body::Incoming>| {
@@ -217,6 +249,40 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connections the metrics listener serves at once: a scraper or two, and whoever looks.
+const METRICS_CONNECTIONS: usize = 8;
+
+/// Serves the metrics listener (`metrics_listen`) until the process ends: its one route,
+/// without a token, on connections held to the service's header timeout and read buffer, at
+/// most [`METRICS_CONNECTIONS`] at once (past them a new one is closed). Its address is its
+/// only guard: a private one (loopback, a management network), never the public's.
+async fn serve_metrics(listener: TcpListener, router: Router, builder: http1::Builder) {
+    let places = Arc::new(Semaphore::new(METRICS_CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a metrics connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone().map_request(
+            |request: Request<hyper::body::Incoming>| request.map(axum::body::Body::new),
+        ));
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "metrics connection ended with an error");
+            }
+            drop(place);
+        });
+    }
 }
 
 /// How long a stop waits for the requests in flight.
@@ -278,9 +344,9 @@ impl Connections {
         }
     }
 
-    /// A place for a connection from `peer`, if there is one. A trusted proxy carries many
-    /// clients and is held only to the total.
-    fn admit(&self, peer: IpAddr) -> Option<ConnectionPlace> {
+    /// A place for a connection from `peer`, or the limit that leaves it none. A trusted
+    /// proxy carries many clients and is held only to the total.
+    fn admit(&self, peer: IpAddr) -> Result<ConnectionPlace, Limit> {
         let peer = peer.to_canonical();
         let address = if self
             .trusted_proxies
@@ -291,14 +357,15 @@ impl Connections {
         } else {
             Some(
                 self.per_address
-                    .take(limits::counted_as(peer), self.max_per_address)?,
+                    .take(limits::counted_as(peer), self.max_per_address)
+                    .ok_or(Limit::MaxConnectionsPerAddress)?,
             )
         };
         if self.total.fetch_add(1, Ordering::SeqCst) >= self.max_total {
             self.total.fetch_sub(1, Ordering::SeqCst);
-            return None;
+            return Err(Limit::MaxConnections);
         }
-        Some(ConnectionPlace {
+        Ok(ConnectionPlace {
             total: Arc::clone(&self.total),
             _address: address,
         })

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("config", &[]),
     ("domain", &[]),
+    ("metrics", &[]),
     ("render", &[]),
     ("body", &["domain"]),
     ("signing", &["domain"]),
@@ -24,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "templates",
             "config",
             "body",
+            "metrics",
         ],
     ),
     ("pages", &["domain", "templates"]),
@@ -42,7 +44,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("sessions", &["domain"]),
     (
         "routes",
-        &["service", "domain", "pages", "sessions", "body", "config"],
+        &[
+            "service", "domain", "pages", "sessions", "body", "config", "metrics",
+        ],
     ),
     ("offline", &["service", "domain", "render", "signing"]),
     (
@@ -61,6 +65,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "render",
             "signing",
             "templates",
+            "metrics",
         ],
     ),
 ];
@@ -76,6 +81,7 @@ const ROUTE_SUPPORT: &[&str] = &[
     "files",
     "verdict",
     "limits",
+    "observe",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -191,6 +191,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port [env: ONETRIP_LISTEN].
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// A private address serving only GET /metrics, without a token (default: none; /metrics
+    /// is then served on --listen to an admin token) [env: ONETRIP_METRICS_LISTEN].
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Base URL printed in QR codes (default: http://<bound address>) [env:
     /// ONETRIP_PUBLIC_URL].
     #[arg(long)]
@@ -243,6 +247,9 @@ impl Cli {
         if let Command::Serve(args) | Command::Config(ConfigCommand::Check(args)) = &self.command {
             if let Some(listen) = args.listen {
                 named("--listen", "listen", listen.to_string());
+            }
+            if let Some(address) = args.metrics_listen {
+                named("--metrics-listen", "metrics_listen", address.to_string());
             }
             if let Some(url) = &args.public_url {
                 named("--public-url", "public_url", url.clone());

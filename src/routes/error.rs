@@ -171,14 +171,15 @@ pub fn prefers_json(headers: &HeaderMap) -> bool {
 }
 
 /// Whether an error for this request is answered as JSON (the API's shape) rather than as a
-/// page: everything under `/api/`, the machines' documents (`/.well-known/…`, `/healthz`), and
-/// any request that prefers JSON.
+/// page: everything under `/api/`, the machines' documents (`/.well-known/…`, `/healthz`,
+/// `/metrics`), and any request that prefers JSON.
 pub fn wants_json_error(uri: &Uri, headers: &HeaderMap) -> bool {
     let path = uri.path();
     path == "/api"
         || path.starts_with("/api/")
         || path.starts_with("/.well-known/")
         || path == "/healthz"
+        || path == "/metrics"
         || prefers_json(headers)
 }
 

@@ -3,7 +3,9 @@
 //! with its own places, and counts against its address's share of that class (for the
 //! classes open to anyone, at most a quarter of it); past either, it is told to come back
 //! (503 or 429, with `Retry-After`) at once instead of queueing. A body slower than the
-//! minimum rate is cut off (408), and an anonymous request has a deadline of its own.
+//! minimum rate is cut off (408), an anonymous request has a deadline of its own, and any
+//! request the deadline of all (408). Each refusal is counted in the metrics by the limit that
+//! made it.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -15,7 +17,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::CONTENT_LENGTH;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -23,10 +25,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::caller::signed_in_role;
+use super::observe::{Observed, refused};
 use super::state::AppState;
 use crate::body::{MemoryBudget, read_limited};
 use crate::config::{Limits, Settings};
 use crate::domain::Role;
+use crate::metrics::Limit;
 use crate::service::{ErrorKind, ServiceError};
 
 /// Verifications of an uploaded PDF (up to 10 MiB each, read into memory) served at once, over
@@ -46,6 +50,19 @@ enum Class {
     Staff,
     /// Staff uploading a batch file.
     Batch,
+}
+
+impl Class {
+    /// The setting that bounds the class's places.
+    fn limit(self) -> Limit {
+        match self {
+            Class::Public => Limit::MaxPublicRequests,
+            Class::Anonymous => Limit::MaxAnonymousRequests,
+            Class::Applicant => Limit::MaxApplicantRequests,
+            Class::Staff => Limit::MaxStaffRequests,
+            Class::Batch => Limit::MaxBatchRequests,
+        }
+    }
 }
 
 /// The places of a class, and what one address may hold of them.
@@ -238,6 +255,7 @@ pub async fn admit(
     let class = class_of(&state, &mut request);
     let places = admission.places(class);
     let Some(_address_place) = admission.per_address.take((address, class), places.share) else {
+        refused(&request, Limit::MaxRequestsPerAddress);
         return ServiceError::new(
             ErrorKind::TooManyRequests,
             "too_many_requests",
@@ -248,24 +266,49 @@ pub async fn admit(
     let Ok(_class_place): Result<OwnedSemaphorePermit, _> =
         Arc::clone(&places.places).try_acquire_owned()
     else {
+        refused(&request, class.limit());
         return busy();
     };
     if class != Class::Anonymous {
         return next.run(request).await;
     }
     let deadline = admission.anonymous_deadline;
+    let observed = Observed::of(&request);
     match tokio::time::timeout(deadline, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ServiceError::new(
-            ErrorKind::Timeout,
-            "request_too_slow",
-            format!(
-                "请求未在 {} 秒内完成 / an anonymous request must be over within {} s",
-                deadline.as_secs(),
-                deadline.as_secs()
-            ),
-        )
-        .into_response(),
+        Err(_) => {
+            if let Some(observed) = observed {
+                observed.refused(Limit::AnonymousRequestTimeout);
+            }
+            ServiceError::new(
+                ErrorKind::Timeout,
+                "request_too_slow",
+                format!(
+                    "请求未在 {} 秒内完成 / an anonymous request must be over within {} s",
+                    deadline.as_secs(),
+                    deadline.as_secs()
+                ),
+            )
+            .into_response()
+        }
+    }
+}
+
+/// Any request must be over within `limits.request_timeout_secs`: past it, 408 with no body.
+pub async fn request_deadline(
+    State(deadline): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let observed = Observed::of(&request);
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            if let Some(observed) = observed {
+                observed.refused(Limit::RequestTimeout);
+            }
+            StatusCode::REQUEST_TIMEOUT.into_response()
+        }
     }
 }
 
@@ -304,6 +347,7 @@ struct Pace {
 /// the client gets 408. Every route that reads a body is covered, the public forms and the
 /// console's sign-in included.
 pub async fn body_min_rate(State(rate): State<BodyRate>, request: Request, next: Next) -> Response {
+    let observed = Observed::of(&request);
     let too_slow = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&too_slow);
     let request = request.map(|body| {
@@ -349,6 +393,9 @@ pub async fn body_min_rate(State(rate): State<BodyRate>, request: Request, next:
     });
     let response = next.run(request).await;
     if too_slow.load(Ordering::SeqCst) {
+        if let Some(observed) = observed {
+            observed.refused(Limit::BodyMinBytesPerSec);
+        }
         return ServiceError::new(
             ErrorKind::Timeout,
             "body_too_slow",
@@ -430,7 +477,10 @@ pub async fn verify_upload_place(
 ) -> Response {
     match places.try_acquire() {
         Ok(_place) => next.run(request).await,
-        Err(_) => busy(),
+        Err(_) => {
+            refused(&request, Limit::VerifyUploads);
+            busy()
+        }
     }
 }
 

@@ -20,7 +20,9 @@ mod jwks;
 mod keys;
 pub mod limits;
 mod materials;
+mod metrics;
 mod multipart;
+pub mod observe;
 mod openapi;
 mod services;
 pub mod state;
@@ -75,6 +77,7 @@ fn api_routes(uploads: Arc<Semaphore>) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .routes(routes!(health::healthz))
+        .routes(routes!(metrics::scrape))
         .routes(routes!(jwks::jwks))
         .routes(routes!(status_list::status_list))
         .merge(
@@ -99,4 +102,9 @@ pub fn router() -> Router<AppState> {
         // Last: it reaches only the routes registered before it.
         .method_not_allowed_fallback(html::method_not_allowed)
         .layer(DefaultBodyLimit::max(json::JSON_LIMIT))
+}
+
+/// The metrics listener's one route (`metrics_listen`): `GET /metrics` without a token.
+pub fn metrics_listener() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics::open))
 }

@@ -26,6 +26,7 @@ use crate::domain::certificate::{CertContent, Certificate};
 use crate::domain::submission::{Status, Submission};
 use crate::domain::text::{quoted, quoted_parser_message};
 use crate::domain::{DepartmentCode, ParseError, Refusal, Role, SubmissionId};
+use crate::metrics::Limit;
 use crate::store::Provenance;
 
 /// Lines issued at once: enough to keep every core rendering while one line is being stored.
@@ -558,6 +559,7 @@ pub fn reserve(services: &Services, actor: &Actor) -> Result<BatchSlot, ServiceE
         .try_acquire_owned()
         .map(|permit| BatchSlot { _permit: permit })
         .map_err(|_| {
+            services.metrics.refused(Limit::RunningBatches);
             ServiceError::new(
                 ErrorKind::Unavailable,
                 "batches_busy",

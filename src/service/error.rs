@@ -3,12 +3,15 @@
 //! Each front end maps the kind to its own form: an HTTP status and the API's JSON error shape
 //! (`routes::error`), an HTML page (the console), an exit code (the CLI).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::Value;
 
 use crate::body::ReceiveError;
 use crate::domain::ParseError;
 use crate::domain::Refusal;
 use crate::domain::text::quoted;
+use crate::metrics::StoreErrors;
 use crate::store::{FilesError, StoreError, UpdateError};
 
 /// What sort of failure; the HTTP adapter maps each to one status code.
@@ -123,8 +126,27 @@ impl ServiceError {
     }
 }
 
+/// Failures of the records store met since the process started, counted where a `StoreError`
+/// becomes a `ServiceError`: in a conversion, which has no `Services` to count them in. One
+/// process serves one store, so the counts are the process's; `/metrics` shows them.
+static STORE_UNAVAILABLE: AtomicU64 = AtomicU64::new(0);
+static STORE_FAILED: AtomicU64 = AtomicU64::new(0);
+
+/// The store failures counted so far.
+pub fn store_errors() -> StoreErrors {
+    StoreErrors {
+        unavailable: STORE_UNAVAILABLE.load(Ordering::Relaxed),
+        failed: STORE_FAILED.load(Ordering::Relaxed),
+    }
+}
+
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
+        let count = match e {
+            StoreError::Unavailable(_) => &STORE_UNAVAILABLE,
+            _ => &STORE_FAILED,
+        };
+        count.fetch_add(1, Ordering::Relaxed);
         match e {
             StoreError::Unavailable(reason) => ServiceError::new(
                 ErrorKind::Unavailable,

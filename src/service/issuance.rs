@@ -379,7 +379,7 @@ pub async fn new_identifier(
 
 /// Lints, signs, renders, checks the rendering and stores `content` as issued now by
 /// `signer`, with the holder's `photo` (bound through its digest) and what its provenance
-/// calls for, in one transaction.
+/// calls for, in one transaction; counted, with the time it took, in the metrics.
 #[allow(clippy::too_many_arguments)]
 pub async fn sign_and_store(
     state: &Services,
@@ -391,6 +391,7 @@ pub async fn sign_and_store(
     submission: SubmissionId,
     provenance: Provenance<'_>,
 ) -> Result<Certificate, ServiceError> {
+    let started = Instant::now();
     in_catalogue_order(state, &mut content.items)?;
     content.photo_sha256 = photo.as_deref().map(Sha256Digest::of);
     check_printable_text(&state.fonts, "certificate", &content.printed_text())?;
@@ -474,6 +475,7 @@ pub async fn sign_and_store(
     if certificate.content.supersedes.is_some() {
         state.status_lists.certificates_changed();
     }
+    state.metrics.issued(&template.kind, started.elapsed());
     tracing::info!(
         certificate = %certificate.content.id,
         kid = %certificate.kid,

@@ -14,6 +14,7 @@ pub mod health;
 pub mod issuance;
 pub mod keys;
 pub mod lifecycle;
+pub mod metrics;
 pub mod preview;
 pub mod status_list;
 mod submission_view;
@@ -30,6 +31,7 @@ use anyhow::Context;
 use tokio::sync::{RwLock, Semaphore};
 
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::render::Fonts;
 use crate::signing::KeyRing;
 use crate::store::{MaterialFiles, SledStore, Store};
@@ -73,6 +75,8 @@ pub struct Services {
     pub batches: Arc<batch::Batches>,
     /// The working-day calendars of the templates (`calendar/`), built in or overriding.
     pub shipped_calendars: Arc<[crate::domain::calendar::YearCalendar]>,
+    /// What `/metrics` shows: issuances and verdicts are recorded here as they happen.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Services {
@@ -120,6 +124,7 @@ impl Services {
             status_lists: Arc::default(),
             batches: Arc::default(),
             shipped_calendars: shipped_calendars.into(),
+            metrics: Arc::default(),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Verification as the service answers it: a token, a code or a PDF against the service's
-//! keys and records. The verdict logic itself is in `verdict`.
+//! keys and records, each verdict counted in the metrics. The verdict logic itself is in
+//! `verdict`.
 
 use std::sync::Arc;
 
@@ -20,6 +21,40 @@ const MAX_CHAIN: usize = 1000;
 /// verdict names its successor and what changed, and the end of its chain: the version now
 /// in force, or none.
 pub async fn verify(services: &Services, token: &str) -> Result<Finding, ServiceError> {
+    counted(services, judge_token(services, token).await)
+}
+
+/// The verdict for whatever was presented: a token, or the certificate a code names. A code
+/// found in the store is answered whatever its check character says (codes issued before
+/// check characters keep verifying); one not found is a typo if its check character fails,
+/// and never issued if it holds.
+pub async fn verify_presented(
+    services: &Services,
+    presented: Presented,
+) -> Result<Finding, ServiceError> {
+    counted(services, judge_presented(services, presented).await)
+}
+
+/// The verdict for a file: the issued PDF byte for byte is answered as its certificate; a
+/// file that is not a PDF, or a PDF without a readable QR code, is unusable; a PDF that is
+/// not the issued file but carries a certificate's QR code is an altered copy of it, named
+/// with its own verdict; one whose QR code names no certificate of ours gets that verdict.
+pub async fn verify_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, ServiceError> {
+    counted(services, judge_pdf(services, pdf).await)
+}
+
+/// Each verdict given is counted once, whichever way it was asked for.
+fn counted(
+    services: &Services,
+    finding: Result<Finding, ServiceError>,
+) -> Result<Finding, ServiceError> {
+    if let Ok(finding) = &finding {
+        services.metrics.verdict(finding.verdict.as_str());
+    }
+    finding
+}
+
+async fn judge_token(services: &Services, token: &str) -> Result<Finding, ServiceError> {
     let now = Utc::now();
     let mut superseded = None;
     let mut finding = {
@@ -90,18 +125,14 @@ async fn latest(
     })
 }
 
-/// The verdict for whatever was presented: a token, or the certificate a code names. A code
-/// found in the store is answered whatever its check character says (codes issued before
-/// check characters keep verifying); one not found is a typo if its check character fails,
-/// and never issued if it holds.
-pub async fn verify_presented(
+async fn judge_presented(
     services: &Services,
     presented: Presented,
 ) -> Result<Finding, ServiceError> {
     match presented {
-        Presented::Token(token) => verify(services, &token).await,
+        Presented::Token(token) => judge_token(services, &token).await,
         Presented::Code(code) => match services.store.certificate_by_code(&code)? {
-            Some(certificate) => verify(services, &certificate.token).await,
+            Some(certificate) => judge_token(services, &certificate.token).await,
             None if code.check_character_holds() => Ok(Finding::of(Verdict::NotIssued)),
             None => Ok(Finding::of(Verdict::CodeTypo)),
         },
@@ -113,13 +144,9 @@ pub async fn verify_presented(
 /// this large is not one of ours.
 pub const MAX_PDF_BYTES: usize = 10 << 20;
 
-/// The verdict for a file: the issued PDF byte for byte is answered as its certificate; a
-/// file that is not a PDF, or a PDF without a readable QR code, is unusable; a PDF that is
-/// not the issued file but carries a certificate's QR code is an altered copy of it, named
-/// with its own verdict; one whose QR code names no certificate of ours gets that verdict.
-pub async fn verify_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, ServiceError> {
+async fn judge_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, ServiceError> {
     if let Some(certificate) = services.store.certificate_by_pdf(&Sha256Digest::of(pdf))? {
-        return verify(services, &certificate.token).await;
+        return judge_token(services, &certificate.token).await;
     }
     if !is_pdf(pdf) {
         return Ok(Finding::unusable(InputProblem::NotPdf));
@@ -150,7 +177,7 @@ pub async fn verify_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, Serv
     if presented == Presented::Malformed {
         return Ok(Finding::unusable(InputProblem::NoQr));
     }
-    let finding = verify_presented(services, presented).await?;
+    let finding = judge_presented(services, presented).await?;
     if finding.certificate.is_some() {
         return Ok(finding.altered_copy());
     }

@@ -1,7 +1,8 @@
 //! Holding up under abuse: slow headers, idle connections, slow bodies on every route that
 //! reads one, places per class of client and per address, limits of connections and of
-//! bodies held in memory, private files. Abusers connect from 127.0.0.2 and up, as they would
-//! from other machines; the well-behaved clients from 127.0.0.1.
+//! bodies held in memory, private files; each refusal counted by the limit that made it.
+//! Abusers connect from 127.0.0.2 and up, as they would from other machines; the well-behaved
+//! clients from 127.0.0.1.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,6 +13,17 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::metrics::{admin_scrape, value};
+
+/// The refusals counted for limit `reason`, as an admin reads them in `/metrics`.
+async fn refusals(app: &TestApp, reason: &str) -> f64 {
+    let samples = admin_scrape(app).await;
+    value(
+        &samples,
+        "onetrip_http_refused_total",
+        &[("reason", reason)],
+    )
+}
 
 fn connect(app: &TestApp) -> TcpStream {
     connect_from(app, 1)
@@ -162,6 +174,12 @@ async fn past_the_limit_of_requests_in_flight_every_route_answers_503_with_retry
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, _) = app.public_json("/healthz").await;
     assert_eq!(status, 200, "places are given back when the clients go");
+    // Refused before any route was found.
+    let samples = admin_scrape(&app).await;
+    let shed = [("route", "unmatched"), ("method", "GET"), ("status", "503")];
+    assert_eq!(value(&samples, "onetrip_http_requests_total", &shed), 1.0);
+    let reason = [("reason", "max_concurrent_requests")];
+    assert_eq!(value(&samples, "onetrip_http_refused_total", &reason), 1.0);
 }
 
 fn mode(path: &Path) -> u32 {
@@ -250,6 +268,7 @@ async fn pdf_uploads_to_verify_are_limited_so_anonymous_bodies_cannot_fill_memor
         .await
         .unwrap();
     assert_ne!(again.status(), 503);
+    assert_eq!(refusals(&app, "verify_uploads").await, 1.0);
 }
 
 #[tokio::test]
@@ -361,6 +380,7 @@ async fn a_body_slower_than_the_minimum_rate_is_cut_with_408_though_it_never_sto
             started.elapsed()
         );
     }
+    assert_eq!(refusals(&app, "body_min_bytes_per_sec").await, 2.0);
 }
 
 #[tokio::test]
@@ -389,6 +409,43 @@ async fn an_anonymous_request_is_cut_at_its_deadline_however_steadily_it_sends()
     }
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_too_slow"), "{answer}");
+    assert_eq!(refusals(&app, "anonymous_request_timeout_secs").await, 1.0);
+}
+
+#[tokio::test]
+async fn any_request_is_cut_at_the_deadline_of_all_however_steadily_it_sends() {
+    let app = TestApp::spawn_with("[limits]\nrequest_timeout_secs = 2").await;
+    let staff = Staff::new(&app).await;
+    let id = app
+        .create(&staff.clerk, &licence_submission(ENTERPRISE))
+        .await;
+    let material: String = "营业执照副本"
+        .bytes()
+        .map(|b| format!("%{b:02X}"))
+        .collect();
+    let mut stream = connect_from(&app, 2);
+    let head = format!(
+        "PUT /api/v1/submissions/{id}/materials/{material} HTTP/1.1\r\nHost: onetrip\r\nAuthorization: Bearer {}\r\nContent-Length: 10000000\r\n\r\n",
+        staff.clerk
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    // A clerk's upload at 40 KiB/s: far over the minimum rate, and 10 MB would take minutes.
+    while started.elapsed() < Duration::from_secs(8) {
+        let _ = stream.write_all(&[b'a'; 4096]);
+        let mut buffer = [0u8; 1024];
+        if let Ok(n) = stream.read(&mut buffer) {
+            answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            break;
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "{answer}");
+    assert_eq!(refusals(&app, "request_timeout_secs").await, 1.0);
 }
 
 #[tokio::test]
@@ -432,6 +489,7 @@ async fn anonymous_uploads_that_fill_their_class_leave_readers_and_signed_in_cal
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, _) = app.public_json("/healthz").await;
     assert_eq!(status, 200);
+    assert_eq!(refusals(&app, "max_anonymous_requests").await, 2.0);
 }
 
 #[tokio::test]
@@ -455,6 +513,7 @@ async fn one_address_gets_429_past_its_share_while_other_addresses_are_served() 
     drop(held);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(request_from(&app, 2, &anonymous_post("")).starts_with("HTTP/1.1 422"));
+    assert_eq!(refusals(&app, "max_requests_per_address").await, 1.0);
 }
 
 #[tokio::test]
@@ -578,6 +637,7 @@ async fn bodies_held_in_memory_count_against_one_budget_given_back_when_they_go(
     let answer = read_answer(&mut third);
     // Read whole and judged (not a PDF), not refused for the budget.
     assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
+    assert_eq!(refusals(&app, "max_buffered_body_bytes").await, 1.0);
 }
 
 #[tokio::test]

@@ -197,6 +197,7 @@ fn table() -> Vec<Row> {
         // Redirects to `/verify`, which the client follows.
         row(get.clone(), "/", EVERYONE, 200, Nothing, false, Body::None),
         row(get.clone(), "/healthz", EVERYONE, 200, Nothing, false, Body::None),
+        row(get.clone(), "/metrics", &[Admin], 200, Nothing, false, Body::None),
         row(get.clone(), "/.well-known/jwks.json", EVERYONE, 200, Nothing, false, Body::None),
         row(get.clone(), "/.well-known/status-list", EVERYONE, 200, Nothing, false, Body::None),
         row(get.clone(), "/api/v1/openapi.json", EVERYONE, 200, Nothing, false, Body::None),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::*;
+use crate::metrics::{admin_scrape, value};
 
 /// A small tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -91,6 +92,16 @@ async fn a_full_disk_is_reported_and_recovered_from_without_losing_what_was_ackn
             .unwrap()
             .contains("No space left on device"),
         "{health}"
+    );
+    // Each refused write met the store's failure, and Prometheus is told.
+    let samples = admin_scrape(&app).await;
+    let errors: f64 = ["unavailable", "failed"]
+        .iter()
+        .map(|error| value(&samples, "onetrip_store_errors_total", &[("error", error)]))
+        .sum();
+    assert!(
+        errors >= refused as f64,
+        "{errors} store errors for {refused} refusals"
     );
 
     // Space comes back: the service recovers by itself, without a restart.

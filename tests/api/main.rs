@@ -16,6 +16,7 @@ mod http_consistency;
 mod issuance;
 mod lifecycle;
 mod logs_and_config;
+mod metrics;
 mod one_binary;
 mod one_licence;
 mod openapi;
