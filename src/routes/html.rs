@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::routes::error::{ErrorBody, generic_error, wants_json_error};
+use crate::routes::error::{ErrorBody, ErrorResponse, generic_error, wants_json_error};
 use crate::routes::state::AppState;
 use crate::service::ServiceError;
 
@@ -120,7 +120,7 @@ pub async fn render_html_errors(
         None => return response,
     };
     if json {
-        let body = json!({"error": {"code": error.code, "message": error.message}});
+        let body = ErrorResponse::new(error.code, error.message).to_value();
         let (mut parts, _) = response.into_parts();
         parts.status = error.status;
         parts
