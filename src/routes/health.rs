@@ -13,6 +13,8 @@ pub struct Health {
     status: &'static str,
 }
 
+/// 健康检查 / Whether the service can serve.
+///
 /// 200 when the store answers a read and material files can be written; 503 naming what
 /// cannot, and why, otherwise.
 #[utoipa::path(
