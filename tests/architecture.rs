@@ -307,3 +307,48 @@ fn cycles(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<Vec<Strin
     }
     found
 }
+
+/// Paths served as pages (HTML for people) rather than as the API: the only ones a route
+/// module may register with axum's own `.route(…)`, and so the only ones the document may
+/// leave out.
+fn is_page(path: &str) -> bool {
+    path == "/"
+        || ["/console", "/guide", "/verify", "/static/", "/api/docs"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+}
+
+/// An API route registered with axum's `.route("/…")` would be served without being in the
+/// document: API routes go through utoipa-axum's `routes!`, which documents them.
+#[test]
+fn only_pages_are_routed_outside_the_document() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes"),
+        &mut files,
+    );
+    let mut undocumented = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for (at, _) in text.match_indices(".route(") {
+            let rest = text[at + ".route(".len()..].trim_start();
+            let path: Option<String> = rest
+                .strip_prefix('"')
+                .map(|p| p.chars().take_while(|c| *c != '"').collect());
+            match path {
+                Some(path) if is_page(&path) => {}
+                // The metrics listener's own route: the document has `/metrics` already, as
+                // the main address serves it (for an admin token).
+                Some(path) if path == "/metrics" && text.contains("pub fn metrics_listener") => {}
+                Some(path) => undocumented.push(format!("{}: {path}", file.display())),
+                None => {
+                    undocumented.push(format!("{}: a path that is not a literal", file.display()))
+                }
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "routes served outside the OpenAPI document (register them with utoipa-axum's routes!): {undocumented:#?}"
+    );
+}
