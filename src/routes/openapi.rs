@@ -15,11 +15,11 @@ use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::response::{Html, IntoResponse, Response};
+use utoipa::OpenApi;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::AdditionalProperties;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Components, ContentBuilder, OpenApi as Document, Ref, RefOr, Schema};
-use utoipa::{Modify, OpenApi};
 
 use crate::routes::error::ErrorResponse;
 
@@ -44,49 +44,46 @@ use crate::routes::error::ErrorResponse;
 )]
 pub struct ApiDoc;
 
-/// Adds what every operation shares: the bearer scheme, and the error shape as the
-/// `default` answer of each operation that does not describe its errors otherwise.
-struct Conventions;
-
-impl Modify for Conventions {
-    fn modify(&self, openapi: &mut Document) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("an API token: `Authorization: Bearer <token>`"))
-                    .build(),
-            ),
-        );
-        let error = ResponseBuilder::new()
-            .description("错误 / an error, in the one shape")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorResponse"))))
-                    .build(),
-            )
-            .build();
-        open_flattened(components);
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                operation
-                    .responses
-                    .responses
-                    .entry("default".to_owned())
-                    .or_insert_with(|| RefOr::T(error.clone()));
-            }
+/// Adds what no handler states: the bearer scheme, the error shape as the `default` answer
+/// of each operation that does not describe its errors otherwise, and flattened types opened
+/// ([`open_flattened`]).
+fn add_conventions(openapi: &mut Document) {
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("an API token: `Authorization: Bearer <token>`"))
+                .build(),
+        ),
+    );
+    let error = ResponseBuilder::new()
+        .description("错误 / an error, in the one shape")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorResponse"))))
+                .build(),
+        )
+        .build();
+    open_flattened(components);
+    for item in openapi.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("default".to_owned())
+                .or_insert_with(|| RefOr::T(error.clone()));
         }
     }
 }
@@ -129,10 +126,10 @@ fn open_flattened(components: &mut Components) {
     }
 }
 
-/// The document of the routes [`super::api_routes`] serves, with [`Conventions`].
+/// The document of the routes [`super::api_routes`] serves, with [`add_conventions`].
 pub fn document() -> Document {
     let mut document = super::api_routes(super::limits::verify_upload_places()).into_openapi();
-    Conventions.modify(&mut document);
+    add_conventions(&mut document);
     document
 }
 
