@@ -1,6 +1,7 @@
 //! The command line: `serve`, `token create`, `config check`, and the commands that work on a
 //! stopped store (batch issuance in `batch`).
 
+mod backup;
 mod batch;
 
 use std::net::{IpAddr, SocketAddr};
@@ -76,6 +77,27 @@ pub enum Command {
     /// The settings (docs/configuration.md).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write a backup (records, signing keys, material files, and a manifest of their
+    /// SHA-256) into a new directory: from a running service with `--server`, whose admin
+    /// token is read from ONETRIP_TOKEN, or else from the stopped store of `--data`.
+    Backup {
+        /// The directory to write (new, or empty).
+        #[arg(long)]
+        to: PathBuf,
+        /// The running service's address, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Check a backup and make a new data directory of it (records, keys under keys/,
+    /// material files under materials/).
+    Restore {
+        /// The backup directory (`onetrip backup --to`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory to make (new, or empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -373,6 +395,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
             print!("{}", settings.to_masked_toml()?);
         }
+        Command::Backup { to, server } => {
+            backup::back_up(&settings, &to, server.as_deref()).await?;
+        }
+        Command::Restore { from, to } => backup::restore(from, to).await?,
         Command::Preview { kind, out } => {
             let pdf = crate::service::preview::render(&settings, &kind)?;
             std::fs::write(&out, pdf).with_context(|| format!("writing {}", out.display()))?;

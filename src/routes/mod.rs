@@ -4,6 +4,7 @@
 //! or as a page (`html::not_found`, `html::method_not_allowed`).
 
 mod assets;
+mod backup;
 mod batches;
 mod calendar;
 mod caller;
@@ -66,6 +67,7 @@ fn api_routes(uploads: Arc<Semaphore>) -> OpenApiRouter<AppState> {
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
         .routes(routes!(keys::revoke))
+        .routes(routes!(backup::backup))
         .routes(
             routes!(verify::api).layer(axum::middleware::from_fn_with_state(
                 uploads,

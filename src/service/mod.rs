@@ -5,6 +5,7 @@
 //! The JSON API, the window console and the CLI are adapters over these functions.
 
 pub mod auth;
+pub mod backup;
 pub mod batch;
 pub mod calendar;
 pub mod catalogue;

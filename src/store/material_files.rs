@@ -35,6 +35,45 @@ pub struct MaterialFiles {
     root: PathBuf,
     /// Why the last write failed, until room comes back or a write succeeds again.
     failure: Arc<Mutex<Option<WriteFailure>>>,
+    removals: Arc<Mutex<Removals>>,
+}
+
+/// Files are removed only while no backup is reading them: a backup holds removals back
+/// ([`MaterialFiles::hold_removals`]), and what was to be removed meanwhile is removed when
+/// the last hold ends.
+#[derive(Debug, Default)]
+struct Removals {
+    holds: usize,
+    deferred: Vec<PathBuf>,
+}
+
+/// While it lives, no material file is removed (a replaced upload's file stays until it
+/// ends), so every file a copy of the records names can still be read.
+#[derive(Debug)]
+pub struct RemovalHold {
+    removals: Arc<Mutex<Removals>>,
+}
+
+impl Drop for RemovalHold {
+    fn drop(&mut self) {
+        let deferred = {
+            let mut removals = self.removals.lock().unwrap_or_else(PoisonError::into_inner);
+            removals.holds -= 1;
+            if removals.holds > 0 {
+                return;
+            }
+            std::mem::take(&mut removals.deferred)
+        };
+        for path in deferred {
+            remove_file(&path);
+        }
+    }
+}
+
+fn remove_file(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), error = %e, "could not delete a replaced material file");
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +117,28 @@ impl MaterialFiles {
         Ok(Self {
             root,
             failure: Arc::default(),
+            removals: Arc::default(),
         })
+    }
+
+    /// Holds removals back until the answer is dropped (see [`RemovalHold`]).
+    pub fn hold_removals(&self) -> RemovalHold {
+        self.removals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .holds += 1;
+        RemovalHold {
+            removals: Arc::clone(&self.removals),
+        }
+    }
+
+    /// A new file for scratch work on the data's own disk, in `tmp/`, which the next start
+    /// empties if the process dies before the file is dropped.
+    pub fn scratch_file(&self) -> io::Result<tempfile::TempPath> {
+        Ok(tempfile::Builder::new()
+            .prefix("scratch-")
+            .tempfile_in(self.root.join("tmp"))?
+            .into_temp_path())
     }
 
     /// Whether material files can be written: the reason the last write failed, unless the
@@ -267,10 +327,46 @@ impl MaterialFiles {
         tokio::fs::read(path).await.map(Some)
     }
 
-    /// Deletes a file that no longer belongs to any material (a replaced upload).
+    /// Deletes a file that no longer belongs to any material (a replaced upload), now or,
+    /// while a backup runs, when it ends.
     pub async fn remove(&self, submission: &SubmissionId, file: &str) {
-        if let Err(e) = tokio::fs::remove_file(self.path(submission, file)).await {
+        let path = self.path(submission, file);
+        {
+            let mut removals = self.removals.lock().unwrap_or_else(PoisonError::into_inner);
+            if removals.holds > 0 {
+                removals.deferred.push(path);
+                return;
+            }
+        }
+        if let Err(e) = tokio::fs::remove_file(&path).await {
             tracing::warn!(%submission, file, error = %e, "could not delete a replaced material file");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file removed while a backup holds removals stays until the last hold ends.
+    #[tokio::test]
+    async fn removals_wait_for_the_last_hold() {
+        let data = tempfile::tempdir().unwrap();
+        let files = MaterialFiles::open(data.path()).unwrap();
+        let submission = SubmissionId::generate();
+        let path = files.path(&submission, "f");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"material").unwrap();
+        let first = files.hold_removals();
+        let second = files.hold_removals();
+        files.remove(&submission, "f").await;
+        assert!(path.exists());
+        drop(first);
+        assert!(path.exists());
+        drop(second);
+        assert!(!path.exists());
+        std::fs::write(&path, b"material").unwrap();
+        files.remove(&submission, "f").await;
+        assert!(!path.exists(), "with no hold a file goes at once");
     }
 }

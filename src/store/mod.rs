@@ -8,12 +8,13 @@ mod free_space;
 mod material_files;
 mod sled;
 
+use std::path::Path;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
 pub use self::sled::SledStore;
-pub use material_files::{FilesError, MaterialFiles};
+pub use material_files::{FilesError, MaterialFiles, RemovalHold};
 
 use chrono::{DateTime, Utc};
 
@@ -21,7 +22,7 @@ use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::signing_key::KeyRecord;
-use crate::domain::submission::{Action, Event, Submission};
+use crate::domain::submission::{Action, Event, StoredFile, Submission};
 use crate::domain::token::TokenRecord;
 use crate::domain::{ItemCode, Refusal, Sha256Digest, SubmissionId, TokenId, VerificationCode};
 
@@ -87,6 +88,40 @@ pub enum Provenance<'a> {
         submission: &'a Submission,
         former_number: &'a str,
     },
+}
+
+/// How many records of each sort a copy of the store holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordCounts {
+    pub submissions: u64,
+    pub events: u64,
+    pub certificates: u64,
+    pub tokens: u64,
+    pub signing_keys: u64,
+    pub service_items: u64,
+    pub calendars: u64,
+}
+
+/// What a copy of the records ([`Store::copy_records`], [`restore_records`]) holds.
+#[derive(Debug, Clone)]
+pub struct RecordsCopy {
+    /// The engine whose format the copy is in: only that engine restores it.
+    pub engine: &'static str,
+    pub counts: RecordCounts,
+    /// The material files its submissions name, as recorded (their digests included).
+    pub materials: Vec<(SubmissionId, StoredFile)>,
+}
+
+/// Writes the records of a copy made by [`Store::copy_records`] into a new store at `to`
+/// (refused unless `to` is missing or empty), and answers what it holds.
+pub fn restore_records(engine: &str, from: &Path, to: &Path) -> Result<RecordsCopy, StoreError> {
+    match engine {
+        SledStore::ENGINE => SledStore::restore(from, to),
+        other => Err(StoreError::Corrupt {
+            key: from.display().to_string(),
+            reason: format!("records of the unknown engine {other:?}"),
+        }),
+    }
 }
 
 /// The port. Every method that changes something is one unit of work: all of it is stored
@@ -204,6 +239,10 @@ pub trait Store: Send + Sync {
     fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError>;
     /// Writes several key records at once (a rotation changes two).
     async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError>;
+
+    /// Copies every record, as of one instant between writes, into the file `into` in
+    /// the engine's own format (for [`restore_records`]); writes wait while it runs.
+    async fn copy_records(&self, into: &Path) -> Result<RecordsCopy, StoreError>;
 }
 
 impl dyn Store {

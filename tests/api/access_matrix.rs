@@ -173,6 +173,7 @@ fn table() -> Vec<Row> {
         row(post.clone(), "/api/v1/tokens/{tid}/revoke", &[Admin], 200, ThrowawayToken, true,
             Body::None),
         row(get.clone(), "/api/v1/keys", &[Admin], 200, Nothing, false, Body::None),
+        row(get.clone(), "/api/v1/backup", &[Admin], 200, Nothing, false, Body::None),
         row(post.clone(), "/api/v1/keys/rotate", &[Admin], 201, Nothing, false, Body::None),
         row(post.clone(), "/api/v1/keys/{kid}/revoke", &[Admin], 200, RetiredKey, true,
             J(|| json!({"compromised_since": "2999-01-01T00:00:00Z"}))),

@@ -4,6 +4,7 @@
 mod abuse;
 mod access;
 mod access_matrix;
+mod backup;
 mod batch;
 mod catalogue;
 mod cli;

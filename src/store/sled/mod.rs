@@ -2,6 +2,7 @@
 //! what they map, every value carries a schema version (see `codec`), and each method that
 //! changes something flushes before it returns, so an answered request survives `kill -9`.
 
+mod backup;
 mod catalogue;
 mod certificates;
 mod codec;
@@ -16,7 +17,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use self::recovery::remove_empty_snapshots;
 use super::{
-    CertificateChange, Provenance, StatusChange, StoreError, SubmissionChange, UpdateError,
+    CertificateChange, Provenance, RecordsCopy, StatusChange, StoreError, SubmissionChange,
+    UpdateError,
 };
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
@@ -88,6 +90,11 @@ impl Trees {
             }
             other => StoreError::from(other),
         })?;
+        Self::over(db)
+    }
+
+    /// The trees of an open database, its indexes brought up to date.
+    fn over(db: sled::Db) -> Result<Self, StoreError> {
         let store = Self {
             tokens: db.open_tree("token_hash_to_token")?,
             submissions: db.open_tree("submission_id_to_submission")?,
@@ -327,5 +334,9 @@ impl super::Store for SledStore {
     async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
         let written = self.trees()?.put_key_records(records).await;
         self.observed(written)
+    }
+
+    async fn copy_records(&self, into: &Path) -> Result<RecordsCopy, StoreError> {
+        self.trees()?.copy_records(into).await
     }
 }
