@@ -92,7 +92,13 @@ pub async fn take(
     actor.require(&[Role::Admin])?;
     let hold = files.hold_removals();
     let records = files.scratch_file().map_err(ServiceError::internal)?;
+    let started = std::time::Instant::now();
     let copy = store.copy_records(&records).await?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        certificates = copy.counts.certificates,
+        "records copied for a backup (writes waited meanwhile)"
+    );
     let keys = read_keys(keys_dir).map_err(ServiceError::internal)?;
     let materials = copy
         .materials

@@ -356,6 +356,53 @@ async fn a_backup_cut_short_is_refused_and_only_admins_get_one() {
     assert_eq!(r.headers()["content-type"], "application/x-tar");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let whole = r.bytes().await.unwrap();
+    // GNU tar, a reader we did not write, takes the stream as it is; the files it extracts
+    // are those the manifest lists, with their sizes and digests.
+    let extracted = tempfile::tempdir().unwrap();
+    let tar_file = extracted.path().join("backup.tar");
+    std::fs::write(&tar_file, &whole).unwrap();
+    let listing = Command::new("tar")
+        .args(["-tf", tar_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let names: Vec<String> = String::from_utf8(succeeded(&listing).into_bytes())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(names.first().map(String::as_str), Some("records"));
+    assert_eq!(names.last().map(String::as_str), Some("manifest.json"));
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("keys/") && n.ends_with(".pem"))
+    );
+    let out = extracted.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    succeeded(
+        &Command::new("tar")
+            .args([
+                "-xf",
+                tar_file.to_str().unwrap(),
+                "-C",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap(),
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len() + 1, names.len());
+    for file in files {
+        let bytes = std::fs::read(out.join(file["path"].as_str().unwrap())).unwrap();
+        assert_eq!(sha256_hex(&bytes), file["sha256"].as_str().unwrap());
+        assert_eq!(bytes.len() as u64, file["size"].as_u64().unwrap());
+    }
+    assert!(
+        manifest["counts"]["tokens"].as_u64().unwrap() >= 2,
+        "{manifest}"
+    );
 
     // A server that sends the first half of a real backup and then ends.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
