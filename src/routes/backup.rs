@@ -37,9 +37,13 @@ pub async fn backup(
     let disposition = format!("attachment; filename=\"{}\"", snapshot.file_name());
     let (mut out, receiver) = backup::pipe();
     tokio::task::spawn_blocking(move || match snapshot.write_tar(&mut out) {
-        Ok(manifest) => tracing::info!(files = manifest.files.len(), "backup sent"),
+        Ok(manifest) => tracing::info!(
+            files = manifest.files.len(),
+            bytes = manifest.files.iter().map(|f| f.size).sum::<u64>(),
+            "backup sent"
+        ),
         Err(e) => {
-            tracing::error!(error = %e, "backup broken off");
+            tracing::warn!(error = %e, "backup broken off");
             out.fail(e);
         }
     });

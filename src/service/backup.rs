@@ -94,10 +94,12 @@ pub async fn take(
     let records = files.scratch_file().map_err(ServiceError::internal)?;
     let started = std::time::Instant::now();
     let copy = store.copy_records(&records).await?;
+    let copied_at = Utc::now();
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
+        writes_waited_ms = copy.writes_waited.as_millis() as u64,
         certificates = copy.counts.certificates,
-        "records copied for a backup (writes waited meanwhile)"
+        "records copied for a backup"
     );
     let keys = read_keys(keys_dir).map_err(ServiceError::internal)?;
     let materials = copy
@@ -112,7 +114,7 @@ pub async fn take(
         })
         .collect();
     Ok(Snapshot {
-        created_at: Utc::now(),
+        created_at: copied_at,
         engine: copy.engine,
         counts: copy.counts,
         records,
@@ -122,10 +124,16 @@ pub async fn take(
     })
 }
 
-/// The private keys in the keys directory (`*.pem`), by file name.
+/// The private keys in the keys directory (`*.pem`), by file name; none before the first
+/// start made one.
 fn read_keys(keys_dir: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
     let mut keys = Vec::new();
-    for entry in fs::read_dir(keys_dir)? {
+    let entries = match fs::read_dir(keys_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(keys),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".pem") && entry.file_type()?.is_file() {

@@ -110,6 +110,8 @@ pub struct RecordsCopy {
     pub counts: RecordCounts,
     /// The material files its submissions name, as recorded (their digests included).
     pub materials: Vec<(SubmissionId, StoredFile)>,
+    /// How long writes waited while it was made.
+    pub writes_waited: std::time::Duration,
 }
 
 /// Writes the records of a copy made by [`Store::copy_records`] into a new store at `to`

@@ -1,16 +1,17 @@
 //! A copy of every tree, made between two writes, and a new store written from one.
 //!
 //! The copy is a file of frames: a header line, then for each entry of each tree (the
-//! default tree included) `1`, the tree's name (u16 length), the key and the value (u32
-//! lengths, big-endian), and at the end `0` and the number of entries (u64), so that a
-//! truncated copy is told from a whole one. Values are copied as stored (a schema version
+//! default tree included; in no particular order) `1`, the tree's name (u16 length), the key
+//! and the value (u32 lengths, big-endian), and at the end `0` and the number of entries
+//! (u64), so that a truncated copy is told from a whole one. Values are copied as stored (a schema version
 //! and JSON, see `codec`), so a restore holds exactly what the store held, indexes included.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::codec::decode;
 use super::{SledStore, Trees};
@@ -29,46 +30,57 @@ fn io_error(e: io::Error) -> StoreError {
 }
 
 impl Trees {
-    /// Copies every tree into `into` while no write runs, and answers what the copy holds.
+    /// Copies every tree into `into`, as of one instant between two writes, and answers what
+    /// the copy holds. PDFs and photos, the bulk of a store, are never changed once stored:
+    /// they are copied first while writes go on, and only the rest (and the PDFs and photos
+    /// stored meanwhile) while writes wait.
     pub(super) async fn copy_records(
         self: Arc<Self>,
         into: &Path,
     ) -> Result<RecordsCopy, StoreError> {
-        let _gate = Arc::clone(&self.gate).lock_owned().await;
         let into = into.to_owned();
-        tokio::task::spawn_blocking(move || {
+        let trees = Arc::clone(&self);
+        let (mut out, copied) = tokio::task::spawn_blocking(move || {
             let file = File::create(&into).map_err(io_error)?;
-            self.write_records(BufWriter::with_capacity(1 << 20, file))?;
-            self.inventory()
+            let mut out = Frames::new(BufWriter::with_capacity(1 << 20, file))?;
+            let mut copied = HashSet::new();
+            for tree in trees.unchanging() {
+                for entry in tree.iter() {
+                    let (key, value) = entry?;
+                    out.entry(&tree.name(), &key, &value)?;
+                    copied.insert(key);
+                }
+            }
+            Ok::<_, StoreError>((out, copied))
+        })
+        .await
+        .map_err(|e| StoreError::Engine(Box::new(e)))??;
+        let _gate = Arc::clone(&self.gate).lock_owned().await;
+        let paused = Instant::now();
+        tokio::task::spawn_blocking(move || {
+            let unchanging: Vec<sled::IVec> = self.unchanging().iter().map(|t| t.name()).collect();
+            for name in self.db.tree_names() {
+                let tree = self.db.open_tree(&name)?;
+                let done_before = unchanging.contains(&name);
+                for entry in tree.iter() {
+                    let (key, value) = entry?;
+                    if !(done_before && copied.contains(&key)) {
+                        out.entry(&name, &key, &value)?;
+                    }
+                }
+            }
+            out.finish()?;
+            let mut copy = self.inventory()?;
+            copy.writes_waited = paused.elapsed();
+            Ok(copy)
         })
         .await
         .map_err(|e| StoreError::Engine(Box::new(e)))?
     }
 
-    fn write_records(&self, mut out: BufWriter<File>) -> Result<(), StoreError> {
-        out.write_all(HEADER).map_err(io_error)?;
-        let mut entries: u64 = 0;
-        for name in self.db.tree_names() {
-            let tree = self.db.open_tree(&name)?;
-            for entry in tree.iter() {
-                let (key, value) = entry?;
-                let name_length = u16::try_from(name.len()).map_err(|_| too_long("tree name"))?;
-                out.write_all(&[ENTRY]).map_err(io_error)?;
-                out.write_all(&name_length.to_be_bytes())
-                    .map_err(io_error)?;
-                out.write_all(&name).map_err(io_error)?;
-                for bytes in [&key[..], &value[..]] {
-                    let length = u32::try_from(bytes.len()).map_err(|_| too_long("value"))?;
-                    out.write_all(&length.to_be_bytes()).map_err(io_error)?;
-                    out.write_all(bytes).map_err(io_error)?;
-                }
-                entries += 1;
-            }
-        }
-        out.write_all(&[END]).map_err(io_error)?;
-        out.write_all(&entries.to_be_bytes()).map_err(io_error)?;
-        let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
-        file.sync_all().map_err(io_error)
+    /// The trees whose entries are never changed or removed once written.
+    fn unchanging(&self) -> [&sled::Tree; 2] {
+        [&self.pdfs, &self.photos]
     }
 
     /// How many records of each sort the trees hold, and the material files named.
@@ -96,12 +108,54 @@ impl Trees {
                 calendars: count(&self.calendars),
             },
             materials,
+            writes_waited: Duration::ZERO,
         })
     }
 }
 
 fn too_long(what: &str) -> StoreError {
     StoreError::Encode(format!("a {what} too long to copy"))
+}
+
+/// The copy's frames, as they are written.
+struct Frames {
+    out: BufWriter<File>,
+    entries: u64,
+}
+
+impl Frames {
+    fn new(mut out: BufWriter<File>) -> Result<Self, StoreError> {
+        out.write_all(HEADER).map_err(io_error)?;
+        Ok(Self { out, entries: 0 })
+    }
+
+    fn entry(&mut self, tree: &[u8], key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let name_length = u16::try_from(tree.len()).map_err(|_| too_long("tree name"))?;
+        self.out.write_all(&[ENTRY]).map_err(io_error)?;
+        self.out
+            .write_all(&name_length.to_be_bytes())
+            .map_err(io_error)?;
+        self.out.write_all(tree).map_err(io_error)?;
+        for bytes in [key, value] {
+            let length = u32::try_from(bytes.len()).map_err(|_| too_long("value"))?;
+            self.out
+                .write_all(&length.to_be_bytes())
+                .map_err(io_error)?;
+            self.out.write_all(bytes).map_err(io_error)?;
+        }
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Ends the copy with its number of entries. (It is read back by the process that wrote
+    /// it, so it is not made durable: writes would wait for that.)
+    fn finish(mut self) -> Result<(), StoreError> {
+        self.out.write_all(&[END]).map_err(io_error)?;
+        self.out
+            .write_all(&self.entries.to_be_bytes())
+            .map_err(io_error)?;
+        self.out.flush().map_err(io_error)
+    }
 }
 
 impl SledStore {
