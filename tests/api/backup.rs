@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -158,6 +158,7 @@ async fn a_backup_under_load_restores_every_certificate_and_material() {
     let stop = Arc::new(AtomicBool::new(false));
     let uploads = Arc::new(AtomicU32::new(0));
     let issued = Arc::new(AtomicU32::new(0));
+    let during = Arc::new(Mutex::new(Vec::new()));
     let mut load = Vec::new();
     {
         let (app, staff, stop, draft) = (app.clone(), staff.clone(), stop.clone(), draft.clone());
@@ -176,11 +177,13 @@ async fn a_backup_under_load_restores_every_certificate_and_material() {
     }
     {
         let (app, staff, stop, scjg) = (app.clone(), staff.clone(), stop.clone(), scjg.clone());
-        let issued = issued.clone();
+        let (issued, during) = (issued.clone(), during.clone());
         load.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let n = issued.load(Ordering::Relaxed);
-                issued_licence_of(&app, &staff, &scjg, &enterprise(100 + n)).await;
+                let record = issued_licence_of(&app, &staff, &scjg, &enterprise(100 + n)).await;
+                let pdf = crate::helpers::certificate_pdf(&app, &app.admin, &record).await;
+                during.lock().unwrap().push((record, pdf));
                 issued.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -244,6 +247,34 @@ async fn a_backup_under_load_restores_every_certificate_and_material() {
         assert_eq!(restored_materials, materials_of(&app, id).await);
     }
     assert!(on_disk.contains(&materials[0].1));
+    // Each licence issued while the backup ran is in it whole (record, PDF, code, index) or
+    // not at all: as many as the manifest counts.
+    let during = std::mem::take(&mut *during.lock().unwrap());
+    let mut present = 0;
+    for (record, pdf) in &during {
+        let id = record["id"].as_str().unwrap();
+        let status = restored
+            .get(&restored.admin, &format!("/certificates/{id}"))
+            .await
+            .status();
+        match status.as_u16() {
+            200 => {
+                assert_verifies(&restored, record, pdf).await;
+                present += 1;
+            }
+            404 => {
+                let (status, verdict) = restored
+                    .public_json(&format!("/c/{}", record["code"].as_str().unwrap()))
+                    .await;
+                assert_eq!(
+                    (status, verdict["verdict"].as_str()),
+                    (404, Some("not_issued"))
+                );
+            }
+            other => panic!("{id}: {other}"),
+        }
+    }
+    assert_eq!(before.len() as u64 + present, certificates, "{manifest}");
     // The restored store serves new work: its key signs, its sequence goes on.
     let restored_staff = Staff::new(&restored).await;
     let restored_scjg = restored
