@@ -130,6 +130,11 @@ struct VerdictLabel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ErrorLabel {
     error: &'static str,
 }
@@ -192,6 +197,9 @@ pub struct Metrics {
     batches_running: Gauge,
     batch_lines: Family<StateLabel, Gauge>,
     signing_key_age: Gauge<f64, AtomicU64>,
+    backups: Family<OutcomeLabel, Counter>,
+    backup_last_sent: Gauge<f64, AtomicU64>,
+    backup_writes_waited: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -215,6 +223,9 @@ impl Metrics {
             batches_running: Gauge::default(),
             batch_lines: Family::default(),
             signing_key_age: Gauge::default(),
+            backups: Family::default(),
+            backup_last_sent: Gauge::default(),
+            backup_writes_waited: Gauge::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -282,6 +293,23 @@ impl Metrics {
             Unit::Seconds,
             metrics.signing_key_age.clone(),
         );
+        registry.register(
+            "backups",
+            "Backups streamed by GET /api/v1/backup: sent whole, or broken_off (the client went away, a file could not be read)",
+            metrics.backups.clone(),
+        );
+        registry.register_with_unit(
+            "backup_last_sent",
+            "When the last whole backup was sent, as a Unix time (0: none since start); alert when it is too old",
+            Unit::Seconds,
+            metrics.backup_last_sent.clone(),
+        );
+        registry.register_with_unit(
+            "backup_writes_waited",
+            "How long writes waited while the last backup copied the records",
+            Unit::Seconds,
+            metrics.backup_writes_waited.clone(),
+        );
         // Series that may stay at zero are shown from the start, so that a rate or an alert on
         // them has a value before the first refusal or failure.
         for limit in Limit::ALL {
@@ -293,6 +321,11 @@ impl Metrics {
             metrics
                 .store_errors
                 .get_or_create_owned(&ErrorLabel { error });
+        }
+        for outcome in ["sent", "broken_off"] {
+            metrics
+                .backups
+                .get_or_create_owned(&OutcomeLabel { outcome });
         }
         metrics
     }
@@ -344,6 +377,24 @@ impl Metrics {
 
     pub fn verdict(&self, verdict: &'static str) {
         self.verdicts.get_or_create(&VerdictLabel { verdict }).inc();
+    }
+
+    /// A backup was sent whole at `at` (seconds since the Unix epoch), its records copied
+    /// while writes waited `writes_waited`.
+    pub fn backup_sent(&self, at: f64, writes_waited: Duration) {
+        self.backups
+            .get_or_create(&OutcomeLabel { outcome: "sent" })
+            .inc();
+        self.backup_last_sent.set(at);
+        self.backup_writes_waited.set(writes_waited.as_secs_f64());
+    }
+
+    pub fn backup_broken_off(&self) {
+        self.backups
+            .get_or_create(&OutcomeLabel {
+                outcome: "broken_off",
+            })
+            .inc();
     }
 
     /// The exposition, with `now`'s values in it.

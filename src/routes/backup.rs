@@ -35,15 +35,24 @@ pub async fn backup(
     )
     .await?;
     let disposition = format!("attachment; filename=\"{}\"", snapshot.file_name());
+    let writes_waited = snapshot.writes_waited();
+    let metrics = state.metrics.clone();
     let (mut out, receiver) = backup::pipe();
     tokio::task::spawn_blocking(move || match snapshot.write_tar(&mut out) {
-        Ok(manifest) => tracing::info!(
-            files = manifest.files.len(),
-            bytes = manifest.files.iter().map(|f| f.size).sum::<u64>(),
-            "backup sent"
-        ),
+        Ok(manifest) => {
+            tracing::info!(
+                files = manifest.files.len(),
+                bytes = manifest.files.iter().map(|f| f.size).sum::<u64>(),
+                "backup sent"
+            );
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            metrics.backup_sent(now.as_secs_f64(), writes_waited);
+        }
         Err(e) => {
             tracing::warn!(error = %e, "backup broken off");
+            metrics.backup_broken_off();
             out.fail(e);
         }
     });

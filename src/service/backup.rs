@@ -72,6 +72,7 @@ pub struct FileEntry {
 /// listed and held against removal until it is dropped.
 pub struct Snapshot {
     created_at: DateTime<Utc>,
+    writes_waited: std::time::Duration,
     engine: &'static str,
     counts: RecordCounts,
     records: tempfile::TempPath,
@@ -115,6 +116,7 @@ pub async fn take(
         .collect();
     Ok(Snapshot {
         created_at: copied_at,
+        writes_waited: copy.writes_waited,
         engine: copy.engine,
         counts: copy.counts,
         records,
@@ -145,6 +147,11 @@ fn read_keys(keys_dir: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
 }
 
 impl Snapshot {
+    /// How long writes waited while the records were copied.
+    pub fn writes_waited(&self) -> std::time::Duration {
+        self.writes_waited
+    }
+
     /// The backup's file name for a download.
     pub fn file_name(&self) -> String {
         format!(

@@ -434,6 +434,37 @@ async fn a_backup_cut_short_is_refused_and_only_admins_get_one() {
         manifest["counts"]["tokens"].as_u64().unwrap() >= 2,
         "{manifest}"
     );
+    // An operator alerts on the last whole backup's time; it moves once the stream is sent.
+    let sent = "onetrip_backups_total{outcome=\"sent\"} 1";
+    let mut scraped = String::new();
+    for _ in 0..100 {
+        scraped = app
+            .client
+            .get(format!("{}/metrics", app.url))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if scraped.contains(sent) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(scraped.contains(sent), "{scraped}");
+    let last_sent: f64 = scraped
+        .lines()
+        .find_map(|l| l.strip_prefix("onetrip_backup_last_sent_seconds "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - last_sent).abs() < 60.0, "{last_sent} vs {now}");
 
     // A server that sends the first half of a real backup and then ends.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
