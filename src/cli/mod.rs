@@ -345,7 +345,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Token(TokenCommand::List) => {
             let store = open_stopped_store(&settings)?;
-            for t in tokens::list(&store, &Actor::operator()).map_err(failure)? {
+            for t in tokens::list(&store, &Actor::operator())
+                .await
+                .map_err(failure)?
+            {
                 let binding = t
                     .department
                     .map(|d| d.to_string())

@@ -43,7 +43,7 @@ async fn read(
     State(state): State<AppState>,
     AppPath(raw): AppPath<String>,
 ) -> Result<Json<YearCalendar>, ServiceError> {
-    Ok(Json(calendar::year(&state, year(&raw)?)?))
+    Ok(Json(calendar::year(&state, year(&raw)?).await?))
 }
 
 /// 设置一年的日历 / Set a year's calendar (admin).

@@ -39,7 +39,7 @@ impl FromRequestParts<AppState> for Actor {
                 "Authorization 头应为 Bearer ot_… / expected Authorization: Bearer ot_…",
             )
         })?;
-        authenticate(state, token)
+        authenticate(state, token).await
     }
 }
 
@@ -62,21 +62,20 @@ struct SignedInByToken(TokenRecord);
 /// record is kept on the request for the [`Actor`] extractor. A store that cannot answer
 /// counts as not signed in: the request is then admitted as anyone's, and its own handler
 /// reports the store.
-pub fn signed_in_role(state: &AppState, request: &mut Request) -> Option<Role> {
+pub async fn signed_in_role(state: &AppState, request: &mut Request) -> Option<Role> {
     let headers = request.headers();
     if let Some(token) = headers.get(AUTHORIZATION).and_then(bearer) {
-        let record = live_token(state, token).ok().flatten()?;
+        let record = live_token(state, token).await.ok().flatten()?;
         let role = record.role;
         request.extensions_mut().insert(SignedInByToken(record));
         return Some(role);
     }
-    cookie(headers, SESSION_COOKIE)
-        .and_then(|id| state.sessions.get(&id, Utc::now()))
-        .and_then(|session| {
-            live_token_by_hash(state, &session.token_hash)
-                .ok()
-                .flatten()
-        })
+    let session =
+        cookie(headers, SESSION_COOKIE).and_then(|id| state.sessions.get(&id, Utc::now()))?;
+    live_token_by_hash(state, &session.token_hash)
+        .await
+        .ok()
+        .flatten()
         .map(|record| record.role)
 }
 

@@ -86,7 +86,7 @@ async fn read(
     caller: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<Record>, ServiceError> {
-    Ok(record(certificates::read(&state, &caller, &id)?))
+    Ok(record(certificates::read(&state, &caller, &id).await?))
 }
 
 /// 证照 PDF（签名） / The signed PDF.
@@ -103,7 +103,7 @@ async fn pdf(
     caller: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<impl IntoResponse, ServiceError> {
-    let (certificate, pdf) = certificates::pdf(&state, &caller, &id)?;
+    let (certificate, pdf) = certificates::pdf(&state, &caller, &id).await?;
     Ok(pdf_download(&certificate, pdf))
 }
 
@@ -121,7 +121,7 @@ async fn qr_png(
     caller: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<impl IntoResponse, ServiceError> {
-    let png = certificates::qr_png(&state, &caller, &id)?;
+    let png = certificates::qr_png(&state, &caller, &id).await?;
     Ok(([(CONTENT_TYPE, "image/png")], png))
 }
 

@@ -60,7 +60,7 @@ pub async fn decide(
         check_reason(&body.comment).map_err(|e| ServiceError::invalid("comment", e))?
     };
     let submission = submissions::decide(&state, &caller, &id, &code, outcome, comment).await?;
-    serde_json::to_value(submissions::view(&state, &submission, None)?)
+    serde_json::to_value(submissions::view(&state, &submission, None).await?)
         .map(Json)
         .map_err(ServiceError::internal)
 }

@@ -34,7 +34,7 @@ fn code(path: Result<Path<String>, PathRejection>) -> Result<String, HtmlError> 
 }
 
 async fn index(State(state): State<AppState>) -> Result<Response, HtmlError> {
-    let items = catalogue::services_to_apply_for(&state)?;
+    let items = catalogue::services_to_apply_for(&state).await?;
     let html = state
         .pages
         .render("guide_index.html", json!({ "items": items }))
@@ -46,8 +46,8 @@ async fn page(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let item = catalogue::get(&state, &code(path)?, None)?;
-    let service = catalogue::service_of(&state, &item)?;
+    let item = catalogue::get(&state, &code(path)?, None).await?;
+    let service = catalogue::service_of(&state, &item).await?;
     let url = catalogue::guide_url(&state, &item.code);
     let html = state
         .pages
@@ -63,7 +63,7 @@ async fn qr_svg(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let svg = catalogue::guide_qr_svg(&state, &code(path)?)?;
+    let svg = catalogue::guide_qr_svg(&state, &code(path)?).await?;
     Ok(([(CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
@@ -71,6 +71,6 @@ async fn qr_png(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let png = catalogue::guide_qr_png(&state, &code(path)?)?;
+    let png = catalogue::guide_qr_png(&state, &code(path)?).await?;
     Ok(([(CONTENT_TYPE, "image/png")], png).into_response())
 }

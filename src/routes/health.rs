@@ -27,6 +27,6 @@ pub struct Health {
     )
 )]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ServiceError> {
-    health::check(&state)?;
+    health::check(&state).await?;
     Ok(Json(Health { status: "ok" }))
 }

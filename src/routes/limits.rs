@@ -214,8 +214,8 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> 
     peer
 }
 
-fn class_of(state: &AppState, request: &mut Request) -> Class {
-    let role = signed_in_role(state, request);
+async fn class_of(state: &AppState, request: &mut Request) -> Class {
+    let role = signed_in_role(state, request).await;
     let method = request.method();
     match role {
         Some(Role::Applicant) => Class::Applicant,
@@ -252,7 +252,7 @@ pub async fn admit(
         request.headers(),
         &admission.trusted_proxies,
     ));
-    let class = class_of(&state, &mut request);
+    let class = class_of(&state, &mut request).await;
     let places = admission.places(class);
     let Some(_address_place) = admission.per_address.take((address, class), places.share) else {
         refused(&request, Limit::MaxRequestsPerAddress);

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "全部事项 / every item", body = [ServiceItem]))
 )]
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<ServiceItem>>, ServiceError> {
-    Ok(Json(catalogue::list(&state)?))
+    Ok(Json(catalogue::list(&state).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -51,7 +51,7 @@ async fn read(
     AppPath(code): AppPath<String>,
     AppQuery(query): AppQuery<VersionQuery>,
 ) -> Result<Json<ServiceItem>, ServiceError> {
-    Ok(Json(catalogue::get(&state, &code, query.version)?))
+    Ok(Json(catalogue::get(&state, &code, query.version).await?))
 }
 
 /// 修订事项（生成新版本） / A new version of an item (admin).

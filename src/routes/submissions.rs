@@ -106,8 +106,10 @@ async fn due(
         &caller,
         query.due_within,
         query.overdue.unwrap_or(false),
-    )?;
-    submissions::views(&state, &found)?
+    )
+    .await?;
+    submissions::views(&state, &found)
+        .await?
         .into_iter()
         .map(|v| serde_json::to_value(v).map_err(ServiceError::internal))
         .collect::<Result<_, _>>()
@@ -188,15 +190,15 @@ async fn create(
     AppJson(body): AppJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ServiceError> {
     let submission = submissions::create(&state, &caller, parse_new(body)?).await?;
-    Ok((StatusCode::CREATED, view(&state, &submission, None)?))
+    Ok((StatusCode::CREATED, view(&state, &submission, None).await?))
 }
 
-fn view(
+async fn view(
     state: &AppState,
     submission: &Submission,
     history: Option<&[Event]>,
 ) -> Result<Json<Value>, ServiceError> {
-    serde_json::to_value(submissions::view(state, submission, history)?)
+    serde_json::to_value(submissions::view(state, submission, history).await?)
         .map(Json)
         .map_err(ServiceError::internal)
 }
@@ -215,8 +217,8 @@ async fn read(
     caller: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ServiceError> {
-    let (submission, history) = submissions::read(&state, &caller, &id)?;
-    view(&state, &submission, Some(&history))
+    let (submission, history) = submissions::read(&state, &caller, &id).await?;
+    view(&state, &submission, Some(&history)).await
 }
 
 /// 提交预审 / Submit for pre-review, once every material is uploaded.
@@ -238,6 +240,7 @@ async fn submit(
         &submissions::submit(&state, &caller, &id).await?,
         None,
     )
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -305,4 +308,5 @@ async fn pre_review(
         &submissions::pre_review(&state, &caller, &id, decision).await?,
         None,
     )
+    .await
 }

@@ -82,7 +82,7 @@ pub async fn list(
     caller: Actor,
 ) -> Result<Json<TokenList>, ServiceError> {
     Ok(Json(TokenList {
-        tokens: tokens::list(&*state.store, &caller)?,
+        tokens: tokens::list(&*state.store, &caller).await?,
     }))
 }
 

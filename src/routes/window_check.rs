@@ -53,7 +53,7 @@ pub async fn window_check(
     AppPath(id): AppPath<String>,
     request: Request,
 ) -> Result<Json<WindowReport>, ServiceError> {
-    let submission = submissions::ready_for_window_check(&state, &caller, &id)?;
+    let submission = submissions::ready_for_window_check(&state, &caller, &id).await?;
     let is_multipart = request
         .headers()
         .get(CONTENT_TYPE)

@@ -62,24 +62,29 @@ pub fn looks_like_token(secret: &str) -> bool {
 }
 
 /// The live (not revoked) token record behind `secret`, if any.
-pub fn live_token(services: &Services, secret: &str) -> Result<Option<TokenRecord>, ServiceError> {
-    live_token_by_hash(services, &Sha256Digest::of(secret.as_bytes()))
+pub async fn live_token(
+    services: &Services,
+    secret: &str,
+) -> Result<Option<TokenRecord>, ServiceError> {
+    live_token_by_hash(services, &Sha256Digest::of(secret.as_bytes())).await
 }
 
 /// The live token record stored under `hash` (a console session keeps only the hash).
-pub fn live_token_by_hash(
+pub async fn live_token_by_hash(
     services: &Services,
     hash: &Sha256Digest,
 ) -> Result<Option<TokenRecord>, ServiceError> {
     Ok(services
         .store
-        .token(hash)?
+        .token(hash)
+        .await?
         .filter(|r| r.revoked_at.is_none()))
 }
 
 /// The actor behind a presented token, or 401.
-pub fn authenticate(services: &Services, secret: &str) -> Result<Actor, ServiceError> {
-    live_token(services, secret)?
+pub async fn authenticate(services: &Services, secret: &str) -> Result<Actor, ServiceError> {
+    live_token(services, secret)
+        .await?
         .map(|record| actor_of(&record))
         .ok_or_else(|| ServiceError::unauthenticated("令牌无效或已吊销 / unknown or revoked token"))
 }

@@ -68,7 +68,7 @@ pub async fn migrate(
         ));
     }
     migration.check(template, now)?;
-    let names = catalogue_names(services, &migration)?;
+    let names = catalogue_names(services, &migration).await?;
     let submission = Submission::migrated(
         SubmissionId::generate(),
         &migration,
@@ -112,11 +112,12 @@ async fn migrate_once(
     template: &crate::domain::template::Template,
     today: chrono::NaiveDate,
 ) -> Result<Certificate, ServiceError> {
-    let code = unused_code(services)?;
+    let code = unused_code(services).await?;
     let signer = Signer::take(services).await?;
     let current = services
         .store
-        .current_certificate(&migration.kind, migration.holder.id())?
+        .current_certificate(&migration.kind, migration.holder.id())
+        .await?
         .filter(|c| c.holds_licence(today));
     let (content, photo) = match current {
         // The licence in force keeps its photo (a permit's) in its next version.
@@ -131,7 +132,8 @@ async fn migrate_once(
             )?,
             services
                 .store
-                .certificate_photo(current.content.id.as_str())?,
+                .certificate_photo(current.content.id.as_str())
+                .await?,
         ),
         None => {
             let identifier = new_identifier(services, template, signer.issue_date).await?;
@@ -167,22 +169,19 @@ async fn migrate_once(
 /// The catalogue's entry for each migrated category: 422 naming the item when its code is
 /// not in the catalogue, belongs to another kind, or is decided by another department than
 /// the file says.
-fn catalogue_names(
+async fn catalogue_names(
     services: &Services,
     migration: &Migration,
 ) -> Result<Vec<CatalogueName>, ServiceError> {
     let invalid = |field: String, code: &'static str, message: String| {
         ServiceError::invalid(field, ParseError::new(code, message))
     };
-    migration
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let code = &item.code;
-            let service = services
+    let mut names = Vec::with_capacity(migration.items.len());
+    for (i, item) in migration.items.iter().enumerate() {
+        let code = &item.code;
+        let service = services
                 .store
-                .service_item(code.as_str(), None)?
+                .service_item(code.as_str(), None).await?
                 .filter(|s| s.spec.kind.as_deref() == Some(migration.kind.as_str()))
                 .ok_or_else(|| {
                     invalid(
@@ -194,24 +193,24 @@ fn catalogue_names(
                         ),
                     )
                 })?;
-            let department = DepartmentCode::parse(&service.spec.department)
-                .map_err(|e| ServiceError::invalid(format!("migrate.items[{i}].code"), e))?;
-            if item.department.as_ref().is_some_and(|d| d != &department) {
-                return Err(invalid(
-                    format!("migrate.items[{i}].department"),
-                    "department_mismatch",
-                    format!(
-                        "事项 {code} 由 {department} 办理 / item {code} is handled by {department}"
-                    ),
-                ));
-            }
-            Ok(CatalogueName {
-                department,
-                name: service.spec.name,
-                version: service.version,
-            })
-        })
-        .collect()
+        let department = DepartmentCode::parse(&service.spec.department)
+            .map_err(|e| ServiceError::invalid(format!("migrate.items[{i}].code"), e))?;
+        if item.department.as_ref().is_some_and(|d| d != &department) {
+            return Err(invalid(
+                format!("migrate.items[{i}].department"),
+                "department_mismatch",
+                format!(
+                    "事项 {code} 由 {department} 办理 / item {code} is handled by {department}"
+                ),
+            ));
+        }
+        names.push(CatalogueName {
+            department,
+            name: service.spec.name,
+            version: service.version,
+        });
+    }
+    Ok(names)
 }
 
 /// A second paper licence of a holder that already holds one (一企一证): the next version of
@@ -330,7 +329,8 @@ async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResul
             let id = SubmissionId::parse(&id).map_err(|_| submission_not_found(&id))?;
             let submission = services
                 .store
-                .submission(&id)?
+                .submission(&id)
+                .await?
                 .ok_or_else(|| submission_not_found(id.as_str()))?;
             if let (Status::Issued, Some(identifier)) = (submission.status, submission.certificate)
             {
@@ -344,7 +344,8 @@ async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResul
                 .map_err(|(field, e)| ServiceError::invalid(field, e))?;
             if let Some(identifier) = services
                 .store
-                .certificate_id_by_former_number(&migration.former_number)?
+                .certificate_id_by_former_number(&migration.former_number)
+                .await?
             {
                 return Ok(LineResult::AlreadyIssued { identifier });
             }

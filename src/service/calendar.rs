@@ -15,9 +15,9 @@ pub fn today() -> NaiveDate {
 }
 
 /// Every known year: an admin's calendar where one is set, the shipped one otherwise.
-pub fn calendar(services: &Services) -> Result<Calendar, ServiceError> {
+pub async fn calendar(services: &Services) -> Result<Calendar, ServiceError> {
     let mut years: Vec<YearCalendar> = services.shipped_calendars.to_vec();
-    for set in services.store.calendars()? {
+    for set in services.store.calendars().await? {
         years.retain(|y| y.year != set.year);
         years.push(set);
     }
@@ -25,13 +25,17 @@ pub fn calendar(services: &Services) -> Result<Calendar, ServiceError> {
 }
 
 /// One year's holidays and make-up working days (public).
-pub fn year(services: &Services, year: i32) -> Result<YearCalendar, ServiceError> {
-    calendar(services)?.year(year).cloned().ok_or_else(|| {
-        ServiceError::not_found(
-            "unknown_year",
-            format!("没有{year}年的日历：只按周末计算 / no calendar for {year}: weekends only"),
-        )
-    })
+pub async fn year(services: &Services, year: i32) -> Result<YearCalendar, ServiceError> {
+    calendar(services)
+        .await?
+        .year(year)
+        .cloned()
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                "unknown_year",
+                format!("没有{year}年的日历：只按周末计算 / no calendar for {year}: weekends only"),
+            )
+        })
 }
 
 /// Sets a year's calendar (an admin), e.g. when the State Council's notice comes out: a year

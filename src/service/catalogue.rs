@@ -19,7 +19,7 @@ pub async fn seed(
     let mut added = 0;
     for (code, spec) in seeds {
         // Read first: a start with every item in place writes (and flushes) nothing.
-        if store.service_item(code.as_str(), None)?.is_none()
+        if store.service_item(code.as_str(), None).await?.is_none()
             && store
                 .put_service_item(code, spec, "seed", Utc::now(), true)
                 .await?
@@ -40,40 +40,41 @@ fn unknown(code: &str) -> ServiceError {
 }
 
 /// Every item's latest version (public).
-pub fn list(services: &Services) -> Result<Vec<ServiceItem>, ServiceError> {
-    let mut items = services.store.service_items()?;
+pub async fn list(services: &Services) -> Result<Vec<ServiceItem>, ServiceError> {
+    let mut items = services.store.service_items().await?;
     items.sort_by(|a, b| a.code.as_str().cmp(b.code.as_str()));
     Ok(items)
 }
 
 /// What an applicant applies for, for the guide index: every item that is a service of its
 /// own, not a step of another (public).
-pub fn services_to_apply_for(services: &Services) -> Result<Vec<ServiceItem>, ServiceError> {
-    let mut items = list(services)?;
+pub async fn services_to_apply_for(services: &Services) -> Result<Vec<ServiceItem>, ServiceError> {
+    let mut items = list(services).await?;
     items.retain(|i| i.spec.is_service());
     Ok(items)
 }
 
 /// The service `item` is a step of, if it is one (public).
-pub fn service_of(
+pub async fn service_of(
     services: &Services,
     item: &ServiceItem,
 ) -> Result<Option<ServiceItem>, ServiceError> {
     match &item.spec.part_of {
-        Some(parent) => Ok(services.store.service_item(parent, None)?),
+        Some(parent) => Ok(services.store.service_item(parent, None).await?),
         None => Ok(None),
     }
 }
 
 /// One item, at `version` or its latest (public).
-pub fn get(
+pub async fn get(
     services: &Services,
     code: &str,
     version: Option<u32>,
 ) -> Result<ServiceItem, ServiceError> {
     services
         .store
-        .service_item(code, version)?
+        .service_item(code, version)
+        .await?
         .ok_or_else(|| unknown(code))
 }
 
@@ -93,7 +94,7 @@ pub async fn put(
         .map_err(|(field, e)| ServiceError::invalid(field, e))?;
     // The name is printed on certificates: refused now if the font cannot print it.
     super::issuance::check_printable_text(&services.fonts, "name", &spec.name)?;
-    let items = services.store.service_items()?;
+    let items = services.store.service_items().await?;
     check_part_of(
         code.as_str(),
         &spec,
@@ -131,13 +132,13 @@ pub fn guide_url(services: &Services, code: &ItemCode) -> String {
 }
 
 /// The QR code of an item's guide, as SVG (the item must exist).
-pub fn guide_qr_svg(services: &Services, code: &str) -> Result<String, ServiceError> {
-    let item = get(services, code, None)?;
+pub async fn guide_qr_svg(services: &Services, code: &str) -> Result<String, ServiceError> {
+    let item = get(services, code, None).await?;
     crate::render::qr_svg(&guide_url(services, &item.code)).map_err(ServiceError::internal)
 }
 
 /// The QR code of an item's guide, as PNG (the item must exist).
-pub fn guide_qr_png(services: &Services, code: &str) -> Result<Vec<u8>, ServiceError> {
-    let item = get(services, code, None)?;
+pub async fn guide_qr_png(services: &Services, code: &str) -> Result<Vec<u8>, ServiceError> {
+    let item = get(services, code, None).await?;
     crate::render::qr_png(&guide_url(services, &item.code)).map_err(ServiceError::internal)
 }

@@ -12,8 +12,8 @@ use crate::domain::text::quoted;
 use crate::domain::{ParseError, Refusal, Role, check_label, check_reason};
 
 /// The stored certificate `id`, or 404; for use-cases that authorize the caller themselves.
-pub fn stored(services: &Services, id: &str) -> Result<Certificate, ServiceError> {
-    services.store.certificate(id)?.ok_or_else(|| {
+pub async fn stored(services: &Services, id: &str) -> Result<Certificate, ServiceError> {
+    services.store.certificate(id).await?.ok_or_else(|| {
         let id = quoted(id);
         ServiceError::not_found(
             "certificate_not_found",
@@ -23,31 +23,36 @@ pub fn stored(services: &Services, id: &str) -> Result<Certificate, ServiceError
 }
 
 /// The certificate, if the actor may read it: its holder's applicant, a clerk or an admin.
-pub fn read(services: &Services, actor: &Actor, id: &str) -> Result<Certificate, ServiceError> {
+pub async fn read(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<Certificate, ServiceError> {
     actor.require(&[Role::Applicant, Role::Clerk, Role::Admin])?;
-    let certificate = stored(services, id)?;
+    let certificate = stored(services, id).await?;
     actor.may_read_certificate(certificate.content.holder.id())?;
     Ok(certificate)
 }
 
 /// The certificate and the very PDF that was issued.
-pub fn pdf(
+pub async fn pdf(
     services: &Services,
     actor: &Actor,
     id: &str,
 ) -> Result<(Certificate, Vec<u8>), ServiceError> {
-    let certificate = read(services, actor, id)?;
+    let certificate = read(services, actor, id).await?;
     let id = certificate.content.id.to_string();
     let pdf = services
         .store
-        .certificate_pdf(&id)?
+        .certificate_pdf(&id)
+        .await?
         .ok_or_else(|| ServiceError::internal(format!("certificate {id} has no stored PDF")))?;
     Ok((certificate, pdf))
 }
 
 /// The QR code alone, as a PNG.
-pub fn qr_png(services: &Services, actor: &Actor, id: &str) -> Result<Vec<u8>, ServiceError> {
-    let certificate = read(services, actor, id)?;
+pub async fn qr_png(services: &Services, actor: &Actor, id: &str) -> Result<Vec<u8>, ServiceError> {
+    let certificate = read(services, actor, id).await?;
     crate::render::qr_png(&certificate.verify_url).map_err(ServiceError::internal)
 }
 

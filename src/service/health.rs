@@ -3,8 +3,8 @@
 
 use super::{ErrorKind, ServiceError, Services};
 
-pub fn check(services: &Services) -> Result<(), ServiceError> {
-    services.store.ping().map_err(|e| {
+pub async fn check(services: &Services) -> Result<(), ServiceError> {
+    services.store.ping().await.map_err(|e| {
         tracing::error!(error = %e, "health check: store does not answer");
         ServiceError::new(
             ErrorKind::Unavailable,

@@ -227,22 +227,22 @@ pub async fn issue(
     actor.require(&[Role::Clerk, Role::Admin])?;
     let submission = state
         .store
-        .submission(id)?
+        .submission(id)
+        .await?
         .ok_or_else(|| submission_not_found(id.as_str()))?;
     submission.check_issuable()?;
     let template = template_of(state, &submission.kind)?;
     // The template may have changed since the submission was filed: its stored fields must
     // still satisfy it (they were normalised at filing, so only the check matters here).
     template.normalize_fields(&submission.fields)?;
-    let code = unused_code(state)?;
+    let code = unused_code(state).await?;
     let signer = Signer::take(state).await?;
     let issuer = issuer_info(state);
     // An amendment keeps the licence's sequence and expiry and raises its version.
-    let previous = submission
-        .amends
-        .as_ref()
-        .map(|amended| amendable(state, amended, signer.issue_date))
-        .transpose()?;
+    let previous = match &submission.amends {
+        Some(amended) => Some(amendable(state, amended, signer.issue_date).await?),
+        None => None,
+    };
     let identifier = match &previous {
         None => new_identifier(state, template, signer.issue_date).await?,
         Some(previous) => previous
@@ -392,7 +392,7 @@ pub async fn sign_and_store(
     provenance: Provenance<'_>,
 ) -> Result<Certificate, ServiceError> {
     let started = Instant::now();
-    in_catalogue_order(state, &mut content.items)?;
+    in_catalogue_order(state, &mut content.items).await?;
     content.photo_sha256 = photo.as_deref().map(Sha256Digest::of);
     check_printable_text(&state.fonts, "certificate", &content.printed_text())?;
     let Signer {
@@ -489,12 +489,16 @@ pub async fn sign_and_store(
 
 /// Puts a certificate's items in the catalogue's order (the provincial list's), whatever
 /// order they were filed, merged or migrated in.
-fn in_catalogue_order(state: &Services, items: &mut Vec<CertItem>) -> Result<(), ServiceError> {
+async fn in_catalogue_order(
+    state: &Services,
+    items: &mut Vec<CertItem>,
+) -> Result<(), ServiceError> {
     let mut keyed = Vec::with_capacity(items.len());
     for item in items.drain(..) {
         let position = state
             .store
-            .service_item(item.code.as_str(), None)?
+            .service_item(item.code.as_str(), None)
+            .await?
             .and_then(|s| s.spec.position)
             .unwrap_or(u32::MAX);
         keyed.push(((position, item.code.as_str().to_owned()), item));
@@ -513,22 +517,22 @@ pub fn too_many_versions() -> ServiceError {
 }
 
 /// The certificate `id`, if it may be replaced by a newer version today; 409 otherwise.
-pub fn amendable(
+pub async fn amendable(
     services: &Services,
     id: &Identifier,
     today: NaiveDate,
 ) -> Result<Certificate, ServiceError> {
-    let certificate = super::certificates::stored(services, id.as_str())?;
+    let certificate = super::certificates::stored(services, id.as_str()).await?;
     certificate.check_amendable(today)?;
     Ok(certificate)
 }
 
 /// A fresh verification code that no certificate holds yet. With 80 random bits a repeat is
 /// not expected in the life of the service; the store refuses one anyway.
-pub fn unused_code(state: &Services) -> Result<VerificationCode, ServiceError> {
+pub async fn unused_code(state: &Services) -> Result<VerificationCode, ServiceError> {
     loop {
         let code = VerificationCode::generate();
-        if state.store.certificate_id_by_code(&code)?.is_none() {
+        if state.store.certificate_id_by_code(&code).await?.is_none() {
             return Ok(code);
         }
         tracing::warn!("a freshly drawn verification code was taken; drawing again");

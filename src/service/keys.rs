@@ -44,7 +44,7 @@ pub async fn load_or_create(
     keys_dir: &Path,
     mode: Mode,
 ) -> anyhow::Result<KeyRing> {
-    let mut records = store.key_records()?;
+    let mut records = store.key_records().await?;
     if records.is_empty() {
         let key = first_key(keys_dir)?;
         let record = record_for(&key.verifying_key(), Utc::now());

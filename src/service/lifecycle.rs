@@ -21,7 +21,7 @@ fn today() -> NaiveDate {
 /// Checked when an amendment is filed: the certificate exists, is in force, is of the same
 /// kind and holder, and belongs to the filing applicant (a clerk or an admin may file for
 /// anyone).
-pub fn check_amendment(
+pub async fn check_amendment(
     services: &Services,
     actor: &Actor,
     amended: &Identifier,
@@ -29,7 +29,8 @@ pub fn check_amendment(
 ) -> Result<(), ServiceError> {
     let certificate = services
         .store
-        .certificate(amended.as_str())?
+        .certificate(amended.as_str())
+        .await?
         .ok_or_else(|| {
             ServiceError::invalid(
                 "amends",
@@ -72,13 +73,14 @@ pub fn check_amendment(
 
 /// The departments that decided the certificate's items: they, with the admin, may suspend
 /// and reinstate it.
-fn departments(
+async fn departments(
     services: &Services,
     certificate: &Certificate,
 ) -> Result<Vec<(ItemCode, DepartmentCode)>, ServiceError> {
     let submission = services
         .store
-        .submission(&certificate.submission)?
+        .submission(&certificate.submission)
+        .await?
         .ok_or_else(|| ServiceError::internal("a certificate's submission is gone"))?;
     Ok(submission
         .items
@@ -112,7 +114,7 @@ async fn change_as_issuer(
     change: impl Fn(&mut Certificate) -> Result<Action, Refusal> + Send + Sync,
 ) -> Result<Certificate, ServiceError> {
     actor.require(&[Role::Admin, Role::Approver])?;
-    let owners = departments(services, &stored(services, id)?)?;
+    let owners = departments(services, &stored(services, id).await?).await?;
     require_owner(actor, &owners.iter().map(|(_, d)| d).collect::<Vec<_>>())?;
     let certificate = services
         .store
@@ -171,8 +173,8 @@ pub async fn withdraw_items(
     reason: String,
 ) -> Result<Withdrawal, ServiceError> {
     actor.require(&[Role::Admin, Role::Approver])?;
-    let certificate = stored(services, id)?;
-    let owners = departments(services, &certificate)?;
+    let certificate = stored(services, id).await?;
+    let owners = departments(services, &certificate).await?;
     let invalid = |field: String, code, message: String| {
         ServiceError::invalid(field, ParseError::new(code, message))
     };
@@ -228,7 +230,7 @@ pub async fn withdraw_items(
         return Ok(Withdrawal::Revoked(revoked));
     }
     let template = template_of(services, &certificate.content.kind)?;
-    let code = unused_code(services)?;
+    let code = unused_code(services).await?;
     let signer = Signer::take(services).await?;
     let mut content = certificate
         .content
@@ -238,7 +240,8 @@ pub async fn withdraw_items(
     // The next version prints the same photo.
     let photo = services
         .store
-        .certificate_photo(certificate.content.id.as_str())?;
+        .certificate_photo(certificate.content.id.as_str())
+        .await?;
     let successor = sign_and_store(
         services,
         actor,

@@ -69,7 +69,7 @@ pub async fn current(services: &Services) -> Result<Arc<PublishedStatusList>, Se
     let (kid, key) = ring
         .active()
         .ok_or_else(|| ServiceError::internal("no active signing key"))?;
-    let statuses = services.store.listed_statuses()?;
+    let statuses = services.store.listed_statuses().await?;
     let list = StatusList::build(&services.public_url, now, now + VALID_FOR, &statuses, &keys);
     let jws = sign_jws(key, kid, Some(TYP), &list).map_err(ServiceError::internal)?;
     let published = Arc::new(PublishedStatusList {

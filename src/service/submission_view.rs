@@ -51,12 +51,12 @@ pub struct SubmissionView<'a> {
 }
 
 /// The submission as clients see it, its promise counted on the service's calendar today.
-pub fn view<'a>(
+pub async fn view<'a>(
     services: &Services,
     s: &'a Submission,
     history: Option<&'a [Event]>,
 ) -> Result<SubmissionView<'a>, ServiceError> {
-    let calendar = super::calendar::calendar(services)?;
+    let calendar = super::calendar::calendar(services).await?;
     Ok(SubmissionView::new(
         s,
         history,
@@ -66,11 +66,11 @@ pub fn view<'a>(
 }
 
 /// Many submissions as clients see them, counted on one reading of the calendar.
-pub fn views<'a>(
+pub async fn views<'a>(
     services: &Services,
     list: &'a [Submission],
 ) -> Result<Vec<SubmissionView<'a>>, ServiceError> {
-    let calendar = super::calendar::calendar(services)?;
+    let calendar = super::calendar::calendar(services).await?;
     let today = super::calendar::today();
     Ok(list
         .iter()

@@ -51,16 +51,13 @@ pub async fn create(
         }
     };
     if let Some(amended) = &new.amends {
-        super::lifecycle::check_amendment(services, actor, amended, &new)?;
+        super::lifecycle::check_amendment(services, actor, amended, &new).await?;
     }
-    let catalogue = new
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            services
+    let mut catalogue = Vec::with_capacity(new.items.len());
+    for (i, item) in new.items.iter().enumerate() {
+        let found = services
                 .store
-                .service_item(item.code.as_str(), None)?
+                .service_item(item.code.as_str(), None).await?
                 .ok_or_else(|| {
                     ServiceError::invalid(
                         format!("items[{i}].code"),
@@ -72,9 +69,9 @@ pub async fn create(
                             ),
                         ),
                     )
-                })
-        })
-        .collect::<Result<Vec<_>, ServiceError>>()?;
+                })?;
+        catalogue.push(found);
+    }
     let submission = Submission::create(
         SubmissionId::generate(),
         new,
@@ -90,7 +87,8 @@ pub async fn create(
         && submission.amends.is_none()
         && let Some(current) = services
             .store
-            .current_certificate(&submission.kind, submission.holder.id())?
+            .current_certificate(&submission.kind, submission.holder.id())
+            .await?
     {
         current.refuse_second_licence(super::calendar::today())?;
     }
@@ -103,16 +101,16 @@ pub async fn create(
 
 /// The submissions whose promise is overdue (`overdue`) or ends within `due_within` working
 /// days from today, soonest first (a clerk or an admin).
-pub fn due(
+pub async fn due(
     services: &Services,
     actor: &Actor,
     due_within: Option<u32>,
     overdue: bool,
 ) -> Result<Vec<Submission>, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
-    let calendar = super::calendar::calendar(services)?;
+    let calendar = super::calendar::calendar(services).await?;
     let today = super::calendar::today();
-    let mut found = services.store.submissions_with_promise()?;
+    let mut found = services.store.submissions_with_promise().await?;
     found.retain(|s| {
         let promise = s.promise_state(&calendar, today, finished_on(s));
         (overdue && promise.overdue)
@@ -123,41 +121,50 @@ pub fn due(
 }
 
 /// A submission the actor may read, or 404/403. `id` is as the caller typed it.
-pub fn load(services: &Services, actor: &Actor, id: &str) -> Result<Submission, ServiceError> {
+pub async fn load(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<Submission, ServiceError> {
     let id = SubmissionId::parse(id).map_err(|_| submission_not_found(id))?;
     let submission = services
         .store
-        .submission(&id)?
+        .submission(&id)
+        .await?
         .ok_or_else(|| submission_not_found(id.as_str()))?;
     actor.may_read(&submission)?;
     Ok(submission)
 }
 
 /// The submission and its whole history.
-pub fn read(
+pub async fn read(
     services: &Services,
     actor: &Actor,
     id: &str,
 ) -> Result<(Submission, Vec<Event>), ServiceError> {
-    let submission = load(services, actor, id)?;
-    let history = services.store.events(&submission.id)?;
+    let submission = load(services, actor, id).await?;
+    let history = services.store.events(&submission.id).await?;
     Ok((submission, history))
 }
 
 /// The submissions of one holder (the console's search), for staff.
-pub fn of_holder(
+pub async fn of_holder(
     services: &Services,
     actor: &Actor,
     holder_id: &str,
 ) -> Result<Vec<Submission>, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
-    Ok(services.store.submissions_by_holder(holder_id)?)
+    Ok(services.store.submissions_by_holder(holder_id).await?)
 }
 
 /// Whether a submission exists (the console's search opens it if so), for staff.
-pub fn exists(services: &Services, actor: &Actor, id: &SubmissionId) -> Result<bool, ServiceError> {
+pub async fn exists(
+    services: &Services,
+    actor: &Actor,
+    id: &SubmissionId,
+) -> Result<bool, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
-    Ok(services.store.submission(id)?.is_some())
+    Ok(services.store.submission(id).await?.is_some())
 }
 
 /// Submits a complete submission for pre-review (its owner, a clerk or an admin).
@@ -166,7 +173,7 @@ pub async fn submit(
     actor: &Actor,
     id: &str,
 ) -> Result<Submission, ServiceError> {
-    let submission = load(services, actor, id)?;
+    let submission = load(services, actor, id).await?;
     actor.may_edit(&submission)?;
     // A photo that cannot be printed is refused now, online, not at issuance.
     if let Some(template) = services.templates.get(&submission.kind) {
@@ -195,7 +202,7 @@ pub async fn pre_review(
     decision: PreReview,
 ) -> Result<Submission, ServiceError> {
     actor.require(&[Role::Reviewer, Role::Admin])?;
-    let submission = load(services, actor, id)?;
+    let submission = load(services, actor, id).await?;
     let (submission, _, ()) = services
         .store
         .update_submission(&submission.id, &actor.label(), |s| {
@@ -220,7 +227,7 @@ pub async fn decide(
     comment: String,
 ) -> Result<Submission, ServiceError> {
     actor.require(&[Role::Approver, Role::Admin])?;
-    let submission = load(services, actor, id)?;
+    let submission = load(services, actor, id).await?;
     let item = ItemCode::parse(item)
         .ok()
         .and_then(|code| submission.items.iter().find(|i| i.code == code))
@@ -271,7 +278,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: std::fmt::Display,
 {
-    let submission = load(services, actor, id)?;
+    let submission = load(services, actor, id).await?;
     actor.may_edit(&submission)?;
     let name = MaterialName::parse(name).map_err(|e| ServiceError::invalid("name", e))?;
     // Refuse before reading a byte when the answer is already known.
@@ -320,13 +327,13 @@ fn material_too_large(limit: u64) -> ServiceError {
 }
 
 /// Refuses a window check before the files are read when the submission is not ready for one.
-pub fn ready_for_window_check(
+pub async fn ready_for_window_check(
     services: &Services,
     actor: &Actor,
     id: &str,
 ) -> Result<Submission, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
-    let submission = load(services, actor, id)?;
+    let submission = load(services, actor, id).await?;
     submission.check_window_check()?;
     Ok(submission)
 }
@@ -342,7 +349,7 @@ pub async fn window_check(
     actor.require(&[Role::Clerk, Role::Admin])?;
     let label = actor.label();
     // Accepted today, the promise runs from tomorrow: its last day is fixed now.
-    let calendar = super::calendar::calendar(services)?;
+    let calendar = super::calendar::calendar(services).await?;
     let today = super::calendar::today();
     let (_, event, report) = services
         .store

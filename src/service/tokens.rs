@@ -78,9 +78,9 @@ pub async fn create(
 }
 
 /// Every token's public record: id, role, binding, dates. Never a secret.
-pub fn list(store: &dyn Store, actor: &Actor) -> Result<Vec<TokenRecord>, ServiceError> {
+pub async fn list(store: &dyn Store, actor: &Actor) -> Result<Vec<TokenRecord>, ServiceError> {
     actor.require(&[Role::Admin])?;
-    Ok(store.tokens()?)
+    Ok(store.tokens().await?)
 }
 
 /// Revokes a token by its public id (`tok_…`); it stops working at once.

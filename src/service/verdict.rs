@@ -405,15 +405,27 @@ pub fn verify_token<E>(
         Ok(signed) => signed,
         Err(finding) => return Ok(finding),
     };
+    let found = issued(&signed.claims.sub)?;
+    Ok(judge_issued(signed, token, found, now))
+}
+
+/// What a token whose signature checks ([`check_signature`]) says, given the certificate its
+/// subject names as the store holds it (`None`: not issued).
+pub fn judge_issued(
+    signed: Signed,
+    token: &str,
+    found: Option<Certificate>,
+    now: DateTime<Utc>,
+) -> Finding {
     // The token must be the very one issued: a key thief could sign other claims (another
     // holder id) beside the real digest, and a verifier reads the claims.
-    let certificate = match issued(&signed.claims.sub)? {
+    let certificate = match found {
         Some(c)
             if c.content_digest.to_base64url() == signed.claims.dig && c.token == token.trim() =>
         {
             c
         }
-        _ => return Ok(signed.finding(Verdict::NotIssued)),
+        _ => return signed.finding(Verdict::NotIssued),
     };
     let today = now.with_timezone(&CHINA).date_naive();
     let status = certificate.status.in_force(today);
@@ -451,7 +463,7 @@ pub fn verify_token<E>(
         CertStatus::Superseded { .. } | CertStatus::Valid => {}
     }
     result.certificate = Some(Box::new(PublicCertificate::from(&certificate)));
-    Ok(result)
+    result
 }
 
 /// Verifies with the key set alone, as an offline verifier must: signature, key window,

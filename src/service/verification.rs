@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::verdict::{Finding, InputProblem, Latest, Successor, Verdict, verify_token};
+use super::verdict::{
+    Finding, InputProblem, Latest, Successor, Verdict, check_signature, judge_issued, verify_token,
+};
 use super::{ServiceError, Services};
 use crate::domain::Sha256Digest;
 use crate::domain::certificate::{CertStatus, Certificate, changes};
@@ -57,17 +59,18 @@ fn counted(
 async fn judge_token(services: &Services, token: &str) -> Result<Finding, ServiceError> {
     let now = Utc::now();
     let mut superseded = None;
-    let mut finding = {
-        let ring = services.keys.read().await;
-        verify_token(&ring, token, now, |id| {
-            let found = services.store.certificate(id)?;
+    let signed = check_signature(&*services.keys.read().await, token);
+    let mut finding = match signed {
+        Err(finding) => finding,
+        Ok(signed) => {
+            let found = services.store.certificate(&signed.claims.sub).await?;
             if let Some(c) = &found
                 && matches!(c.status, CertStatus::Superseded { .. })
             {
                 superseded = Some(c.clone());
             }
-            Ok::<_, ServiceError>(found)
-        })?
+            judge_issued(signed, token, found, now)
+        }
     };
     if finding.verdict == Verdict::Superseded
         && let Some(old) = superseded
@@ -75,7 +78,7 @@ async fn judge_token(services: &Services, token: &str) -> Result<Finding, Servic
             superseded_by,
             superseded_at,
         } = &old.status
-        && let Some(new) = services.store.certificate(superseded_by.as_str())?
+        && let Some(new) = services.store.certificate(superseded_by.as_str()).await?
     {
         finding.successor = Some(Box::new(Successor {
             id: new.content.id.to_string(),
@@ -103,7 +106,7 @@ async fn latest(
         let CertStatus::Superseded { superseded_by, .. } = &next.status else {
             break;
         };
-        match services.store.certificate(superseded_by.as_str())? {
+        match services.store.certificate(superseded_by.as_str()).await? {
             Some(after) => next = after,
             None => break,
         }
@@ -131,7 +134,7 @@ async fn judge_presented(
 ) -> Result<Finding, ServiceError> {
     match presented {
         Presented::Token(token) => judge_token(services, &token).await,
-        Presented::Code(code) => match services.store.certificate_by_code(&code)? {
+        Presented::Code(code) => match services.store.certificate_by_code(&code).await? {
             Some(certificate) => judge_token(services, &certificate.token).await,
             None if code.check_character_holds() => Ok(Finding::of(Verdict::NotIssued)),
             None => Ok(Finding::of(Verdict::CodeTypo)),
@@ -145,7 +148,11 @@ async fn judge_presented(
 pub const MAX_PDF_BYTES: usize = 10 << 20;
 
 async fn judge_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, ServiceError> {
-    if let Some(certificate) = services.store.certificate_by_pdf(&Sha256Digest::of(pdf))? {
+    if let Some(certificate) = services
+        .store
+        .certificate_by_pdf(&Sha256Digest::of(pdf))
+        .await?
+    {
         return judge_token(services, &certificate.token).await;
     }
     if !is_pdf(pdf) {

@@ -126,12 +126,14 @@ pub fn restore_records(engine: &str, from: &Path, to: &Path) -> Result<RecordsCo
     }
 }
 
-/// The port. Every method that changes something is one unit of work: all of it is stored
-/// and durable before it returns, or nothing is.
+/// The port. Every method is async, reads included: an engine across a network answers
+/// later, and a caller must not block a thread of the runtime waiting for it. Every method
+/// that changes something is one unit of work: all of it is stored and durable before it
+/// returns, or nothing is.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Proves the store answers (a read that goes through the engine).
-    fn ping(&self) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
 
     /// Stores a new submission and its `created` event together.
     async fn create_submission(
@@ -139,7 +141,7 @@ pub trait Store: Send + Sync {
         submission: &Submission,
         actor: &str,
     ) -> Result<(), StoreError>;
-    fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError>;
+    async fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError>;
     /// Applies `change` to the stored submission and appends the event it returns.
     async fn change_submission(
         &self,
@@ -148,11 +150,11 @@ pub trait Store: Send + Sync {
         change: SubmissionChange<'_>,
     ) -> Result<(Submission, Event), UpdateError>;
     /// Every submission of one holder (USCC or ID number, as stored), newest first.
-    fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError>;
+    async fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError>;
     /// Every submission accepted with a promise (a due date) and not yet issued.
-    fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError>;
+    async fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError>;
     /// The submission's audit history, oldest first.
-    fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError>;
+    async fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError>;
 
     /// Hands out the next sequence number of `year`; a number on a stored certificate is
     /// never handed out again.
@@ -183,42 +185,50 @@ pub trait Store: Send + Sync {
         id: &str,
         change: CertificateChange<'_>,
     ) -> Result<Certificate, UpdateError>;
-    fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError>;
-    fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError>;
+    async fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The holder's photo as the certificate prints it (permits), stored with it.
-    fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The latest version of the holder's line of certificates of `kind` (kept in step with
     /// every issuance, which refuses a first version while the current one holds).
-    fn current_certificate(
+    async fn current_certificate(
         &self,
         kind: &str,
         holder_id: &str,
     ) -> Result<Option<Certificate>, StoreError>;
     /// Every certificate whose status is not plainly valid, with that status (kept in step
     /// with each change of status, so listing costs what is listed, not every certificate).
-    fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError>;
+    async fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError>;
     /// The identifier of the certificate whose issued PDF has this digest.
-    fn certificate_id_by_pdf(&self, sha256: &Sha256Digest) -> Result<Option<String>, StoreError>;
+    async fn certificate_id_by_pdf(
+        &self,
+        sha256: &Sha256Digest,
+    ) -> Result<Option<String>, StoreError>;
     /// The identifier of the certificate that carries this verification code.
-    fn certificate_id_by_code(&self, code: &VerificationCode)
-    -> Result<Option<String>, StoreError>;
+    async fn certificate_id_by_code(
+        &self,
+        code: &VerificationCode,
+    ) -> Result<Option<String>, StoreError>;
     /// The identifier of the certificate a migration issued for this former licence number.
-    fn certificate_id_by_former_number(&self, number: &str) -> Result<Option<String>, StoreError>;
+    async fn certificate_id_by_former_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<String>, StoreError>;
 
     async fn insert_token(
         &self,
         hash: &Sha256Digest,
         record: &TokenRecord,
     ) -> Result<(), StoreError>;
-    fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError>;
-    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    async fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError>;
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Marks a token revoked; `None` if there is no such token.
     async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
 
     /// The latest version of every catalogue item.
-    fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError>;
+    async fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError>;
     /// One version of a catalogue item (the latest when `version` is `None`).
-    fn service_item(
+    async fn service_item(
         &self,
         code: &str,
         version: Option<u32>,
@@ -234,11 +244,11 @@ pub trait Store: Send + Sync {
         only_if_new: bool,
     ) -> Result<Option<ServiceItem>, StoreError>;
     /// The working-day calendars an admin has set (they replace the shipped ones).
-    fn calendars(&self) -> Result<Vec<YearCalendar>, StoreError>;
+    async fn calendars(&self) -> Result<Vec<YearCalendar>, StoreError>;
     async fn put_calendar(&self, calendar: &YearCalendar) -> Result<(), StoreError>;
 
     /// Every signing key's record, oldest first.
-    fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    async fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError>;
     /// Writes several key records at once (a rotation changes two).
     async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError>;
 
@@ -284,12 +294,12 @@ impl dyn Store {
     }
 
     /// The certificate whose issued PDF has this digest, if we issued one.
-    pub fn certificate_by_pdf(
+    pub async fn certificate_by_pdf(
         &self,
         sha256: &Sha256Digest,
     ) -> Result<Option<Certificate>, StoreError> {
-        match self.certificate_id_by_pdf(sha256)? {
-            Some(id) => self.certificate(&id),
+        match self.certificate_id_by_pdf(sha256).await? {
+            Some(id) => self.certificate(&id).await,
             None => Ok(None),
         }
     }
@@ -305,12 +315,12 @@ impl dyn Store {
     }
 
     /// The certificate that carries this verification code, if any.
-    pub fn certificate_by_code(
+    pub async fn certificate_by_code(
         &self,
         code: &VerificationCode,
     ) -> Result<Option<Certificate>, StoreError> {
-        match self.certificate_id_by_code(code)? {
-            Some(id) => self.certificate(&id),
+        match self.certificate_id_by_code(code).await? {
+            Some(id) => self.certificate(&id).await,
             None => Ok(None),
         }
     }

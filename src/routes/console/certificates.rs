@@ -53,7 +53,7 @@ pub async fn pdf(
     clerk: Clerk,
     serial: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let (certificate, pdf) = certificates::pdf(&state, &clerk.actor, &path(serial)?)?;
+    let (certificate, pdf) = certificates::pdf(&state, &clerk.actor, &path(serial)?).await?;
     Ok(pdf_download(&certificate, pdf).into_response())
 }
 
@@ -86,7 +86,7 @@ pub async fn delivery(
         }
     };
     clerk.check_csrf(&headers, form.csrf.as_deref())?;
-    let certificate = certificates::read(&state, &clerk.actor, &path(serial)?)?;
+    let certificate = certificates::read(&state, &clerk.actor, &path(serial)?).await?;
     let page = format!("/console/submissions/{}", certificate.submission);
     let delivery = NewDelivery::parse(
         form.method,

@@ -107,6 +107,7 @@ impl FromRequestParts<AppState> for Clerk {
             .get(&session_id, Utc::now())
             .ok_or_else(sign_in)?;
         let record = live_token_by_hash(state, &session.token_hash)
+            .await
             .map_err(|e| HtmlError::from(e).into_response())?;
         let Some(record) = record else {
             state.sessions.close(&session_id);

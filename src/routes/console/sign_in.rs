@@ -73,7 +73,7 @@ pub async fn sign_in(
     }
     let token = form.token.trim();
     let hash = Sha256Digest::of(token.as_bytes());
-    let record = live_token_by_hash(&state, &hash)?;
+    let record = live_token_by_hash(&state, &hash).await?;
     let Some(record) = record else {
         return login_page(
             &state,

@@ -41,12 +41,12 @@ pub async fn home(
     let mut results = Vec::new();
     let mut notice = None;
     if let Ok(id) = SubmissionId::parse(q) {
-        if submissions::exists(&state, &clerk.actor, &id)? {
+        if submissions::exists(&state, &clerk.actor, &id).await? {
             return Ok(Redirect::to(&format!("/console/submissions/{id}")).into_response());
         }
         notice = Some(format!("办件 {id} 不存在 / no submission {id}"));
     } else if let Ok(holder) = Holder::normalise_id(q) {
-        results = submissions::of_holder(&state, &clerk.actor, &holder)?;
+        results = submissions::of_holder(&state, &clerk.actor, &holder).await?;
         if results.is_empty() {
             notice = Some(format!(
                 "主体 {holder} 没有办件 / no submissions for holder {holder}"
@@ -71,9 +71,10 @@ pub async fn home(
         &clerk.actor,
         Some(MAX_TIME_LIMIT_WORKING_DAYS),
         true,
-    )?;
+    )
+    .await?;
     in_progress.truncate(IN_PROGRESS_SHOWN);
-    let due = serde_json::to_value(submissions::views(&state, &in_progress)?)
+    let due = serde_json::to_value(submissions::views(&state, &in_progress).await?)
         .map_err(ServiceError::internal)?;
     render(
         &state,
@@ -101,12 +102,12 @@ pub async fn show(
     clerk: Clerk,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let (submission, history) = submissions::read(&state, &clerk.actor, &path(id)?)?;
+    let (submission, history) = submissions::read(&state, &clerk.actor, &path(id)?).await?;
     let checks: Vec<Value> = window_checks(&history)
         .map(|(seq, r)| json!({"seq": seq, "outcome": r.outcome, "checked_at": r.checked_at, "checked_by": r.checked_by}))
         .collect();
     let certificate = match submission.certificate.as_deref() {
-        Some(serial) => Some(certificates::read(&state, &clerk.actor, serial)?),
+        Some(serial) => Some(certificates::read(&state, &clerk.actor, serial).await?),
         None => None,
     };
     let template = state.templates.get(&submission.kind);
@@ -124,7 +125,7 @@ pub async fn show(
         &clerk,
         "console_submission.html",
         json!({
-            "s": submissions::view(&state, &submission, Some(&history))?,
+            "s": submissions::view(&state, &submission, Some(&history)).await?,
             "blockers": submission.issuance_blockers(),
             "checks": checks,
             "certificate": certificate,
@@ -153,7 +154,7 @@ pub async fn window_check(
         _ => None,
     };
     clerk.check_csrf(&headers, csrf.as_deref())?;
-    let submission = submissions::load(&state, &clerk.actor, &path(id)?)?;
+    let submission = submissions::load(&state, &clerk.actor, &path(id)?).await?;
     let back = format!("/console/submissions/{}", submission.id);
     submission
         .check_window_check()
@@ -186,7 +187,7 @@ pub async fn report(
     ids: Result<Path<(String, u64)>, PathRejection>,
 ) -> Result<Response, HtmlError> {
     let (id, seq) = path(ids)?;
-    let (submission, history) = submissions::read(&state, &clerk.actor, &id)?;
+    let (submission, history) = submissions::read(&state, &clerk.actor, &id).await?;
     let report = window_checks(&history)
         .find(|(s, _)| *s == seq)
         .map(|(_, r)| r)
@@ -201,7 +202,7 @@ pub async fn report(
         &state,
         &clerk,
         "console_report.html",
-        json!({"s": submissions::view(&state, &submission, None)?, "report": report, "seq": seq,
+        json!({"s": submissions::view(&state, &submission, None).await?, "report": report, "seq": seq,
                "sizes": sizes(&submission)}),
     )
 }
@@ -212,7 +213,7 @@ pub async fn receipt(
     clerk: Clerk,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let (submission, history) = submissions::read(&state, &clerk.actor, &path(id)?)?;
+    let (submission, history) = submissions::read(&state, &clerk.actor, &path(id)?).await?;
     let (seq, report) = window_checks(&history)
         .filter(|(_, r)| r.outcome == Outcome::Matched)
         .last()
@@ -227,7 +228,7 @@ pub async fn receipt(
         &state,
         &clerk,
         "receipt.html",
-        json!({"s": submissions::view(&state, &submission, None)?, "report": report, "seq": seq,
+        json!({"s": submissions::view(&state, &submission, None).await?, "report": report, "seq": seq,
                "sizes": sizes(&submission)}),
     )
 }

@@ -145,7 +145,7 @@ impl Trees {
 /// The port, by delegation to the methods above (each file holds one area's trees).
 #[async_trait::async_trait]
 impl super::Store for SledStore {
-    fn ping(&self) -> Result<(), StoreError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         if let Some(reason) = self.failure() {
             return Err(StoreError::Unavailable(reason));
         }
@@ -161,7 +161,7 @@ impl super::Store for SledStore {
         self.observed(written)
     }
 
-    fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError> {
+    async fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError> {
         self.trees()?.submission(id)
     }
 
@@ -179,15 +179,15 @@ impl super::Store for SledStore {
         Ok((submission, event))
     }
 
-    fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
+    async fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
         self.trees()?.submissions_by_holder(holder_id)
     }
 
-    fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError> {
+    async fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError> {
         self.trees()?.submissions_with_promise()
     }
 
-    fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
+    async fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
         self.trees()?.events(id)
     }
 
@@ -230,19 +230,19 @@ impl super::Store for SledStore {
         self.observed(written)
     }
 
-    fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
+    async fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
         self.trees()?.certificate(id)
     }
 
-    fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.trees()?.certificate_pdf(id)
     }
 
-    fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.trees()?.certificate_photo(id)
     }
 
-    fn current_certificate(
+    async fn current_certificate(
         &self,
         kind: &str,
         holder_id: &str,
@@ -250,22 +250,28 @@ impl super::Store for SledStore {
         self.trees()?.current_certificate(kind, holder_id)
     }
 
-    fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
+    async fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
         self.trees()?.listed_statuses()
     }
 
-    fn certificate_id_by_pdf(&self, sha256: &Sha256Digest) -> Result<Option<String>, StoreError> {
+    async fn certificate_id_by_pdf(
+        &self,
+        sha256: &Sha256Digest,
+    ) -> Result<Option<String>, StoreError> {
         self.trees()?.certificate_id_by_pdf(sha256)
     }
 
-    fn certificate_id_by_code(
+    async fn certificate_id_by_code(
         &self,
         code: &VerificationCode,
     ) -> Result<Option<String>, StoreError> {
         self.trees()?.certificate_id_by_code(code)
     }
 
-    fn certificate_id_by_former_number(&self, number: &str) -> Result<Option<String>, StoreError> {
+    async fn certificate_id_by_former_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<String>, StoreError> {
         self.trees()?.certificate_id_by_former_number(number)
     }
 
@@ -278,11 +284,11 @@ impl super::Store for SledStore {
         self.observed(written)
     }
 
-    fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError> {
+    async fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError> {
         self.trees()?.token(hash)
     }
 
-    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.trees()?.tokens()
     }
 
@@ -291,11 +297,11 @@ impl super::Store for SledStore {
         self.observed(written)
     }
 
-    fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError> {
+    async fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError> {
         self.trees()?.service_items()
     }
 
-    fn service_item(
+    async fn service_item(
         &self,
         code: &str,
         version: Option<u32>,
@@ -318,7 +324,7 @@ impl super::Store for SledStore {
         self.observed(written)
     }
 
-    fn calendars(&self) -> Result<Vec<YearCalendar>, StoreError> {
+    async fn calendars(&self) -> Result<Vec<YearCalendar>, StoreError> {
         self.trees()?.calendars()
     }
 
@@ -327,7 +333,7 @@ impl super::Store for SledStore {
         self.observed(written)
     }
 
-    fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
+    async fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.trees()?.key_records()
     }
 
