@@ -16,21 +16,16 @@ use crate::service::backup::{self, BlockReader, Manifest};
 use crate::store::MaterialFiles;
 
 /// Writes a backup into `to`: asked of the service at `server` with the admin token in
-/// `ONETRIP_TOKEN`, or read from the stopped store of `settings`. A backup that fails leaves
-/// nothing in `to`.
+/// `ONETRIP_TOKEN`, or read from the stopped store of `settings`. It is written beside `to`
+/// and moved there whole, durable, once every file is checked: a backup that fails leaves
+/// nothing.
 pub async fn back_up(settings: &Settings, to: &Path, server: Option<&str>) -> anyhow::Result<()> {
-    backup::prepare_directory(to)?;
+    backup::check_target(to)?;
     let written = match server {
         Some(url) => from_server(url, to).await,
         None => from_stopped_store(settings, to).await,
     };
-    let manifest = match written {
-        Ok(manifest) => manifest,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(to);
-            return Err(e.context("no backup was kept"));
-        }
-    };
+    let manifest = written.context("no backup was kept")?;
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
     let c = &manifest.counts;
     println!(
@@ -67,12 +62,25 @@ pub async fn restore(from: PathBuf, to: PathBuf) -> anyhow::Result<()> {
 }
 
 async fn from_stopped_store(settings: &Settings, to: &Path) -> anyhow::Result<Manifest> {
+    // A mistyped --data must not make a new, empty store and back that up.
+    if !settings.data.is_dir() {
+        bail!(
+            "no data directory at {} (--data, ONETRIP_DATA or `data` in the config)",
+            settings.data.display()
+        );
+    }
     let store = open_stopped_store(settings)?;
     let files = MaterialFiles::open(&settings.data)
         .with_context(|| format!("opening the material files in {}", settings.data.display()))?;
     let snapshot = backup::take(&store, &files, &settings.keys_dir(), &Actor::operator())
         .await
         .map_err(failure)?;
+    if snapshot.counts().signing_keys == 0 {
+        bail!(
+            "the store in {} has never been served (it has no signing key): is --data right?",
+            settings.data.display()
+        );
+    }
     let to = to.to_owned();
     let (mut writer, receiver) = backup::pipe();
     let writing = tokio::task::spawn_blocking(move || match snapshot.write_tar(&mut writer) {
@@ -130,5 +138,8 @@ async fn from_server(url: &str, to: &Path) -> anyhow::Result<Manifest> {
         }
     }
     drop(sender);
-    unpacking.await.context("the backup stopped")?
+    unpacking
+        .await
+        .context("the backup stopped")?
+        .context("if the service broke the backup off, its log says why")
 }

@@ -29,9 +29,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::ServiceError;
+use super::{ErrorKind, ServiceError};
 use crate::domain::actor::Actor;
 use crate::domain::{Role, Sha256Digest};
+use crate::signing::KeyRing;
 use crate::store::{MaterialFiles, RecordCounts, RemovalHold, Store, restore_records};
 
 /// The manifest's `format`.
@@ -91,7 +92,13 @@ pub async fn take(
     actor: &Actor,
 ) -> Result<Snapshot, ServiceError> {
     actor.require(&[Role::Admin])?;
-    let hold = files.hold_removals();
+    let hold = files.hold_removals().ok_or_else(|| {
+        ServiceError::new(
+            ErrorKind::Unavailable,
+            "backup_running",
+            "另一个备份正在进行，请在其结束后再试 / another backup is running; try again when it ends",
+        )
+    })?;
     let records = files.scratch_file().map_err(ServiceError::internal)?;
     let started = std::time::Instant::now();
     let copy = store.copy_records(&records).await?;
@@ -103,6 +110,9 @@ pub async fn take(
         "records copied for a backup"
     );
     let keys = read_keys(keys_dir).map_err(ServiceError::internal)?;
+    // A backup without the active key's private half would restore a service that cannot
+    // start.
+    KeyRing::open(copy.key_records.clone(), keys_dir).map_err(ServiceError::internal)?;
     let materials = copy
         .materials
         .into_iter()
@@ -138,7 +148,8 @@ fn read_keys(keys_dir: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".pem") && entry.file_type()?.is_file() {
+        // Followed if a link (keys mounted from a secret store often are).
+        if name.ends_with(".pem") && fs::metadata(entry.path())?.is_file() {
             keys.push((name, fs::read(entry.path())?));
         }
     }
@@ -147,6 +158,11 @@ fn read_keys(keys_dir: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
 }
 
 impl Snapshot {
+    /// How many records of each sort it holds.
+    pub fn counts(&self) -> &RecordCounts {
+        &self.counts
+    }
+
     /// How long writes waited while the records were copied.
     pub fn writes_waited(&self) -> std::time::Duration {
         self.writes_waited
@@ -164,21 +180,34 @@ impl Snapshot {
     /// files, and last the manifest of what was written. A material file that no longer has
     /// its recorded digest stops the backup: it would not restore what was approved.
     pub fn write_tar(self, out: impl Write) -> io::Result<Manifest> {
-        let mut tar = tar::Builder::new(out);
+        let mut tar = tar::Builder::new(Poisonable {
+            inner: out,
+            poisoned: false,
+        });
+        let written = self.write_entries(&mut tar);
+        if written.is_err() {
+            // The builder ends the archive when dropped; a failed backup must not end as if
+            // whole.
+            tar.get_mut().poisoned = true;
+        }
+        written
+    }
+
+    fn write_entries(self, tar: &mut tar::Builder<impl Write>) -> io::Result<Manifest> {
         let mtime = u64::try_from(self.created_at.timestamp()).unwrap_or(0);
         let mut files = Vec::with_capacity(1 + self.keys.len() + self.materials.len());
         let records = File::open(&self.records)?;
         let size = records.metadata()?.len();
-        files.push(append(&mut tar, RECORDS, size, records, mtime)?);
+        files.push(append(tar, RECORDS, size, records, mtime)?);
         for (name, pem) in &self.keys {
             let path = format!("{KEYS}/{name}");
-            files.push(append(&mut tar, &path, pem.len() as u64, &pem[..], mtime)?);
+            files.push(append(tar, &path, pem.len() as u64, &pem[..], mtime)?);
         }
         for (path, source, recorded) in &self.materials {
             let file = File::open(source)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.display())))?;
             let size = file.metadata()?.len();
-            let entry = append(&mut tar, path, size, file, mtime)?;
+            let entry = append(tar, path, size, file, mtime)?;
             if entry.sha256 != *recorded {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -202,9 +231,29 @@ impl Snapshot {
             files,
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
-        append(&mut tar, MANIFEST, json.len() as u64, &json[..], mtime)?;
-        tar.into_inner()?.flush()?;
+        append(tar, MANIFEST, json.len() as u64, &json[..], mtime)?;
+        tar.finish()?;
+        tar.get_mut().flush()?;
         Ok(manifest)
+    }
+}
+
+/// A writer that refuses every write once poisoned.
+struct Poisonable<W> {
+    inner: W,
+    poisoned: bool,
+}
+
+impl<W: Write> Write for Poisonable<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.poisoned {
+            return Err(io::Error::other("the backup failed"));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -283,6 +332,9 @@ impl<T: Write> Write for Hashing<T> {
 /// reads it: memory stays at a few of them whatever the backup's size.
 const BLOCK: usize = 256 << 10;
 const BLOCKS_IN_FLIGHT: usize = 4;
+/// A reader that takes no block for this long has gone: the backup is broken off, so that it
+/// does not hold removals (and its scratch copy) for good.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A bounded pipe for a tar: what [`Snapshot::write_tar`] writes into the [`BlockWriter`]
 /// comes out of the receiver in blocks (or [`BlockReader`] reads it back as a stream).
@@ -291,6 +343,7 @@ pub fn pipe() -> (BlockWriter, mpsc::Receiver<io::Result<Vec<u8>>>) {
     let writer = BlockWriter {
         block: Vec::with_capacity(BLOCK),
         sender,
+        runtime: tokio::runtime::Handle::current(),
     };
     (writer, receiver)
 }
@@ -299,13 +352,25 @@ pub fn pipe() -> (BlockWriter, mpsc::Receiver<io::Result<Vec<u8>>>) {
 pub struct BlockWriter {
     block: Vec<u8>,
     sender: mpsc::Sender<io::Result<Vec<u8>>>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl BlockWriter {
     fn send(&mut self, item: io::Result<Vec<u8>>) -> io::Result<()> {
-        self.sender
-            .blocking_send(item)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the reader went away"))
+        let sent = self
+            .runtime
+            .block_on(tokio::time::timeout(SEND_TIMEOUT, self.sender.send(item)));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the reader went away",
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the reader took nothing for {} s", SEND_TIMEOUT.as_secs()),
+            )),
+        }
     }
 
     /// Ends the stream with `error`, so that the reader sees a failure, not an end.
@@ -371,8 +436,9 @@ impl Read for BlockReader {
 /// Reads a backup's tar from `from` into `dir` (created; if it exists it must be empty),
 /// checking every file against the manifest that ends it. Only regular files at the paths a
 /// backup has are taken; anything else (a link, `..`, an absolute path) refuses the backup.
-pub fn unpack(from: impl Read, dir: &Path) -> anyhow::Result<Manifest> {
-    prepare_directory(dir)?;
+pub fn unpack(from: impl Read, to: &Path) -> anyhow::Result<Manifest> {
+    let staging = staging_beside(to)?;
+    let dir = staging.path();
     let mut archive = tar::Archive::new(from);
     let mut written = Vec::new();
     let mut manifest = None;
@@ -399,21 +465,12 @@ pub fn unpack(from: impl Read, dir: &Path) -> anyhow::Result<Manifest> {
                 .read_to_end(&mut json)
                 .context("reading the manifest")?;
             manifest = Some(parse_manifest(&json)?);
-            write_private(&target, &json)?;
+            write_file(&target, &json[..]).context("writing the manifest")?;
             continue;
         }
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        let file = create_private(&target)?;
-        let mut out = Hashing::new(io::BufWriter::new(file));
-        io::copy(&mut entry, &mut out).with_context(|| format!("{cut}: {path}"))?;
-        out.flush()?;
-        written.push(FileEntry {
-            path,
-            size: out.count,
-            sha256: out.digest(),
-        });
+        let (size, sha256) =
+            write_file(&target, &mut entry).with_context(|| format!("{cut}: {path}"))?;
+        written.push(FileEntry { path, size, sha256 });
     }
     let manifest =
         manifest.context("the backup ends before its manifest: it was cut short or is not one")?;
@@ -423,6 +480,7 @@ pub fn unpack(from: impl Read, dir: &Path) -> anyhow::Result<Manifest> {
             differences(&manifest.files, &written)
         );
     }
+    place(staging, to)?;
     Ok(manifest)
 }
 
@@ -477,21 +535,7 @@ pub struct Restored {
 /// of it succeeded.
 pub fn restore(from: &Path, to: &Path) -> anyhow::Result<Restored> {
     let manifest = check(from)?;
-    if fs::read_dir(to).is_ok_and(|mut entries| entries.next().is_some()) {
-        bail!(
-            "{} is not empty: a backup is restored into a new data directory",
-            to.display()
-        );
-    }
-    let parent = match to.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".onetrip-restore-")
-        .tempdir_in(&parent)
-        .with_context(|| format!("creating a directory in {}", parent.display()))?;
+    let staging = staging_beside(to)?;
     let copy = restore_records(&manifest.engine, &from.join(RECORDS), staging.path())?;
     if copy.counts != manifest.counts {
         bail!(
@@ -505,17 +549,29 @@ pub fn restore(from: &Path, to: &Path) -> anyhow::Result<Restored> {
         .iter()
         .map(|f| (f.path.as_str(), &f.sha256))
         .collect();
+    // Each file is hashed again as it is copied: what was checked is what is restored.
+    let copy_checked = |path: &str, expected: &Sha256Digest| -> anyhow::Result<()> {
+        let source = File::open(from.join(path)).with_context(|| format!("opening {path}"))?;
+        let (_, sha256) = write_file(&staging.path().join(path), source)?;
+        if sha256 != *expected {
+            bail!("{path} changed while it was restored");
+        }
+        Ok(())
+    };
     let mut keys = 0;
     for file in &manifest.files {
         if file.path.starts_with(&format!("{KEYS}/")) {
-            copy_private(&from.join(&file.path), &staging.path().join(&file.path))?;
+            copy_checked(&file.path, &file.sha256)?;
             keys += 1;
         }
     }
+    KeyRing::open(copy.key_records.clone(), &staging.path().join(KEYS)).context(
+        "the backup lacks the private half of the active signing key: a service restored from it could not sign",
+    )?;
     for (submission, stored) in &copy.materials {
         let path = format!("{MATERIALS}/{submission}/{}", stored.file);
         match digests.get(path.as_str()) {
-            Some(&sha256) if *sha256 == stored.sha256 => {}
+            Some(&sha256) if *sha256 == stored.sha256 => copy_checked(&path, sha256)?,
             Some(sha256) => bail!(
                 "{path}: the backup's file has SHA-256 {}, the record of {submission} says {}",
                 sha256.as_str(),
@@ -523,14 +579,8 @@ pub fn restore(from: &Path, to: &Path) -> anyhow::Result<Restored> {
             ),
             None => bail!("{path}: a material of {submission} is missing from the backup"),
         }
-        copy_private(&from.join(&path), &staging.path().join(&path))?;
     }
-    fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700))?;
-    if to.exists() {
-        fs::remove_dir(to).with_context(|| format!("replacing the empty {}", to.display()))?;
-    }
-    let staged = staging.keep();
-    fs::rename(&staged, to).with_context(|| format!("moving the restore to {}", to.display()))?;
+    place(staging, to)?;
     Ok(Restored {
         manifest,
         materials: copy.materials.len(),
@@ -626,48 +676,88 @@ fn differences(expected: &[FileEntry], found: &[FileEntry]) -> String {
     problems.join("; ")
 }
 
-/// Creates `dir` private to this user, or takes it if it exists and is empty: where a backup
-/// is written.
-pub fn prepare_directory(dir: &Path) -> anyhow::Result<()> {
-    if fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
-        bail!(
-            "{} is not empty: a backup goes into a new directory",
-            dir.display()
-        );
+/// Whether `to` can be made a new directory: it is missing, or an empty directory (not a
+/// link to one). A backup or a restore goes nowhere else.
+pub fn check_target(to: &Path) -> anyhow::Result<()> {
+    match fs::symlink_metadata(to) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", to.display())),
+        Ok(meta) if meta.is_dir() => {
+            let mut entries =
+                fs::read_dir(to).with_context(|| format!("reading {}", to.display()))?;
+            if entries.next().is_some() {
+                bail!("{} is not empty: give a new directory", to.display());
+            }
+            Ok(())
+        }
+        Ok(_) => bail!("{} exists and is not a directory", to.display()),
     }
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("making {} private", dir.display()))
 }
 
-fn create_private(path: &Path) -> anyhow::Result<File> {
-    fs::OpenOptions::new()
+/// A private directory beside `to` (on its file system) to fill and then move into place
+/// whole ([`place`]); removed if dropped first.
+fn staging_beside(to: &Path) -> anyhow::Result<tempfile::TempDir> {
+    check_target(to)?;
+    let parent = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".onetrip-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a directory in {}", parent.display()))?;
+    fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700))?;
+    Ok(staging)
+}
+
+/// Makes every directory under `staging` durable and moves it to `to` (an empty directory
+/// there is replaced), then makes the move durable.
+fn place(staging: tempfile::TempDir, to: &Path) -> anyhow::Result<()> {
+    sync_directories(staging.path())?;
+    check_target(to)?;
+    fs::rename(staging.path(), to).with_context(|| format!("moving into {}", to.display()))?;
+    // Moved: nothing is left for the guard to remove.
+    let _ = staging.keep();
+    if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn sync_directories(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_directories(&entry.path())?;
+        }
+    }
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `data` into the new private file `path` (creating its directories), makes it
+/// durable, and answers its size and digest.
+fn write_file(path: &Path, mut data: impl Read) -> anyhow::Result<(u64, Sha256Digest)> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("creating {}", path.display()))
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file = create_private(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-/// Copies a file into a new private one, and makes it durable.
-fn copy_private(from: &Path, to: &Path) -> anyhow::Result<()> {
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        fs::set_permissions(parent, fs::Permissions::from_mode(0o700))?;
-    }
-    let mut source = File::open(from).with_context(|| format!("opening {}", from.display()))?;
-    let mut target = create_private(to)?;
-    io::copy(&mut source, &mut target).with_context(|| format!("writing {}", to.display()))?;
-    target
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut out = Hashing::new(io::BufWriter::new(file));
+    io::copy(&mut data, &mut out).with_context(|| format!("writing {}", path.display()))?;
+    out.flush()?;
+    let size = out.count;
+    let Hashing { inner, hasher, .. } = out;
+    inner
+        .into_inner()
+        .map_err(|e| e.into_error())?
         .sync_all()
-        .with_context(|| format!("writing {}", to.display()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok((size, Sha256Digest::from_hasher(hasher)))
 }
 
 #[cfg(test)]

@@ -39,11 +39,11 @@ pub struct MaterialFiles {
 }
 
 /// Files are removed only while no backup is reading them: a backup holds removals back
-/// ([`MaterialFiles::hold_removals`]), and what was to be removed meanwhile is removed when
-/// the last hold ends.
+/// ([`MaterialFiles::hold_removals`]), one backup at a time, and what was to be removed
+/// meanwhile is removed when the hold ends.
 #[derive(Debug, Default)]
 struct Removals {
-    holds: usize,
+    held: bool,
     deferred: Vec<PathBuf>,
 }
 
@@ -58,10 +58,7 @@ impl Drop for RemovalHold {
     fn drop(&mut self) {
         let deferred = {
             let mut removals = self.removals.lock().unwrap_or_else(PoisonError::into_inner);
-            removals.holds -= 1;
-            if removals.holds > 0 {
-                return;
-            }
+            removals.held = false;
             std::mem::take(&mut removals.deferred)
         };
         for path in deferred {
@@ -121,15 +118,17 @@ impl MaterialFiles {
         })
     }
 
-    /// Holds removals back until the answer is dropped (see [`RemovalHold`]).
-    pub fn hold_removals(&self) -> RemovalHold {
-        self.removals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .holds += 1;
-        RemovalHold {
-            removals: Arc::clone(&self.removals),
+    /// Holds removals back until the answer is dropped (see [`RemovalHold`]); `None` while
+    /// another hold lives.
+    pub fn hold_removals(&self) -> Option<RemovalHold> {
+        let mut removals = self.removals.lock().unwrap_or_else(PoisonError::into_inner);
+        if removals.held {
+            return None;
         }
+        removals.held = true;
+        Some(RemovalHold {
+            removals: Arc::clone(&self.removals),
+        })
     }
 
     /// A new file for scratch work on the data's own disk, in `tmp/`, which the next start
@@ -333,7 +332,7 @@ impl MaterialFiles {
         let path = self.path(submission, file);
         {
             let mut removals = self.removals.lock().unwrap_or_else(PoisonError::into_inner);
-            if removals.holds > 0 {
+            if removals.held {
                 removals.deferred.push(path);
                 return;
             }
@@ -348,23 +347,23 @@ impl MaterialFiles {
 mod tests {
     use super::*;
 
-    /// A file removed while a backup holds removals stays until the last hold ends.
+    /// A file removed while a backup holds removals stays until the hold ends; one hold at
+    /// a time.
     #[tokio::test]
-    async fn removals_wait_for_the_last_hold() {
+    async fn removals_wait_for_the_hold() {
         let data = tempfile::tempdir().unwrap();
         let files = MaterialFiles::open(data.path()).unwrap();
         let submission = SubmissionId::generate();
         let path = files.path(&submission, "f");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, b"material").unwrap();
-        let first = files.hold_removals();
-        let second = files.hold_removals();
+        let hold = files.hold_removals().unwrap();
+        assert!(files.hold_removals().is_none());
         files.remove(&submission, "f").await;
         assert!(path.exists());
-        drop(first);
-        assert!(path.exists());
-        drop(second);
+        drop(hold);
         assert!(!path.exists());
+        assert!(files.hold_removals().is_some());
         std::fs::write(&path, b"material").unwrap();
         files.remove(&submission, "f").await;
         assert!(!path.exists(), "with no hold a file goes at once");

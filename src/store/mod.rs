@@ -110,6 +110,8 @@ pub struct RecordsCopy {
     pub counts: RecordCounts,
     /// The material files its submissions name, as recorded (their digests included).
     pub materials: Vec<(SubmissionId, StoredFile)>,
+    /// The signing keys' records (whose private halves live apart, in the keys directory).
+    pub key_records: Vec<KeyRecord>,
     /// How long writes waited while it was made.
     pub writes_waited: std::time::Duration,
 }

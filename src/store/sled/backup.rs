@@ -108,6 +108,7 @@ impl Trees {
                 calendars: count(&self.calendars),
             },
             materials,
+            key_records: self.key_records()?,
             writes_waited: Duration::ZERO,
         })
     }

@@ -343,6 +343,11 @@ impl super::Store for SledStore {
     }
 
     async fn copy_records(&self, into: &Path) -> Result<RecordsCopy, StoreError> {
+        // After a failed write sled may hold in memory what never reached the disk: a copy
+        // would keep what the reopened store will not.
+        if let Some(reason) = self.failure() {
+            return Err(StoreError::Unavailable(reason));
+        }
         self.trees()?.copy_records(into).await
     }
 }
