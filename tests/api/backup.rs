@@ -515,3 +515,157 @@ async fn a_backup_cut_short_is_refused_and_only_admins_get_one() {
     );
     assert!(no_token.contains("ONETRIP_TOKEN"), "{no_token}");
 }
+
+/// The files under `dir`, by name.
+fn names_under(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A backup's tar, extracted by GNU tar: its manifest.
+fn extracted_manifest(tar: &[u8]) -> (tempfile::TempDir, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.tar");
+    std::fs::write(&file, tar).unwrap();
+    succeeded(
+        &Command::new("tar")
+            .args([
+                "-xf",
+                file.to_str().unwrap(),
+                "-C",
+                dir.path().to_str().unwrap(),
+            ])
+            .output()
+            .unwrap(),
+    );
+    let manifest = std::fs::read(dir.path().join("manifest.json")).unwrap();
+    let manifest = serde_json::from_slice(&manifest).unwrap();
+    (dir, manifest)
+}
+
+/// While a backup is being read, a replaced material's old file stays (the copied records
+/// name it) and the backup carries it with its recorded digest; it goes once the backup has
+/// been read. One backup runs at a time: a second is refused with 503 until the first ends.
+#[tokio::test]
+async fn a_running_backup_keeps_replaced_files_and_runs_alone() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let draft = app
+        .create(&staff.clerk, &licence_submission(&enterprise(3)))
+        .await;
+    // Larger than what the channel, the connection and the sockets hold, so that the backup
+    // is still reading files while its answer is not read.
+    let first: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
+    let r = app
+        .upload(&staff.clerk, &draft, "营业执照副本", first.clone())
+        .await;
+    assert_eq!(r.status(), 200);
+    let folder = app.data().join("materials").join(&draft);
+    let before = names_under(&folder);
+    assert_eq!(before.len(), 1);
+
+    // The answer's head comes once the records are copied; its body is not read yet.
+    let running = app.get(&app.admin, "/backup").await;
+    assert_eq!(running.status(), 200);
+    let (status, code, _) = crate::helpers::error_of(app.get(&app.admin, "/backup").await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (503, "backup_running"));
+
+    let second = "第二版营业执照".repeat(500).into_bytes();
+    let r = app
+        .upload(&staff.clerk, &draft, "营业执照副本", second.clone())
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(names_under(&folder).len(), 2, "the replaced file waits");
+
+    let tar = running.bytes().await.unwrap();
+    let (_dir, manifest) = extracted_manifest(&tar);
+    let listed = format!("materials/{draft}/{}", before[0]);
+    let entry = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == listed.as_str())
+        .unwrap_or_else(|| panic!("{listed} in {manifest}"));
+    assert_eq!(entry["sha256"], sha256_hex(&first));
+
+    let mut left = names_under(&folder);
+    for _ in 0..100 {
+        if left.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = names_under(&folder);
+    }
+    assert_eq!(
+        left.len(),
+        1,
+        "the replaced file goes once the backup is read"
+    );
+    assert_ne!(left, before);
+    assert_eq!(app.get(&app.admin, "/backup").await.status(), 200);
+}
+
+/// A material file damaged on the service's disk (its content no longer has its recorded
+/// digest) breaks the backup off: the stream ends in an error, without a manifest, the CLI
+/// keeps nothing and says where to look, and the metrics count it.
+#[tokio::test]
+async fn a_damaged_material_breaks_the_backup_off() {
+    let app = TestApp::spawn().await;
+    let staff = Staff::new(&app).await;
+    let draft = app
+        .create(&staff.clerk, &licence_submission(&enterprise(4)))
+        .await;
+    let r = app
+        .upload(
+            &staff.clerk,
+            &draft,
+            "营业执照副本",
+            b"%PDF-1.7 original".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let folder = app.data().join("materials").join(&draft);
+    let file = folder.join(&names_under(&folder)[0]);
+    std::fs::write(&file, b"%PDF-1.7 damaged!").unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("backup");
+    let app = Arc::new(app);
+    let output = tokio::task::spawn_blocking({
+        let (app, target) = (app.clone(), target.clone());
+        move || backup_from_server(&app, &target)
+    })
+    .await
+    .unwrap();
+    let message = failed(&output);
+    assert!(message.contains("log says why"), "{message}");
+    assert!(!target.exists());
+    assert_eq!(
+        names_under(work.path()),
+        Vec::<String>::new(),
+        "no staging left"
+    );
+
+    let scraped = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        scraped.contains("onetrip_backups_total{outcome=\"broken_off\"} 1"),
+        "{scraped}"
+    );
+    assert!(
+        scraped.contains("onetrip_backup_last_sent_seconds 0"),
+        "{scraped}"
+    );
+}
