@@ -31,9 +31,10 @@ fn io_error(e: io::Error) -> StoreError {
 
 impl Trees {
     /// Copies every tree into `into`, as of one instant between two writes, and answers what
-    /// the copy holds. PDFs and photos, the bulk of a store, are never changed once stored:
-    /// they are copied first while writes go on, and only the rest (and the PDFs and photos
-    /// stored meanwhile) while writes wait.
+    /// the copy holds. A certificate's PDF and photo, the bulk of a store, are stored with it
+    /// and never changed: they are copied first while writes go on, and then, while writes
+    /// wait, the rest, with the PDFs and photos of the certificates stored meanwhile (looked
+    /// up by the certificates' keys, so that this part costs what changed, not the store).
     pub(super) async fn copy_records(
         self: Arc<Self>,
         into: &Path,
@@ -43,12 +44,13 @@ impl Trees {
         let (mut out, copied) = tokio::task::spawn_blocking(move || {
             let file = File::create(&into).map_err(io_error)?;
             let mut out = Frames::new(BufWriter::with_capacity(1 << 20, file))?;
-            let mut copied = HashSet::new();
-            for tree in trees.unchanging() {
+            let mut copied = [HashSet::new(), HashSet::new()];
+            for (tree, keys) in trees.attached().into_iter().zip(&mut copied) {
+                let name = tree.name();
                 for entry in tree.iter() {
                     let (key, value) = entry?;
-                    out.entry(&tree.name(), &key, &value)?;
-                    copied.insert(key);
+                    out.entry(&name, &key, &value)?;
+                    keys.insert(key);
                 }
             }
             Ok::<_, StoreError>((out, copied))
@@ -58,14 +60,28 @@ impl Trees {
         let _gate = Arc::clone(&self.gate).lock_owned().await;
         let paused = Instant::now();
         tokio::task::spawn_blocking(move || {
-            let unchanging: Vec<sled::IVec> = self.unchanging().iter().map(|t| t.name()).collect();
+            let attached = self.attached();
+            let attached_names = attached.map(|t| t.name());
+            let certificates = self.certificates.name();
             for name in self.db.tree_names() {
+                if attached_names.contains(&name) {
+                    continue;
+                }
                 let tree = self.db.open_tree(&name)?;
-                let done_before = unchanging.contains(&name);
                 for entry in tree.iter() {
                     let (key, value) = entry?;
-                    if !(done_before && copied.contains(&key)) {
-                        out.entry(&name, &key, &value)?;
+                    out.entry(&name, &key, &value)?;
+                    if name != certificates {
+                        continue;
+                    }
+                    for ((tree, tree_name), keys) in
+                        attached.iter().zip(&attached_names).zip(&copied)
+                    {
+                        if !keys.contains(&key) {
+                            if let Some(value) = tree.get(&key)? {
+                                out.entry(tree_name, &key, &value)?;
+                            }
+                        }
                     }
                 }
             }
@@ -78,8 +94,9 @@ impl Trees {
         .map_err(|e| StoreError::Engine(Box::new(e)))?
     }
 
-    /// The trees whose entries are never changed or removed once written.
-    fn unchanging(&self) -> [&sled::Tree; 2] {
+    /// The trees keyed by certificate whose entries are stored with the certificate and never
+    /// changed or removed: its PDF and its photo.
+    fn attached(&self) -> [&sled::Tree; 2] {
         [&self.pdfs, &self.photos]
     }
 
