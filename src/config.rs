@@ -169,7 +169,12 @@ impl Default for Limits {
 
 /// `ONETRIP_*` variables that are not settings: the command line reads them itself (the
 /// verifier's trust list, timeout and extra root certificate).
-const NOT_SETTINGS: &[&str] = &["ONETRIP_TRUST", "ONETRIP_TIMEOUT", "ONETRIP_CA_CERT"];
+const NOT_SETTINGS: &[&str] = &[
+    "ONETRIP_TRUST",
+    "ONETRIP_TIMEOUT",
+    "ONETRIP_CA_CERT",
+    "ONETRIP_TOKEN",
+];
 const ENV_PREFIX: &str = "ONETRIP_";
 /// What a secret's value is printed as.
 const MASK: &str = "********";

@@ -25,7 +25,10 @@ pub async fn back_up(settings: &Settings, to: &Path, server: Option<&str>) -> an
         Some(url) => from_server(url, to).await,
         None => from_stopped_store(settings, to).await,
     };
-    let manifest = written.context("no backup was kept")?;
+    let manifest = written.context(match server {
+        Some(_) => "no backup was kept (if the service broke it off, its log says why)",
+        None => "no backup was kept",
+    })?;
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
     let c = &manifest.counts;
     println!(
@@ -138,8 +141,5 @@ async fn from_server(url: &str, to: &Path) -> anyhow::Result<Manifest> {
         }
     }
     drop(sender);
-    unpacking
-        .await
-        .context("the backup stopped")?
-        .context("if the service broke the backup off, its log says why")
+    unpacking.await.context("the backup stopped")?
 }

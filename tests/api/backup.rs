@@ -203,6 +203,8 @@ async fn a_backup_under_load_restores_every_certificate_and_material() {
             .unwrap()
     };
     let printed = succeeded(&taken);
+    let warned = String::from_utf8_lossy(&taken.stderr);
+    assert!(!warned.contains("not a setting"), "{warned}");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     for task in load {
