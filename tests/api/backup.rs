@@ -81,17 +81,7 @@ async fn assert_verifies(app: &TestApp, record: &Value, pdf: &[u8]) {
         .public_json(&format!("/c/{}", record["code"].as_str().unwrap()))
         .await;
     assert_eq!(by_code["verdict"], "valid", "{by_code}");
-    let by_pdf: Value = app
-        .client
-        .post(app.api("/verify"))
-        .header("Content-Type", "application/pdf")
-        .body(pdf.to_vec())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_pdf = app.verify_pdf(pdf).await;
     assert_eq!(by_pdf["verdict"], "valid", "{by_pdf}");
 }
 
@@ -440,16 +430,7 @@ async fn a_backup_cut_short_is_refused_and_only_admins_get_one() {
     let sent = "onetrip_backups_total{outcome=\"sent\"} 1";
     let mut scraped = String::new();
     for _ in 0..100 {
-        scraped = app
-            .client
-            .get(format!("{}/metrics", app.url))
-            .bearer_auth(&app.admin)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        scraped = metrics_text(&app).await;
         if scraped.contains(sent) {
             break;
         }
@@ -516,6 +497,19 @@ async fn a_backup_cut_short_is_refused_and_only_admins_get_one() {
             .unwrap(),
     );
     assert!(no_token.contains("ONETRIP_TOKEN"), "{no_token}");
+}
+
+/// The admin's scrape of `/metrics`, as text.
+async fn metrics_text(app: &TestApp) -> String {
+    app.client
+        .get(format!("{}/metrics", app.url))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// The files under `dir`, by name.
@@ -652,16 +646,7 @@ async fn a_damaged_material_breaks_the_backup_off() {
         "no staging left"
     );
 
-    let scraped = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .bearer_auth(&app.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scraped = metrics_text(&app).await;
     assert!(
         scraped.contains("onetrip_backups_total{outcome=\"broken_off\"} 1"),
         "{scraped}"

@@ -402,17 +402,7 @@ async fn the_token_is_compact_and_its_kid_is_the_published_one() {
 /// One certificate of the fixture store, by its PDF and by its QR code's link.
 async fn check_fixture(app: &TestApp, fixture: &Path, name: &str, expected: &str) {
     let pdf = std::fs::read(fixture.join(format!("{name}.pdf"))).unwrap();
-    let by_pdf: Value = app
-        .client
-        .post(app.api("/verify"))
-        .header("Content-Type", "application/pdf")
-        .body(pdf.clone())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_pdf = app.verify_pdf(&pdf).await;
     assert_eq!(by_pdf["verdict"], expected, "{name} by PDF: {by_pdf}");
     let link = read_qr_from_pdf(&pdf).unwrap();
     assert!(link.len() > 500, "a first-version link is long");

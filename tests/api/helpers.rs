@@ -342,6 +342,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The verdict for a PDF handed to `POST /api/v1/verify` (no token: anyone may).
+    pub async fn verify_pdf(&self, pdf: &[u8]) -> Value {
+        self.client
+            .post(self.api("/verify"))
+            .header("Content-Type", "application/pdf")
+            .body(pdf.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The verdict for what a person typed into the `/verify` page's box.
     pub async fn verify_typed(&self, input: &str) -> Value {
         self.client
