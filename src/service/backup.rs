@@ -492,10 +492,13 @@ pub fn check(dir: &Path) -> anyhow::Result<Manifest> {
         .with_context(|| format!("reading {}: is it a backup?", manifest_path.display()))?
         .len();
     if size > MAX_MANIFEST_BYTES {
-        bail!("{} is larger than any backup's manifest", manifest_path.display());
+        bail!(
+            "{} is larger than any backup's manifest",
+            manifest_path.display()
+        );
     }
-    let json = fs::read(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let json =
+        fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     let manifest = parse_manifest(&json)?;
     let mut found = Vec::with_capacity(manifest.files.len());
     for listed in &manifest.files {
