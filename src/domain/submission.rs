@@ -465,4 +465,4 @@ pub use history::{Action, Event};
 pub use promise::PromiseState;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

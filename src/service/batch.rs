@@ -23,11 +23,11 @@ use crate::domain::batch::{
     NumberedLine, NumberedResult,
 };
 use crate::domain::certificate::{CertContent, Certificate};
+use crate::domain::plan::Provenance;
 use crate::domain::submission::{Status, Submission};
 use crate::domain::text::{quoted, quoted_parser_message};
 use crate::domain::{DepartmentCode, ParseError, Refusal, Role, SubmissionId};
 use crate::metrics::Limit;
-use crate::store::Provenance;
 
 /// Lines issued at once: enough to keep every core rendering while one line is being stored.
 pub const DEFAULT_JOBS: usize = 4;

@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 
+use super::changes::{update_certificate, update_status};
 use super::{ServiceError, Services};
 use crate::domain::actor::Actor;
 use crate::domain::certificate::{
@@ -65,12 +66,10 @@ pub async fn revoke(
     text: String,
 ) -> Result<Certificate, ServiceError> {
     actor.require(&[Role::Admin])?;
-    let certificate = services
-        .store
-        .update_status(id, &actor.label(), |c| {
-            c.revoke(reason, text.clone(), Utc::now())
-        })
-        .await?;
+    let certificate = update_status(services, id, &actor.label(), |c| {
+        c.revoke(reason, text.clone(), Utc::now())
+    })
+    .await?;
     services.status_lists.certificates_changed();
     tracing::warn!(certificate = %id, ?reason, by = %actor.label(), "certificate revoked");
     Ok(certificate)
@@ -141,26 +140,24 @@ pub async fn record_delivery(
         }
     }
     let label = actor.label();
-    let certificate = services
-        .store
-        .update_certificate(id, |c| {
-            let mut events = c.delivery.take().map(|d| d.events).unwrap_or_default();
-            events.push(DeliveryEvent {
-                at: Utc::now(),
-                by: label.clone(),
-                status: "recorded".into(),
-                note: None,
-            });
-            c.delivery = Some(Delivery {
-                method: delivery.method,
-                carrier: delivery.carrier.clone(),
-                tracking_number: delivery.tracking_number.clone(),
-                address: delivery.address.clone(),
-                events,
-            });
-            Ok(())
-        })
-        .await?;
+    let certificate = update_certificate(services, id, |c| {
+        let mut events = c.delivery.take().map(|d| d.events).unwrap_or_default();
+        events.push(DeliveryEvent {
+            at: Utc::now(),
+            by: label.clone(),
+            status: "recorded".into(),
+            note: None,
+        });
+        c.delivery = Some(Delivery {
+            method: delivery.method,
+            carrier: delivery.carrier.clone(),
+            tracking_number: delivery.tracking_number.clone(),
+            address: delivery.address.clone(),
+            events,
+        });
+        Ok(())
+    })
+    .await?;
     Ok(certificate)
 }
 
@@ -174,22 +171,20 @@ pub async fn delivery_event(
 ) -> Result<Certificate, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
     let label = actor.label();
-    let certificate = services
-        .store
-        .update_certificate(id, |c| {
-            let delivery = c.delivery.as_mut().ok_or_else(|| Refusal::Conflict {
-                code: "no_delivery",
-                message: "尚未登记送达方式 / record the delivery method first".into(),
-                details: None,
-            })?;
-            delivery.events.push(DeliveryEvent {
-                at: Utc::now(),
-                by: label.clone(),
-                status: status.clone(),
-                note: note.clone(),
-            });
-            Ok(())
-        })
-        .await?;
+    let certificate = update_certificate(services, id, |c| {
+        let delivery = c.delivery.as_mut().ok_or_else(|| Refusal::Conflict {
+            code: "no_delivery",
+            message: "尚未登记送达方式 / record the delivery method first".into(),
+            details: None,
+        })?;
+        delivery.events.push(DeliveryEvent {
+            at: Utc::now(),
+            by: label.clone(),
+            status: status.clone(),
+            note: note.clone(),
+        });
+        Ok(())
+    })
+    .await?;
     Ok(certificate)
 }

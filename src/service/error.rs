@@ -12,7 +12,7 @@ use crate::domain::ParseError;
 use crate::domain::Refusal;
 use crate::domain::text::quoted;
 use crate::metrics::StoreErrors;
-use crate::store::{FilesError, StoreError, UpdateError};
+use crate::store::{Conflict, FilesError, StoreError, Unique};
 
 /// What sort of failure; the HTTP adapter maps each to one status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +142,10 @@ pub fn store_errors() -> StoreErrors {
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
+        let e = match e {
+            StoreError::Conflict(conflict) => return conflict.into(),
+            other => other,
+        };
         let count = match e {
             StoreError::Unavailable(_) => &STORE_UNAVAILABLE,
             _ => &STORE_FAILED,
@@ -202,12 +206,52 @@ impl From<Refusal> for ServiceError {
     }
 }
 
-impl From<UpdateError> for ServiceError {
-    fn from(e: UpdateError) -> Self {
-        match e {
-            UpdateError::NotFound(id) => submission_not_found(&id.to_string()),
-            UpdateError::Refused(r) => r.into(),
-            UpdateError::Store(e) => e.into(),
+/// A unit of work the store refused: 409 naming what is taken, or what changed meanwhile.
+impl From<Conflict> for ServiceError {
+    fn from(conflict: Conflict) -> Self {
+        let (constraint, value, holder) = match conflict {
+            Conflict::Changed(what) => {
+                return ServiceError::new(
+                    ErrorKind::Conflict,
+                    "changed_meanwhile",
+                    format!("{what} 已被同时修改，请重试 / {what} changed meanwhile: try again"),
+                );
+            }
+            Conflict::Taken {
+                constraint,
+                value,
+                holder,
+            } => (constraint, value, holder.unwrap_or_else(|| "?".into())),
+        };
+        match constraint {
+            Unique::CertificateId => ServiceError::new(
+                ErrorKind::Conflict,
+                "identifier_taken",
+                format!("证照编号 {value} 已存在 / identifier {value} already exists"),
+            ),
+            Unique::VerificationCode => ServiceError::new(
+                ErrorKind::Conflict,
+                "verification_code_taken",
+                "核验码重复，请重新出证 / the verification code is taken: issue again",
+            ),
+            Unique::FormerNumber => ServiceError {
+                details: Some(serde_json::json!({ "identifier": holder })),
+                ..ServiceError::new(
+                    ErrorKind::Conflict,
+                    "already_migrated",
+                    format!(
+                        "原证书 {value} 已迁移为 {holder} / licence {value} was already migrated as {holder}"
+                    ),
+                )
+            },
+            Unique::SubmissionId => ServiceError::new(
+                ErrorKind::Conflict,
+                "submission_exists",
+                format!("办件 {value} 已存在 / submission {value} already exists"),
+            ),
+            Unique::PdfDigest => ServiceError::internal(format!(
+                "two certificates with one PDF digest {value}, held by {holder}"
+            )),
         }
     }
 }

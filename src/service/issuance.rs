@@ -11,6 +11,7 @@ use crate::domain::Role;
 use crate::domain::actor::Actor;
 use crate::domain::certificate::{CertContent, CertItem, CertStatus, Certificate, IssuerInfo};
 use crate::domain::identifier::Identifier;
+use crate::domain::plan::Provenance;
 use crate::domain::submission::Submission;
 use crate::domain::template::Template;
 use crate::domain::{ParseError, Sha256Digest, SubmissionId, VerificationCode};
@@ -20,7 +21,6 @@ use crate::render::{
 };
 use crate::service::{ErrorKind, ServiceError, submission_not_found};
 use crate::signing::{Claims, sign_token};
-use crate::store::Provenance;
 
 /// Certificates are dated in China Standard Time (UTC+8, no daylight saving).
 pub use crate::domain::calendar::CHINA;
@@ -462,16 +462,15 @@ pub async fn sign_and_store(
         content,
     };
     let storing = Instant::now();
-    state
-        .store
-        .store_issued(
-            &certificate,
-            &pdf,
-            photo.as_deref(),
-            &actor.label(),
-            provenance,
-        )
-        .await?;
+    super::changes::store_issued(
+        state,
+        &certificate,
+        &pdf,
+        photo.as_deref(),
+        &actor.label(),
+        provenance,
+    )
+    .await?;
     if certificate.content.supersedes.is_some() {
         state.status_lists.certificates_changed();
     }

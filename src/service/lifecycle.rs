@@ -5,14 +5,15 @@
 use chrono::{NaiveDate, Utc};
 
 use super::certificates::stored;
+use super::changes::update_status;
 use super::issuance::{CHINA, Signer, sign_and_store, template_of, too_many_versions, unused_code};
 use super::{ServiceError, Services};
 use crate::domain::actor::Actor;
 use crate::domain::certificate::{Certificate, RevocationReason};
 use crate::domain::identifier::Identifier;
+use crate::domain::plan::Provenance;
 use crate::domain::submission::{Action, NewSubmission};
 use crate::domain::{DepartmentCode, ItemCode, ParseError, Refusal, Role};
-use crate::store::Provenance;
 
 fn today() -> NaiveDate {
     Utc::now().with_timezone(&CHINA).date_naive()
@@ -116,10 +117,7 @@ async fn change_as_issuer(
     actor.require(&[Role::Admin, Role::Approver])?;
     let owners = departments(services, &stored(services, id).await?).await?;
     require_owner(actor, &owners.iter().map(|(_, d)| d).collect::<Vec<_>>())?;
-    let certificate = services
-        .store
-        .update_status(id, &actor.label(), change)
-        .await?;
+    let certificate = update_status(services, id, &actor.label(), change).await?;
     services.status_lists.certificates_changed();
     Ok(certificate)
 }
@@ -215,16 +213,14 @@ pub async fn withdraw_items(
             "全部事项已注销（{}）：{reason} / every item withdrawn: {reason}",
             codes.join("、")
         );
-        let revoked = services
-            .store
-            .update_status(id, &actor.label(), |c| {
-                c.revoke(
-                    RevocationReason::CessationOfOperation,
-                    text.clone(),
-                    Utc::now(),
-                )
-            })
-            .await?;
+        let revoked = update_status(services, id, &actor.label(), |c| {
+            c.revoke(
+                RevocationReason::CessationOfOperation,
+                text.clone(),
+                Utc::now(),
+            )
+        })
+        .await?;
         services.status_lists.certificates_changed();
         tracing::warn!(certificate = %id, by = %actor.label(), "last items withdrawn: revoked");
         return Ok(Withdrawal::Revoked(revoked));

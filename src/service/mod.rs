@@ -10,6 +10,7 @@ pub mod batch;
 pub mod calendar;
 pub mod catalogue;
 pub mod certificates;
+mod changes;
 mod error;
 pub mod health;
 pub mod issuance;

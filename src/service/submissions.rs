@@ -8,11 +8,13 @@ use futures_util::Stream;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::changes::update_submission;
 use super::submission_view::finished_on;
 pub use super::submission_view::{SubmissionView, view, views};
 use super::{ServiceError, Services, submission_not_found};
 use crate::body::ReceiveError;
 use crate::domain::actor::Actor;
+use crate::domain::plan::SubmissionWrite;
 use crate::domain::submission::{
     DECISION_ONLY, Decision, DecisionOutcome, Event, NewSubmission, ReturnReason, Submission,
 };
@@ -92,11 +94,9 @@ pub async fn create(
     {
         current.refuse_second_licence(super::calendar::today())?;
     }
-    services
-        .store
-        .create_submission(&submission, &actor.label())
-        .await?;
-    Ok(submission)
+    let created = SubmissionWrite::create(submission, &actor.label());
+    services.store.save_submission(&created).await?;
+    Ok(created.submission)
 }
 
 /// The submissions whose promise is overdue (`overdue`) or ends within `due_within` working
@@ -179,10 +179,10 @@ pub async fn submit(
     if let Some(template) = services.templates.get(&submission.kind) {
         super::issuance::holder_photo(services, template, &submission).await?;
     }
-    let (submission, _, ()) = services
-        .store
-        .update_submission(&submission.id, &actor.label(), |s| Ok((s.submit()?, ())))
-        .await?;
+    let (submission, _, ()) = update_submission(services, &submission.id, &actor.label(), |s| {
+        Ok((s.submit()?, ()))
+    })
+    .await?;
     Ok(submission)
 }
 
@@ -203,16 +203,14 @@ pub async fn pre_review(
 ) -> Result<Submission, ServiceError> {
     actor.require(&[Role::Reviewer, Role::Admin])?;
     let submission = load(services, actor, id).await?;
-    let (submission, _, ()) = services
-        .store
-        .update_submission(&submission.id, &actor.label(), |s| {
-            let action = match &decision {
-                PreReview::Approve => s.approve_pre_review()?,
-                PreReview::Return(reasons) => s.return_pre_review(reasons.clone())?,
-            };
-            Ok((action, ()))
-        })
-        .await?;
+    let (submission, _, ()) = update_submission(services, &submission.id, &actor.label(), |s| {
+        let action = match &decision {
+            PreReview::Approve => s.approve_pre_review()?,
+            PreReview::Return(reasons) => s.return_pre_review(reasons.clone())?,
+        };
+        Ok((action, ()))
+    })
+    .await?;
     Ok(submission)
 }
 
@@ -241,18 +239,16 @@ pub async fn decide(
     let code = item.code.clone();
     let department = actor.department.clone();
     let label = actor.label();
-    let (submission, _, ()) = services
-        .store
-        .update_submission(&submission.id, &label, |s| {
-            let decision = Decision {
-                decision: outcome,
-                comment: comment.clone(),
-                by: label.clone(),
-                at: Utc::now(),
-            };
-            Ok((s.decide(&code, department.as_ref(), decision)?, ()))
-        })
-        .await?;
+    let (submission, _, ()) = update_submission(services, &submission.id, &label, |s| {
+        let decision = Decision {
+            decision: outcome,
+            comment: comment.clone(),
+            by: label.clone(),
+            at: Utc::now(),
+        };
+        Ok((s.decide(&code, department.as_ref(), decision)?, ()))
+    })
+    .await?;
     Ok(submission)
 }
 
@@ -296,12 +292,10 @@ where
             FilesError::Body(ReceiveError::TooLarge { limit }) => material_too_large(limit),
             other => other.into(),
         })?;
-    let result = services
-        .store
-        .update_submission(&submission.id, &actor.label(), |s| {
-            s.record_upload(&name, stored.clone())
-        })
-        .await;
+    let result = update_submission(services, &submission.id, &actor.label(), |s| {
+        s.record_upload(&name, stored.clone())
+    })
+    .await;
     match result {
         Ok((_, _, replaced)) => {
             if let Some(old) = replaced {
@@ -315,7 +309,7 @@ where
         }
         Err(e) => {
             services.files.remove(&submission.id, &stored.file).await;
-            Err(e.into())
+            Err(e)
         }
     }
 }
@@ -351,15 +345,13 @@ pub async fn window_check(
     // Accepted today, the promise runs from tomorrow: its last day is fixed now.
     let calendar = super::calendar::calendar(services).await?;
     let today = super::calendar::today();
-    let (_, event, report) = services
-        .store
-        .update_submission(id, &label, |s| {
-            let report = compare(&s.manifest(), presented, label.clone(), Utc::now());
-            let due = s
-                .promised_working_days
-                .map(|days| calendar.add_working_days(today, days));
-            Ok((s.record_window_check(report.clone(), due)?, report))
-        })
-        .await?;
+    let (_, event, report) = update_submission(services, id, &label, |s| {
+        let report = compare(&s.manifest(), presented, label.clone(), Utc::now());
+        let due = s
+            .promised_working_days
+            .map(|days| calendar.add_working_days(today, days));
+        Ok((s.record_window_check(report.clone(), due)?, report))
+    })
+    .await?;
     Ok((event.seq, report))
 }

@@ -1,15 +1,18 @@
 //! The store, as the use-cases see it: one interface ([`Store`]) taking and returning domain
-//! types, each change one unit of work (all of it stored, or none). sled is its one
-//! implementation today ([`SledStore`], the embedded default), and the only code that names
-//! sled; a PostgreSQL implementation would be a second module beside it. Material files live
-//! on the filesystem beside the store ([`MaterialFiles`]).
+//! types. A write applies what the domain decided (`domain::plan`) as one unit of work, all
+//! of it stored or none: the store checks that what the plan was decided on is unchanged and
+//! that unique values are free, and refuses with a [`Conflict`] otherwise; it holds no rule
+//! of its own. Every implementation passes the same contract (`contract.rs`). sled is the
+//! embedded one ([`SledStore`]) and the only code that names sled. Material files live on
+//! the filesystem beside the store ([`MaterialFiles`]).
 
+#[cfg(test)]
+pub(crate) mod contract;
 mod free_space;
 mod material_files;
 mod sled;
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 
@@ -21,10 +24,11 @@ use chrono::{DateTime, Utc};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
+use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
 use crate::domain::signing_key::KeyRecord;
-use crate::domain::submission::{Action, Event, StoredFile, Submission};
+use crate::domain::submission::{Event, StoredFile, Submission};
 use crate::domain::token::TokenRecord;
-use crate::domain::{ItemCode, Refusal, Sha256Digest, SubmissionId, TokenId, VerificationCode};
+use crate::domain::{ItemCode, Sha256Digest, SubmissionId, TokenId, VerificationCode};
 
 /// Everything that can go wrong below the domain. Handlers answer these with a generic 500.
 #[derive(Debug, thiserror::Error)]
@@ -42,51 +46,36 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("value could not be encoded: {0}")]
     Encode(String),
+    /// The unit of work was refused as a whole and nothing of it stored.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
 }
 
-/// Why an update did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum UpdateError {
-    #[error("no submission {0}")]
-    NotFound(SubmissionId),
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+/// A unique value a store keeps, as a [`Conflict::Taken`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    SubmissionId,
+    CertificateId,
+    VerificationCode,
+    /// A former (paper) licence number migrated onto a certificate.
+    FormerNumber,
+    /// The digest of an issued PDF.
+    PdfDigest,
 }
 
-/// A change to one submission: given the stored submission, change it and say what happened
-/// (the audit event's action), or refuse. It may run more than once if another writer got
-/// there first, so it must depend only on the submission it is given.
-pub type SubmissionChange<'a> =
-    &'a (dyn Fn(&mut Submission) -> Result<Action, Refusal> + Send + Sync);
-
-/// A change to one certificate, under the same rules as [`SubmissionChange`].
-pub type CertificateChange<'a> =
-    &'a (dyn Fn(&mut Certificate) -> Result<(), Refusal> + Send + Sync);
-
-/// A change of a certificate's status (revocation, suspension, reinstatement): it returns
-/// the event to append to the history of the certificate's submission.
-pub type StatusChange<'a> = &'a (dyn Fn(&mut Certificate) -> Result<Action, Refusal> + Send + Sync);
-
-/// Where an issued certificate comes from, which decides what else its transaction writes.
-/// Whatever the provenance, a certificate that `supersedes` another marks that one
-/// superseded in the same transaction (refused unless it is still in force).
-#[derive(Debug, Clone, Copy)]
-pub enum Provenance<'a> {
-    /// The certificate's submission (an application or an amendment) is marked issued.
-    Submission,
-    /// Items left the superseded version; its submission's history records which and why.
-    Withdrawal {
-        items: &'a [ItemCode],
-        reason: &'a str,
-    },
-    /// An existing licence re-issued from a migration file (`former_number`, the paper
-    /// licence this line migrates): its submission record is stored with it, and its former
-    /// number may be migrated only once.
-    Migration {
-        submission: &'a Submission,
-        former_number: &'a str,
+/// Why a store refused a unit of work that was otherwise well formed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// Something the change was computed from changed since it was read (another writer
+    /// came first): read again and decide again.
+    #[error("{0} changed since it was read")]
+    Changed(String),
+    /// A unique value is taken (by `holder`, when the store knows which record holds it).
+    #[error("{constraint:?} {value} is taken")]
+    Taken {
+        constraint: Unique,
+        value: String,
+        holder: Option<String>,
     },
 }
 
@@ -137,20 +126,10 @@ pub trait Store: Send + Sync {
     /// Proves the store answers (a read that goes through the engine).
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Stores a new submission and its `created` event together.
-    async fn create_submission(
-        &self,
-        submission: &Submission,
-        actor: &str,
-    ) -> Result<(), StoreError>;
+    /// Stores a submission and appends its events: a new one unless its id is taken, a
+    /// changed one only while it is still at the version it was read at.
+    async fn save_submission(&self, write: &SubmissionWrite) -> Result<(), StoreError>;
     async fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError>;
-    /// Applies `change` to the stored submission and appends the event it returns.
-    async fn change_submission(
-        &self,
-        id: &SubmissionId,
-        actor: &str,
-        change: SubmissionChange<'_>,
-    ) -> Result<(Submission, Event), UpdateError>;
     /// Every submission of one holder (USCC or ID number, as stored), newest first.
     async fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError>;
     /// Every submission accepted with a promise (a due date) and not yet issued.
@@ -161,32 +140,25 @@ pub trait Store: Send + Sync {
     /// Hands out the next sequence number of `year`; a number on a stored certificate is
     /// never handed out again.
     async fn next_sequence(&self, year: i32) -> Result<u64, StoreError>;
-    /// Stores a certificate, its PDF and the events its provenance calls for together.
-    /// Refused if the submission is no longer issuable, the identifier, code or former
-    /// number exists, the version it supersedes is no longer in force, or (for a first
-    /// version) the holder's current certificate of that kind still holds (一企一证).
+    /// Stores what an issuance planned, with the certificate's PDF and printed photo: the
+    /// certificate, its submissions, the version it supersedes, and the holder's line moved
+    /// on to it. [`Conflict::Changed`] if a submission, the superseded certificate or the
+    /// line is not as planned; [`Conflict::Taken`] if the identifier, the code, the PDF's
+    /// digest or a former number is (a former number may move on from the version
+    /// superseded, and only from it).
     async fn store_issued(
         &self,
-        certificate: &Certificate,
+        issuance: &Issuance,
         pdf: &[u8],
         photo: Option<&[u8]>,
-        actor: &str,
-        provenance: Provenance<'_>,
-    ) -> Result<(Submission, Event), UpdateError>;
-    /// Changes a certificate's status and appends the event to its submission's history,
-    /// together.
-    async fn change_status(
+    ) -> Result<(), StoreError>;
+    /// Stores a changed certificate while it is still as read, with the history its
+    /// submission gains by the change (a change of status), keeping the status index in step.
+    async fn save_certificate(
         &self,
-        id: &str,
-        actor: &str,
-        change: StatusChange<'_>,
-    ) -> Result<Certificate, UpdateError>;
-    /// Changes a stored certificate (its delivery) in one read-modify-write.
-    async fn change_certificate(
-        &self,
-        id: &str,
-        change: CertificateChange<'_>,
-    ) -> Result<Certificate, UpdateError>;
+        write: &CertificateWrite,
+        history: Option<&SubmissionWrite>,
+    ) -> Result<(), StoreError>;
     async fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError>;
     async fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The holder's photo as the certificate prints it (permits), stored with it.
@@ -260,41 +232,6 @@ pub trait Store: Send + Sync {
 }
 
 impl dyn Store {
-    /// [`Store::change_submission`] for a change that also returns a value of its own (the
-    /// window check's report, the file an upload replaced).
-    pub async fn update_submission<T: Send>(
-        &self,
-        id: &SubmissionId,
-        actor: &str,
-        change: impl Fn(&mut Submission) -> Result<(Action, T), Refusal> + Send + Sync,
-    ) -> Result<(Submission, Event, T), UpdateError> {
-        let extra = Mutex::new(None);
-        let (submission, event) = self
-            .change_submission(id, actor, &|s: &mut Submission| {
-                let (action, value) = change(s)?;
-                if let Ok(mut slot) = extra.lock() {
-                    *slot = Some(value);
-                }
-                Ok(action)
-            })
-            .await?;
-        let value = extra
-            .into_inner()
-            .ok()
-            .flatten()
-            .ok_or_else(|| StoreError::Encode("a stored change returned no value".into()))?;
-        Ok((submission, event, value))
-    }
-
-    /// [`Store::change_certificate`] for any closure.
-    pub async fn update_certificate(
-        &self,
-        id: &str,
-        change: impl Fn(&mut Certificate) -> Result<(), Refusal> + Send + Sync,
-    ) -> Result<Certificate, UpdateError> {
-        self.change_certificate(id, &change).await
-    }
-
     /// The certificate whose issued PDF has this digest, if we issued one.
     pub async fn certificate_by_pdf(
         &self,
@@ -304,16 +241,6 @@ impl dyn Store {
             Some(id) => self.certificate(&id).await,
             None => Ok(None),
         }
-    }
-
-    /// [`Store::change_status`] for any closure.
-    pub async fn update_status(
-        &self,
-        id: &str,
-        actor: &str,
-        change: impl Fn(&mut Certificate) -> Result<Action, Refusal> + Send + Sync,
-    ) -> Result<Certificate, UpdateError> {
-        self.change_status(id, actor, &change).await
     }
 
     /// The certificate that carries this verification code, if any.

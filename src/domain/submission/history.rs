@@ -89,3 +89,21 @@ pub struct Event {
     #[serde(flatten)]
     pub action: Action,
 }
+
+impl super::Submission {
+    /// Appends `action` to the history: the event it makes is numbered next (its `seq` is
+    /// the count of events before it) and the submission counts it. That count is also the
+    /// version a store checks a change against, so two changes of one submission read at
+    /// the same version cannot both be stored.
+    pub fn record(&mut self, action: Action, actor: &str, at: DateTime<Utc>) -> Event {
+        let event = Event {
+            seq: self.event_count,
+            at,
+            actor: actor.to_owned(),
+            action,
+        };
+        self.event_count += 1;
+        self.updated_at = at;
+        event
+    }
+}

@@ -262,6 +262,22 @@ fn decision(outcome: DecisionOutcome) -> Decision {
     }
 }
 
+/// A submission every department has approved, accepted at the window: ready to issue.
+pub(crate) fn issuable() -> Submission {
+    let mut s = pre_approved();
+    let scjg = DepartmentCode::parse("SCJG").unwrap();
+    for code in ["wire-cable", "pump"] {
+        s.decide(
+            &ItemCode::parse(code).unwrap(),
+            Some(&scjg),
+            decision(DecisionOutcome::Approve),
+        )
+        .unwrap();
+    }
+    s.status = Status::Accepted;
+    s
+}
+
 fn pre_approved() -> Submission {
     let mut s = draft();
     s.record_upload(&name(), file(b"v1")).unwrap();
@@ -394,17 +410,7 @@ fn departments_decide_their_own_items_once_and_issuance_waits_for_all() {
 
 #[test]
 fn issuance_happens_once() {
-    let mut s = pre_approved();
-    let scjg = DepartmentCode::parse("SCJG").unwrap();
-    for code in ["wire-cable", "pump"] {
-        s.decide(
-            &ItemCode::parse(code).unwrap(),
-            Some(&scjg),
-            decision(DecisionOutcome::Approve),
-        )
-        .unwrap();
-    }
-    s.status = Status::Accepted;
+    let mut s = issuable();
     s.mark_issued("c".into(), Sha256Digest::of(b"p"), Sha256Digest::of(b"c"))
         .unwrap();
     assert_eq!(s.status, Status::Issued);

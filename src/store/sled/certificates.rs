@@ -1,25 +1,50 @@
 use chrono::Utc;
 use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::Trees;
 use super::codec::{decode, encode};
-use super::submissions::{abort, abort_with, append_event, load_in};
-use crate::domain::{Sha256Digest, VerificationCode};
-use crate::store::{Provenance, StatusChange, StoreError, UpdateError};
-
-use crate::domain::Refusal;
+use super::submissions::{InTransaction, abort, abort_with, write_submission};
 use crate::domain::certificate::{CertContent, CertStatus, Certificate};
-use crate::domain::submission::{Action, Event, Submission};
+use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
+use crate::domain::{Sha256Digest, VerificationCode};
+use crate::store::{Conflict, StoreError, Unique};
 
-fn already_migrated(number: &str, issued: &[u8]) -> Refusal {
-    let issued = String::from_utf8_lossy(issued);
-    Refusal::Conflict {
-        code: "already_migrated",
-        message: format!(
-            "原证书 {number} 已迁移为 {issued} / licence {number} was already migrated as {issued}"
-        ),
-        details: Some(serde_json::json!({ "identifier": issued })),
+fn taken(
+    constraint: Unique,
+    value: &str,
+    holder: Option<&[u8]>,
+) -> ConflictableTransactionError<StoreError> {
+    abort(Conflict::Taken {
+        constraint,
+        value: value.to_owned(),
+        holder: holder.map(|h| String::from_utf8_lossy(h).into_owned()),
+    })
+}
+
+/// Writes a changed certificate while the stored one is still as read, keeping the status
+/// index in step: it lists every certificate whose status is not plainly valid.
+fn write_certificate(
+    certs: &TransactionalTree,
+    statuses: &TransactionalTree,
+    write: &CertificateWrite,
+) -> InTransaction<()> {
+    let id = write.after.content.id.as_str();
+    let key = id.as_bytes();
+    let stored: Option<Certificate> = match certs.get(key)? {
+        Some(bytes) => Some(decode(key, &bytes).map_err(abort)?),
+        None => None,
+    };
+    if stored.as_ref() != Some(&write.before) {
+        return Err(abort(Conflict::Changed(format!("certificate {id}"))));
     }
+    certs.insert(key, encode(&write.after).map_err(abort)?)?;
+    if write.after.status == CertStatus::Valid {
+        statuses.remove(key)?;
+    } else {
+        statuses.insert(key, encode(&write.after.status).map_err(abort)?)?;
+    }
+    Ok(())
 }
 
 /// The key of a holder's line of certificates of one kind: `<kind> NUL <holder id>`.
@@ -29,13 +54,6 @@ fn holder_key(kind: &str, holder_id: &str) -> Vec<u8> {
 
 fn holder_key_of(content: &CertContent) -> Vec<u8> {
     holder_key(&content.kind, content.holder.id())
-}
-
-fn certificate_not_found(id: &str) -> UpdateError {
-    UpdateError::Refused(Refusal::NotFound {
-        code: "certificate_not_found",
-        message: format!("证照 {id} 不存在 / no certificate {id}"),
-    })
 }
 
 impl Trees {
@@ -58,22 +76,18 @@ impl Trees {
         Ok(next)
     }
 
-    /// Stores a certificate, its PDF and what its provenance calls for in one transaction,
-    /// then flushes. Refused if the submission is no longer issuable, the identifier, code or
-    /// former number exists, or the version it supersedes is no longer in force.
+    /// Stores what an issuance planned, with its PDF and photo, in one transaction, then
+    /// flushes; refused as a whole when anything is not as planned or a unique value taken.
     pub async fn store_issued(
         &self,
-        certificate: &Certificate,
+        issuance: &Issuance,
         pdf: &[u8],
         photo: Option<&[u8]>,
-        actor: &str,
-        provenance: Provenance<'_>,
-    ) -> Result<(Submission, Event), UpdateError> {
+    ) -> Result<(), StoreError> {
+        let certificate = &issuance.certificate;
         let content = &certificate.content;
         let id = content.id.as_str().as_bytes();
         let value = encode(certificate)?;
-        let code = content.code.as_ref().map(|c| c.as_str().as_bytes());
-        let at = certificate.issued_at;
         let trees = (
             &self.submissions,
             &self.events,
@@ -87,9 +101,8 @@ impl Trees {
             &self.photos,
         );
         let line = holder_key_of(content);
-        // Whether the holder's current certificate still holds is judged on the day of issue
-        // (a migrated licence's own issue date lies in the past).
-        let today = crate::domain::calendar::china_date(certificate.issued_at);
+        let line_was = issuance.line_was.as_ref().map(|l| l.as_str().as_bytes());
+        let previous = content.supersedes.as_ref().map(|p| p.as_str().as_bytes());
         let transaction = || {
             trees.transaction(
                 |(
@@ -104,140 +117,62 @@ impl Trees {
                     holder_index,
                     photos,
                 )| {
+                    for write in issuance.submissions() {
+                        write_submission(subs, events, write)?;
+                    }
                     if certs.get(id)?.is_some() {
-                        return Err(abort(Refusal::Conflict {
-                            code: "identifier_taken",
-                            message: format!("identifier {} already exists", content.id),
-                            details: None,
-                        }));
+                        return Err(taken(Unique::CertificateId, content.id.as_str(), None));
                     }
-                    if let Some(code) = code {
-                        if code_index.get(code)?.is_some() {
-                            return Err(abort(Refusal::Conflict {
-                                code: "verification_code_taken",
-                                message: "核验码重复，请重新出证 / the verification code is taken: issue again".into(),
-                                details: None,
-                            }));
+                    if let Some(code) = &content.code {
+                        if let Some(holder) = code_index.get(code.as_str())? {
+                            return Err(taken(
+                                Unique::VerificationCode,
+                                code.as_str(),
+                                Some(&holder),
+                            ));
                         }
-                        code_index.insert(code, id)?;
+                        code_index.insert(code.as_str(), id)?;
                     }
-                    // A number already migrated may only move on to the next version of the
-                    // licence that holds it (a merge keeps every former number).
-                    let previous = content.supersedes.as_ref().map(|p| p.as_str().as_bytes());
                     for number in content.former_numbers() {
-                        if let Some(issued) = former_index.get(number.as_bytes())?
-                            && Some(issued.as_ref()) != previous
+                        if let Some(holder) = former_index.get(number.as_bytes())?
+                            && Some(holder.as_ref()) != previous
                         {
-                            return Err(abort(already_migrated(number, &issued)));
+                            return Err(taken(Unique::FormerNumber, number, Some(&holder)));
                         }
                         former_index.insert(number.as_bytes(), id)?;
                     }
-                    // A first version needs the holder's current certificate of the kind not
-                    // to hold; a next version must replace the current one itself.
-                    let current = holder_index.get(&line)?;
-                    match (previous, &current) {
-                        (None, Some(current)) => {
-                            let bytes = certs.get(current)?.ok_or_else(|| {
-                                abort(certificate_not_found(&String::from_utf8_lossy(current)))
-                            })?;
-                            let current: Certificate = decode(current, &bytes).map_err(abort)?;
-                            current.refuse_second_licence(today).map_err(abort)?;
-                        }
-                        (Some(previous), Some(current)) if previous != current.as_ref() => {
-                            let current = String::from_utf8_lossy(current).into_owned();
-                            return Err(abort(Refusal::Conflict {
-                                code: "not_the_current_version",
-                                message: format!(
-                                    "该主体的现行证照是 {current}，请对其办理 / the holder's current certificate is {current}: act on that one"
-                                ),
-                                details: Some(serde_json::json!({ "identifier": current })),
-                            }));
-                        }
-                        _ => {}
+                    if holder_index.get(&line)?.as_deref() != line_was {
+                        return Err(abort(Conflict::Changed(
+                            "the holder's current certificate".into(),
+                        )));
                     }
                     holder_index.insert(line.as_slice(), id)?;
-                    if let Provenance::Migration {
-                        submission,
-                        former_number,
-                    } = provenance
-                    {
-                        if subs.get(submission.id.as_str())?.is_some() {
-                            return Err(abort(Refusal::Conflict {
-                                code: "submission_exists",
-                                message: format!("submission {} already exists", submission.id),
-                                details: None,
-                            }));
-                        }
-                        let mut filed = submission.clone();
-                        filed.event_count = 0;
-                        append_event(subs, events, &mut filed, Action::Created, actor, at)?;
-                        let migrated = Action::Migrated {
-                            former_number: former_number.to_owned(),
-                        };
-                        append_event(subs, events, &mut filed, migrated, actor, at)?;
+                    if let Some((superseded, _)) = &issuance.superseded {
+                        write_certificate(certs, statuses, superseded)?;
                     }
-                    let mut submission = load_in(subs, &certificate.submission)?;
-                    let action = match provenance {
-                        Provenance::Submission | Provenance::Migration { .. } => submission
-                            .mark_issued(
-                                content.id.to_string(),
-                                certificate.pdf_sha256.clone(),
-                                certificate.content_digest.clone(),
-                            )
-                            .map_err(abort)?,
-                        Provenance::Withdrawal { items, reason } => {
-                            submission.certificate = Some(content.id.to_string());
-                            Action::ItemsWithdrawn {
-                                certificate: content
-                                    .supersedes
-                                    .as_ref()
-                                    .map(ToString::to_string)
-                                    .unwrap_or_default(),
-                                successor: Some(content.id.to_string()),
-                                items: items.to_vec(),
-                                reason: reason.to_owned(),
-                            }
-                        }
-                    };
-                    let event = append_event(subs, events, &mut submission, action, actor, at)?;
-                    if let Some(previous) = &content.supersedes {
-                        let key = previous.as_str().as_bytes();
-                        let bytes = certs
-                            .get(key)?
-                            .ok_or_else(|| abort(certificate_not_found(previous.as_str())))?;
-                        let mut old: Certificate = decode(key, &bytes).map_err(abort)?;
-                        let superseded = old
-                            .supersede(&content.id, at, content.issue_date)
-                            .map_err(abort)?;
-                        if old.submission != submission.id {
-                            let mut theirs = load_in(subs, &old.submission)?;
-                            append_event(subs, events, &mut theirs, superseded, actor, at)?;
-                        }
-                        certs.insert(key, encode(&old).map_err(abort)?)?;
-                        statuses.insert(key, encode(&old.status).map_err(abort)?)?;
+                    let digest = certificate.pdf_sha256.as_str();
+                    if let Some(holder) = pdf_index.get(digest)? {
+                        return Err(taken(Unique::PdfDigest, digest, Some(&holder)));
                     }
+                    pdf_index.insert(digest, id)?;
                     certs.insert(id, value.as_slice())?;
                     pdfs.insert(id, pdf)?;
                     if let Some(photo) = photo {
                         photos.insert(id, photo)?;
                     }
-                    pdf_index.insert(certificate.pdf_sha256.as_str().as_bytes(), id)?;
-                    Ok((submission, event))
+                    Ok(())
                 },
             )
         };
         self.exclusive(|| transaction().map_err(abort_with)).await
     }
 
-    /// Changes a certificate's status and appends the event to its submission's history,
-    /// keeping the status index in step, in one transaction.
-    pub async fn change_status(
+    /// Stores a changed certificate and the history its submission gains, in one transaction.
+    pub async fn save_certificate(
         &self,
-        id: &str,
-        actor: &str,
-        change: StatusChange<'_>,
-    ) -> Result<Certificate, UpdateError> {
-        let key = id.as_bytes();
+        write: &CertificateWrite,
+        history: Option<&SubmissionWrite>,
+    ) -> Result<(), StoreError> {
         let trees = (
             &self.certificates,
             &self.submissions,
@@ -246,20 +181,11 @@ impl Trees {
         );
         let transaction = || {
             trees.transaction(|(certs, subs, events, statuses)| {
-                let bytes = certs
-                    .get(key)?
-                    .ok_or_else(|| abort(certificate_not_found(id)))?;
-                let mut certificate: Certificate = decode(key, &bytes).map_err(abort)?;
-                let action = change(&mut certificate).map_err(abort)?;
-                let mut submission = load_in(subs, &certificate.submission)?;
-                append_event(subs, events, &mut submission, action, actor, Utc::now())?;
-                certs.insert(key, encode(&certificate).map_err(abort)?)?;
-                if certificate.status == CertStatus::Valid {
-                    statuses.remove(key)?;
-                } else {
-                    statuses.insert(key, encode(&certificate.status).map_err(abort)?)?;
+                write_certificate(certs, statuses, write)?;
+                if let Some(history) = history {
+                    write_submission(subs, events, history)?;
                 }
-                Ok(certificate)
+                Ok(())
             })
         };
         self.exclusive(|| transaction().map_err(abort_with)).await
@@ -384,34 +310,5 @@ impl Trees {
             .code_index
             .get(code.as_str())?
             .map(|id| String::from_utf8_lossy(&id).into_owned()))
-    }
-
-    /// Changes a stored certificate (delivery, revocation) in one atomic read-modify-write.
-    pub async fn update_certificate<F>(
-        &self,
-        id: &str,
-        change: F,
-    ) -> Result<Certificate, UpdateError>
-    where
-        F: Fn(&mut Certificate) -> Result<(), Refusal>,
-    {
-        let key = id.as_bytes();
-        let transaction = || {
-            (&self.certificates, &self.statuses).transaction(|(certs, statuses)| {
-                let bytes = certs
-                    .get(key)?
-                    .ok_or_else(|| abort(certificate_not_found(id)))?;
-                let mut certificate: Certificate = decode(key, &bytes).map_err(abort)?;
-                change(&mut certificate).map_err(abort)?;
-                certs.insert(key, encode(&certificate).map_err(abort)?)?;
-                if certificate.status == CertStatus::Valid {
-                    statuses.remove(key)?;
-                } else {
-                    statuses.insert(key, encode(&certificate.status).map_err(abort)?)?;
-                }
-                Ok(certificate)
-            })
-        };
-        self.exclusive(|| transaction().map_err(abort_with)).await
     }
 }

@@ -16,13 +16,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
 use self::recovery::remove_empty_snapshots;
-use super::{
-    CertificateChange, Provenance, RecordsCopy, StatusChange, StoreError, SubmissionChange,
-    UpdateError,
-};
+use super::{RecordsCopy, StoreError};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
+use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
@@ -152,31 +150,13 @@ impl super::Store for SledStore {
         self.trees()?.ping()
     }
 
-    async fn create_submission(
-        &self,
-        submission: &Submission,
-        actor: &str,
-    ) -> Result<(), StoreError> {
-        let written = self.trees()?.create_submission(submission, actor).await;
+    async fn save_submission(&self, write: &SubmissionWrite) -> Result<(), StoreError> {
+        let written = self.trees()?.save_submission(write).await;
         self.observed(written)
     }
 
     async fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError> {
         self.trees()?.submission(id)
-    }
-
-    async fn change_submission(
-        &self,
-        id: &SubmissionId,
-        actor: &str,
-        change: SubmissionChange<'_>,
-    ) -> Result<(Submission, Event), UpdateError> {
-        let written = self
-            .trees()?
-            .update_submission(id, actor, |s| Ok((change(s)?, ())))
-            .await;
-        let (submission, event, ()) = self.observed(written)?;
-        Ok((submission, event))
     }
 
     async fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
@@ -198,35 +178,20 @@ impl super::Store for SledStore {
 
     async fn store_issued(
         &self,
-        certificate: &Certificate,
+        issuance: &Issuance,
         pdf: &[u8],
         photo: Option<&[u8]>,
-        actor: &str,
-        provenance: Provenance<'_>,
-    ) -> Result<(Submission, Event), UpdateError> {
-        let written = self
-            .trees()?
-            .store_issued(certificate, pdf, photo, actor, provenance)
-            .await;
+    ) -> Result<(), StoreError> {
+        let written = self.trees()?.store_issued(issuance, pdf, photo).await;
         self.observed(written)
     }
 
-    async fn change_status(
+    async fn save_certificate(
         &self,
-        id: &str,
-        actor: &str,
-        change: StatusChange<'_>,
-    ) -> Result<Certificate, UpdateError> {
-        let written = self.trees()?.change_status(id, actor, change).await;
-        self.observed(written)
-    }
-
-    async fn change_certificate(
-        &self,
-        id: &str,
-        change: CertificateChange<'_>,
-    ) -> Result<Certificate, UpdateError> {
-        let written = self.trees()?.update_certificate(id, change).await;
+        write: &CertificateWrite,
+        history: Option<&SubmissionWrite>,
+    ) -> Result<(), StoreError> {
+        let written = self.trees()?.save_certificate(write, history).await;
         self.observed(written)
     }
 
@@ -350,4 +315,19 @@ impl super::Store for SledStore {
         }
         self.trees()?.copy_records(into).await
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::SledStore;
+    use crate::store::Store;
+    use crate::store::contract::contract_suite;
+
+    contract_suite!({
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        (store, dir)
+    });
 }

@@ -9,28 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use super::{SledStore, Trees};
+use crate::store::StoreError;
 use crate::store::free_space::{ROOM_TO_RESUME, free_bytes};
-use crate::store::{StoreError, UpdateError};
-
-/// An error that may be the storage engine failing (as opposed to a refusal).
-pub(super) trait EngineFailure {
-    fn engine_failure(&self) -> Option<String>;
-}
-
-impl EngineFailure for StoreError {
-    fn engine_failure(&self) -> Option<String> {
-        matches!(self, StoreError::Engine(_)).then(|| self.to_string())
-    }
-}
-
-impl EngineFailure for UpdateError {
-    fn engine_failure(&self) -> Option<String> {
-        match self {
-            UpdateError::Store(e) => e.engine_failure(),
-            _ => None,
-        }
-    }
-}
 
 impl SledStore {
     /// Opens the store in `dir` (created if missing).
@@ -67,7 +47,7 @@ impl SledStore {
 
     /// Notes how a write went: an engine failure is kept for `ping` and starts a reopen; a
     /// success clears it.
-    pub(super) fn observed<T, E: EngineFailure>(&self, result: Result<T, E>) -> Result<T, E> {
+    pub(super) fn observed<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         let failed = {
             let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
             match &result {
@@ -75,14 +55,14 @@ impl SledStore {
                     *failure = None;
                     false
                 }
-                Err(e) => match e.engine_failure() {
-                    Some(reason) => {
-                        tracing::error!(%reason, "a store write failed in the engine");
-                        *failure = Some(reason);
-                        true
-                    }
-                    None => false,
-                },
+                // The engine failing, as opposed to a refusal or a conflict.
+                Err(e @ StoreError::Engine(_)) => {
+                    let reason = e.to_string();
+                    tracing::error!(%reason, "a store write failed in the engine");
+                    *failure = Some(reason);
+                    true
+                }
+                Err(_) => false,
             }
         };
         if failed {

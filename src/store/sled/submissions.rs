@@ -1,13 +1,12 @@
-use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::Trees;
 use super::codec::{decode, decode_all, encode};
-use crate::domain::Refusal;
 use crate::domain::SubmissionId;
-use crate::domain::submission::{Action, Event, Submission};
-use crate::store::{StoreError, UpdateError};
+use crate::domain::plan::SubmissionWrite;
+use crate::domain::submission::{Event, Submission};
+use crate::store::{Conflict, StoreError, Unique};
 
 /// Events of one submission sort by (id, seq): the id, a NUL, then seq big-endian.
 pub(super) fn event_key(id: &SubmissionId, seq: u64) -> Vec<u8> {
@@ -24,88 +23,64 @@ fn event_prefix(id: &SubmissionId) -> Vec<u8> {
     key
 }
 
-pub(super) fn abort_with(e: TransactionError<UpdateError>) -> UpdateError {
+pub(super) fn abort_with(e: TransactionError<StoreError>) -> StoreError {
     match e {
         TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => UpdateError::Store(StoreError::from(e)),
+        TransactionError::Storage(e) => StoreError::from(e),
     }
 }
 
-pub(super) type InTransaction<T> = Result<T, ConflictableTransactionError<UpdateError>>;
+pub(super) type InTransaction<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 /// Aborts a transaction with `e`.
-pub(super) fn abort(e: impl Into<UpdateError>) -> ConflictableTransactionError<UpdateError> {
+pub(super) fn abort(e: impl Into<StoreError>) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e.into())
 }
 
-/// Reads a submission inside a transaction.
-pub(super) fn load_in(subs: &TransactionalTree, id: &SubmissionId) -> InTransaction<Submission> {
-    let key = id.as_str().as_bytes();
-    let bytes = subs
-        .get(key)?
-        .ok_or_else(|| abort(UpdateError::NotFound(id.clone())))?;
-    decode(key, &bytes).map_err(abort)
-}
-
-/// Appends `action` to the submission's history and writes both, inside a transaction: the
-/// one place that numbers events, so `seq` runs without gaps.
-pub(super) fn append_event(
+/// Writes a submission and appends its events inside a transaction: a new one only if its
+/// id is free, a changed one only while the stored one is at the version it was read at.
+pub(super) fn write_submission(
     subs: &TransactionalTree,
     events: &TransactionalTree,
-    submission: &mut Submission,
-    action: Action,
-    actor: &str,
-    at: DateTime<Utc>,
-) -> InTransaction<Event> {
-    let event = Event {
-        seq: submission.event_count,
-        at,
-        actor: actor.to_owned(),
-        action,
+    write: &SubmissionWrite,
+) -> InTransaction<()> {
+    let id = &write.submission.id;
+    let key = id.as_str().as_bytes();
+    let stored_at = match subs.get(key)? {
+        Some(bytes) => Some(
+            decode::<Submission>(key, &bytes)
+                .map_err(abort)?
+                .event_count,
+        ),
+        None => None,
     };
-    submission.event_count += 1;
-    submission.updated_at = at;
-    subs.insert(
-        submission.id.as_str().as_bytes(),
-        encode(&*submission).map_err(abort)?,
-    )?;
-    events.insert(
-        event_key(&submission.id, event.seq),
-        encode(&event).map_err(abort)?,
-    )?;
-    Ok(event)
+    match (write.read_at, stored_at) {
+        (None, None) => {}
+        (None, Some(_)) => {
+            return Err(abort(Conflict::Taken {
+                constraint: Unique::SubmissionId,
+                value: id.to_string(),
+                holder: None,
+            }));
+        }
+        (Some(read), Some(stored)) if read == stored => {}
+        (Some(_), _) => return Err(abort(Conflict::Changed(format!("submission {id}")))),
+    }
+    subs.insert(key, encode(&write.submission).map_err(abort)?)?;
+    for event in &write.events {
+        events.insert(event_key(id, event.seq), encode(event).map_err(abort)?)?;
+    }
+    Ok(())
 }
 
 impl Trees {
-    /// Stores a new submission and its `created` event together.
-    #[tracing::instrument(skip_all, fields(submission = %submission.id))]
-    pub async fn create_submission(
-        &self,
-        submission: &Submission,
-        actor: &str,
-    ) -> Result<(), StoreError> {
-        let mut submission = submission.clone();
-        let event = Event {
-            seq: 0,
-            at: submission.created_at,
-            actor: actor.to_owned(),
-            action: Action::Created,
-        };
-        submission.event_count = 1;
-        let value = encode(&submission)?;
-        let event_value = encode(&event)?;
-        let id = submission.id.as_str().as_bytes();
+    /// Stores a submission and appends its events, in one transaction.
+    #[tracing::instrument(skip_all, fields(submission = %write.submission.id))]
+    pub async fn save_submission(&self, write: &SubmissionWrite) -> Result<(), StoreError> {
         self.exclusive(|| {
             (&self.submissions, &self.events)
-                .transaction(|(subs, events)| {
-                    subs.insert(id, value.as_slice())?;
-                    events.insert(event_key(&submission.id, 0), event_value.as_slice())?;
-                    Ok(())
-                })
-                .map_err(|e: TransactionError<StoreError>| match e {
-                    TransactionError::Abort(e) => e,
-                    TransactionError::Storage(e) => StoreError::from(e),
-                })
+                .transaction(|(subs, events)| write_submission(subs, events, write))
+                .map_err(abort_with)
         })
         .await
     }
@@ -115,29 +90,6 @@ impl Trees {
             .get(id.as_str())?
             .map(|bytes| decode(id.as_str().as_bytes(), &bytes))
             .transpose()
-    }
-
-    /// Applies `change` to the stored submission and appends the event it returns, in one
-    /// transaction. `change` may run more than once if another writer got there first, so it
-    /// must be a pure function of the submission it is given. A refusal stores nothing.
-    pub async fn update_submission<T, F>(
-        &self,
-        id: &SubmissionId,
-        actor: &str,
-        change: F,
-    ) -> Result<(Submission, Event, T), UpdateError>
-    where
-        F: Fn(&mut Submission) -> Result<(Action, T), Refusal>,
-    {
-        let transaction = || {
-            (&self.submissions, &self.events).transaction(|(subs, events)| {
-                let mut submission = load_in(subs, id)?;
-                let (action, extra) = change(&mut submission).map_err(abort)?;
-                let event = append_event(subs, events, &mut submission, action, actor, Utc::now())?;
-                Ok((submission, event, extra))
-            })
-        };
-        self.exclusive(|| transaction().map_err(abort_with)).await
     }
 
     /// Every submission of one holder (USCC or ID number, as stored), newest first.

@@ -1,0 +1,360 @@
+//! The contract every implementation of [`Store`] keeps, as tests: each engine's module runs
+//! [`contract_suite!`] with a function that opens a fresh, empty store of its own.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{Datelike, Utc};
+
+use super::{Conflict, Store, StoreError, Unique};
+use crate::domain::calendar::china_date;
+use crate::domain::certificate::{CertStatus, Certificate, RevocationReason, sample_licence};
+use crate::domain::identifier::Identifier;
+use crate::domain::plan::{CertificateWrite, Issuance, IssuanceBasis, Provenance, SubmissionWrite};
+use crate::domain::submission::tests::issuable;
+use crate::domain::submission::{Action, Status, Submission};
+use crate::domain::{Refusal, Sha256Digest, VerificationCode};
+
+/// Generates one `#[tokio::test]` per clause of the contract for the engine that `$open`
+/// (an expression giving `(Arc<dyn Store>, guard)`, the guard kept alive for the test) opens.
+macro_rules! contract_suite {
+    ($open:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_units_of_work() {
+            let (store, _guard) = $open;
+            $crate::store::contract::units_of_work(&*store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_a_refused_issuance_stores_nothing() {
+            let (store, _guard) = $open;
+            $crate::store::contract::a_refused_issuance_stores_nothing(&*store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_concurrent_issuances_of_one_submission_give_one_certificate() {
+            let (store, _guard) = $open;
+            $crate::store::contract::one_certificate_per_submission(store, 50).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_concurrent_issuances_get_unique_numbers() {
+            let (store, _guard) = $open;
+            $crate::store::contract::unique_numbers(store, 1000).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_the_status_index_follows_every_change() {
+            let (store, _guard) = $open;
+            $crate::store::contract::status_index_in_step(&*store).await;
+        }
+    };
+}
+pub(crate) use contract_suite;
+
+const ROOT: &str = "1.2.156.3005.2";
+const TYPE_CODE: &str = "11100000000013338W011";
+const AUTHORITY: &str = "11430000006122244L";
+
+/// A licence of `kind` numbered `sequence` this year, for `submission`, with a code of its
+/// own and a PDF digest that is its identifier's.
+fn licence(submission: &Submission, kind: &str, sequence: u64) -> Certificate {
+    let today = china_date(Utc::now());
+    let mut licence = sample_licence(today, today + chrono::Duration::days(5 * 365));
+    licence.submission = submission.id.clone();
+    licence.content.kind = kind.to_owned();
+    licence.content.id =
+        Identifier::new(ROOT, TYPE_CODE, AUTHORITY, today.year(), sequence, 1).unwrap();
+    licence.content.code = Some(VerificationCode::generate());
+    licence.pdf_sha256 = Sha256Digest::of(licence.content.id.as_str().as_bytes());
+    licence
+}
+
+/// A new submission, ready to issue, stored.
+async fn filed(store: &dyn Store) -> Submission {
+    let write = SubmissionWrite::create(issuable(), "reviewer:t");
+    store.save_submission(&write).await.unwrap();
+    write.submission
+}
+
+/// Plans `certificate` on what the store holds now and stores it, once: what the domain
+/// refused (the outer error) or what the store answered.
+async fn try_issue(
+    store: &dyn Store,
+    certificate: &Certificate,
+) -> Result<Result<Issuance, StoreError>, Refusal> {
+    let content = &certificate.content;
+    let previous = match &content.supersedes {
+        Some(id) => store.certificate(id.as_str()).await.unwrap(),
+        None => None,
+    };
+    let previous_submission = match &previous {
+        Some(p) if p.submission != certificate.submission => {
+            store.submission(&p.submission).await.unwrap()
+        }
+        _ => None,
+    };
+    let basis = IssuanceBasis {
+        submission: store.submission(&certificate.submission).await.unwrap(),
+        current: store
+            .current_certificate(&content.kind, content.holder.id())
+            .await
+            .unwrap(),
+        previous,
+        previous_submission,
+    };
+    let plan = Issuance::plan(
+        certificate.clone(),
+        Provenance::Submission,
+        basis,
+        "clerk:t",
+    )?;
+    let pdf = certificate.pdf_sha256.as_str().as_bytes();
+    Ok(store.store_issued(&plan, pdf, None).await.map(|()| plan))
+}
+
+/// [`try_issue`] of a certificate the domain allows.
+async fn issue(store: &dyn Store, certificate: &Certificate) -> Result<Issuance, StoreError> {
+    try_issue(store, certificate)
+        .await
+        .expect("the domain allows it")
+}
+
+/// A submission is created once, changes only from the version it was read at, and its
+/// events come back in order.
+pub(crate) async fn units_of_work(store: &dyn Store) {
+    let submission = filed(store).await;
+    let read = store.submission(&submission.id).await.unwrap().unwrap();
+    assert_eq!(read, submission);
+    let again = store
+        .save_submission(&SubmissionWrite::create(submission.clone(), "x"))
+        .await;
+    assert!(matches!(
+        again,
+        Err(StoreError::Conflict(Conflict::Taken {
+            constraint: Unique::SubmissionId,
+            ..
+        }))
+    ));
+
+    let mut first = read.clone();
+    let action = first
+        .mark_issued("c".into(), Sha256Digest::of(b"p"), Sha256Digest::of(b"c"))
+        .unwrap();
+    let first = SubmissionWrite::change(first, action, "applicant:t", Utc::now());
+    store.save_submission(&first).await.unwrap();
+    // A second change decided on the same read is stale: refused, nothing of it stored.
+    let mut second = read.clone();
+    second.fields.insert("address".into(), "stale".into());
+    let second = SubmissionWrite::change(second, Action::Created, "applicant:t", Utc::now());
+    let stale = store.save_submission(&second).await;
+    assert!(matches!(
+        stale,
+        Err(StoreError::Conflict(Conflict::Changed(_)))
+    ));
+    let stored = store.submission(&submission.id).await.unwrap().unwrap();
+    assert_eq!(stored, first.submission);
+    let events = store.events(&submission.id).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [0, 1]);
+    assert!(matches!(events[0].action, Action::Created));
+    assert_eq!(events[1], first.events[0]);
+}
+
+/// A unique value taken refuses the whole issuance: its submission, certificate, PDF, code
+/// and line stay as they were.
+pub(crate) async fn a_refused_issuance_stores_nothing(store: &dyn Store) {
+    let first = licence(&filed(store).await, "kind-a", 1);
+    issue(store, &first).await.unwrap();
+
+    let submission = filed(store).await;
+    let mut same_code = licence(&submission, "kind-b", 2);
+    same_code.content.code = first.content.code.clone();
+    let refused = issue(store, &same_code).await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Conflict(Conflict::Taken {
+            constraint: Unique::VerificationCode,
+            ..
+        }))
+    ));
+    let mut same_id = licence(&submission, "kind-b", 1);
+    same_id.pdf_sha256 = Sha256Digest::of(b"another pdf");
+    let refused = issue(store, &same_id).await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Conflict(Conflict::Taken {
+            constraint: Unique::CertificateId,
+            ..
+        }))
+    ));
+
+    assert_eq!(
+        store.submission(&submission.id).await.unwrap(),
+        Some(submission.clone())
+    );
+    assert_eq!(store.events(&submission.id).await.unwrap().len(), 1);
+    let id = same_code.content.id.as_str();
+    assert_eq!(store.certificate(id).await.unwrap(), None);
+    assert_eq!(store.certificate_pdf(id).await.unwrap(), None);
+    let holder = submission.holder.id();
+    assert_eq!(
+        store.current_certificate("kind-b", holder).await.unwrap(),
+        None
+    );
+    let code = first.content.code.as_ref().unwrap();
+    assert_eq!(
+        store.certificate_id_by_code(code).await.unwrap().as_deref(),
+        Some(first.content.id.as_str())
+    );
+}
+
+/// `tasks` issuances of one submission at once, each planned on what it read: one
+/// certificate, the others refused as having lost the race.
+pub(crate) async fn one_certificate_per_submission(store: Arc<dyn Store>, tasks: u64) {
+    let submission = filed(&*store).await;
+    let mut running = tokio::task::JoinSet::new();
+    for sequence in 1..=tasks {
+        let store = store.clone();
+        let certificate = licence(&submission, "kind-a", sequence);
+        running.spawn(async move { try_issue(&*store, &certificate).await });
+    }
+    let mut issued = Vec::new();
+    while let Some(result) = running.join_next().await {
+        match result.unwrap() {
+            Ok(Ok(plan)) => issued.push(plan.certificate.content.id),
+            // Lost the race in the store, or read after the winner and refused by the domain.
+            Ok(Err(StoreError::Conflict(Conflict::Changed(_)))) => {}
+            Err(Refusal::Conflict {
+                code: "licence_in_force",
+                ..
+            }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    let stored = store.submission(&submission.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::Issued);
+    assert_eq!(stored.certificate.as_deref(), Some(issued[0].as_str()));
+    assert_eq!(store.events(&submission.id).await.unwrap().len(), 2);
+    for sequence in 1..=tasks {
+        let id = licence(&submission, "kind-a", sequence).content.id;
+        let found = store.certificate(id.as_str()).await.unwrap();
+        assert_eq!(found.is_some(), id == issued[0], "{id}");
+    }
+}
+
+/// `tasks` issuances of as many submissions at once: every one stored, sequence numbers
+/// handed out once each, and every certificate found by its code and its PDF's digest.
+pub(crate) async fn unique_numbers(store: Arc<dyn Store>, tasks: usize) {
+    let year = china_date(Utc::now()).year();
+    let mut running = tokio::task::JoinSet::new();
+    for task in 0..tasks {
+        let store = store.clone();
+        running.spawn(async move {
+            let submission = filed(&*store).await;
+            let sequence = store.next_sequence(year).await.unwrap();
+            let certificate = licence(&submission, &format!("kind-{task}"), sequence);
+            issue(&*store, &certificate).await.unwrap();
+            (sequence, certificate)
+        });
+    }
+    let mut sequences = HashSet::new();
+    let mut issued = Vec::new();
+    while let Some(result) = running.join_next().await {
+        let (sequence, certificate) = result.unwrap();
+        assert!(
+            sequences.insert(sequence),
+            "sequence {sequence} handed out twice"
+        );
+        issued.push(certificate);
+    }
+    assert_eq!(sequences.len(), tasks);
+    for certificate in &issued {
+        let id = certificate.content.id.as_str();
+        let code = certificate.content.code.as_ref().unwrap();
+        assert_eq!(
+            store.certificate_id_by_code(code).await.unwrap().as_deref(),
+            Some(id)
+        );
+        let by_pdf = store
+            .certificate_id_by_pdf(&certificate.pdf_sha256)
+            .await
+            .unwrap();
+        assert_eq!(by_pdf.as_deref(), Some(id));
+    }
+    assert!(store.next_sequence(year).await.unwrap() > tasks as u64);
+}
+
+/// The status index lists every certificate that is not plainly valid, through a
+/// revocation and a supersession; a change decided on a stale read is refused.
+pub(crate) async fn status_index_in_step(store: &dyn Store) {
+    let submission = filed(store).await;
+    let first = licence(&submission, "kind-a", 1);
+    issue(store, &first).await.unwrap();
+    assert!(store.listed_statuses().await.unwrap().is_empty());
+
+    let amendment = filed(store).await;
+    let mut next = licence(&amendment, "kind-a", 1);
+    next.content.id = first.content.id.next_version().unwrap();
+    next.content.supersedes = Some(first.content.id.clone());
+    next.pdf_sha256 = Sha256Digest::of(next.content.id.as_str().as_bytes());
+    let plan = issue(store, &next).await.unwrap();
+    assert!(plan.superseded.is_some());
+    let listed = store.listed_statuses().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0, first.content.id.as_str());
+    assert!(matches!(listed[0].1, CertStatus::Superseded { .. }));
+    let current = store
+        .current_certificate("kind-a", submission.holder.id())
+        .await;
+    assert_eq!(
+        current.unwrap().map(|c| c.content.id),
+        Some(next.content.id.clone())
+    );
+
+    let before = store
+        .certificate(next.content.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut after = before.clone();
+    let action = after
+        .revoke(
+            RevocationReason::IssuedInError,
+            "错误颁发".into(),
+            Utc::now(),
+        )
+        .unwrap();
+    let history = SubmissionWrite::change(
+        store.submission(&amendment.id).await.unwrap().unwrap(),
+        action.clone(),
+        "admin:t",
+        Utc::now(),
+    );
+    let write = CertificateWrite {
+        before: before.clone(),
+        after,
+    };
+    store
+        .save_certificate(&write, Some(&history))
+        .await
+        .unwrap();
+    let listed = store.listed_statuses().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .any(|(id, status)| id == next.content.id.as_str()
+                && matches!(status, CertStatus::Revoked { .. }))
+    );
+
+    // The same change decided on the certificate as it was before: refused.
+    let stale = store.save_certificate(&write, None).await;
+    assert!(matches!(
+        stale,
+        Err(StoreError::Conflict(Conflict::Changed(_)))
+    ));
+    let events = store.events(&amendment.id).await.unwrap();
+    assert_eq!(events.last().map(|e| &e.action), Some(&action));
+}
