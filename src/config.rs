@@ -52,8 +52,13 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Base of every verification URL; defaults to `http://<bound address>`.
     pub public_url: Option<String>,
-    /// The sled directory; material files live beside it under `materials/`.
+    /// The directory of local files: the sled store (unless `store` names another place),
+    /// material files under `materials/`, keys under `keys/`.
     pub data: PathBuf,
+    /// Where the records live: unset, sled in `data`; `sled:<dir>`, sled in that directory;
+    /// `postgres://…` (or `postgresql://…`), that PostgreSQL database. Material files and
+    /// keys stay in their directories whatever the store.
+    pub store: Option<String>,
     /// Signing keys; defaults to `<data>/keys`.
     pub keys_dir: Option<PathBuf>,
     /// A directory whose files override the built-in templates of the same relative path
@@ -87,6 +92,7 @@ impl Default for Settings {
             metrics_listen: None,
             public_url: None,
             data: PathBuf::from("./data"),
+            store: None,
             keys_dir: None,
             templates_dir: None,
             max_material_bytes: DEFAULT_MAX_MATERIAL_BYTES,
@@ -422,10 +428,26 @@ fn mask_secrets(value: &mut toml::Value) {
         for (name, inner) in table.iter_mut() {
             if is_secret(name) && !inner.is_table() {
                 *inner = toml::Value::String(MASK.to_owned());
+            } else if let toml::Value::String(text) = inner {
+                *text = mask_password(text);
             } else {
                 mask_secrets(inner);
             }
         }
+    }
+}
+
+/// An address with its password masked (`postgres://onetrip:********@db/onetrip`).
+fn mask_password(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return text.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:{MASK}@{host}"),
+        None => text.to_owned(),
     }
 }
 
@@ -573,5 +595,15 @@ mod tests {
         let text = Settings::default().to_masked_toml().unwrap();
         assert!(text.contains("max_connections = 4096"), "{text}");
         assert!(!text.contains(MASK), "{text}");
+        let store = Settings {
+            store: Some("postgres://onetrip:s3cret@db.example:5432/onetrip".into()),
+            ..Settings::default()
+        };
+        let text = store.to_masked_toml().unwrap();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains("postgres://onetrip:********@db.example:5432/onetrip"),
+            "{text}"
+        );
     }
 }

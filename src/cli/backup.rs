@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{failure, open_stopped_store};
+use super::{failure, open_store};
 use crate::config::Settings;
 use crate::domain::actor::Actor;
 use crate::service::backup::{self, BlockReader, Manifest};
@@ -72,10 +72,10 @@ async fn from_stopped_store(settings: &Settings, to: &Path) -> anyhow::Result<Ma
             settings.data.display()
         );
     }
-    let store = open_stopped_store(settings)?;
+    let store = open_store(settings).await?;
     let files = MaterialFiles::open(&settings.data)
         .with_context(|| format!("opening the material files in {}", settings.data.display()))?;
-    let snapshot = backup::take(&store, &files, &settings.keys_dir(), &Actor::operator())
+    let snapshot = backup::take(&*store, &files, &settings.keys_dir(), &Actor::operator())
         .await
         .map_err(failure)?;
     if snapshot.counts().signing_keys == 0 {

@@ -7,6 +7,7 @@ mod batch;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -16,7 +17,7 @@ use crate::domain::actor::Actor;
 use crate::domain::calendar::beijing_time;
 use crate::domain::parse_time;
 use crate::service::{ServiceError, keys, tokens};
-use crate::store::SledStore;
+use crate::store::{Location, Store};
 
 #[derive(Parser)]
 #[command(
@@ -331,9 +332,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             department,
             holder,
         }) => {
-            let store = open_stopped_store(&settings)?;
+            let store = open_store(&settings).await?;
             let token = tokens::create(
-                &store,
+                &*store,
                 &Actor::operator(),
                 &role,
                 department.as_deref(),
@@ -344,8 +345,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{}", token.secret);
         }
         Command::Token(TokenCommand::List) => {
-            let store = open_stopped_store(&settings)?;
-            for t in tokens::list(&store, &Actor::operator())
+            let store = open_store(&settings).await?;
+            for t in tokens::list(&*store, &Actor::operator())
                 .await
                 .map_err(failure)?
             {
@@ -367,8 +368,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Token(TokenCommand::Revoke { id }) => {
-            let store = open_stopped_store(&settings)?;
-            tokens::revoke(&store, &Actor::operator(), &id)
+            let store = open_store(&settings).await?;
+            tokens::revoke(&*store, &Actor::operator(), &id)
                 .await
                 .map_err(failure)?;
             println!("{id} revoked");
@@ -454,10 +455,10 @@ async fn trust(command: TrustCommand) -> anyhow::Result<()> {
 }
 
 async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
-    let store = open_stopped_store(settings)?;
+    let store = open_store(settings).await?;
     let keys_dir = settings.keys_dir();
     // The CLI must be able to rotate away from the demonstration key, so it never refuses it.
-    let mut ring = keys::load_or_create(&store, &keys_dir, Mode::Development).await?;
+    let mut ring = keys::load_or_create(&*store, &keys_dir, Mode::Development).await?;
     let operator = Actor::operator();
     match command {
         KeysCommand::List => {
@@ -477,7 +478,7 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Rotate => {
-            let record = keys::rotate(&store, &keys_dir, &mut ring, &operator)
+            let record = keys::rotate(&*store, &keys_dir, &mut ring, &operator)
                 .await
                 .map_err(failure)?;
             println!("{}", record.kid);
@@ -488,7 +489,7 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
         } => {
             let since = parse_time(&compromised_since)
                 .map_err(|e| anyhow::anyhow!("--compromised-since: {}", e.message))?;
-            keys::revoke(&store, &mut ring, &operator, &kid, since)
+            keys::revoke(&*store, &mut ring, &operator, &kid, since)
                 .await
                 .map_err(failure)?;
             println!("{kid} revoked, compromised since {}", since.to_rfc3339());
@@ -500,9 +501,13 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_stopped_store(settings: &Settings) -> anyhow::Result<SledStore> {
+/// The store the settings name: a sled one must be stopped (sled allows one process), a
+/// PostgreSQL one may be serving meanwhile.
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     crate::service::open_data_dir(&settings.data)?;
-    Ok(SledStore::open(&settings.data)?)
+    let location = Location::parse(settings.store.as_deref(), &settings.data)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(location.open().await?)
 }
 
 /// A refused use-case as one line: the field at fault (if any) and the message.

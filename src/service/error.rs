@@ -144,6 +144,9 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         let e = match e {
             StoreError::Conflict(conflict) => return conflict.into(),
+            StoreError::Unsupported(message) => {
+                return ServiceError::new(ErrorKind::Conflict, "not_supported_by_store", message);
+            }
             other => other,
         };
         let count = match e {

@@ -36,7 +36,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::render::Fonts;
 use crate::signing::KeyRing;
-use crate::store::{MaterialFiles, SledStore, Store};
+use crate::store::{Location, MaterialFiles, Store};
 use crate::templates::{TemplateFiles, Templates};
 
 /// Creates the data directory if needed and makes it private (0700): a store written by an
@@ -54,7 +54,7 @@ pub fn open_data_dir(data: &std::path::Path) -> anyhow::Result<()> {
 #[derive(Clone)]
 pub struct Services {
     pub settings: Arc<Settings>,
-    /// The store port; sled (`SledStore`) is its embedded implementation.
+    /// The store port: sled (the embedded default) or PostgreSQL, as `store` says.
     pub store: Arc<dyn Store>,
     pub files: MaterialFiles,
     pub templates: Arc<Templates>,
@@ -87,7 +87,13 @@ impl Services {
     pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
         let template_files = TemplateFiles::new(settings.templates_dir.as_deref())?;
         open_data_dir(&settings.data)?;
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
+        let location = Location::parse(settings.store.as_deref(), &settings.data)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let store = location
+            .open()
+            .await
+            .with_context(|| format!("opening the store ({location})"))?;
+        tracing::info!(store = %location, "records");
         let files = MaterialFiles::open(&settings.data).context("opening material files")?;
         let templates = Templates::load(&template_files)?;
         let seeds = crate::templates::load_services(&template_files)?;

@@ -10,12 +10,15 @@
 pub(crate) mod contract;
 mod free_space;
 mod material_files;
+mod postgres;
 mod sled;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
 pub use material_files::{FilesError, MaterialFiles, RemovalHold};
 
@@ -46,6 +49,9 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("value could not be encoded: {0}")]
     Encode(String),
+    /// This engine does not do that (with the way to do it instead).
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The unit of work was refused as a whole and nothing of it stored.
     #[error(transparent)]
     Conflict(#[from] Conflict),
@@ -103,6 +109,56 @@ pub struct RecordsCopy {
     pub key_records: Vec<KeyRecord>,
     /// How long writes waited while it was made.
     pub writes_waited: std::time::Duration,
+}
+
+/// Where the records live, as the `store` setting names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// sled in this directory.
+    Sled(PathBuf),
+    /// The PostgreSQL database at this address.
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads the `store` setting: unset, sled in the data directory `data`; `sled:<dir>`;
+    /// `postgres://…` or `postgresql://…`.
+    pub fn parse(setting: Option<&str>, data: &Path) -> Result<Self, String> {
+        match setting.map(str::trim) {
+            None | Some("") => Ok(Self::Sled(data.to_owned())),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Self::Postgres(url.to_owned()))
+            }
+            Some(other) => match other.strip_prefix("sled:") {
+                Some(dir) if !dir.is_empty() => Ok(Self::Sled(PathBuf::from(dir))),
+                _ => Err(format!(
+                    "store: {other:?} is neither sled:<directory> nor a postgres:// address"
+                )),
+            },
+        }
+    }
+
+    /// Opens the store (a PostgreSQL one brought up to this binary's schema first).
+    pub async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            Self::Sled(dir) => Arc::new(SledStore::open(dir)?),
+            Self::Postgres(url) => Arc::new(PgStore::open(url).await?),
+        })
+    }
+}
+
+/// For logs: the engine and where, never a password.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sled(dir) => write!(f, "sled in {}", dir.display()),
+            Self::Postgres(url) => {
+                let server = url.rsplit_once('@').map_or(url.as_str(), |(_, host)| host);
+                let server = server.split_once("://").map_or(server, |(_, rest)| rest);
+                write!(f, "PostgreSQL at {server}")
+            }
+        }
+    }
 }
 
 /// Writes the records of a copy made by [`Store::copy_records`] into a new store at `to`

@@ -1,0 +1,614 @@
+//! The port over the tables of `migrations/`.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+use super::{PgStore, TRANSACTION_ATTEMPTS, broken_off, engine, in_transaction};
+use crate::domain::calendar::YearCalendar;
+use crate::domain::catalogue::{ServiceItem, ServiceSpec};
+use crate::domain::certificate::{CertStatus, Certificate};
+use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
+use crate::domain::signing_key::KeyRecord;
+use crate::domain::submission::{Event, Submission};
+use crate::domain::token::TokenRecord;
+use crate::domain::{ItemCode, Sha256Digest, SubmissionId, TokenId, VerificationCode};
+use crate::store::{Conflict, RecordsCopy, Store, StoreError, Unique};
+
+/// A count or a sequence number as PostgreSQL's `bigint`.
+fn bigint(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Encode(format!("{n} is beyond a bigint")))
+}
+
+/// Whether the due listing shows it: accepted with a promise and not finished.
+fn promised(submission: &Submission) -> bool {
+    submission.due_date.is_some() && !submission.status.is_finished()
+}
+
+/// The status a certificate is listed with, when it is not plainly valid.
+fn listed(certificate: &Certificate) -> Option<Json<&CertStatus>> {
+    (certificate.status != CertStatus::Valid).then_some(Json(&certificate.status))
+}
+
+/// Writes a submission and appends its events: a new one only if its id is free, a
+/// changed one only while the stored one is at the version it was read at.
+async fn write_submission(
+    tx: &mut PgConnection,
+    write: &SubmissionWrite,
+) -> Result<(), StoreError> {
+    let submission = &write.submission;
+    let id = submission.id.as_str();
+    let version = bigint(submission.event_count)?;
+    let written = match write.read_at {
+        None => sqlx::query(
+            "INSERT INTO submissions (id, holder_id, version, created_at, promised, body)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(submission.holder.id())
+        .bind(version)
+        .bind(submission.created_at)
+        .bind(promised(submission))
+        .bind(Json(submission))
+        .execute(&mut *tx)
+        .await
+        .map_err(engine)?,
+        Some(read_at) => sqlx::query(
+            "UPDATE submissions SET version = $2, promised = $3, body = $4
+             WHERE id = $1 AND version = $5",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(promised(submission))
+        .bind(Json(submission))
+        .bind(bigint(read_at)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(engine)?,
+    };
+    if written.rows_affected() == 0 {
+        return Err(match write.read_at {
+            None => Conflict::Taken {
+                constraint: Unique::SubmissionId,
+                value: id.to_owned(),
+                holder: None,
+            },
+            Some(_) => Conflict::Changed(format!("submission {id}")),
+        }
+        .into());
+    }
+    for event in &write.events {
+        sqlx::query("INSERT INTO events (submission_id, seq, body) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(bigint(event.seq)?)
+            .bind(Json(event))
+            .execute(&mut *tx)
+            .await
+            .map_err(engine)?;
+    }
+    Ok(())
+}
+
+/// Writes a changed certificate while the stored one is still as read.
+async fn write_certificate(
+    tx: &mut PgConnection,
+    write: &CertificateWrite,
+) -> Result<(), StoreError> {
+    let id = write.after.content.id.as_str();
+    let stored: Option<Json<Certificate>> =
+        sqlx::query_scalar("SELECT body FROM certificates WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(engine)?;
+    if stored.map(|Json(c)| c).as_ref() != Some(&write.before) {
+        return Err(Conflict::Changed(format!("certificate {id}")).into());
+    }
+    sqlx::query("UPDATE certificates SET body = $2, listed_status = $3 WHERE id = $1")
+        .bind(id)
+        .bind(Json(&write.after))
+        .bind(listed(&write.after))
+        .execute(&mut *tx)
+        .await
+        .map_err(engine)?;
+    Ok(())
+}
+
+/// Everything an issuance writes, inside one transaction.
+async fn write_issuance(
+    tx: &mut PgConnection,
+    issuance: &Issuance,
+    pdf: &[u8],
+    photo: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    let certificate = &issuance.certificate;
+    let content = &certificate.content;
+    let id = content.id.as_str();
+    for write in issuance.submissions() {
+        write_submission(tx, write).await?;
+    }
+    if let Some((superseded, _)) = &issuance.superseded {
+        write_certificate(tx, superseded).await?;
+    }
+    sqlx::query(
+        "INSERT INTO certificates (id, submission_id, code, pdf_sha256, listed_status, body, pdf, photo)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(certificate.submission.as_str())
+    .bind(content.code.as_ref().map(VerificationCode::as_str))
+    .bind(certificate.pdf_sha256.as_str())
+    .bind(listed(certificate))
+    .bind(Json(certificate))
+    .bind(pdf)
+    .bind(photo)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| named(engine(e), id, content.code.as_ref().map(VerificationCode::as_str)))?;
+
+    let previous = content.supersedes.as_ref().map(|p| p.as_str());
+    for number in content.former_numbers() {
+        let holder: Option<String> = sqlx::query_scalar(
+            "SELECT certificate_id FROM former_numbers WHERE number = $1 FOR UPDATE",
+        )
+        .bind(number)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(engine)?;
+        match holder {
+            Some(holder) if Some(holder.as_str()) != previous => {
+                return Err(Conflict::Taken {
+                    constraint: Unique::FormerNumber,
+                    value: number.to_owned(),
+                    holder: Some(holder),
+                }
+                .into());
+            }
+            Some(_) => {
+                sqlx::query("UPDATE former_numbers SET certificate_id = $2 WHERE number = $1")
+                    .bind(number)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(engine)?;
+            }
+            None => {
+                sqlx::query("INSERT INTO former_numbers (number, certificate_id) VALUES ($1, $2)")
+                    .bind(number)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(engine)?;
+            }
+        }
+    }
+
+    let holder_id = content.holder.id();
+    let line: Option<String> = sqlx::query_scalar(
+        "SELECT certificate_id FROM holder_lines WHERE kind = $1 AND holder_id = $2 FOR UPDATE",
+    )
+    .bind(&content.kind)
+    .bind(holder_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(engine)?;
+    if line.as_deref() != issuance.line_was.as_ref().map(|l| l.as_str()) {
+        return Err(Conflict::Changed("the holder's current certificate".into()).into());
+    }
+    let moved = match line {
+        Some(_) => "UPDATE holder_lines SET certificate_id = $3 WHERE kind = $1 AND holder_id = $2",
+        None => "INSERT INTO holder_lines (kind, holder_id, certificate_id) VALUES ($1, $2, $3)",
+    };
+    sqlx::query(moved)
+        .bind(&content.kind)
+        .bind(holder_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(engine)?;
+    Ok(())
+}
+
+/// A unique constraint's refusal with the value it refused filled in.
+fn named(e: StoreError, id: &str, code: Option<&str>) -> StoreError {
+    match e {
+        StoreError::Conflict(Conflict::Taken {
+            constraint, holder, ..
+        }) => {
+            let value = match constraint {
+                Unique::VerificationCode => code.unwrap_or_default(),
+                _ => id,
+            };
+            StoreError::Conflict(Conflict::Taken {
+                constraint,
+                value: value.to_owned(),
+                holder,
+            })
+        }
+        other => other,
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    async fn save_submission(&self, write: &SubmissionWrite) -> Result<(), StoreError> {
+        in_transaction!(self, |tx| write_submission(&mut tx, write).await?)
+    }
+
+    async fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError> {
+        let found: Option<Json<Submission>> =
+            sqlx::query_scalar("SELECT body FROM submissions WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(engine)?;
+        Ok(found.map(|Json(s)| s))
+    }
+
+    async fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
+        let found: Vec<Json<Submission>> = sqlx::query_scalar(
+            "SELECT body FROM submissions WHERE holder_id = $1 ORDER BY created_at DESC",
+        )
+        .bind(holder_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(s)| s).collect())
+    }
+
+    async fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError> {
+        let found: Vec<Json<Submission>> =
+            sqlx::query_scalar("SELECT body FROM submissions WHERE promised ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(s)| s).collect())
+    }
+
+    async fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
+        let found: Vec<Json<Event>> =
+            sqlx::query_scalar("SELECT body FROM events WHERE submission_id = $1 ORDER BY seq")
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(e)| e).collect())
+    }
+
+    async fn next_sequence(&self, year: i32) -> Result<u64, StoreError> {
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO sequences (year, last) VALUES ($1, 1)
+             ON CONFLICT (year) DO UPDATE SET last = sequences.last + 1
+             RETURNING last",
+        )
+        .bind(year)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(engine)?;
+        u64::try_from(last).map_err(|_| StoreError::Corrupt {
+            key: format!("sequences/{year}"),
+            reason: format!("negative sequence {last}"),
+        })
+    }
+
+    async fn store_issued(
+        &self,
+        issuance: &Issuance,
+        pdf: &[u8],
+        photo: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, |tx| write_issuance(&mut tx, issuance, pdf, photo)
+            .await?)
+    }
+
+    async fn save_certificate(
+        &self,
+        write: &CertificateWrite,
+        history: Option<&SubmissionWrite>,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, |tx| {
+            write_certificate(&mut tx, write).await?;
+            if let Some(history) = history {
+                write_submission(&mut tx, history).await?;
+            }
+        })
+    }
+
+    async fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
+        let found: Option<Json<Certificate>> =
+            sqlx::query_scalar("SELECT body FROM certificates WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(engine)?;
+        Ok(found.map(|Json(c)| c))
+    }
+
+    async fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT pdf FROM certificates WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(engine)
+    }
+
+    async fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let found: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT photo FROM certificates WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(engine)?;
+        Ok(found.flatten())
+    }
+
+    async fn current_certificate(
+        &self,
+        kind: &str,
+        holder_id: &str,
+    ) -> Result<Option<Certificate>, StoreError> {
+        let found: Option<Json<Certificate>> = sqlx::query_scalar(
+            "SELECT c.body FROM holder_lines l JOIN certificates c ON c.id = l.certificate_id
+             WHERE l.kind = $1 AND l.holder_id = $2",
+        )
+        .bind(kind)
+        .bind(holder_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.map(|Json(c)| c))
+    }
+
+    async fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
+        let found: Vec<(String, Json<CertStatus>)> = sqlx::query_as(
+            "SELECT id, listed_status FROM certificates
+             WHERE listed_status IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.into_iter().map(|(id, Json(s))| (id, s)).collect())
+    }
+
+    async fn certificate_id_by_pdf(
+        &self,
+        sha256: &Sha256Digest,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM certificates WHERE pdf_sha256 = $1")
+            .bind(sha256.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(engine)
+    }
+
+    async fn certificate_id_by_code(
+        &self,
+        code: &VerificationCode,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM certificates WHERE code = $1")
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(engine)
+    }
+
+    async fn certificate_id_by_former_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT certificate_id FROM former_numbers WHERE number = $1")
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(engine)
+    }
+
+    async fn insert_token(
+        &self,
+        hash: &Sha256Digest,
+        record: &TokenRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO tokens (hash, id, created_at, body) VALUES ($1, $2, $3, $4)")
+            .bind(hash.as_str())
+            .bind(record.id.0.as_str())
+            .bind(record.created_at)
+            .bind(Json(record))
+            .execute(&self.pool)
+            .await
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError> {
+        let found: Option<Json<TokenRecord>> =
+            sqlx::query_scalar("SELECT body FROM tokens WHERE hash = $1")
+                .bind(hash.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(engine)?;
+        Ok(found.map(|Json(t)| t))
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let found: Vec<Json<TokenRecord>> =
+            sqlx::query_scalar("SELECT body FROM tokens ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(t)| t).collect())
+    }
+
+    async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        in_transaction!(self, |tx| {
+            let found: Option<Json<TokenRecord>> =
+                sqlx::query_scalar("SELECT body FROM tokens WHERE id = $1 FOR UPDATE")
+                    .bind(id.0.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(engine)?;
+            match found {
+                Some(Json(mut record)) => {
+                    if record.revoked_at.is_none() {
+                        record.revoked_at = Some(Utc::now());
+                        sqlx::query("UPDATE tokens SET body = $2 WHERE id = $1")
+                            .bind(id.0.as_str())
+                            .bind(Json(&record))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(engine)?;
+                    }
+                    Some(record)
+                }
+                None => None,
+            }
+        })
+    }
+
+    async fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError> {
+        let found: Vec<Json<ServiceItem>> = sqlx::query_scalar(
+            "SELECT DISTINCT ON (code) body FROM service_items ORDER BY code, version DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(s)| s).collect())
+    }
+
+    async fn service_item(
+        &self,
+        code: &str,
+        version: Option<u32>,
+    ) -> Result<Option<ServiceItem>, StoreError> {
+        let found: Option<Json<ServiceItem>> =
+            match version {
+                Some(version) => {
+                    sqlx::query_scalar(
+                        "SELECT body FROM service_items WHERE code = $1 AND version = $2",
+                    )
+                    .bind(code)
+                    .bind(i64::from(version))
+                    .fetch_optional(&self.pool)
+                    .await
+                }
+                None => sqlx::query_scalar(
+                    "SELECT body FROM service_items WHERE code = $1 ORDER BY version DESC LIMIT 1",
+                )
+                .bind(code)
+                .fetch_optional(&self.pool)
+                .await,
+            }
+            .map_err(engine)?;
+        Ok(found.map(|Json(s)| s))
+    }
+
+    async fn put_service_item(
+        &self,
+        code: &ItemCode,
+        spec: &ServiceSpec,
+        by: &str,
+        at: DateTime<Utc>,
+        only_if_new: bool,
+    ) -> Result<Option<ServiceItem>, StoreError> {
+        in_transaction!(self, |tx| {
+            // One writer of an item at a time: its versions are numbered without gaps.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(code.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(engine)?;
+            let current: Option<i64> =
+                sqlx::query_scalar("SELECT max(version) FROM service_items WHERE code = $1")
+                    .bind(code.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(engine)?;
+            let current = u32::try_from(current.unwrap_or(0)).map_err(|_| StoreError::Corrupt {
+                key: format!("service_items/{code}"),
+                reason: "a version beyond u32".into(),
+            })?;
+            if only_if_new && current > 0 {
+                None
+            } else {
+                let item = ServiceItem {
+                    code: code.clone(),
+                    version: current + 1,
+                    updated_at: at,
+                    updated_by: by.to_owned(),
+                    spec: spec.clone(),
+                };
+                sqlx::query("INSERT INTO service_items (code, version, body) VALUES ($1, $2, $3)")
+                    .bind(code.as_str())
+                    .bind(i64::from(item.version))
+                    .bind(Json(&item))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(engine)?;
+                Some(item)
+            }
+        })
+    }
+
+    async fn calendars(&self) -> Result<Vec<YearCalendar>, StoreError> {
+        let found: Vec<Json<YearCalendar>> =
+            sqlx::query_scalar("SELECT body FROM calendars ORDER BY year")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(c)| c).collect())
+    }
+
+    async fn put_calendar(&self, calendar: &YearCalendar) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO calendars (year, body) VALUES ($1, $2)
+             ON CONFLICT (year) DO UPDATE SET body = EXCLUDED.body",
+        )
+        .bind(calendar.year)
+        .bind(Json(calendar))
+        .execute(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(())
+    }
+
+    async fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let found: Vec<Json<KeyRecord>> =
+            sqlx::query_scalar("SELECT body FROM signing_keys ORDER BY created_at, thumbprint")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(k)| k).collect())
+    }
+
+    async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
+        in_transaction!(self, |tx| {
+            for record in records {
+                sqlx::query(
+                    "INSERT INTO signing_keys (thumbprint, created_at, body) VALUES ($1, $2, $3)
+                     ON CONFLICT (thumbprint) DO UPDATE SET body = EXCLUDED.body",
+                )
+                .bind(&record.thumbprint)
+                .bind(record.created_at)
+                .bind(Json(record))
+                .execute(&mut *tx)
+                .await
+                .map_err(engine)?;
+            }
+        })
+    }
+
+    async fn copy_records(&self, _into: &Path) -> Result<RecordsCopy, StoreError> {
+        Err(StoreError::Unsupported(
+            "备份 PostgreSQL 存储请使用 pg_dump / back up a PostgreSQL store with pg_dump (its own consistent snapshot)",
+        ))
+    }
+}
