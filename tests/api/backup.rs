@@ -62,7 +62,7 @@ async fn serve_restored(backup: &Path) -> TestApp {
     ]);
     let printed = succeeded(&restored);
     assert!(printed.contains("onetrip serve --data"), "{printed}");
-    TestApp::spawn_in(dir, "", Launch::default()).await
+    TestApp::spawn_sled_in(dir, "", Launch::default()).await
 }
 
 /// Everything a bank or the window relies on of one certificate, on `app`.
@@ -131,7 +131,7 @@ fn digests_under(dir: &Path) -> Vec<String> {
 /// matches the files.
 #[tokio::test]
 async fn a_backup_under_load_restores_every_certificate_and_material() {
-    let app = Arc::new(TestApp::spawn().await);
+    let app = Arc::new(TestApp::spawn_sled().await);
     let staff = Arc::new(Staff::new(&app).await);
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
     let mut before = Vec::new();
@@ -286,7 +286,7 @@ async fn a_backup_under_load_restores_every_certificate_and_material() {
 /// file the manifest does not list is refused by name, and the restore leaves nothing.
 #[tokio::test]
 async fn a_stopped_store_backs_up_and_a_damaged_backup_is_refused() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::spawn_sled().await;
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
     let record = issued_licence_of(&app, &staff, &scjg, &enterprise(7)).await;
@@ -370,7 +370,7 @@ async fn a_stopped_store_backs_up_and_a_damaged_backup_is_refused() {
 /// off cannot pass for a whole one.
 #[tokio::test]
 async fn a_backup_cut_short_is_refused_and_only_admins_get_one() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_sled().await;
     let clerk = app.token("clerk", json!({})).await;
     let r = app.get(&clerk, "/backup").await;
     assert_eq!(r.status(), 403);
@@ -548,7 +548,7 @@ fn extracted_manifest(tar: &[u8]) -> (tempfile::TempDir, Value) {
 /// been read. One backup runs at a time: a second is refused with 503 until the first ends.
 #[tokio::test]
 async fn a_running_backup_keeps_replaced_files_and_runs_alone() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_sled().await;
     let staff = Staff::new(&app).await;
     let draft = app
         .create(&staff.clerk, &licence_submission(&enterprise(3)))
@@ -610,7 +610,7 @@ async fn a_running_backup_keeps_replaced_files_and_runs_alone() {
 /// keeps nothing and says where to look, and the metrics count it.
 #[tokio::test]
 async fn a_damaged_material_breaks_the_backup_off() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_sled().await;
     let staff = Staff::new(&app).await;
     let draft = app
         .create(&staff.clerk, &licence_submission(&enterprise(4)))

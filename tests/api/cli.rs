@@ -139,7 +139,16 @@ async fn production_mode_refuses_the_demonstration_key() {
     let mut app = TestApp::spawn().await;
     app.stop();
     let dir = app.dir.path();
-    let config = std::fs::read_to_string(dir.join("onetrip.toml")).unwrap();
+    let mut config = std::fs::read_to_string(dir.join("onetrip.toml")).unwrap();
+    // A fresh store: a database of its own too, when the records are in PostgreSQL.
+    let fresh_database = match on_postgres() {
+        true => Some(TestDatabase::create().await),
+        false => None,
+    };
+    if let Some(database) = &fresh_database {
+        let store = config.lines().find(|l| l.starts_with("store = ")).unwrap();
+        config = config.replace(store, &format!("store = {:?}", database.url));
+    }
     let fresh = tempfile::tempdir().unwrap();
     let keys = fresh.path().join("keys");
     std::fs::create_dir_all(&keys).unwrap();

@@ -54,7 +54,7 @@ async fn a_full_disk_is_reported_and_recovered_from_without_losing_what_was_ackn
         eprintln!("skipped: this machine does not let the test mount a tmpfs (needs root)");
         return;
     };
-    let mut app = TestApp::spawn_in(dir, "", Launch::default()).await;
+    let mut app = TestApp::spawn_sled_in(dir, "", Launch::default()).await;
     let applicant = app.token("applicant", json!({"holder": ENTERPRISE})).await;
     let mut acknowledged = Vec::new();
     for _ in 0..3 {
@@ -202,7 +202,7 @@ async fn a_full_disk_for_material_files_only_answers_503_says_why_and_recovers()
         eprintln!("skipped: this machine does not let the test mount a tmpfs (needs root)");
         return;
     };
-    let app = TestApp::spawn_in(dir, "", Launch::default()).await;
+    let app = TestApp::spawn_sled_in(dir, "", Launch::default()).await;
     let staff = Staff::new(&app).await;
     let id = app
         .create(&staff.clerk, &licence_submission(&enterprise(8101)))

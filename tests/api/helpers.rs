@@ -1,4 +1,6 @@
-//! `TestApp`: the real `onetrip` binary serving on port 0 against a tempdir store.
+//! `TestApp`: the real `onetrip` binary serving on port 0 against a tempdir store: sled in
+//! the tempdir, or, with `STORE_UNDER_TEST=postgres`, a fresh PostgreSQL database of its
+//! own on the server `TEST_POSTGRES_URL` names (default: 127.0.0.1:5432, user postgres).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -53,6 +55,68 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     child: Child,
     launch: Launch,
+    /// The test's own database when the records are in PostgreSQL, dropped after the server.
+    _database: Option<TestDatabase>,
+}
+
+/// Which engine the tests put the records in (`STORE_UNDER_TEST`): `sled` unless it says
+/// `postgres`.
+pub fn on_postgres() -> bool {
+    std::env::var("STORE_UNDER_TEST").is_ok_and(|s| s == "postgres")
+}
+
+/// A database created for one test on the PostgreSQL server of `TEST_POSTGRES_URL`, and
+/// dropped (its connections closed) when the test is done with it.
+pub struct TestDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        use sqlx::Connection;
+        let admin = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!(
+            "onetrip_api_{:016x}",
+            rand_core::RngCore::next_u64(&mut rand_core::OsRng)
+        );
+        let mut connection = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("a PostgreSQL server for tests at {admin}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        let (server, _) = admin.rsplit_once('/').unwrap();
+        let url = format!("{server}/{name}");
+        TestDatabase { admin, name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut connection = sqlx::PgConnection::connect(&admin).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut connection)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("dropping the test database: {e}");
+        }
+    }
 }
 
 /// How the server process is started: extra environment (applied after the defaults, so it
@@ -79,7 +143,7 @@ impl TestApp {
     pub async fn spawn_on_copy_of(data: &Path) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(data, &dir.path().join("data"));
-        Self::spawn_in(dir, "", Launch::default()).await
+        Self::spawn_on(None, dir, "", Launch::default())
     }
 
     /// Like `spawn_with`, with control over the server's environment and standard error.
@@ -91,17 +155,49 @@ impl TestApp {
     /// config sets no `templates_dir`, so it serves the templates built into the binary
     /// (`extra` may set one).
     pub async fn spawn_in(dir: tempfile::TempDir, extra: &str, launch: Launch) -> TestApp {
+        let database = match on_postgres() {
+            true => Some(TestDatabase::create().await),
+            false => None,
+        };
+        Self::spawn_on(database, dir, extra, launch)
+    }
+
+    /// [`TestApp::spawn_sled_in`] a new directory.
+    #[allow(dead_code)]
+    pub async fn spawn_sled() -> TestApp {
+        Self::spawn_sled_in(tempfile::tempdir().unwrap(), "", Launch::default()).await
+    }
+
+    /// Starts a server whose records are in sled whatever `STORE_UNDER_TEST` says: for what
+    /// only the embedded store does (a backup of its directory, a full disk under it).
+    #[allow(dead_code)]
+    pub async fn spawn_sled_in(dir: tempfile::TempDir, extra: &str, launch: Launch) -> TestApp {
+        Self::spawn_on(None, dir, extra, launch)
+    }
+
+    fn spawn_on(
+        database: Option<TestDatabase>,
+        dir: tempfile::TempDir,
+        extra: &str,
+        launch: Launch,
+    ) -> TestApp {
         let config = dir.path().join("onetrip.toml");
+        let store = database
+            .as_ref()
+            .map(|d| format!("store = {:?}\n", d.url))
+            .unwrap_or_default();
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:0\"\ndata = {:?}\n{extra}\n",
+                "listen = \"127.0.0.1:0\"\ndata = {:?}\n{store}{extra}\n",
                 dir.path().join("data"),
             ),
         )
         .unwrap();
         let admin = cli(dir.path(), &["token", "create", "--role", "admin"]);
-        Self::started(dir, admin, launch)
+        let mut app = Self::started(dir, admin, launch);
+        app._database = database;
+        app
     }
 
     /// Starts the binary as someone who has just installed it would: in an empty directory,
@@ -139,6 +235,7 @@ impl TestApp {
             dir,
             child,
             launch,
+            _database: None,
         }
     }
 

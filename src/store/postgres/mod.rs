@@ -159,7 +159,7 @@ mod tests {
     use crate::store::Store;
     use crate::store::contract::contract_suite;
 
-    /// A fresh database on the server at `ONETRIP_TEST_POSTGRES` (default: the one this
+    /// A fresh database on the server at `TEST_POSTGRES_URL` (default: the one this
     /// project's machines run on 127.0.0.1:5432), dropped with the guard.
     pub(crate) struct TestDatabase {
         admin: String,
@@ -168,7 +168,7 @@ mod tests {
 
     impl TestDatabase {
         pub(crate) async fn create() -> (String, Self) {
-            let admin = std::env::var("ONETRIP_TEST_POSTGRES")
+            let admin = std::env::var("TEST_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
             let name = format!(
                 "onetrip_test_{:016x}",
