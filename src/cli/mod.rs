@@ -29,6 +29,10 @@ pub struct Cli {
     /// The data directory (sled store and material files) [env: ONETRIP_DATA].
     #[arg(long, global = true)]
     pub data: Option<PathBuf>,
+    /// Where the records live: `sled:<dir>` or `postgres://…` (default: sled in the data
+    /// directory) [env: ONETRIP_STORE].
+    #[arg(long, global = true)]
+    pub store: Option<String>,
     /// A TOML config file (default: ./onetrip.toml if it exists).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
@@ -51,6 +55,9 @@ pub struct Cli {
 pub enum Command {
     /// Start the HTTP service.
     Serve(ServeArgs),
+    /// Bring a PostgreSQL store's schema up to this binary's (`serve` does it too, at start);
+    /// a sled store needs none.
+    Migrate,
     /// Manage API tokens on a stopped store.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -264,6 +271,9 @@ impl Cli {
         if let Some(data) = &self.data {
             named("--data", "data", data.display().to_string());
         }
+        if let Some(store) = &self.store {
+            named("--store", "store", store.clone());
+        }
         if let Some(format) = &self.log_format {
             named("--log-format", "log_format", format.clone());
         }
@@ -375,6 +385,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{id} revoked");
         }
         Command::Keys(command) => keys(&settings, command).await?,
+        Command::Migrate => {
+            let location = Location::parse(settings.store.as_deref(), &settings.data)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            location.open().await?;
+            println!("{location}: the schema is this binary's");
+        }
         Command::Verify(args) => {
             let request = crate::offline::VerifyRequest {
                 trust_path: args.net.trust_path(),

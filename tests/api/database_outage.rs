@@ -1,0 +1,257 @@
+//! PostgreSQL going away and coming back under load: requests get 503 (never a hang, a panic
+//! or a 500), `/healthz` says why, and the service recovers by itself without a restart,
+//! with everything it acknowledged. The server it stops is a throwaway cluster of this
+//! test's own, never one the machine runs for everyone.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// A PostgreSQL cluster in a temporary directory, on a free port, run by the `postgres`
+/// user when the tests run as root (PostgreSQL refuses root); stopped and removed on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's server binaries under /usr/lib/postgresql (Debian's postgresql)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|bin| bin.join("initdb").exists())
+            .max()
+            .expect("an initdb under /usr/lib/postgresql/*/bin");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Cluster { dir, bin, port };
+        if is_root() {
+            let owned = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .unwrap();
+            assert!(owned.success());
+        }
+        let data = cluster.data();
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+        );
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// One of PostgreSQL's programs, as the user that owns the cluster.
+    fn command(&self, program: &str) -> Command {
+        let program = self.bin.join(program);
+        if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let output = self.command(program).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn pg_ctl_start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let data = self.data();
+        let log = self.dir.path().join("log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    fn pg_ctl_stop(&self) {
+        let data = self.data();
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The status of `GET path`, with a bearer token if given; never waits more than 30 s.
+async fn status_of(app: &TestApp, token: Option<&str>, path: &str) -> u16 {
+    let request = app.client.get(format!("{}{path}", app.url));
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    request
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("an answer, not a hang")
+        .status()
+        .as_u16()
+}
+
+/// Polls `probe` until it answers `want`, for at most `within`; the statuses it saw.
+async fn until(within: Duration, want: u16, mut probe: impl AsyncFnMut() -> u16) -> Vec<u16> {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        let status = probe().await;
+        seen.push(status);
+        if status == want || started.elapsed() > within {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_database_stopped_and_started_gives_503s_and_the_service_recovers_by_itself() {
+    if !on_postgres() {
+        eprintln!("runs in the PostgreSQL pass (STORE_UNDER_TEST=postgres)");
+        return;
+    }
+    let cluster = Cluster::start();
+    cluster.run(
+        "createdb",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            "postgres",
+            "onetrip",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("store = {:?}", cluster.url("onetrip"));
+    let app = TestApp::spawn_sled_in(dir, &store, Launch::default()).await;
+    let applicant = app
+        .token("applicant", serde_json::json!({"holder": ENTERPRISE}))
+        .await;
+    let id = app
+        .create(&applicant, &licence_submission(ENTERPRISE))
+        .await;
+    let path = format!("/api/v1/submissions/{id}");
+    assert_eq!(status_of(&app, Some(&applicant), &path).await, 200);
+    assert_eq!(status_of(&app, None, "/healthz").await, 200);
+
+    cluster.pg_ctl_stop();
+    let seen = until(Duration::from_secs(30), 503, async || {
+        status_of(&app, None, "/healthz").await
+    })
+    .await;
+    assert_eq!(
+        seen.last(),
+        Some(&503),
+        "healthz while the database is down: {seen:?}"
+    );
+    let health: Value = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["error"]["code"], "store_unavailable", "{health}");
+    // A request that needs the store: 503 with a reason, within the pool's wait.
+    let started = Instant::now();
+    let response = app
+        .client
+        .get(format!("{}{path}", app.url))
+        .bearer_auth(&applicant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+
+    cluster.pg_ctl_start();
+    let seen = until(Duration::from_secs(30), 200, async || {
+        status_of(&app, None, "/healthz").await
+    })
+    .await;
+    assert_eq!(
+        seen.last(),
+        Some(&200),
+        "healthz after the database returned: {seen:?}"
+    );
+    let statuses = until(Duration::from_secs(30), 200, async || {
+        status_of(&app, Some(&applicant), &path).await
+    })
+    .await;
+    assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
+    assert!(!statuses.contains(&500), "{statuses:?}");
+    let again = app
+        .create(&applicant, &licence_submission(ENTERPRISE))
+        .await;
+    assert_ne!(again, id);
+}
