@@ -4,6 +4,9 @@
 //! `tests/fixtures/realistic-inputs.json`, one to nineteen categories each. Preparing the
 //! accepted, approved submissions is not timed.
 //!
+//! Measured on sled and then on PostgreSQL (a database of its own on the server at
+//! `TEST_POSTGRES_URL`, default 127.0.0.1:5432) when one answers, with the ratio of the two.
+//!
 //! `cargo bench --bench issuance` (ONETRIP_BENCH_N sets the count, default 300).
 
 #[allow(dead_code)]
@@ -14,7 +17,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use helpers::{Launch, Staff, TestApp, accepted, decide};
+use helpers::{Engine, Launch, Staff, TestApp, accepted, decide};
 use serde_json::{Value, json};
 
 const CONCURRENCY: usize = 8;
@@ -25,6 +28,22 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
+    let (engines, unreachable) = Engine::available().await;
+    let mut rates = Vec::new();
+    for engine in engines {
+        println!("--- records in {engine:?}");
+        rates.push(issue_on(engine, n).await);
+    }
+    match (&rates[..], unreachable) {
+        ([sled, postgres], _) => println!("PostgreSQL / sled: {:.2} (goal ≥ 0.8)", postgres / sled),
+        (_, Some(reason)) => println!("PostgreSQL not measured: {reason}"),
+        _ => {}
+    }
+}
+
+/// Issues `n` certificates on a server whose records are in `engine`, prints the figures and
+/// answers the rate.
+async fn issue_on(engine: Engine, n: usize) -> f64 {
     let log = std::env::temp_dir().join(format!("onetrip-issuance-{}.log", std::process::id()));
     let launch = Launch {
         env: vec![
@@ -36,7 +55,7 @@ async fn main() {
         ],
         stderr: Some(log.clone()),
     };
-    let app = TestApp::spawn_launched("", launch).await;
+    let app = TestApp::spawn_engine(engine, tempfile::tempdir().unwrap(), "", launch).await;
     let staff = Staff::new(&app).await;
     let scjg = app.token("approver", json!({"department": "SCJG"})).await;
     let corpus = Corpus::load();
@@ -119,6 +138,7 @@ async fn main() {
         mean_of("store_us")
     );
     let _ = std::fs::remove_file(&log);
+    n as f64 / secs
 }
 
 /// Real-length inputs from the corpus in tests/fixtures.

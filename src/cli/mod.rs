@@ -16,7 +16,7 @@ use crate::config::{Flag, Loaded, Mode, Settings, Sources};
 use crate::domain::actor::Actor;
 use crate::domain::calendar::beijing_time;
 use crate::domain::parse_time;
-use crate::service::{ServiceError, keys, tokens};
+use crate::service::{ServiceError, keys, store_copy, tokens};
 use crate::store::{Location, Store};
 
 #[derive(Parser)]
@@ -61,6 +61,9 @@ pub enum Command {
     /// Manage API tokens on a stopped store.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Move the records between stores.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Check a certificate from its PDF, a photo of its QR code, a link, a token or its
     /// 核验码, against the issuers you trust. The first line printed is the verdict. Exit 0:
     /// valid (confirmed online); 1: not valid; 2: valid as far as a current pinned status
@@ -237,6 +240,23 @@ pub struct ServeArgs {
 }
 
 #[derive(Subcommand)]
+pub enum StoreCommand {
+    /// Copy every record (submissions with their histories, certificates and their PDFs,
+    /// tokens, key records, catalogue versions, calendars) from one store into another,
+    /// then check the copy record by record. Run again to resume: what the target holds
+    /// already is skipped. Material files and keys stay where they are. A sled store must
+    /// not be served meanwhile.
+    Copy {
+        /// The store to read: `sled:<dir>` or `postgres://…`.
+        #[arg(long)]
+        from: String,
+        /// The store to write: `sled:<dir>` (new or empty) or `postgres://…`.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum TokenCommand {
     /// Make a token and print it on stdout (shown this once; the store keeps its hash).
     Create {
@@ -385,6 +405,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{id} revoked");
         }
         Command::Keys(command) => keys(&settings, command).await?,
+        Command::Store(StoreCommand::Copy { from, to }) => {
+            store_copy(&settings, &from, &to).await?;
+        }
         Command::Migrate => {
             let location = Location::parse(settings.store.as_deref(), &settings.data)
                 .map_err(|e| anyhow::anyhow!(e))?;
@@ -514,6 +537,56 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&keys::jwks(&ring))?)
         }
     }
+    Ok(())
+}
+
+async fn store_copy(settings: &Settings, from: &str, to: &str) -> anyhow::Result<()> {
+    let open = |name: &str, setting: &str| {
+        let location = Location::parse(Some(setting), &settings.data)
+            .map_err(|e| anyhow::anyhow!("--{name}: {e}"))?;
+        anyhow::ensure!(
+            setting.trim().starts_with("sled:") || matches!(location, Location::Postgres(_)),
+            "--{name}: name the store (sled:<dir> or postgres://…)"
+        );
+        Ok::<_, anyhow::Error>(location)
+    };
+    let (from, to) = (open("from", from)?, open("to", to)?);
+    anyhow::ensure!(from != to, "--from and --to name the same store");
+    if let Location::Sled(dir) = &from {
+        anyhow::ensure!(dir.is_dir(), "--from: no sled store at {}", dir.display());
+    }
+    let source = from
+        .open()
+        .await
+        .with_context(|| format!("opening {from}"))?;
+    let target = to.open().await.with_context(|| format!("opening {to}"))?;
+    let operator = Actor::operator();
+    let tallies = store_copy::copy(&operator, &*source, &*target, |tally| {
+        tracing::info!(
+            sort = tally.sort.name(),
+            written = tally.written,
+            already = tally.already,
+            "copying"
+        );
+    })
+    .await
+    .map_err(failure)?;
+    for tally in &tallies {
+        println!(
+            "{:<15} {:>8} written, {:>8} already there",
+            tally.sort.name(),
+            tally.written,
+            tally.already
+        );
+    }
+    let counts = store_copy::verify(&operator, &*source, &*target)
+        .await
+        .map_err(failure)?;
+    let counts: Vec<String> = counts
+        .iter()
+        .map(|(sort, count)| format!("{count} {}", sort.name()))
+        .collect();
+    println!("verified {to} against {from}: {}", counts.join(", "));
     Ok(())
 }
 

@@ -252,6 +252,13 @@ impl From<Conflict> for ServiceError {
                 "submission_exists",
                 format!("办件 {value} 已存在 / submission {value} already exists"),
             ),
+            Unique::CopiedRecord => ServiceError::new(
+                ErrorKind::Conflict,
+                "copy_conflict",
+                format!(
+                    "目标存储中的 {value} 与原存储不同 / the target store holds {value} differently"
+                ),
+            ),
             Unique::PdfDigest => ServiceError::internal(format!(
                 "two certificates with one PDF digest {value}, held by {holder}"
             )),

@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod preview;
 pub mod status_list;
+pub mod store_copy;
 mod submission_view;
 pub mod submissions;
 pub mod tokens;

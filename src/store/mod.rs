@@ -67,6 +67,8 @@ pub enum Unique {
     FormerNumber,
     /// The digest of an issued PDF.
     PdfDigest,
+    /// A record copied in from another store, which this one holds differently.
+    CopiedRecord,
 }
 
 /// Why a store refused a unit of work that was otherwise well formed.
@@ -83,6 +85,128 @@ pub enum Conflict {
         value: String,
         holder: Option<String>,
     },
+}
+
+/// The sorts of record a store holds, in the order a copy writes them: a certificate after
+/// its submission, a holder's line and a former number after their certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Sort {
+    Submissions,
+    Certificates,
+    HolderLines,
+    FormerNumbers,
+    Tokens,
+    SigningKeys,
+    ServiceItems,
+    Calendars,
+    Sequences,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 9] = [
+        Sort::Submissions,
+        Sort::Certificates,
+        Sort::HolderLines,
+        Sort::FormerNumbers,
+        Sort::Tokens,
+        Sort::SigningKeys,
+        Sort::ServiceItems,
+        Sort::Calendars,
+        Sort::Sequences,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Submissions => "submissions",
+            Sort::Certificates => "certificates",
+            Sort::HolderLines => "holder_lines",
+            Sort::FormerNumbers => "former_numbers",
+            Sort::Tokens => "tokens",
+            Sort::SigningKeys => "signing_keys",
+            Sort::ServiceItems => "service_items",
+            Sort::Calendars => "calendars",
+            Sort::Sequences => "sequences",
+        }
+    }
+
+    /// Whether its records come in one page (a few hundred at most: catalogue versions,
+    /// calendars, sequence counters); the others page by key.
+    pub fn is_small(self) -> bool {
+        matches!(self, Sort::ServiceItems | Sort::Calendars | Sort::Sequences)
+    }
+}
+
+/// One record of any sort, as every engine holds it: what `onetrip store copy` moves from one
+/// store to another, exactly (indexes included, so the copy answers as the original did).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Submission {
+        submission: Submission,
+        events: Vec<Event>,
+    },
+    Certificate {
+        certificate: Box<Certificate>,
+        pdf: Vec<u8>,
+        photo: Option<Vec<u8>>,
+    },
+    /// The current certificate of a holder's line of one kind.
+    HolderLine {
+        kind: String,
+        holder_id: String,
+        certificate: String,
+    },
+    /// A former licence number and the certificate that carries it now.
+    FormerNumber {
+        number: String,
+        certificate: String,
+    },
+    Token {
+        hash: Sha256Digest,
+        record: TokenRecord,
+    },
+    SigningKey(KeyRecord),
+    /// One version of a catalogue item.
+    ServiceItem(ServiceItem),
+    Calendar(YearCalendar),
+    /// The last sequence number handed out in a year.
+    Sequence {
+        year: i32,
+        last: u64,
+    },
+}
+
+impl Record {
+    pub fn sort(&self) -> Sort {
+        match self {
+            Record::Submission { .. } => Sort::Submissions,
+            Record::Certificate { .. } => Sort::Certificates,
+            Record::HolderLine { .. } => Sort::HolderLines,
+            Record::FormerNumber { .. } => Sort::FormerNumbers,
+            Record::Token { .. } => Sort::Tokens,
+            Record::SigningKey(_) => Sort::SigningKeys,
+            Record::ServiceItem(_) => Sort::ServiceItems,
+            Record::Calendar(_) => Sort::Calendars,
+            Record::Sequence { .. } => Sort::Sequences,
+        }
+    }
+
+    /// Its key among the records of its sort, in the order [`Store::records`] pages them: a
+    /// copy resumes after the last key it wrote.
+    pub fn key(&self) -> String {
+        match self {
+            Record::Submission { submission, .. } => submission.id.to_string(),
+            Record::Certificate { certificate, .. } => certificate.content.id.to_string(),
+            Record::HolderLine {
+                kind, holder_id, ..
+            } => format!("{kind}\u{0}{holder_id}"),
+            Record::FormerNumber { number, .. } => number.clone(),
+            Record::Token { hash, .. } => hash.as_str().to_owned(),
+            Record::SigningKey(key) => key.thumbprint.clone(),
+            Record::ServiceItem(item) => format!("{}\u{0}{:010}", item.code, item.version),
+            Record::Calendar(calendar) => format!("{:06}", calendar.year),
+            Record::Sequence { year, .. } => format!("{year:06}"),
+        }
+    }
 }
 
 /// How many records of each sort a copy of the store holds.
@@ -281,6 +405,18 @@ pub trait Store: Send + Sync {
     async fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError>;
     /// Writes several key records at once (a rotation changes two).
     async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError>;
+
+    /// Up to `limit` records of `sort` whose keys come after `after` ([`Record::key`]), in
+    /// key order; a small sort ([`Sort::is_small`]) comes whole on the first page.
+    async fn records(
+        &self,
+        sort: Sort,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError>;
+    /// Stores a record copied from another store as it is, indexes included: `false` when an
+    /// equal one is there already (a copy resumed), [`Conflict::Taken`] when another is.
+    async fn put_record(&self, record: &Record) -> Result<bool, StoreError>;
 
     /// Copies every record, as of one instant between writes, into the file `into` in
     /// the engine's own format (for [`restore_records`]); writes wait while it runs.

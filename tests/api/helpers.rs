@@ -65,6 +65,31 @@ pub fn on_postgres() -> bool {
     std::env::var("STORE_UNDER_TEST").is_ok_and(|s| s == "postgres")
 }
 
+/// A store engine a server can be started on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sled,
+    Postgres,
+}
+
+impl Engine {
+    /// The engines to measure a benchmark on: sled, and PostgreSQL when a server answers at
+    /// `TEST_POSTGRES_URL` (the default, 127.0.0.1:5432); the reason when it does not.
+    #[allow(dead_code)]
+    pub async fn available() -> (Vec<Engine>, Option<String>) {
+        use sqlx::Connection;
+        match sqlx::PgConnection::connect(&postgres_admin_url()).await {
+            Ok(_) => (vec![Engine::Sled, Engine::Postgres], None),
+            Err(e) => (vec![Engine::Sled], Some(e.to_string())),
+        }
+    }
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
 /// A database created for one test on the PostgreSQL server of `TEST_POSTGRES_URL`, and
 /// dropped (its connections closed) when the test is done with it.
 pub struct TestDatabase {
@@ -76,8 +101,7 @@ pub struct TestDatabase {
 impl TestDatabase {
     pub async fn create() -> TestDatabase {
         use sqlx::Connection;
-        let admin = std::env::var("TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let admin = postgres_admin_url();
         let name = format!(
             "onetrip_api_{:016x}",
             rand_core::RngCore::next_u64(&mut rand_core::OsRng)
@@ -155,9 +179,23 @@ impl TestApp {
     /// config sets no `templates_dir`, so it serves the templates built into the binary
     /// (`extra` may set one).
     pub async fn spawn_in(dir: tempfile::TempDir, extra: &str, launch: Launch) -> TestApp {
-        let database = match on_postgres() {
-            true => Some(TestDatabase::create().await),
-            false => None,
+        let engine = match on_postgres() {
+            true => Engine::Postgres,
+            false => Engine::Sled,
+        };
+        Self::spawn_engine(engine, dir, extra, launch).await
+    }
+
+    /// Starts a server on `engine` (a database of its own on PostgreSQL).
+    pub async fn spawn_engine(
+        engine: Engine,
+        dir: tempfile::TempDir,
+        extra: &str,
+        launch: Launch,
+    ) -> TestApp {
+        let database = match engine {
+            Engine::Postgres => Some(TestDatabase::create().await),
+            Engine::Sled => None,
         };
         Self::spawn_on(database, dir, extra, launch)
     }
@@ -344,7 +382,7 @@ impl Drop for TestApp {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

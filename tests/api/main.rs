@@ -30,6 +30,7 @@ mod qr_reading;
 mod real_enterprises;
 mod restart;
 mod secrets;
+mod store_copy;
 mod submission_flow;
 mod trust;
 mod uploads;

@@ -5,6 +5,7 @@
 //! decided on, unique values are the tables' own constraints, and a deadlock or a
 //! serialization failure runs the transaction again a bounded number of times.
 
+mod copy;
 mod records;
 
 use std::str::FromStr;

@@ -15,15 +15,15 @@ use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
 use crate::domain::{ItemCode, Sha256Digest, SubmissionId, TokenId, VerificationCode};
-use crate::store::{Conflict, RecordsCopy, Store, StoreError, Unique};
+use crate::store::{Conflict, Record, RecordsCopy, Sort, Store, StoreError, Unique};
 
 /// A count or a sequence number as PostgreSQL's `bigint`.
-fn bigint(n: u64) -> Result<i64, StoreError> {
+pub(super) fn bigint(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Encode(format!("{n} is beyond a bigint")))
 }
 
 /// Whether the due listing shows it: accepted with a promise and not finished.
-fn promised(submission: &Submission) -> bool {
+pub(super) fn promised(submission: &Submission) -> bool {
     submission.due_date.is_some() && !submission.status.is_finished()
 }
 
@@ -604,6 +604,19 @@ impl Store for PgStore {
                 .map_err(engine)?;
             }
         })
+    }
+
+    async fn records(
+        &self,
+        sort: Sort,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.page(sort, after, limit).await
+    }
+
+    async fn put_record(&self, record: &Record) -> Result<bool, StoreError> {
+        self.put(record).await
     }
 
     async fn copy_records(&self, _into: &Path) -> Result<RecordsCopy, StoreError> {

@@ -13,7 +13,7 @@ use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::store::StoreError;
 
 /// Versions of one item sort together: the code, a NUL, then the version big-endian.
-fn version_key(code: &str, version: u32) -> Vec<u8> {
+pub(super) fn version_key(code: &str, version: u32) -> Vec<u8> {
     let mut key = Vec::with_capacity(code.len() + 5);
     key.extend_from_slice(code.as_bytes());
     key.push(0);
@@ -21,7 +21,7 @@ fn version_key(code: &str, version: u32) -> Vec<u8> {
     key
 }
 
-fn latest_of(bytes: Option<sled::IVec>) -> u32 {
+pub(super) fn latest_of(bytes: Option<sled::IVec>) -> u32 {
     bytes
         .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok())
         .map_or(0, u32::from_be_bytes)

@@ -6,6 +6,7 @@ mod backup;
 mod catalogue;
 mod certificates;
 mod codec;
+mod copy;
 mod keys;
 mod recovery;
 mod submissions;
@@ -16,7 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
 use self::recovery::remove_empty_snapshots;
-use super::{RecordsCopy, StoreError};
+use super::{Record, RecordsCopy, Sort, StoreError};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
@@ -304,6 +305,20 @@ impl super::Store for SledStore {
 
     async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
         let written = self.trees()?.put_key_records(records).await;
+        self.observed(written)
+    }
+
+    async fn records(
+        &self,
+        sort: Sort,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.trees()?.records(sort, after, limit)
+    }
+
+    async fn put_record(&self, record: &Record) -> Result<bool, StoreError> {
+        let written = self.trees()?.put_record(record).await;
         self.observed(written)
     }
 
