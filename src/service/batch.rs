@@ -132,7 +132,7 @@ async fn migrate_once(
             )?,
             services
                 .store
-                .certificate_photo(current.content.id.as_str())
+                .certificate_photo(&current.content.id)
                 .await?,
         ),
         None => {
@@ -347,7 +347,9 @@ async fn line(services: &Services, actor: &Actor, raw: &str) -> Result<LineResul
                 .certificate_id_by_former_number(&migration.former_number)
                 .await?
             {
-                return Ok(LineResult::AlreadyIssued { identifier });
+                return Ok(LineResult::AlreadyIssued {
+                    identifier: identifier.to_string(),
+                });
             }
             // The same number twice in one batch: the line that stored second learns of the
             // first only from the store, and it too has issued nothing.

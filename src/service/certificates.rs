@@ -9,12 +9,17 @@ use crate::domain::actor::Actor;
 use crate::domain::certificate::{
     Certificate, Delivery, DeliveryEvent, DeliveryMethod, RevocationReason,
 };
+use crate::domain::identifier::Identifier;
 use crate::domain::text::quoted;
 use crate::domain::{ParseError, Refusal, Role, check_label, check_reason};
 
 /// The stored certificate `id`, or 404; for use-cases that authorize the caller themselves.
 pub async fn stored(services: &Services, id: &str) -> Result<Certificate, ServiceError> {
-    services.store.certificate(id).await?.ok_or_else(|| {
+    let found = match Identifier::parse(id) {
+        Ok(id) => services.store.certificate(&id).await?,
+        Err(_) => None,
+    };
+    found.ok_or_else(|| {
         let id = quoted(id);
         ServiceError::not_found(
             "certificate_not_found",
@@ -42,10 +47,10 @@ pub async fn pdf(
     id: &str,
 ) -> Result<(Certificate, Vec<u8>), ServiceError> {
     let certificate = read(services, actor, id).await?;
-    let id = certificate.content.id.to_string();
+    let id = &certificate.content.id;
     let pdf = services
         .store
-        .certificate_pdf(&id)
+        .certificate_pdf(id)
         .await?
         .ok_or_else(|| ServiceError::internal(format!("certificate {id} has no stored PDF")))?;
     Ok((certificate, pdf))

@@ -7,10 +7,12 @@ use chrono::Utc;
 
 use super::{ServiceError, Services, submission_not_found};
 use crate::domain::certificate::Certificate;
+use crate::domain::identifier::Identifier;
 use crate::domain::plan::{
     CertificateWrite, Issuance, IssuanceBasis, Provenance, SubmissionWrite, certificate_not_found,
 };
 use crate::domain::submission::{Action, Event, Submission};
+use crate::domain::text::quoted;
 use crate::domain::{Refusal, SubmissionId};
 use crate::store::{Conflict, StoreError};
 
@@ -120,11 +122,11 @@ pub async fn update_certificate(
 }
 
 async fn stored_certificate(services: &Services, id: &str) -> Result<Certificate, ServiceError> {
-    Ok(services
-        .store
-        .certificate(id)
-        .await?
-        .ok_or_else(|| certificate_not_found(id))?)
+    let found = match Identifier::parse(id) {
+        Ok(id) => services.store.certificate(&id).await?,
+        Err(_) => None,
+    };
+    Ok(found.ok_or_else(|| certificate_not_found(quoted(id)))?)
 }
 
 /// Stores an issued certificate, its PDF and photo, with what its provenance calls for,
@@ -141,7 +143,7 @@ pub async fn store_issued(
     for _ in 0..ATTEMPTS {
         let content = &certificate.content;
         let previous = match &content.supersedes {
-            Some(previous) => store.certificate(previous.as_str()).await?,
+            Some(previous) => store.certificate(previous).await?,
             None => None,
         };
         let previous_submission = match &previous {

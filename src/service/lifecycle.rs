@@ -28,19 +28,15 @@ pub async fn check_amendment(
     amended: &Identifier,
     new: &NewSubmission,
 ) -> Result<(), ServiceError> {
-    let certificate = services
-        .store
-        .certificate(amended.as_str())
-        .await?
-        .ok_or_else(|| {
-            ServiceError::invalid(
-                "amends",
-                ParseError::new(
-                    "unknown_certificate",
-                    format!("证照 {amended} 不存在 / no certificate {amended}"),
-                ),
-            )
-        })?;
+    let certificate = services.store.certificate(amended).await?.ok_or_else(|| {
+        ServiceError::invalid(
+            "amends",
+            ParseError::new(
+                "unknown_certificate",
+                format!("证照 {amended} 不存在 / no certificate {amended}"),
+            ),
+        )
+    })?;
     let content = &certificate.content;
     actor.may_read_certificate(content.holder.id())?;
     if content.kind != new.kind {
@@ -236,7 +232,7 @@ pub async fn withdraw_items(
     // The next version prints the same photo.
     let photo = services
         .store
-        .certificate_photo(certificate.content.id.as_str())
+        .certificate_photo(&certificate.content.id)
         .await?;
     let successor = sign_and_store(
         services,

@@ -69,7 +69,11 @@ pub async fn current(services: &Services) -> Result<Arc<PublishedStatusList>, Se
     let (kid, key) = ring
         .active()
         .ok_or_else(|| ServiceError::internal("no active signing key"))?;
-    let statuses = services.store.listed_statuses().await?;
+    // The list names each certificate by its identifier as the tokens' `sub` does.
+    let statuses: Vec<_> = (services.store.listed_statuses().await?)
+        .into_iter()
+        .map(|(id, status)| (id.to_string(), status))
+        .collect();
     let list = StatusList::build(&services.public_url, now, now + VALID_FOR, &statuses, &keys);
     let jws = sign_jws(key, kid, Some(TYP), &list).map_err(ServiceError::internal)?;
     let published = Arc::new(PublishedStatusList {

@@ -12,6 +12,7 @@ use super::verdict::{
 use super::{ServiceError, Services};
 use crate::domain::Sha256Digest;
 use crate::domain::certificate::{CertStatus, Certificate, changes};
+use crate::domain::identifier::Identifier;
 use crate::domain::presented::Presented;
 use crate::render::RenderError;
 
@@ -63,7 +64,11 @@ async fn judge_token(services: &Services, token: &str) -> Result<Finding, Servic
     let mut finding = match signed {
         Err(finding) => finding,
         Ok(signed) => {
-            let found = services.store.certificate(&signed.claims.sub).await?;
+            // A subject that is no identifier names nothing we issued.
+            let found = match Identifier::parse(&signed.claims.sub) {
+                Ok(id) => services.store.certificate(&id).await?,
+                Err(_) => None,
+            };
             if let Some(c) = &found
                 && matches!(c.status, CertStatus::Superseded { .. })
             {
@@ -78,7 +83,7 @@ async fn judge_token(services: &Services, token: &str) -> Result<Finding, Servic
             superseded_by,
             superseded_at,
         } = &old.status
-        && let Some(new) = services.store.certificate(superseded_by.as_str()).await?
+        && let Some(new) = services.store.certificate(superseded_by).await?
     {
         finding.successor = Some(Box::new(Successor {
             id: new.content.id.to_string(),
@@ -106,7 +111,7 @@ async fn latest(
         let CertStatus::Superseded { superseded_by, .. } = &next.status else {
             break;
         };
-        match services.store.certificate(superseded_by.as_str()).await? {
+        match services.store.certificate(superseded_by).await? {
             Some(after) => next = after,
             None => break,
         }

@@ -85,7 +85,7 @@ async fn try_issue(
 ) -> Result<Result<Issuance, StoreError>, Refusal> {
     let content = &certificate.content;
     let previous = match &content.supersedes {
-        Some(id) => store.certificate(id.as_str()).await.unwrap(),
+        Some(id) => store.certificate(id).await.unwrap(),
         None => None,
     };
     let previous_submission = match &previous {
@@ -194,7 +194,7 @@ pub(crate) async fn a_refused_issuance_stores_nothing(store: &dyn Store) {
         Some(submission.clone())
     );
     assert_eq!(store.events(&submission.id).await.unwrap().len(), 1);
-    let id = same_code.content.id.as_str();
+    let id = &same_code.content.id;
     assert_eq!(store.certificate(id).await.unwrap(), None);
     assert_eq!(store.certificate_pdf(id).await.unwrap(), None);
     let holder = submission.holder.id();
@@ -204,8 +204,8 @@ pub(crate) async fn a_refused_issuance_stores_nothing(store: &dyn Store) {
     );
     let code = first.content.code.as_ref().unwrap();
     assert_eq!(
-        store.certificate_id_by_code(code).await.unwrap().as_deref(),
-        Some(first.content.id.as_str())
+        store.certificate_id_by_code(code).await.unwrap(),
+        Some(first.content.id.clone())
     );
 }
 
@@ -239,7 +239,7 @@ pub(crate) async fn one_certificate_per_submission(store: Arc<dyn Store>, tasks:
     assert_eq!(store.events(&submission.id).await.unwrap().len(), 2);
     for sequence in 1..=tasks {
         let id = licence(&submission, "kind-a", sequence).content.id;
-        let found = store.certificate(id.as_str()).await.unwrap();
+        let found = store.certificate(&id).await.unwrap();
         assert_eq!(found.is_some(), id == issued[0], "{id}");
     }
 }
@@ -271,17 +271,14 @@ pub(crate) async fn unique_numbers(store: Arc<dyn Store>, tasks: usize) {
     }
     assert_eq!(sequences.len(), tasks);
     for certificate in &issued {
-        let id = certificate.content.id.as_str();
+        let id = Some(certificate.content.id.clone());
         let code = certificate.content.code.as_ref().unwrap();
-        assert_eq!(
-            store.certificate_id_by_code(code).await.unwrap().as_deref(),
-            Some(id)
-        );
+        assert_eq!(store.certificate_id_by_code(code).await.unwrap(), id);
         let by_pdf = store
             .certificate_id_by_pdf(&certificate.pdf_sha256)
             .await
             .unwrap();
-        assert_eq!(by_pdf.as_deref(), Some(id));
+        assert_eq!(by_pdf, id);
     }
     assert!(store.next_sequence(year).await.unwrap() > tasks as u64);
 }
@@ -303,7 +300,7 @@ pub(crate) async fn status_index_in_step(store: &dyn Store) {
     assert!(plan.superseded.is_some());
     let listed = store.listed_statuses().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].0, first.content.id.as_str());
+    assert_eq!(listed[0].0, first.content.id);
     assert!(matches!(listed[0].1, CertStatus::Superseded { .. }));
     let current = store
         .current_certificate("kind-a", submission.holder.id())
@@ -313,11 +310,7 @@ pub(crate) async fn status_index_in_step(store: &dyn Store) {
         Some(next.content.id.clone())
     );
 
-    let before = store
-        .certificate(next.content.id.as_str())
-        .await
-        .unwrap()
-        .unwrap();
+    let before = store.certificate(&next.content.id).await.unwrap().unwrap();
     let mut after = before.clone();
     let action = after
         .revoke(
@@ -345,7 +338,7 @@ pub(crate) async fn status_index_in_step(store: &dyn Store) {
     assert!(
         listed
             .iter()
-            .any(|(id, status)| id == next.content.id.as_str()
+            .any(|(id, status)| *id == next.content.id
                 && matches!(status, CertStatus::Revoked { .. }))
     );
 

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
+use crate::domain::identifier::Identifier;
 use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, StoredFile, Submission};
@@ -339,10 +340,10 @@ pub trait Store: Send + Sync {
         write: &CertificateWrite,
         history: Option<&SubmissionWrite>,
     ) -> Result<(), StoreError>;
-    async fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError>;
-    async fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn certificate(&self, id: &Identifier) -> Result<Option<Certificate>, StoreError>;
+    async fn certificate_pdf(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError>;
     /// The holder's photo as the certificate prints it (permits), stored with it.
-    async fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn certificate_photo(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError>;
     /// The latest version of the holder's line of certificates of `kind` (kept in step with
     /// every issuance, which refuses a first version while the current one holds).
     async fn current_certificate(
@@ -352,22 +353,22 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Certificate>, StoreError>;
     /// Every certificate whose status is not plainly valid, with that status (kept in step
     /// with each change of status, so listing costs what is listed, not every certificate).
-    async fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError>;
+    async fn listed_statuses(&self) -> Result<Vec<(Identifier, CertStatus)>, StoreError>;
     /// The identifier of the certificate whose issued PDF has this digest.
     async fn certificate_id_by_pdf(
         &self,
         sha256: &Sha256Digest,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Option<Identifier>, StoreError>;
     /// The identifier of the certificate that carries this verification code.
     async fn certificate_id_by_code(
         &self,
         code: &VerificationCode,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Option<Identifier>, StoreError>;
     /// The identifier of the certificate a migration issued for this former licence number.
     async fn certificate_id_by_former_number(
         &self,
         number: &str,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Option<Identifier>, StoreError>;
 
     async fn insert_token(
         &self,

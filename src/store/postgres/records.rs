@@ -10,6 +10,7 @@ use super::{PgStore, TRANSACTION_ATTEMPTS, broken_off, engine, in_transaction};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
+use crate::domain::identifier::Identifier;
 use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, Submission};
@@ -20,6 +21,14 @@ use crate::store::{Conflict, Record, RecordsCopy, Sort, Store, StoreError, Uniqu
 /// A count or a sequence number as PostgreSQL's `bigint`.
 pub(super) fn bigint(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Encode(format!("{n} is beyond a bigint")))
+}
+
+/// A certificate identifier as a column holds it.
+fn identifier(text: String) -> Result<Identifier, StoreError> {
+    Identifier::parse(&text).map_err(|e| StoreError::Corrupt {
+        key: text,
+        reason: e.to_string(),
+    })
 }
 
 /// Whether the due listing shows it: accepted with a promise and not finished.
@@ -324,28 +333,28 @@ impl Store for PgStore {
         })
     }
 
-    async fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
+    async fn certificate(&self, id: &Identifier) -> Result<Option<Certificate>, StoreError> {
         let found: Option<Json<Certificate>> =
             sqlx::query_scalar("SELECT body FROM certificates WHERE id = $1")
-                .bind(id)
+                .bind(id.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(engine)?;
         Ok(found.map(|Json(c)| c))
     }
 
-    async fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn certificate_pdf(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError> {
         sqlx::query_scalar("SELECT pdf FROM certificates WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(engine)
     }
 
-    async fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn certificate_photo(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError> {
         let found: Option<Option<Vec<u8>>> =
             sqlx::query_scalar("SELECT photo FROM certificates WHERE id = $1")
-                .bind(id)
+                .bind(id.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(engine)?;
@@ -369,7 +378,7 @@ impl Store for PgStore {
         Ok(found.map(|Json(c)| c))
     }
 
-    async fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
+    async fn listed_statuses(&self) -> Result<Vec<(Identifier, CertStatus)>, StoreError> {
         let found: Vec<(String, Json<CertStatus>)> = sqlx::query_as(
             "SELECT id, listed_status FROM certificates
              WHERE listed_status IS NOT NULL ORDER BY id",
@@ -377,40 +386,49 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(engine)?;
-        Ok(found.into_iter().map(|(id, Json(s))| (id, s)).collect())
+        found
+            .into_iter()
+            .map(|(id, Json(s))| Ok((identifier(id)?, s)))
+            .collect()
     }
 
     async fn certificate_id_by_pdf(
         &self,
         sha256: &Sha256Digest,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT id FROM certificates WHERE pdf_sha256 = $1")
-            .bind(sha256.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(engine)
+    ) -> Result<Option<Identifier>, StoreError> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM certificates WHERE pdf_sha256 = $1")
+                .bind(sha256.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(engine)?;
+        found.map(identifier).transpose()
     }
 
     async fn certificate_id_by_code(
         &self,
         code: &VerificationCode,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT id FROM certificates WHERE code = $1")
-            .bind(code.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(engine)
+    ) -> Result<Option<Identifier>, StoreError> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM certificates WHERE code = $1")
+                .bind(code.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(engine)?;
+        found.map(identifier).transpose()
     }
 
     async fn certificate_id_by_former_number(
         &self,
         number: &str,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT certificate_id FROM former_numbers WHERE number = $1")
-            .bind(number)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(engine)
+    ) -> Result<Option<Identifier>, StoreError> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT certificate_id FROM former_numbers WHERE number = $1")
+                .bind(number)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(engine)?;
+        found.map(identifier).transpose()
     }
 
     async fn insert_token(

@@ -6,6 +6,7 @@ use super::Trees;
 use super::codec::{decode, encode};
 use super::submissions::{InTransaction, abort, abort_with, write_submission};
 use crate::domain::certificate::{CertContent, CertStatus, Certificate};
+use crate::domain::identifier::Identifier;
 use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
 use crate::domain::{Sha256Digest, VerificationCode};
 use crate::store::{Conflict, StoreError, Unique};
@@ -19,6 +20,15 @@ fn taken(
         constraint,
         value: value.to_owned(),
         holder: holder.map(|h| String::from_utf8_lossy(h).into_owned()),
+    })
+}
+
+/// A certificate identifier an index holds.
+fn identifier(bytes: &[u8]) -> Result<Identifier, StoreError> {
+    let text = String::from_utf8_lossy(bytes);
+    Identifier::parse(&text).map_err(|e| StoreError::Corrupt {
+        key: text.into_owned(),
+        reason: e.to_string(),
     })
 }
 
@@ -191,21 +201,21 @@ impl Trees {
         self.exclusive(|| transaction().map_err(abort_with)).await
     }
 
-    pub fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
+    pub fn certificate(&self, id: &Identifier) -> Result<Option<Certificate>, StoreError> {
+        let key = id.as_str().as_bytes();
         self.certificates
-            .get(id)?
-            .map(|bytes| decode(id.as_bytes(), &bytes))
+            .get(key)?
+            .map(|bytes| decode(key, &bytes))
             .transpose()
     }
 
     /// Every certificate whose status is not plainly valid, with that status.
-    pub fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
+    pub fn listed_statuses(&self) -> Result<Vec<(Identifier, CertStatus)>, StoreError> {
         self.statuses
             .iter()
             .map(|entry| {
                 let (key, bytes) = entry?;
-                let id = String::from_utf8_lossy(&key).into_owned();
-                Ok((id, decode(&key, &bytes)?))
+                Ok((identifier(&key)?, decode(&key, &bytes)?))
             })
             .collect()
     }
@@ -236,7 +246,7 @@ impl Trees {
         holder_id: &str,
     ) -> Result<Option<Certificate>, StoreError> {
         match self.holder_index.get(holder_key(kind, holder_id))? {
-            Some(id) => self.certificate(&String::from_utf8_lossy(&id)),
+            Some(id) => self.certificate(&identifier(&id)?),
             None => Ok(None),
         }
     }
@@ -271,44 +281,44 @@ impl Trees {
         Ok(())
     }
 
-    pub fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.photos.get(id)?.map(|b| b.to_vec()))
+    pub fn certificate_photo(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.photos.get(id.as_str())?.map(|b| b.to_vec()))
     }
 
-    pub fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.pdfs.get(id)?.map(|b| b.to_vec()))
+    pub fn certificate_pdf(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.pdfs.get(id.as_str())?.map(|b| b.to_vec()))
     }
 
     /// The identifier of the certificate whose issued PDF has this digest.
     pub fn certificate_id_by_pdf(
         &self,
         sha256: &Sha256Digest,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .pdf_index
+    ) -> Result<Option<Identifier>, StoreError> {
+        self.pdf_index
             .get(sha256.as_str())?
-            .map(|id| String::from_utf8_lossy(&id).into_owned()))
+            .map(|id| identifier(&id))
+            .transpose()
     }
 
     /// The identifier of the certificate a migration issued for this former licence number.
     pub fn certificate_id_by_former_number(
         &self,
         number: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .former_index
+    ) -> Result<Option<Identifier>, StoreError> {
+        self.former_index
             .get(number)?
-            .map(|id| String::from_utf8_lossy(&id).into_owned()))
+            .map(|id| identifier(&id))
+            .transpose()
     }
 
     /// The identifier of the certificate that carries this verification code, if any.
     pub fn certificate_id_by_code(
         &self,
         code: &VerificationCode,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .code_index
+    ) -> Result<Option<Identifier>, StoreError> {
+        self.code_index
             .get(code.as_str())?
-            .map(|id| String::from_utf8_lossy(&id).into_owned()))
+            .map(|id| identifier(&id))
+            .transpose()
     }
 }

@@ -21,6 +21,7 @@ use super::{Record, RecordsCopy, Sort, StoreError};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
+use crate::domain::identifier::Identifier;
 use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, Submission};
@@ -196,15 +197,15 @@ impl super::Store for SledStore {
         self.observed(written)
     }
 
-    async fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
+    async fn certificate(&self, id: &Identifier) -> Result<Option<Certificate>, StoreError> {
         self.trees()?.certificate(id)
     }
 
-    async fn certificate_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn certificate_pdf(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError> {
         self.trees()?.certificate_pdf(id)
     }
 
-    async fn certificate_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn certificate_photo(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError> {
         self.trees()?.certificate_photo(id)
     }
 
@@ -216,28 +217,28 @@ impl super::Store for SledStore {
         self.trees()?.current_certificate(kind, holder_id)
     }
 
-    async fn listed_statuses(&self) -> Result<Vec<(String, CertStatus)>, StoreError> {
+    async fn listed_statuses(&self) -> Result<Vec<(Identifier, CertStatus)>, StoreError> {
         self.trees()?.listed_statuses()
     }
 
     async fn certificate_id_by_pdf(
         &self,
         sha256: &Sha256Digest,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<Identifier>, StoreError> {
         self.trees()?.certificate_id_by_pdf(sha256)
     }
 
     async fn certificate_id_by_code(
         &self,
         code: &VerificationCode,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<Identifier>, StoreError> {
         self.trees()?.certificate_id_by_code(code)
     }
 
     async fn certificate_id_by_former_number(
         &self,
         number: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<Identifier>, StoreError> {
         self.trees()?.certificate_id_by_former_number(number)
     }
 
