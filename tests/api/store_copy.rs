@@ -139,6 +139,25 @@ async fn the_first_versions_store_copied_into_postgresql_still_verifies() {
         let by_pdf = app.verify_pdf(&pdf).await;
         assert_eq!(by_pdf["verdict"], expected, "{name}: {by_pdf}");
     }
+
+    // A target that holds a record differently is not overwritten: the copy stops, naming it.
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    let changed = sqlx::query(
+        "UPDATE tokens SET body = jsonb_set(body, '{revoked_at}', '\"2026-01-01T00:00:00Z\"')
+         WHERE hash = (SELECT min(hash) FROM tokens)",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    let refused = store_copy(&sled, &database.url);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("Tokens") && stderr.contains("differently"),
+        "{stderr}"
+    );
 }
 
 #[test]
