@@ -1,4 +1,5 @@
-//! PostgreSQL going away and coming back under load: requests get 503 (never a hang, a panic
+//! The service and its PostgreSQL: the connection encrypted when the address asks, and the
+//! server going away and coming back under load: requests get 503 (never a hang, a panic
 //! or a 500), `/healthz` says why, and the service recovers by itself without a restart,
 //! with everything it acknowledged. The server it stops is a throwaway cluster of this
 //! test's own, never one the machine runs for everyone.
@@ -254,4 +255,37 @@ async fn the_database_stopped_and_started_gives_503s_and_the_service_recovers_by
         .create(&applicant, &licence_submission(ENTERPRISE))
         .await;
     assert_ne!(again, id);
+}
+
+/// With `sslmode=require` in its address, every connection the service holds to PostgreSQL
+/// is encrypted (rustls), as the server itself reports.
+#[tokio::test]
+async fn the_store_connects_over_tls_when_its_address_asks() {
+    use sqlx::Connection;
+    if !on_postgres() {
+        eprintln!("runs in the PostgreSQL pass (STORE_UNDER_TEST=postgres)");
+        return;
+    }
+    let database = TestDatabase::create().await;
+    let url = format!("{}?sslmode=require", database.url);
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_sled_in(dir, &format!("store = {url:?}"), Launch::default()).await;
+    let applicant = app
+        .token("applicant", serde_json::json!({"holder": ENTERPRISE}))
+        .await;
+    app.create(&applicant, &licence_submission(ENTERPRISE))
+        .await;
+    let name = database.url.rsplit('/').next().unwrap().to_owned();
+    let mut observer = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    let connections: Vec<(bool,)> = sqlx::query_as(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+         WHERE a.application_name = 'onetrip' AND a.datname = $1",
+    )
+    .bind(&name)
+    .fetch_all(&mut observer)
+    .await
+    .unwrap();
+    assert!(!connections.is_empty(), "the service holds no connection");
+    assert!(connections.iter().all(|(ssl,)| *ssl), "{connections:?}");
+    drop(app);
 }
