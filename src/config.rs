@@ -437,11 +437,23 @@ fn mask_secrets(value: &mut toml::Value) {
     }
 }
 
-/// An address with its password masked (`postgres://onetrip:********@db/onetrip`).
+/// An address with its password masked (`postgres://onetrip:********@db/onetrip`), in its
+/// user part or as a `password=` parameter.
 fn mask_password(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return text.to_owned();
     };
+    if let Some((address, query)) = rest.split_once('?') {
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.ends_with("password") => format!("{name}={MASK}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        let address = mask_password(&format!("{scheme}://{address}"));
+        return format!("{address}?{}", query.join("&"));
+    }
     let Some((userinfo, host)) = rest.rsplit_once('@') else {
         return text.to_owned();
     };
@@ -605,5 +617,12 @@ mod tests {
             text.contains("postgres://onetrip:********@db.example:5432/onetrip"),
             "{text}"
         );
+        let store = Settings {
+            store: Some("postgres://u:pw1@db/onetrip?sslmode=require&password=pw2".into()),
+            ..Settings::default()
+        };
+        let text = store.to_masked_toml().unwrap();
+        assert!(!text.contains("pw1") && !text.contains("pw2"), "{text}");
+        assert!(text.contains("sslmode=require"), "{text}");
     }
 }

@@ -494,6 +494,17 @@ async fn trust(command: TrustCommand) -> anyhow::Result<()> {
 }
 
 async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
+    // A running service keeps its key ring in memory: a change made beside it in a shared
+    // database would not reach it (sled's lock refuses this for a sled store).
+    let location = Location::parse(settings.store.as_deref(), &settings.data)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if matches!(location, Location::Postgres(_))
+        && matches!(command, KeysCommand::Rotate | KeysCommand::Revoke { .. })
+    {
+        anyhow::bail!(
+            "with the records in PostgreSQL, rotate and revoke keys through the running service (POST /api/v1/keys/rotate, POST /api/v1/keys/{{kid}}/revoke), whose key ring then changes with them"
+        );
+    }
     let store = open_store(settings).await?;
     let keys_dir = settings.keys_dir();
     // The CLI must be able to rotate away from the demonstration key, so it never refuses it.

@@ -256,9 +256,11 @@ impl Location {
             }
             Some(other) => match other.strip_prefix("sled:") {
                 Some(dir) if !dir.is_empty() => Ok(Self::Sled(PathBuf::from(dir))),
-                _ => Err(format!(
-                    "store: {other:?} is neither sled:<directory> nor a postgres:// address"
-                )),
+                // Not echoed: a mistyped address may hold a password.
+                _ => Err(
+                    "store: neither sled:<directory> nor a postgres:// (or postgresql://) address"
+                        .to_owned(),
+                ),
             },
         }
     }
@@ -278,7 +280,11 @@ impl std::fmt::Display for Location {
         match self {
             Self::Sled(dir) => write!(f, "sled in {}", dir.display()),
             Self::Postgres(url) => {
-                let server = url.rsplit_once('@').map_or(url.as_str(), |(_, host)| host);
+                // Host and database only: no user, no password, no parameters.
+                let server = url
+                    .split_once('?')
+                    .map_or(url.as_str(), |(address, _)| address);
+                let server = server.rsplit_once('@').map_or(server, |(_, host)| host);
                 let server = server.split_once("://").map_or(server, |(_, rest)| rest);
                 write!(f, "PostgreSQL at {server}")
             }

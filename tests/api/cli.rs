@@ -170,3 +170,19 @@ async fn production_mode_refuses_the_demonstration_key() {
         "{out}"
     );
 }
+
+/// The key ring lives in the running service: the CLI does not rotate or revoke keys beside
+/// it, whether sled's lock refuses or, for PostgreSQL, the CLI itself.
+#[tokio::test]
+async fn keys_change_through_the_running_service() {
+    let app = TestApp::spawn().await;
+    let (ok, out) = run(&app, &["keys", "rotate"]);
+    assert!(!ok, "{out}");
+    let expected = match on_postgres() {
+        true => "POST /api/v1/keys/rotate",
+        false => "held by another process",
+    };
+    assert!(out.contains(expected), "{out}");
+    let keys: Value = app.get_json(&app.admin, "/keys").await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1, "{keys}");
+}

@@ -87,8 +87,9 @@ fn engine(e: sqlx::Error) -> StoreError {
             let code = db.code().unwrap_or_default();
             match (code.as_ref(), db.constraint()) {
                 ("23505", Some(constraint)) => unique_violation(constraint),
-                // Connection lost, the server shutting down or starting, too many clients.
-                (c, _) if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {
+                // Connection lost, the server shutting down or starting, out of resources
+                // (disk, memory, connections), a statement over its time.
+                (c, _) if c.starts_with("08") || c.starts_with("57") || c.starts_with("53") => {
                     StoreError::Unavailable(format!("the database cannot serve: {e}"))
                 }
                 _ => StoreError::Engine(Box::new(e)),
