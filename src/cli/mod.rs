@@ -409,7 +409,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             store_copy(&settings, &from, &to).await?;
         }
         Command::Migrate => {
-            let location = location(&settings)?;
+            let location = Location::parse(settings.store.as_deref(), &settings.data)
+                .map_err(|e| anyhow::anyhow!(e))?;
             location.open().await?;
             println!("{location}: the schema is this binary's");
         }
@@ -495,7 +496,8 @@ async fn trust(command: TrustCommand) -> anyhow::Result<()> {
 async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
     // A running service keeps its key ring in memory: a change made beside it in a shared
     // database would not reach it (sled's lock refuses this for a sled store).
-    let location = location(settings)?;
+    let location = Location::parse(settings.store.as_deref(), &settings.data)
+        .map_err(|e| anyhow::anyhow!(e))?;
     if matches!(location, Location::Postgres(_))
         && matches!(command, KeysCommand::Rotate | KeysCommand::Revoke { .. })
     {
@@ -599,16 +601,12 @@ async fn store_copy(settings: &Settings, from: &str, to: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Where the settings put the records.
-fn location(settings: &Settings) -> anyhow::Result<Location> {
-    Location::parse(settings.store.as_deref(), &settings.data).map_err(|e| anyhow::anyhow!(e))
-}
-
 /// The store the settings name: a sled one must be stopped (sled allows one process), a
 /// PostgreSQL one may be serving meanwhile.
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     crate::service::open_data_dir(&settings.data)?;
-    let location = location(settings)?;
+    let location = Location::parse(settings.store.as_deref(), &settings.data)
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(location.open().await?)
 }
 

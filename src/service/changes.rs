@@ -5,11 +5,14 @@
 
 use chrono::Utc;
 
-use super::certificates::stored;
 use super::{ServiceError, Services, submission_not_found};
 use crate::domain::certificate::Certificate;
-use crate::domain::plan::{CertificateWrite, Issuance, IssuanceBasis, Provenance, SubmissionWrite};
+use crate::domain::identifier::Identifier;
+use crate::domain::plan::{
+    CertificateWrite, Issuance, IssuanceBasis, Provenance, SubmissionWrite, certificate_not_found,
+};
 use crate::domain::submission::{Action, Event, Submission};
+use crate::domain::text::quoted;
 use crate::domain::{Refusal, SubmissionId};
 use crate::store::{Conflict, StoreError};
 
@@ -73,7 +76,7 @@ pub async fn update_status(
     change: impl Fn(&mut Certificate) -> Result<Action, Refusal>,
 ) -> Result<Certificate, ServiceError> {
     for _ in 0..ATTEMPTS {
-        let before = stored(services, id).await?;
+        let before = stored_certificate(services, id).await?;
         let mut after = before.clone();
         let action = change(&mut after)?;
         let submission = services
@@ -104,7 +107,7 @@ pub async fn update_certificate(
     change: impl Fn(&mut Certificate) -> Result<(), Refusal>,
 ) -> Result<Certificate, ServiceError> {
     for _ in 0..ATTEMPTS {
-        let before = stored(services, id).await?;
+        let before = stored_certificate(services, id).await?;
         let mut after = before.clone();
         change(&mut after)?;
         let write = CertificateWrite { before, after };
@@ -116,6 +119,14 @@ pub async fn update_certificate(
         return Ok(write.after);
     }
     Err(kept_losing("certificate"))
+}
+
+async fn stored_certificate(services: &Services, id: &str) -> Result<Certificate, ServiceError> {
+    let found = match Identifier::parse(id) {
+        Ok(id) => services.store.certificate(&id).await?,
+        Err(_) => None,
+    };
+    Ok(found.ok_or_else(|| certificate_not_found(quoted(id)))?)
 }
 
 /// Stores an issued certificate, its PDF and photo, with what its provenance calls for,
