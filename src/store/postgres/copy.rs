@@ -13,9 +13,6 @@ use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
 use crate::store::{Conflict, Record, Sort, StoreError, Unique};
 
-/// A certificate as its row holds it: the record, the PDF, the photo.
-type CertificateRow = (Json<Certificate>, Vec<u8>, Option<Vec<u8>>);
-
 fn limit_of(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
@@ -51,20 +48,22 @@ impl PgStore {
         let pool = &self.pool;
         Ok(match sort {
             Sort::Submissions => {
-                let rows: Vec<Json<Submission>> = sqlx::query_scalar(
-                    "SELECT body FROM submissions WHERE id > $1 ORDER BY id LIMIT $2",
+                let rows = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<Submission>" FROM submissions
+                       WHERE id > $1 ORDER BY id LIMIT $2"#,
+                    after,
+                    limit,
                 )
-                .bind(after)
-                .bind(limit)
                 .fetch_all(pool)
                 .await
                 .map_err(engine)?;
                 let mut records = Vec::with_capacity(rows.len());
                 for Json(submission) in rows {
-                    let events: Vec<Json<Event>> = sqlx::query_scalar(
-                        "SELECT body FROM events WHERE submission_id = $1 ORDER BY seq",
+                    let events = sqlx::query_scalar!(
+                        r#"SELECT body AS "body: Json<Event>" FROM events
+                           WHERE submission_id = $1 ORDER BY seq"#,
+                        submission.id.as_str(),
                     )
-                    .bind(submission.id.as_str())
                     .fetch_all(pool)
                     .await
                     .map_err(engine)?;
@@ -74,85 +73,88 @@ impl PgStore {
                 records
             }
             Sort::Certificates => {
-                let rows: Vec<CertificateRow> = sqlx::query_as(
-                    "SELECT body, pdf, photo FROM certificates WHERE id > $1 ORDER BY id LIMIT $2",
+                let rows = sqlx::query!(
+                    r#"SELECT body AS "body: Json<Certificate>", pdf, photo FROM certificates
+                       WHERE id > $1 ORDER BY id LIMIT $2"#,
+                    after,
+                    limit,
                 )
-                .bind(after)
-                .bind(limit)
                 .fetch_all(pool)
                 .await
                 .map_err(engine)?;
                 rows.into_iter()
-                    .map(|(Json(certificate), pdf, photo)| Record::Certificate {
-                        certificate: Box::new(certificate),
-                        pdf,
-                        photo,
+                    .map(|row| Record::Certificate {
+                        certificate: Box::new(row.body.0),
+                        pdf: row.pdf,
+                        photo: row.photo,
                     })
                     .collect()
             }
             Sort::HolderLines => {
                 let (kind, holder) = after.split_once('\0').unwrap_or((after, ""));
-                let rows: Vec<(String, String, String)> = sqlx::query_as(
+                let rows = sqlx::query!(
                     "SELECT kind, holder_id, certificate_id FROM holder_lines
                      WHERE (kind, holder_id) > ($1, $2) ORDER BY kind, holder_id LIMIT $3",
+                    kind,
+                    holder,
+                    limit,
                 )
-                .bind(kind)
-                .bind(holder)
-                .bind(limit)
                 .fetch_all(pool)
                 .await
                 .map_err(engine)?;
                 rows.into_iter()
-                    .map(|(kind, holder_id, certificate)| Record::HolderLine {
-                        kind,
-                        holder_id,
-                        certificate,
+                    .map(|row| Record::HolderLine {
+                        kind: row.kind,
+                        holder_id: row.holder_id,
+                        certificate: row.certificate_id,
                     })
                     .collect()
             }
             Sort::FormerNumbers => {
-                let rows: Vec<(String, String)> = sqlx::query_as(
+                let rows = sqlx::query!(
                     "SELECT number, certificate_id FROM former_numbers
                      WHERE number > $1 ORDER BY number LIMIT $2",
+                    after,
+                    limit,
                 )
-                .bind(after)
-                .bind(limit)
                 .fetch_all(pool)
                 .await
                 .map_err(engine)?;
                 rows.into_iter()
-                    .map(|(number, certificate)| Record::FormerNumber {
-                        number,
-                        certificate,
+                    .map(|row| Record::FormerNumber {
+                        number: row.number,
+                        certificate: row.certificate_id,
                     })
                     .collect()
             }
             Sort::Tokens => {
-                let rows: Vec<(String, Json<TokenRecord>)> = sqlx::query_as(
-                    "SELECT hash, body FROM tokens WHERE hash > $1 ORDER BY hash LIMIT $2",
+                let rows = sqlx::query!(
+                    r#"SELECT hash, body AS "body: Json<TokenRecord>" FROM tokens
+                       WHERE hash > $1 ORDER BY hash LIMIT $2"#,
+                    after,
+                    limit,
                 )
-                .bind(after)
-                .bind(limit)
                 .fetch_all(pool)
                 .await
                 .map_err(engine)?;
                 rows.into_iter()
-                    .map(|(hash, Json(record))| {
-                        let parsed = Sha256Digest::parse(&hash).map_err(|e| corrupt(&hash, e))?;
+                    .map(|row| {
+                        let hash =
+                            Sha256Digest::parse(&row.hash).map_err(|e| corrupt(&row.hash, e))?;
                         Ok(Record::Token {
-                            hash: parsed,
-                            record,
+                            hash,
+                            record: row.body.0,
                         })
                     })
                     .collect::<Result<_, StoreError>>()?
             }
             Sort::SigningKeys => {
-                let rows: Vec<Json<KeyRecord>> = sqlx::query_scalar(
-                    "SELECT body FROM signing_keys WHERE thumbprint > $1
-                     ORDER BY thumbprint LIMIT $2",
+                let rows = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<KeyRecord>" FROM signing_keys
+                       WHERE thumbprint > $1 ORDER BY thumbprint LIMIT $2"#,
+                    after,
+                    limit,
                 )
-                .bind(after)
-                .bind(limit)
                 .fetch_all(pool)
                 .await
                 .map_err(engine)?;
@@ -161,35 +163,40 @@ impl PgStore {
                     .collect()
             }
             Sort::ServiceItems => {
-                let rows: Vec<Json<ServiceItem>> =
-                    sqlx::query_scalar("SELECT body FROM service_items ORDER BY code, version")
-                        .fetch_all(pool)
-                        .await
-                        .map_err(engine)?;
+                let rows = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<ServiceItem>" FROM service_items
+                       ORDER BY code, version"#
+                )
+                .fetch_all(pool)
+                .await
+                .map_err(engine)?;
                 rows.into_iter()
                     .map(|Json(s)| Record::ServiceItem(s))
                     .collect()
             }
             Sort::Calendars => {
-                let rows: Vec<Json<YearCalendar>> =
-                    sqlx::query_scalar("SELECT body FROM calendars ORDER BY year")
-                        .fetch_all(pool)
-                        .await
-                        .map_err(engine)?;
+                let rows = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<YearCalendar>" FROM calendars ORDER BY year"#
+                )
+                .fetch_all(pool)
+                .await
+                .map_err(engine)?;
                 rows.into_iter()
                     .map(|Json(c)| Record::Calendar(c))
                     .collect()
             }
             Sort::Sequences => {
-                let rows: Vec<(i32, i64)> =
-                    sqlx::query_as("SELECT year, last FROM sequences ORDER BY year")
-                        .fetch_all(pool)
-                        .await
-                        .map_err(engine)?;
+                let rows = sqlx::query!("SELECT year, last FROM sequences ORDER BY year")
+                    .fetch_all(pool)
+                    .await
+                    .map_err(engine)?;
                 rows.into_iter()
-                    .map(|(year, last)| {
-                        let last = u64::try_from(last).map_err(|e| corrupt("sequences", e))?;
-                        Ok(Record::Sequence { year, last })
+                    .map(|row| {
+                        let last = u64::try_from(row.last).map_err(|e| corrupt("sequences", e))?;
+                        Ok(Record::Sequence {
+                            year: row.year,
+                            last,
+                        })
                     })
                     .collect::<Result<_, StoreError>>()?
             }
@@ -224,27 +231,29 @@ async fn put_in(tx: &mut PgConnection, record: &Record) -> Result<bool, StoreErr
     match record {
         Record::Submission { submission, events } => {
             let id = submission.id.as_str();
-            let insert = sqlx::query(
+            let insert = sqlx::query!(
                 "INSERT INTO submissions (id, holder_id, version, created_at, promised, body)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(submission.holder.id())
-            .bind(super::records::bigint(submission.event_count)?)
-            .bind(submission.created_at)
-            .bind(super::records::promised(submission))
-            .bind(Json(submission));
+                id,
+                submission.holder.id(),
+                super::records::bigint(submission.event_count)?,
+                submission.created_at,
+                super::records::promised(submission),
+                Json(submission) as _,
+            );
             if !inserted(tx, insert).await? {
-                let stored: Json<Submission> =
-                    sqlx::query_scalar("SELECT body FROM submissions WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(engine)?;
-                let stored_events: Vec<Json<Event>> = sqlx::query_scalar(
-                    "SELECT body FROM events WHERE submission_id = $1 ORDER BY seq",
+                let stored = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<Submission>" FROM submissions WHERE id = $1"#,
+                    id,
                 )
-                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(engine)?;
+                let stored_events = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<Event>" FROM events
+                       WHERE submission_id = $1 ORDER BY seq"#,
+                    id,
+                )
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(engine)?;
@@ -253,13 +262,15 @@ async fn put_in(tx: &mut PgConnection, record: &Record) -> Result<bool, StoreErr
                 return unchanged(stored.0 == *submission && stored_events == *events);
             }
             for event in events {
-                sqlx::query("INSERT INTO events (submission_id, seq, body) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(super::records::bigint(event.seq)?)
-                    .bind(Json(event))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(engine)?;
+                sqlx::query!(
+                    "INSERT INTO events (submission_id, seq, body) VALUES ($1, $2, $3)",
+                    id,
+                    super::records::bigint(event.seq)?,
+                    Json(event) as _,
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(engine)?;
             }
         }
         Record::Certificate {
@@ -270,26 +281,27 @@ async fn put_in(tx: &mut PgConnection, record: &Record) -> Result<bool, StoreErr
             let id = certificate.content.id.as_str();
             let listed =
                 (certificate.status != CertStatus::Valid).then_some(Json(&certificate.status));
-            let insert = sqlx::query(
+            let insert = sqlx::query!(
                 "INSERT INTO certificates (id, submission_id, code, pdf_sha256, listed_status, body, pdf, photo)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(certificate.submission.as_str())
-            .bind(certificate.content.code.as_ref().map(|c| c.as_str()))
-            .bind(certificate.pdf_sha256.as_str())
-            .bind(listed)
-            .bind(Json(&**certificate))
-            .bind(pdf.as_slice())
-            .bind(photo.as_deref());
+                id,
+                certificate.submission.as_str(),
+                certificate.content.code.as_ref().map(|c| c.as_str()),
+                certificate.pdf_sha256.as_str(),
+                listed as _,
+                Json(&**certificate) as _,
+                pdf.as_slice(),
+                photo.as_deref(),
+            );
             if !inserted(tx, insert).await? {
-                let (stored, stored_pdf): (Json<Certificate>, Vec<u8>) =
-                    sqlx::query_as("SELECT body, pdf FROM certificates WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(engine)?;
-                return unchanged(stored.0 == **certificate && stored_pdf == *pdf);
+                let stored = sqlx::query!(
+                    r#"SELECT body AS "body: Json<Certificate>", pdf FROM certificates WHERE id = $1"#,
+                    id,
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(engine)?;
+                return unchanged(stored.body.0 == **certificate && stored.pdf == *pdf);
             }
         }
         Record::HolderLine {
@@ -297,19 +309,19 @@ async fn put_in(tx: &mut PgConnection, record: &Record) -> Result<bool, StoreErr
             holder_id,
             certificate,
         } => {
-            let insert = sqlx::query(
+            let insert = sqlx::query!(
                 "INSERT INTO holder_lines (kind, holder_id, certificate_id) VALUES ($1, $2, $3)
                  ON CONFLICT (kind, holder_id) DO NOTHING",
-            )
-            .bind(kind)
-            .bind(holder_id)
-            .bind(certificate);
+                kind,
+                holder_id,
+                certificate,
+            );
             if !inserted(tx, insert).await? {
-                let stored: String = sqlx::query_scalar(
+                let stored = sqlx::query_scalar!(
                     "SELECT certificate_id FROM holder_lines WHERE kind = $1 AND holder_id = $2",
+                    kind,
+                    holder_id,
                 )
-                .bind(kind)
-                .bind(holder_id)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(engine)?;
@@ -320,17 +332,17 @@ async fn put_in(tx: &mut PgConnection, record: &Record) -> Result<bool, StoreErr
             number,
             certificate,
         } => {
-            let insert = sqlx::query(
+            let insert = sqlx::query!(
                 "INSERT INTO former_numbers (number, certificate_id) VALUES ($1, $2)
                  ON CONFLICT (number) DO NOTHING",
-            )
-            .bind(number)
-            .bind(certificate);
+                number,
+                certificate,
+            );
             if !inserted(tx, insert).await? {
-                let stored: String = sqlx::query_scalar(
+                let stored = sqlx::query_scalar!(
                     "SELECT certificate_id FROM former_numbers WHERE number = $1",
+                    number,
                 )
-                .bind(number)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(engine)?;
@@ -341,56 +353,60 @@ async fn put_in(tx: &mut PgConnection, record: &Record) -> Result<bool, StoreErr
             hash,
             record: token,
         } => {
-            let insert = sqlx::query(
+            let insert = sqlx::query!(
                 "INSERT INTO tokens (hash, id, created_at, body) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (hash) DO NOTHING",
-            )
-            .bind(hash.as_str())
-            .bind(token.id.0.as_str())
-            .bind(token.created_at)
-            .bind(Json(token));
+                hash.as_str(),
+                token.id.0.as_str(),
+                token.created_at,
+                Json(token) as _,
+            );
             if !inserted(tx, insert).await? {
-                let stored: Json<TokenRecord> =
-                    sqlx::query_scalar("SELECT body FROM tokens WHERE hash = $1")
-                        .bind(hash.as_str())
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(engine)?;
+                let stored = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<TokenRecord>" FROM tokens WHERE hash = $1"#,
+                    hash.as_str(),
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(engine)?;
                 return unchanged(stored.0 == *token);
             }
         }
         Record::SigningKey(key) => {
-            let insert = sqlx::query(
+            let insert = sqlx::query!(
                 "INSERT INTO signing_keys (thumbprint, created_at, body) VALUES ($1, $2, $3)
                  ON CONFLICT (thumbprint) DO NOTHING",
-            )
-            .bind(&key.thumbprint)
-            .bind(key.created_at)
-            .bind(Json(key));
+                key.thumbprint,
+                key.created_at,
+                Json(key) as _,
+            );
             if !inserted(tx, insert).await? {
-                let stored: Json<KeyRecord> =
-                    sqlx::query_scalar("SELECT body FROM signing_keys WHERE thumbprint = $1")
-                        .bind(&key.thumbprint)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(engine)?;
+                let stored = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<KeyRecord>" FROM signing_keys
+                       WHERE thumbprint = $1"#,
+                    key.thumbprint,
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(engine)?;
                 return unchanged(stored.0 == *key);
             }
         }
         Record::ServiceItem(item) => {
-            let insert = sqlx::query(
+            let insert = sqlx::query!(
                 "INSERT INTO service_items (code, version, body) VALUES ($1, $2, $3)
                  ON CONFLICT (code, version) DO NOTHING",
-            )
-            .bind(item.code.as_str())
-            .bind(i64::from(item.version))
-            .bind(Json(item));
+                item.code.as_str(),
+                i64::from(item.version),
+                Json(item) as _,
+            );
             if !inserted(tx, insert).await? {
-                let stored: Json<ServiceItem> = sqlx::query_scalar(
-                    "SELECT body FROM service_items WHERE code = $1 AND version = $2",
+                let stored = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<ServiceItem>" FROM service_items
+                       WHERE code = $1 AND version = $2"#,
+                    item.code.as_str(),
+                    i64::from(item.version),
                 )
-                .bind(item.code.as_str())
-                .bind(i64::from(item.version))
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(engine)?;
@@ -398,29 +414,30 @@ async fn put_in(tx: &mut PgConnection, record: &Record) -> Result<bool, StoreErr
             }
         }
         Record::Calendar(calendar) => {
-            let insert = sqlx::query(
+            let insert = sqlx::query!(
                 "INSERT INTO calendars (year, body) VALUES ($1, $2) ON CONFLICT (year) DO NOTHING",
-            )
-            .bind(calendar.year)
-            .bind(Json(calendar));
+                calendar.year,
+                Json(calendar) as _,
+            );
             if !inserted(tx, insert).await? {
-                let stored: Json<YearCalendar> =
-                    sqlx::query_scalar("SELECT body FROM calendars WHERE year = $1")
-                        .bind(calendar.year)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(engine)?;
+                let stored = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<YearCalendar>" FROM calendars WHERE year = $1"#,
+                    calendar.year,
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(engine)?;
                 return unchanged(stored.0 == *calendar);
             }
         }
         Record::Sequence { year, last } => {
-            let raised = sqlx::query(
+            let raised = sqlx::query!(
                 "INSERT INTO sequences (year, last) VALUES ($1, $2)
                  ON CONFLICT (year) DO UPDATE SET last = EXCLUDED.last
                  WHERE sequences.last < EXCLUDED.last",
-            )
-            .bind(year)
-            .bind(super::records::bigint(*last)?);
+                year,
+                super::records::bigint(*last)?,
+            );
             return inserted(tx, raised).await;
         }
     }

@@ -51,28 +51,28 @@ async fn write_submission(
     let id = submission.id.as_str();
     let version = bigint(submission.event_count)?;
     let written = match write.read_at {
-        None => sqlx::query(
+        None => sqlx::query!(
             "INSERT INTO submissions (id, holder_id, version, created_at, promised, body)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            id,
+            submission.holder.id(),
+            version,
+            submission.created_at,
+            promised(submission),
+            Json(submission) as _,
         )
-        .bind(id)
-        .bind(submission.holder.id())
-        .bind(version)
-        .bind(submission.created_at)
-        .bind(promised(submission))
-        .bind(Json(submission))
         .execute(&mut *tx)
         .await
         .map_err(engine)?,
-        Some(read_at) => sqlx::query(
+        Some(read_at) => sqlx::query!(
             "UPDATE submissions SET version = $2, promised = $3, body = $4
              WHERE id = $1 AND version = $5",
+            id,
+            version,
+            promised(submission),
+            Json(submission) as _,
+            bigint(read_at)?,
         )
-        .bind(id)
-        .bind(version)
-        .bind(promised(submission))
-        .bind(Json(submission))
-        .bind(bigint(read_at)?)
         .execute(&mut *tx)
         .await
         .map_err(engine)?,
@@ -89,13 +89,15 @@ async fn write_submission(
         .into());
     }
     for event in &write.events {
-        sqlx::query("INSERT INTO events (submission_id, seq, body) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(bigint(event.seq)?)
-            .bind(Json(event))
-            .execute(&mut *tx)
-            .await
-            .map_err(engine)?;
+        sqlx::query!(
+            "INSERT INTO events (submission_id, seq, body) VALUES ($1, $2, $3)",
+            id,
+            bigint(event.seq)?,
+            Json(event) as _,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(engine)?;
     }
     Ok(())
 }
@@ -106,22 +108,25 @@ async fn write_certificate(
     write: &CertificateWrite,
 ) -> Result<(), StoreError> {
     let id = write.after.content.id.as_str();
-    let stored: Option<Json<Certificate>> =
-        sqlx::query_scalar("SELECT body FROM certificates WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(engine)?;
+    let stored = sqlx::query_scalar!(
+        r#"SELECT body AS "body: Json<Certificate>" FROM certificates WHERE id = $1 FOR UPDATE"#,
+        id,
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(engine)?;
     if stored.map(|Json(c)| c).as_ref() != Some(&write.before) {
         return Err(Conflict::Changed(format!("certificate {id}")).into());
     }
-    sqlx::query("UPDATE certificates SET body = $2, listed_status = $3 WHERE id = $1")
-        .bind(id)
-        .bind(Json(&write.after))
-        .bind(listed(&write.after))
-        .execute(&mut *tx)
-        .await
-        .map_err(engine)?;
+    sqlx::query!(
+        "UPDATE certificates SET body = $2, listed_status = $3 WHERE id = $1",
+        id,
+        Json(&write.after) as _,
+        listed(&write.after) as _,
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(engine)?;
     Ok(())
 }
 
@@ -141,28 +146,28 @@ async fn write_issuance(
     if let Some((superseded, _)) = &issuance.superseded {
         write_certificate(tx, superseded).await?;
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO certificates (id, submission_id, code, pdf_sha256, listed_status, body, pdf, photo)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        id,
+        certificate.submission.as_str(),
+        content.code.as_ref().map(VerificationCode::as_str),
+        certificate.pdf_sha256.as_str(),
+        listed(certificate) as _,
+        Json(certificate) as _,
+        pdf,
+        photo,
     )
-    .bind(id)
-    .bind(certificate.submission.as_str())
-    .bind(content.code.as_ref().map(VerificationCode::as_str))
-    .bind(certificate.pdf_sha256.as_str())
-    .bind(listed(certificate))
-    .bind(Json(certificate))
-    .bind(pdf)
-    .bind(photo)
     .execute(&mut *tx)
     .await
     .map_err(|e| named(engine(e), id, content.code.as_ref().map(VerificationCode::as_str)))?;
 
     let previous = content.supersedes.as_ref().map(|p| p.as_str());
     for number in content.former_numbers() {
-        let holder: Option<String> = sqlx::query_scalar(
+        let holder = sqlx::query_scalar!(
             "SELECT certificate_id FROM former_numbers WHERE number = $1 FOR UPDATE",
+            number,
         )
-        .bind(number)
         .fetch_optional(&mut *tx)
         .await
         .map_err(engine)?;
@@ -176,47 +181,57 @@ async fn write_issuance(
                 .into());
             }
             Some(_) => {
-                sqlx::query("UPDATE former_numbers SET certificate_id = $2 WHERE number = $1")
-                    .bind(number)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(engine)?;
+                sqlx::query!(
+                    "UPDATE former_numbers SET certificate_id = $2 WHERE number = $1",
+                    number,
+                    id,
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(engine)?;
             }
             None => {
-                sqlx::query("INSERT INTO former_numbers (number, certificate_id) VALUES ($1, $2)")
-                    .bind(number)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(engine)?;
+                sqlx::query!(
+                    "INSERT INTO former_numbers (number, certificate_id) VALUES ($1, $2)",
+                    number,
+                    id,
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(engine)?;
             }
         }
     }
 
     let holder_id = content.holder.id();
-    let line: Option<String> = sqlx::query_scalar(
+    let line = sqlx::query_scalar!(
         "SELECT certificate_id FROM holder_lines WHERE kind = $1 AND holder_id = $2 FOR UPDATE",
+        content.kind,
+        holder_id,
     )
-    .bind(&content.kind)
-    .bind(holder_id)
     .fetch_optional(&mut *tx)
     .await
     .map_err(engine)?;
     if line.as_deref() != issuance.line_was.as_ref().map(|l| l.as_str()) {
         return Err(Conflict::Changed("the holder's current certificate".into()).into());
     }
-    let moved = match line {
-        Some(_) => "UPDATE holder_lines SET certificate_id = $3 WHERE kind = $1 AND holder_id = $2",
-        None => "INSERT INTO holder_lines (kind, holder_id, certificate_id) VALUES ($1, $2, $3)",
-    };
-    sqlx::query(moved)
-        .bind(&content.kind)
-        .bind(holder_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(engine)?;
+    match line {
+        Some(_) => sqlx::query!(
+            "UPDATE holder_lines SET certificate_id = $3 WHERE kind = $1 AND holder_id = $2",
+            content.kind,
+            holder_id,
+            id,
+        ),
+        None => sqlx::query!(
+            "INSERT INTO holder_lines (kind, holder_id, certificate_id) VALUES ($1, $2, $3)",
+            content.kind,
+            holder_id,
+            id,
+        ),
+    }
+    .execute(&mut *tx)
+    .await
+    .map_err(engine)?;
     Ok(())
 }
 
@@ -243,8 +258,8 @@ fn named(e: StoreError, id: &str, code: Option<&str>) -> StoreError {
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        sqlx::query!("SELECT 1 AS one")
+            .fetch_one(&self.pool)
             .await
             .map_err(engine)?;
         Ok(())
@@ -255,20 +270,22 @@ impl Store for PgStore {
     }
 
     async fn submission(&self, id: &SubmissionId) -> Result<Option<Submission>, StoreError> {
-        let found: Option<Json<Submission>> =
-            sqlx::query_scalar("SELECT body FROM submissions WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<Submission>" FROM submissions WHERE id = $1"#,
+            id.as_str(),
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(found.map(|Json(s)| s))
     }
 
     async fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
-        let found: Vec<Json<Submission>> = sqlx::query_scalar(
-            "SELECT body FROM submissions WHERE holder_id = $1 ORDER BY created_at DESC",
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<Submission>" FROM submissions
+               WHERE holder_id = $1 ORDER BY created_at DESC"#,
+            holder_id,
         )
-        .bind(holder_id)
         .fetch_all(&self.pool)
         .await
         .map_err(engine)?;
@@ -276,31 +293,33 @@ impl Store for PgStore {
     }
 
     async fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError> {
-        let found: Vec<Json<Submission>> =
-            sqlx::query_scalar("SELECT body FROM submissions WHERE promised ORDER BY id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<Submission>" FROM submissions WHERE promised ORDER BY id"#
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(found.into_iter().map(|Json(s)| s).collect())
     }
 
     async fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
-        let found: Vec<Json<Event>> =
-            sqlx::query_scalar("SELECT body FROM events WHERE submission_id = $1 ORDER BY seq")
-                .bind(id.as_str())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<Event>" FROM events WHERE submission_id = $1 ORDER BY seq"#,
+            id.as_str(),
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(found.into_iter().map(|Json(e)| e).collect())
     }
 
     async fn next_sequence(&self, year: i32) -> Result<u64, StoreError> {
-        let last: i64 = sqlx::query_scalar(
+        let last = sqlx::query_scalar!(
             "INSERT INTO sequences (year, last) VALUES ($1, 1)
              ON CONFLICT (year) DO UPDATE SET last = sequences.last + 1
              RETURNING last",
+            year,
         )
-        .bind(year)
         .fetch_one(&self.pool)
         .await
         .map_err(engine)?;
@@ -334,27 +353,26 @@ impl Store for PgStore {
     }
 
     async fn certificate(&self, id: &Identifier) -> Result<Option<Certificate>, StoreError> {
-        let found: Option<Json<Certificate>> =
-            sqlx::query_scalar("SELECT body FROM certificates WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<Certificate>" FROM certificates WHERE id = $1"#,
+            id.as_str(),
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(found.map(|Json(c)| c))
     }
 
     async fn certificate_pdf(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError> {
-        sqlx::query_scalar("SELECT pdf FROM certificates WHERE id = $1")
-            .bind(id.as_str())
+        sqlx::query_scalar!("SELECT pdf FROM certificates WHERE id = $1", id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(engine)
     }
 
     async fn certificate_photo(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError> {
-        let found: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT photo FROM certificates WHERE id = $1")
-                .bind(id.as_str())
+        let found =
+            sqlx::query_scalar!("SELECT photo FROM certificates WHERE id = $1", id.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(engine)?;
@@ -366,12 +384,13 @@ impl Store for PgStore {
         kind: &str,
         holder_id: &str,
     ) -> Result<Option<Certificate>, StoreError> {
-        let found: Option<Json<Certificate>> = sqlx::query_scalar(
-            "SELECT c.body FROM holder_lines l JOIN certificates c ON c.id = l.certificate_id
-             WHERE l.kind = $1 AND l.holder_id = $2",
+        let found = sqlx::query_scalar!(
+            r#"SELECT c.body AS "body!: Json<Certificate>"
+               FROM holder_lines l JOIN certificates c ON c.id = l.certificate_id
+               WHERE l.kind = $1 AND l.holder_id = $2"#,
+            kind,
+            holder_id,
         )
-        .bind(kind)
-        .bind(holder_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(engine)?;
@@ -379,16 +398,16 @@ impl Store for PgStore {
     }
 
     async fn listed_statuses(&self) -> Result<Vec<(Identifier, CertStatus)>, StoreError> {
-        let found: Vec<(String, Json<CertStatus>)> = sqlx::query_as(
-            "SELECT id, listed_status FROM certificates
-             WHERE listed_status IS NOT NULL ORDER BY id",
+        let found = sqlx::query!(
+            r#"SELECT id, listed_status AS "listed_status!: Json<CertStatus>" FROM certificates
+               WHERE listed_status IS NOT NULL ORDER BY id"#
         )
         .fetch_all(&self.pool)
         .await
         .map_err(engine)?;
         found
             .into_iter()
-            .map(|(id, Json(s))| Ok((identifier(id)?, s)))
+            .map(|row| Ok((identifier(row.id)?, row.listed_status.0)))
             .collect()
     }
 
@@ -396,12 +415,13 @@ impl Store for PgStore {
         &self,
         sha256: &Sha256Digest,
     ) -> Result<Option<Identifier>, StoreError> {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT id FROM certificates WHERE pdf_sha256 = $1")
-                .bind(sha256.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            "SELECT id FROM certificates WHERE pdf_sha256 = $1",
+            sha256.as_str()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(engine)?;
         found.map(identifier).transpose()
     }
 
@@ -409,9 +429,8 @@ impl Store for PgStore {
         &self,
         code: &VerificationCode,
     ) -> Result<Option<Identifier>, StoreError> {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT id FROM certificates WHERE code = $1")
-                .bind(code.as_str())
+        let found =
+            sqlx::query_scalar!("SELECT id FROM certificates WHERE code = $1", code.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(engine)?;
@@ -422,12 +441,13 @@ impl Store for PgStore {
         &self,
         number: &str,
     ) -> Result<Option<Identifier>, StoreError> {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT certificate_id FROM former_numbers WHERE number = $1")
-                .bind(number)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            "SELECT certificate_id FROM former_numbers WHERE number = $1",
+            number,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(engine)?;
         found.map(identifier).transpose()
     }
 
@@ -436,54 +456,61 @@ impl Store for PgStore {
         hash: &Sha256Digest,
         record: &TokenRecord,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO tokens (hash, id, created_at, body) VALUES ($1, $2, $3, $4)")
-            .bind(hash.as_str())
-            .bind(record.id.0.as_str())
-            .bind(record.created_at)
-            .bind(Json(record))
-            .execute(&self.pool)
-            .await
-            .map_err(engine)?;
+        sqlx::query!(
+            "INSERT INTO tokens (hash, id, created_at, body) VALUES ($1, $2, $3, $4)",
+            hash.as_str(),
+            record.id.0.as_str(),
+            record.created_at,
+            Json(record) as _,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(())
     }
 
     async fn token(&self, hash: &Sha256Digest) -> Result<Option<TokenRecord>, StoreError> {
-        let found: Option<Json<TokenRecord>> =
-            sqlx::query_scalar("SELECT body FROM tokens WHERE hash = $1")
-                .bind(hash.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<TokenRecord>" FROM tokens WHERE hash = $1"#,
+            hash.as_str(),
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(found.map(|Json(t)| t))
     }
 
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let found: Vec<Json<TokenRecord>> =
-            sqlx::query_scalar("SELECT body FROM tokens ORDER BY created_at, id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<TokenRecord>" FROM tokens ORDER BY created_at, id"#
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(found.into_iter().map(|Json(t)| t).collect())
     }
 
     async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
         in_transaction!(self, |tx| {
-            let found: Option<Json<TokenRecord>> =
-                sqlx::query_scalar("SELECT body FROM tokens WHERE id = $1 FOR UPDATE")
-                    .bind(id.0.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(engine)?;
+            let found = sqlx::query_scalar!(
+                r#"SELECT body AS "body: Json<TokenRecord>" FROM tokens WHERE id = $1 FOR UPDATE"#,
+                id.0.as_str(),
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(engine)?;
             match found {
                 Some(Json(mut record)) => {
                     if record.revoked_at.is_none() {
                         record.revoked_at = Some(Utc::now());
-                        sqlx::query("UPDATE tokens SET body = $2 WHERE id = $1")
-                            .bind(id.0.as_str())
-                            .bind(Json(&record))
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(engine)?;
+                        sqlx::query!(
+                            "UPDATE tokens SET body = $2 WHERE id = $1",
+                            id.0.as_str(),
+                            Json(&record) as _,
+                        )
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(engine)?;
                     }
                     Some(record)
                 }
@@ -493,8 +520,9 @@ impl Store for PgStore {
     }
 
     async fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError> {
-        let found: Vec<Json<ServiceItem>> = sqlx::query_scalar(
-            "SELECT DISTINCT ON (code) body FROM service_items ORDER BY code, version DESC",
+        let found = sqlx::query_scalar!(
+            r#"SELECT DISTINCT ON (code) body AS "body: Json<ServiceItem>" FROM service_items
+               ORDER BY code, version DESC"#
         )
         .fetch_all(&self.pool)
         .await
@@ -507,25 +535,28 @@ impl Store for PgStore {
         code: &str,
         version: Option<u32>,
     ) -> Result<Option<ServiceItem>, StoreError> {
-        let found: Option<Json<ServiceItem>> =
-            match version {
-                Some(version) => {
-                    sqlx::query_scalar(
-                        "SELECT body FROM service_items WHERE code = $1 AND version = $2",
-                    )
-                    .bind(code)
-                    .bind(i64::from(version))
-                    .fetch_optional(&self.pool)
-                    .await
-                }
-                None => sqlx::query_scalar(
-                    "SELECT body FROM service_items WHERE code = $1 ORDER BY version DESC LIMIT 1",
+        let found = match version {
+            Some(version) => {
+                sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<ServiceItem>" FROM service_items
+                       WHERE code = $1 AND version = $2"#,
+                    code,
+                    i64::from(version),
                 )
-                .bind(code)
                 .fetch_optional(&self.pool)
-                .await,
+                .await
             }
-            .map_err(engine)?;
+            None => {
+                sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<ServiceItem>" FROM service_items
+                       WHERE code = $1 ORDER BY version DESC LIMIT 1"#,
+                    code,
+                )
+                .fetch_optional(&self.pool)
+                .await
+            }
+        }
+        .map_err(engine)?;
         Ok(found.map(|Json(s)| s))
     }
 
@@ -539,17 +570,17 @@ impl Store for PgStore {
     ) -> Result<Option<ServiceItem>, StoreError> {
         in_transaction!(self, |tx| {
             // One writer of an item at a time: its versions are numbered without gaps.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                .bind(code.as_str())
+            sqlx::query!("SELECT pg_advisory_xact_lock(hashtext($1))", code.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(engine)?;
-            let current: Option<i64> =
-                sqlx::query_scalar("SELECT max(version) FROM service_items WHERE code = $1")
-                    .bind(code.as_str())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(engine)?;
+            let current = sqlx::query_scalar!(
+                "SELECT max(version) FROM service_items WHERE code = $1",
+                code.as_str()
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(engine)?;
             let current = u32::try_from(current.unwrap_or(0)).map_err(|_| StoreError::Corrupt {
                 key: format!("service_items/{code}"),
                 reason: "a version beyond u32".into(),
@@ -564,34 +595,37 @@ impl Store for PgStore {
                     updated_by: by.to_owned(),
                     spec: spec.clone(),
                 };
-                sqlx::query("INSERT INTO service_items (code, version, body) VALUES ($1, $2, $3)")
-                    .bind(code.as_str())
-                    .bind(i64::from(item.version))
-                    .bind(Json(&item))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(engine)?;
+                sqlx::query!(
+                    "INSERT INTO service_items (code, version, body) VALUES ($1, $2, $3)",
+                    code.as_str(),
+                    i64::from(item.version),
+                    Json(&item) as _,
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(engine)?;
                 Some(item)
             }
         })
     }
 
     async fn calendars(&self) -> Result<Vec<YearCalendar>, StoreError> {
-        let found: Vec<Json<YearCalendar>> =
-            sqlx::query_scalar("SELECT body FROM calendars ORDER BY year")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<YearCalendar>" FROM calendars ORDER BY year"#
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(found.into_iter().map(|Json(c)| c).collect())
     }
 
     async fn put_calendar(&self, calendar: &YearCalendar) -> Result<(), StoreError> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO calendars (year, body) VALUES ($1, $2)
              ON CONFLICT (year) DO UPDATE SET body = EXCLUDED.body",
+            calendar.year,
+            Json(calendar) as _,
         )
-        .bind(calendar.year)
-        .bind(Json(calendar))
         .execute(&self.pool)
         .await
         .map_err(engine)?;
@@ -599,24 +633,26 @@ impl Store for PgStore {
     }
 
     async fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let found: Vec<Json<KeyRecord>> =
-            sqlx::query_scalar("SELECT body FROM signing_keys ORDER BY created_at, thumbprint")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(engine)?;
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<KeyRecord>" FROM signing_keys
+               ORDER BY created_at, thumbprint"#
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(found.into_iter().map(|Json(k)| k).collect())
     }
 
     async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
         in_transaction!(self, |tx| {
             for record in records {
-                sqlx::query(
+                sqlx::query!(
                     "INSERT INTO signing_keys (thumbprint, created_at, body) VALUES ($1, $2, $3)
                      ON CONFLICT (thumbprint) DO UPDATE SET body = EXCLUDED.body",
+                    record.thumbprint,
+                    record.created_at,
+                    Json(record) as _,
                 )
-                .bind(&record.thumbprint)
-                .bind(record.created_at)
-                .bind(Json(record))
                 .execute(&mut *tx)
                 .await
                 .map_err(engine)?;
