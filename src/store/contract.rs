@@ -44,6 +44,18 @@ macro_rules! contract_suite {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_concurrent_first_licences_of_one_holder_give_one_in_force() {
+            let (store, _guard) = $open;
+            $crate::store::contract::one_licence_per_holder(store, 20).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_concurrent_migrations_of_one_former_number_give_one_certificate() {
+            let (store, _guard) = $open;
+            $crate::store::contract::one_migration_per_former_number(store, 20).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn contract_the_status_index_follows_every_change() {
             let (store, _guard) = $open;
             $crate::store::contract::status_index_in_step(&*store).await;
@@ -242,6 +254,92 @@ pub(crate) async fn one_certificate_per_submission(store: Arc<dyn Store>, tasks:
         let found = store.certificate(&id).await.unwrap();
         assert_eq!(found.is_some(), id == issued[0], "{id}");
     }
+}
+
+/// `tasks` first licences of one kind for one holder, each from a submission of its own, at
+/// once: one is in force (一企一证); the others lost the race in the store or, planned after
+/// the winner, were refused by the domain.
+pub(crate) async fn one_licence_per_holder(store: Arc<dyn Store>, tasks: u64) {
+    let mut running = tokio::task::JoinSet::new();
+    for sequence in 1..=tasks {
+        let store = store.clone();
+        running.spawn(async move {
+            let submission = filed(&*store).await;
+            let certificate = licence(&submission, "kind-a", sequence);
+            (certificate.clone(), try_issue(&*store, &certificate).await)
+        });
+    }
+    let mut issued = Vec::new();
+    let mut refused = Vec::new();
+    while let Some(result) = running.join_next().await {
+        match result.unwrap() {
+            (certificate, Ok(Ok(_))) => issued.push(certificate),
+            (certificate, Ok(Err(StoreError::Conflict(Conflict::Changed(_)))))
+            | (
+                certificate,
+                Err(Refusal::Conflict {
+                    code: "licence_in_force",
+                    ..
+                }),
+            ) => refused.push(certificate),
+            (_, other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    let winner = &issued[0];
+    let holder = winner.content.holder.id();
+    let current = store.current_certificate("kind-a", holder).await.unwrap();
+    assert_eq!(current.as_ref(), Some(winner));
+    for lost in &refused {
+        assert_eq!(store.certificate(&lost.content.id).await.unwrap(), None);
+        let submission = store.submission(&lost.submission).await.unwrap().unwrap();
+        assert_eq!(submission.status, Status::Accepted, "{}", lost.submission);
+        assert_eq!(submission.certificate, None);
+    }
+}
+
+/// `tasks` licences of as many holders' lines, all carrying one former paper number, at
+/// once: the number is migrated once, into the one certificate stored.
+pub(crate) async fn one_migration_per_former_number(store: Arc<dyn Store>, tasks: u64) {
+    let mut running = tokio::task::JoinSet::new();
+    for sequence in 1..=tasks {
+        let store = store.clone();
+        running.spawn(async move {
+            let submission = filed(&*store).await;
+            let mut certificate = licence(&submission, &format!("kind-{sequence}"), sequence);
+            certificate
+                .content
+                .add_former_number("浙杭食经字〔2019〕第0001号".into());
+            (certificate.clone(), issue(&*store, &certificate).await)
+        });
+    }
+    let mut issued = Vec::new();
+    while let Some(result) = running.join_next().await {
+        match result.unwrap() {
+            (certificate, Ok(_)) => issued.push(certificate),
+            (
+                certificate,
+                Err(StoreError::Conflict(Conflict::Taken {
+                    constraint: Unique::FormerNumber,
+                    ..
+                })),
+            ) => {
+                assert_eq!(
+                    store.certificate(&certificate.content.id).await.unwrap(),
+                    None
+                );
+            }
+            (_, Err(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert_eq!(
+        store
+            .certificate_id_by_former_number("浙杭食经字〔2019〕第0001号")
+            .await
+            .unwrap(),
+        Some(issued[0].content.id.clone())
+    );
 }
 
 /// `tasks` issuances of as many submissions at once: every one stored, sequence numbers

@@ -100,7 +100,7 @@ fn engine(e: sqlx::Error) -> StoreError {
 }
 
 /// A unique constraint that refused a row: values the port names are `Taken`; the rest are
-/// rows the plan was decided on without them (a line or a number claimed meanwhile), which
+/// rows the plan was decided on without them (a line or a sequence number claimed meanwhile), which
 /// a second decision will see.
 fn unique_violation(constraint: &str) -> StoreError {
     let taken = |constraint| {
@@ -115,6 +115,7 @@ fn unique_violation(constraint: &str) -> StoreError {
         "certificates_pkey" => taken(Unique::CertificateId),
         "certificates_code_key" => taken(Unique::VerificationCode),
         "certificates_pdf_sha256_key" => taken(Unique::PdfDigest),
+        "former_numbers_pkey" => taken(Unique::FormerNumber),
         other => StoreError::Conflict(Conflict::Changed(format!("the rows under {other}"))),
     }
 }

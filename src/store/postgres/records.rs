@@ -198,7 +198,7 @@ async fn write_issuance(
                 )
                 .execute(&mut *tx)
                 .await
-                .map_err(engine)?;
+                .map_err(|e| named(engine(e), number, None))?;
             }
         }
     }
