@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -52,11 +53,15 @@ pub struct TestApp {
     pub url: String,
     pub client: Client,
     pub admin: String,
-    pub dir: tempfile::TempDir,
+    /// Shared by the nodes of one [`Nodes`].
+    pub dir: Arc<tempfile::TempDir>,
     child: Child,
     launch: Launch,
-    /// The test's own database when the records are in PostgreSQL, dropped after the server.
-    _database: Option<TestDatabase>,
+    /// Where it listens when not where its config says (a node's own loopback address).
+    listen: Option<String>,
+    /// The test's own database when the records are in PostgreSQL, dropped after the last
+    /// server on it.
+    _database: Option<Arc<TestDatabase>>,
 }
 
 /// Which engine the tests put the records in (`STORE_UNDER_TEST`): `sled` unless it says
@@ -234,7 +239,7 @@ impl TestApp {
         .unwrap();
         let admin = cli(dir.path(), &["token", "create", "--role", "admin"]);
         let mut app = Self::started(dir, admin, launch);
-        app._database = database;
+        app._database = database.map(Arc::new);
         app
     }
 
@@ -259,7 +264,7 @@ impl TestApp {
             String::from_utf8_lossy(&admin.stderr)
         );
         let admin = String::from_utf8(admin.stdout).unwrap().trim().to_owned();
-        let (child, url) = start(dir.path(), &launch);
+        let (child, url) = start(dir.path(), &launch, None);
         TestApp {
             url,
             // Kept-alive connections are dropped by the client before the server closes them
@@ -270,9 +275,10 @@ impl TestApp {
                 .build()
                 .unwrap(),
             admin,
-            dir,
+            dir: Arc::new(dir),
             child,
             launch,
+            listen: None,
             _database: None,
         }
     }
@@ -294,7 +300,7 @@ impl TestApp {
     }
 
     pub fn restart_stopped(&mut self) {
-        let (child, url) = start(self.dir.path(), &self.launch);
+        let (child, url) = start(self.dir.path(), &self.launch, self.listen.as_deref());
         self.child = child;
         self.url = url;
     }
@@ -382,6 +388,60 @@ impl Drop for TestApp {
     }
 }
 
+/// Several `onetrip serve` processes, each on a loopback address of its own (127.0.0.2, .3,
+/// …), on one PostgreSQL database and one data directory: the material files and the keys on
+/// what, across machines, would be a shared file system. Each node is a [`TestApp`] holding
+/// the same admin token; the database and the directory go when the last node does.
+#[allow(dead_code)]
+pub struct Nodes {
+    pub nodes: Vec<TestApp>,
+}
+
+#[allow(dead_code)]
+impl Nodes {
+    pub async fn spawn(count: usize) -> Nodes {
+        Self::spawn_launched(count, "", Launch::default()).await
+    }
+
+    /// Nodes whose shared config file holds `extra` TOML lines too.
+    pub async fn spawn_launched(count: usize, extra: &str, launch: Launch) -> Nodes {
+        let database = Arc::new(TestDatabase::create().await);
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        std::fs::write(
+            dir.path().join("onetrip.toml"),
+            format!(
+                "data = {:?}\nstore = {:?}\n{extra}\n",
+                dir.path().join("data"),
+                database.url
+            ),
+        )
+        .unwrap();
+        let admin = cli(dir.path(), &["token", "create", "--role", "admin"]);
+        assert!(admin.status.success(), "{admin:?}");
+        let admin = String::from_utf8(admin.stdout).unwrap().trim().to_owned();
+        let nodes = (0..count)
+            .map(|i| {
+                let listen = format!("127.0.0.{}:0", i + 2);
+                let (child, url) = start(dir.path(), &launch, Some(&listen));
+                TestApp {
+                    url,
+                    client: Client::builder()
+                        .pool_idle_timeout(std::time::Duration::from_secs(5))
+                        .build()
+                        .unwrap(),
+                    admin: admin.clone(),
+                    dir: dir.clone(),
+                    child,
+                    launch: launch.clone(),
+                    listen: Some(listen),
+                    _database: Some(database.clone()),
+                }
+            })
+            .collect();
+        Nodes { nodes }
+    }
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -407,8 +467,9 @@ pub fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
 }
 
 /// Starts `onetrip serve` in `dir` (never the repository, whose `templates/` must not be
-/// needed), with `dir/onetrip.toml` if there is one and otherwise on a free port.
-fn start(dir: &Path, launch: &Launch) -> (Child, String) {
+/// needed), with `dir/onetrip.toml` if there is one and otherwise on a free port; on
+/// `listen` when given.
+fn start(dir: &Path, launch: &Launch, listen: Option<&str>) -> (Child, String) {
     let stderr = match &launch.stderr {
         Some(path) => Stdio::from(
             std::fs::OpenOptions::new()
@@ -420,11 +481,14 @@ fn start(dir: &Path, launch: &Launch) -> (Child, String) {
         None => Stdio::inherit(),
     };
     let config = dir.join("onetrip.toml");
-    let args = if config.exists() {
+    let mut args = if config.exists() {
         vec!["--config", config.to_str().unwrap(), "serve"]
     } else {
         vec!["serve", "--listen", "127.0.0.1:0"]
     };
+    if let Some(listen) = listen {
+        args.extend(["--listen", listen]);
+    }
     let mut child = Command::new(BIN)
         .current_dir(dir)
         .args(args)

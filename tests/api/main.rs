@@ -19,6 +19,7 @@ mod issuance;
 mod lifecycle;
 mod logs_and_config;
 mod metrics;
+mod nodes;
 mod one_binary;
 mod one_licence;
 mod openapi;

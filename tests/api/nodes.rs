@@ -1,0 +1,219 @@
+//! Several service nodes on one PostgreSQL database and one shared data directory, as a
+//! province runs them behind a load balancer: any node serves any step of the work, nodes
+//! agree on what they answer, and a node lost loses nothing it acknowledged. Real processes,
+//! each on a loopback address of its own; they run in the PostgreSQL pass.
+
+use std::collections::HashSet;
+
+use onetrip::domain::identifier::Identifier;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn skipped() -> bool {
+    if !on_postgres() {
+        eprintln!("runs in the PostgreSQL pass (STORE_UNDER_TEST=postgres)");
+    }
+    !on_postgres()
+}
+
+/// Filed on A, its materials uploaded on B, window-checked on C, decided on A, issued on B:
+/// every node verifies the certificate by its link, its 核验码 and its PDF.
+#[tokio::test]
+async fn one_submission_moves_across_nodes_and_every_node_verifies_its_certificate() {
+    if skipped() {
+        return;
+    }
+    let cluster = Nodes::spawn(3).await;
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let staff = Staff::new(a).await;
+    let scjg = b.token("approver", json!({"department": "SCJG"})).await;
+
+    let id = a
+        .create(&staff.clerk, &licence_submission(ENTERPRISE))
+        .await;
+    let mut digests = Vec::new();
+    for (i, name) in ["营业执照副本", "产品检验报告"].into_iter().enumerate() {
+        let r = b
+            .upload(&staff.clerk, &id, name, format!("{id} {i}").into_bytes())
+            .await;
+        assert_eq!(r.status(), 200);
+        let uploaded: Value = r.json().await.unwrap();
+        digests.push(json!({"name": name, "sha256": uploaded["sha256"]}));
+    }
+    submit_and_pre_approve(c, &staff, &id).await;
+    let check = c
+        .post(
+            &staff.clerk,
+            &format!("/submissions/{id}/window-check"),
+            &json!({"digests": digests}),
+        )
+        .await;
+    assert_eq!(check.json::<Value>().await.unwrap()["outcome"], "matched");
+    for item in ["wire-cable", "fertiliser"] {
+        assert_eq!(decide(a, &scjg, &id, item, "approve").await.status(), 200);
+    }
+    let r = b
+        .post(
+            &staff.clerk,
+            &format!("/submissions/{id}/issue"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let record: Value = r.json().await.unwrap();
+    let pdf = certificate_pdf(c, &staff.clerk, &record).await;
+
+    let token = record["token"].as_str().unwrap();
+    let code = record["code"].as_str().unwrap();
+    for node in &cluster.nodes {
+        let (status, by_link) = node.public_json(&format!("/v/{token}")).await;
+        assert_eq!((status, by_link["verdict"].as_str()), (200, Some("valid")));
+        assert_eq!(by_link["certificate"]["id"], record["id"]);
+        let (status, by_code) = node.public_json(&format!("/c/{code}")).await;
+        assert_eq!((status, by_code["verdict"].as_str()), (200, Some("valid")));
+        let by_pdf = node.verify_pdf(&pdf).await;
+        assert_eq!(by_pdf["verdict"], "valid", "{by_pdf}");
+        assert_eq!(by_pdf["certificate"]["id"], record["id"]);
+        assert_eq!(
+            certificate_pdf(node, &staff.clerk, &record).await,
+            pdf,
+            "every node serves the one stored PDF"
+        );
+    }
+    let jwks: Vec<Value> = jwks_of_every_node(&cluster).await;
+    assert!(jwks.windows(2).all(|w| w[0] == w[1]), "{jwks:?}");
+}
+
+async fn jwks_of_every_node(cluster: &Nodes) -> Vec<Value> {
+    let mut sets = Vec::new();
+    for node in &cluster.nodes {
+        sets.push(node.jwks().await);
+    }
+    sets
+}
+
+/// 300 issuances at once, spread over three nodes: 300 certificates, no identifier, sequence
+/// number or 核验码 twice, and no 5xx.
+#[tokio::test]
+async fn concurrent_issuances_spread_over_nodes_are_unique_and_never_fail() {
+    if skipped() {
+        return;
+    }
+    const ISSUANCES: usize = 300;
+    // The test's clients share one address, which the nodes would otherwise hold to 64
+    // requests in flight each.
+    let limits = "[limits]\nmax_requests_per_address = 200";
+    let cluster = Nodes::spawn_launched(3, limits, Launch::default()).await;
+    let staff = Staff::new(&cluster.nodes[0]).await;
+    let scjg = cluster.nodes[0]
+        .token("approver", json!({"department": "SCJG"}))
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..ISSUANCES {
+        let node = &cluster.nodes[i % 3];
+        let id = accepted(node, &staff, &licence_submission(&enterprise(i as u32))).await;
+        for item in ["wire-cable", "fertiliser"] {
+            assert_eq!(
+                decide(node, &scjg, &id, item, "approve").await.status(),
+                200
+            );
+        }
+        ids.push(id);
+    }
+    let mut running = tokio::task::JoinSet::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        let node = &cluster.nodes[i % 3];
+        let (client, url, clerk) = (node.client.clone(), node.api(""), staff.clerk.clone());
+        running.spawn(async move {
+            let r = client
+                .post(format!("{url}/submissions/{id}/issue"))
+                .bearer_auth(clerk)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        });
+    }
+    let (mut identifiers, mut sequences, mut codes) =
+        (HashSet::new(), HashSet::new(), HashSet::new());
+    while let Some(done) = running.join_next().await {
+        let (status, record) = done.unwrap();
+        assert_eq!(status, 201, "{record}");
+        assert!(identifiers.insert(record["id"].as_str().unwrap().to_owned()));
+        let identifier = record["id"].as_str().unwrap();
+        Identifier::parse(identifier).expect("valid check character");
+        let segments: Vec<&str> = identifier.rsplitn(4, '.').collect();
+        assert!(sequences.insert(segments[2][4..].parse::<usize>().unwrap()));
+        assert!(codes.insert(record["code"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(identifiers.len(), ISSUANCES);
+    assert_eq!(
+        sequences,
+        (1..=ISSUANCES).collect(),
+        "none skipped, none twice"
+    );
+}
+
+/// A node killed with SIGKILL while clients file through it: every filing it acknowledged
+/// is there through another node.
+#[tokio::test]
+async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
+    if skipped() {
+        return;
+    }
+    let mut cluster = Nodes::spawn(2).await;
+    let clerk = cluster.nodes[0].token("clerk", json!({})).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..6u32 {
+        let (client, url, clerk, stop) = (
+            cluster.nodes[0].client.clone(),
+            cluster.nodes[0].api("/submissions"),
+            clerk.clone(),
+            stop.clone(),
+        );
+        workers.spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let body = licence_submission(&enterprise(w * 10_000 + n));
+                let Ok(r) = client
+                    .post(&url)
+                    .bearer_auth(&clerk)
+                    .json(&body)
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                if r.status() == 201
+                    && let Ok(filed) = r.json::<Value>().await
+                {
+                    acknowledged.push(filed["id"].as_str().unwrap().to_owned());
+                }
+            }
+            acknowledged
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    cluster.nodes[0].kill();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        acknowledged.extend(done.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 10,
+        "the load got going: {acknowledged:?}"
+    );
+    let survivor = &cluster.nodes[1];
+    for id in &acknowledged {
+        let r = survivor.get(&clerk, &format!("/submissions/{id}")).await;
+        assert_eq!(r.status(), 200, "{id} was acknowledged by the killed node");
+    }
+}
