@@ -61,6 +61,9 @@ pub struct Settings {
     pub store: Option<String>,
     /// Signing keys; defaults to `<data>/keys`.
     pub keys_dir: Option<PathBuf>,
+    /// Material files; defaults to `<data>/materials`. Several nodes share one directory
+    /// (a shared file system mounted on each).
+    pub materials_dir: Option<PathBuf>,
     /// A directory whose files override the built-in templates of the same relative path
     /// (`certificates/*.toml`, `pages/*.html`, `services/*.toml`, `calendar/*.toml`) and add
     /// those the binary lacks; unset, the built-in templates alone.
@@ -94,6 +97,7 @@ impl Default for Settings {
             data: PathBuf::from("./data"),
             store: None,
             keys_dir: None,
+            materials_dir: None,
             templates_dir: None,
             max_material_bytes: DEFAULT_MAX_MATERIAL_BYTES,
             trusted_proxies: Vec::new(),
@@ -298,6 +302,12 @@ impl Settings {
             .unwrap_or_else(|| self.data.join("keys"))
     }
 
+    pub fn materials_dir(&self) -> PathBuf {
+        self.materials_dir
+            .clone()
+            .unwrap_or_else(|| self.data.join("materials"))
+    }
+
     /// What would stop the service or leave it unable to serve, found without starting it:
     /// every problem at once, one per line, so that a deployment is fixed in one go.
     pub fn check(&self) -> anyhow::Result<()> {
@@ -318,6 +328,7 @@ impl Settings {
         let dirs = [
             ("data", Some(&self.data)),
             ("keys_dir", self.keys_dir.as_ref()),
+            ("materials_dir", self.materials_dir.as_ref()),
         ];
         for (name, dir) in dirs {
             if let Some(dir) = dir.filter(|d| d.exists() && !d.is_dir()) {

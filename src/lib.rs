@@ -13,7 +13,6 @@ pub mod render;
 pub mod routes;
 pub mod server;
 pub mod service;
-pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod templates;

@@ -189,6 +189,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(serve_metrics(listener, router, builder.clone()));
     }
     let metrics = Arc::clone(&state.metrics);
+    tokio::spawn(crate::service::keys::keep_current(
+        Arc::clone(&state.store),
+        state.settings.keys_dir(),
+        Arc::clone(&state.keys),
+    ));
+    tokio::spawn(crate::service::sessions::keep_tidy(Arc::clone(
+        &state.store,
+    )));
     let app = build_app(state);
     tokio::spawn(give_back_freed_memory());
     let full = connections_full();

@@ -41,12 +41,9 @@ const LAYERS: &[(&str, &[&str])] = &[
             "templates",
         ],
     ),
-    ("sessions", &["domain"]),
     (
         "routes",
-        &[
-            "service", "domain", "pages", "sessions", "body", "config", "metrics",
-        ],
+        &["service", "domain", "pages", "body", "config", "metrics"],
     ),
     ("offline", &["service", "domain", "render", "signing"]),
     (
@@ -59,7 +56,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "service",
             "routes",
             "pages",
-            "sessions",
             "config",
             "store",
             "render",

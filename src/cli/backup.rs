@@ -73,7 +73,7 @@ async fn from_stopped_store(settings: &Settings, to: &Path) -> anyhow::Result<Ma
         );
     }
     let store = open_store(settings).await?;
-    let files = MaterialFiles::open(&settings.data)
+    let files = MaterialFiles::open(&settings.materials_dir())
         .with_context(|| format!("opening the material files in {}", settings.data.display()))?;
     let snapshot = backup::take(&*store, &files, &settings.keys_dir(), &Actor::operator())
         .await

@@ -33,6 +33,10 @@ pub struct Cli {
     /// directory) [env: ONETRIP_STORE].
     #[arg(long, global = true)]
     pub store: Option<String>,
+    /// Material files (default: `materials/` in the data directory; a shared file system
+    /// for several nodes) [env: ONETRIP_MATERIALS_DIR].
+    #[arg(long, global = true)]
+    pub materials_dir: Option<PathBuf>,
     /// A TOML config file (default: ./onetrip.toml if it exists).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
@@ -294,6 +298,13 @@ impl Cli {
         if let Some(store) = &self.store {
             named("--store", "store", store.clone());
         }
+        if let Some(dir) = &self.materials_dir {
+            named(
+                "--materials-dir",
+                "materials_dir",
+                dir.display().to_string(),
+            );
+        }
         if let Some(format) = &self.log_format {
             named("--log-format", "log_format", format.clone());
         }
@@ -494,21 +505,12 @@ async fn trust(command: TrustCommand) -> anyhow::Result<()> {
 }
 
 async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
-    // A running service keeps its key ring in memory: a change made beside it in a shared
-    // database would not reach it (sled's lock refuses this for a sled store).
-    let location = Location::parse(settings.store.as_deref(), &settings.data)
-        .map_err(|e| anyhow::anyhow!(e))?;
-    if matches!(location, Location::Postgres(_))
-        && matches!(command, KeysCommand::Rotate | KeysCommand::Revoke { .. })
-    {
-        anyhow::bail!(
-            "with the records in PostgreSQL, rotate and revoke keys through the running service (POST /api/v1/keys/rotate, POST /api/v1/keys/{{kid}}/revoke), whose key ring then changes with them"
-        );
-    }
+    // A change is written to the store, which every running node follows within a second
+    // (sled's lock keeps the CLI off a store a server holds).
     let store = open_store(settings).await?;
     let keys_dir = settings.keys_dir();
     // The CLI must be able to rotate away from the demonstration key, so it never refuses it.
-    let mut ring = keys::load_or_create(&*store, &keys_dir, Mode::Development).await?;
+    let ring = keys::load_or_create(&*store, &keys_dir, Mode::Development).await?;
     let operator = Actor::operator();
     match command {
         KeysCommand::List => {
@@ -528,9 +530,14 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Rotate => {
-            let record = keys::rotate(&*store, &keys_dir, &mut ring, &operator)
-                .await
-                .map_err(failure)?;
+            let record = keys::rotate(
+                &*store,
+                &keys_dir,
+                &tokio::sync::RwLock::new(ring),
+                &operator,
+            )
+            .await
+            .map_err(failure)?;
             println!("{}", record.kid);
         }
         KeysCommand::Revoke {
@@ -539,9 +546,16 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
         } => {
             let since = parse_time(&compromised_since)
                 .map_err(|e| anyhow::anyhow!("--compromised-since: {}", e.message))?;
-            keys::revoke(&*store, &mut ring, &operator, &kid, since)
-                .await
-                .map_err(failure)?;
+            keys::revoke(
+                &*store,
+                &keys_dir,
+                &tokio::sync::RwLock::new(ring),
+                &operator,
+                &kid,
+                since,
+            )
+            .await
+            .map_err(failure)?;
             println!("{kid} revoked, compromised since {}", since.to_rfc3339());
         }
         KeysCommand::ExportJwks => {

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod presented;
 pub mod refusal;
 pub mod revocation;
+pub mod session;
 pub mod signing_key;
 pub mod status_list;
 pub mod submission;

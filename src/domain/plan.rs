@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::calendar::china_date;
 use super::certificate::Certificate;
 use super::identifier::Identifier;
+use super::signing_key::KeyRecord;
 use super::submission::{Action, Event, Submission};
 use super::{ItemCode, Refusal, SubmissionId};
 
@@ -248,6 +249,29 @@ fn submission_not_found(id: &SubmissionId) -> Refusal {
     Refusal::NotFound {
         code: "submission_not_found",
         message: format!("办件 {id} 不存在 / no submission {id}"),
+    }
+}
+
+/// A change to the key ring (the first key, a rotation, a revocation): the records written,
+/// and every record as it was read when the change was decided. A store writes them only
+/// while the ring it holds is still exactly `read`, so that two nodes rotating at once cannot
+/// both leave an active key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRingWrite<'a> {
+    pub read: &'a [KeyRecord],
+    pub written: &'a [KeyRecord],
+}
+
+impl KeyRingWrite<'_> {
+    /// Whether `stored`, the ring as a store holds it now, is the ring this change was decided
+    /// on (in any order).
+    pub fn decided_on(&self, stored: &[KeyRecord]) -> bool {
+        let by_thumbprint = |records: &[KeyRecord]| {
+            let mut sorted = records.to_vec();
+            sorted.sort_by(|a, b| a.thumbprint.cmp(&b.thumbprint));
+            sorted
+        };
+        by_thumbprint(self.read) == by_thumbprint(stored)
     }
 }
 

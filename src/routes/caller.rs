@@ -20,6 +20,7 @@ use crate::service::ServiceError;
 use crate::service::auth::{
     actor_of, authenticate, live_token, live_token_by_hash, looks_like_token,
 };
+use crate::service::sessions;
 
 /// The window console's session cookie.
 pub const SESSION_COOKIE: &str = "onetrip_console";
@@ -70,8 +71,11 @@ pub async fn signed_in_role(state: &AppState, request: &mut Request) -> Option<R
         request.extensions_mut().insert(SignedInByToken(record));
         return Some(role);
     }
-    let session =
-        cookie(headers, SESSION_COOKIE).and_then(|id| state.sessions.get(&id, Utc::now()))?;
+    let secret = cookie(headers, SESSION_COOKIE)?;
+    let session = sessions::find(&*state.store, &secret, Utc::now())
+        .await
+        .ok()
+        .flatten()?;
     live_token_by_hash(state, &session.token_hash)
         .await
         .ok()

@@ -49,8 +49,7 @@ pub async fn rotate(
     caller: Actor,
 ) -> Result<(StatusCode, Json<KeyRecord>), ServiceError> {
     let keys_dir = state.settings.keys_dir();
-    let mut ring = state.keys.write().await;
-    let record = keys::rotate(&*state.store, &keys_dir, &mut ring, &caller).await?;
+    let record = keys::rotate(&*state.store, &keys_dir, &state.keys, &caller).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -79,8 +78,8 @@ pub async fn revoke(
 ) -> Result<Json<KeyRecord>, ServiceError> {
     let since = parse_time(&body.compromised_since)
         .map_err(|e| ServiceError::invalid("compromised_since", e))?;
-    let mut ring = state.keys.write().await;
+    let keys_dir = state.settings.keys_dir();
     Ok(Json(
-        keys::revoke(&*state.store, &mut ring, &caller, &kid, since).await?,
+        keys::revoke(&*state.store, &keys_dir, &state.keys, &caller, &kid, since).await?,
     ))
 }

@@ -1,5 +1,5 @@
-//! What every handler gets: the use-cases' collaborators, the HTML pages and the console's
-//! sessions.
+//! What every handler gets: the use-cases' collaborators, the HTML pages and the budget of
+//! request bodies held in memory.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -8,15 +8,12 @@ use crate::body::MemoryBudget;
 use crate::config::Settings;
 use crate::pages::Pages;
 use crate::service::Services;
-use crate::sessions::Sessions;
 
 /// Shared by every handler. Cloning is cheap: every field is a handle.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
     pub pages: Arc<Pages>,
-    /// Window-console sign-ins, in memory only (see `crate::sessions`).
-    pub sessions: Arc<Sessions>,
     /// Request bodies held in memory, all routes together (`limits.max_buffered_body_bytes`).
     pub memory: MemoryBudget,
 }
@@ -28,7 +25,6 @@ impl AppState {
         Ok(Self {
             services: Services::open(settings, public_url).await?,
             pages: Arc::new(pages),
-            sessions: Arc::new(Sessions::default()),
             memory,
         })
     }

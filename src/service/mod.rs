@@ -18,6 +18,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
 pub mod preview;
+pub mod sessions;
 pub mod status_list;
 pub mod store_copy;
 mod submission_view;
@@ -95,7 +96,8 @@ impl Services {
             .await
             .with_context(|| format!("opening the store ({location})"))?;
         tracing::info!(store = %location, "records");
-        let files = MaterialFiles::open(&settings.data).context("opening material files")?;
+        let files =
+            MaterialFiles::open(&settings.materials_dir()).context("opening material files")?;
         let templates = Templates::load(&template_files)?;
         let seeds = crate::templates::load_services(&template_files)?;
         let added = catalogue::seed(&*store, &seeds)

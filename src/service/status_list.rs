@@ -4,12 +4,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Mutex;
 
+use super::keys::CHECK_EVERY;
 use super::{ServiceError, Services};
 use crate::domain::Sha256Digest;
+use crate::domain::certificate::CertStatus;
+use crate::domain::identifier::Identifier;
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::status_list::StatusList;
 use crate::signing::sign_jws;
@@ -31,15 +35,22 @@ pub struct PublishedStatusList {
     pub issued_at: DateTime<Utc>,
     pub next_update: DateTime<Utc>,
     pub entries: usize,
-    /// What the list was built from: certificate changes seen, and the key records.
+}
+
+/// The list last signed and what it was built from: certificate changes seen here, the key
+/// records, the listed statuses as stored, and when the store was last asked about them.
+struct Cached {
+    list: Arc<PublishedStatusList>,
     changes: u64,
     keys: Vec<KeyRecord>,
+    statuses: Vec<(Identifier, CertStatus)>,
+    checked_at: Instant,
 }
 
 /// The current list and the count of certificate status changes since start-up.
 #[derive(Default)]
 pub struct StatusListCache {
-    current: Mutex<Option<Arc<PublishedStatusList>>>,
+    current: Mutex<Option<Cached>>,
     changes: AtomicU64,
 }
 
@@ -51,7 +62,8 @@ impl StatusListCache {
 }
 
 /// The current signed list (public), rebuilt when a certificate's status or a key changed, or
-/// when the cached one is due.
+/// when the cached one is due. A change made here shows at once; one made on another node
+/// (seen in the listed statuses or the key ring) within [`CHECK_EVERY`].
 pub async fn current(services: &Services) -> Result<Arc<PublishedStatusList>, ServiceError> {
     let cache = &services.status_lists;
     let mut current = cache.current.lock().await;
@@ -59,22 +71,36 @@ pub async fn current(services: &Services) -> Result<Arc<PublishedStatusList>, Se
     let ring = services.keys.read().await;
     let keys: Vec<KeyRecord> = ring.records().cloned().collect();
     let now = Utc::now();
-    if let Some(list) = current.as_ref()
-        && list.changes == changes
-        && list.keys == keys
-        && now < list.issued_at + REBUILD_AFTER
+    let mut statuses = None;
+    if let Some(cached) = current.as_mut()
+        && cached.changes == changes
+        && cached.keys == keys
+        && now < cached.list.issued_at + REBUILD_AFTER
     {
-        return Ok(Arc::clone(list));
+        if cached.checked_at.elapsed() < CHECK_EVERY {
+            return Ok(Arc::clone(&cached.list));
+        }
+        let stored = services.store.listed_statuses().await?;
+        if stored == cached.statuses {
+            cached.checked_at = Instant::now();
+            return Ok(Arc::clone(&cached.list));
+        }
+        statuses = Some(stored);
     }
+    let statuses = match statuses {
+        Some(statuses) => statuses,
+        None => services.store.listed_statuses().await?,
+    };
+    let checked_at = Instant::now();
     let (kid, key) = ring
         .active()
         .ok_or_else(|| ServiceError::internal("no active signing key"))?;
     // The list names each certificate by its identifier as the tokens' `sub` does.
-    let statuses: Vec<_> = (services.store.listed_statuses().await?)
-        .into_iter()
-        .map(|(id, status)| (id.to_string(), status))
+    let named: Vec<_> = statuses
+        .iter()
+        .map(|(id, status)| (id.to_string(), status.clone()))
         .collect();
-    let list = StatusList::build(&services.public_url, now, now + VALID_FOR, &statuses, &keys);
+    let list = StatusList::build(&services.public_url, now, now + VALID_FOR, &named, &keys);
     let jws = sign_jws(key, kid, Some(TYP), &list).map_err(ServiceError::internal)?;
     let published = Arc::new(PublishedStatusList {
         etag: format!("\"{}\"", Sha256Digest::of(jws.as_bytes())),
@@ -82,10 +108,14 @@ pub async fn current(services: &Services) -> Result<Arc<PublishedStatusList>, Se
         issued_at: list.issued_at,
         next_update: list.next_update,
         entries: list.certificates.len() + list.keys.len(),
-        changes,
-        keys,
     });
     tracing::debug!(entries = published.entries, "status list signed");
-    *current = Some(Arc::clone(&published));
+    *current = Some(Cached {
+        list: Arc::clone(&published),
+        changes,
+        keys,
+        statuses,
+        checked_at,
+    });
     Ok(published)
 }

@@ -30,6 +30,9 @@ pub struct RingKey {
 
 pub struct KeyRing {
     pub(super) keys: Vec<RingKey>,
+    /// The records as the store held them when the ring was opened: what a change to the
+    /// ring is decided on, and how a node notices that another one changed it.
+    stored: Vec<KeyRecord>,
 }
 
 /// RFC 7638 thumbprint of an OKP/Ed25519 public key: SHA-256 over the required members in
@@ -58,6 +61,16 @@ impl KeyRing {
 
     pub fn records(&self) -> impl Iterator<Item = &KeyRecord> {
         self.keys.iter().map(|k| &k.record)
+    }
+
+    /// The records as stored when the ring was opened.
+    pub fn stored(&self) -> &[KeyRecord] {
+        &self.stored
+    }
+
+    /// Whether the ring was opened from exactly `records` (the store's answer now).
+    pub fn is_current(&self, records: &[KeyRecord]) -> bool {
+        self.stored == records
     }
 
     /// The public JWK Set: every key, with its status and validity window.
@@ -121,7 +134,10 @@ impl KeyRing {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(KeyRing { keys })
+        Ok(KeyRing {
+            keys,
+            stored: Vec::new(),
+        })
     }
 }
 
@@ -214,6 +230,7 @@ impl KeyRing {
     /// The ring of the stored `records`, with the active key's private half read from the keys
     /// directory. Each record's kid and thumbprint are recomputed from its public key.
     pub fn open(records: Vec<KeyRecord>, keys_dir: &Path) -> anyhow::Result<KeyRing> {
+        let stored = records.clone();
         let keys = records
             .into_iter()
             .map(|mut record| {
@@ -230,7 +247,7 @@ impl KeyRing {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(KeyRing { keys })
+        Ok(KeyRing { keys, stored })
     }
 }
 

@@ -1,11 +1,11 @@
-//! Changing the ring while the service runs: rotation and revocation, as pure steps. The
-//! caller (`service::keys`) stores the changed records first; only then does it apply them to
-//! the ring in memory, under its write lock.
+//! Changing the ring while the service runs: rotation and revocation, as pure steps that
+//! compute the changed records. The caller (`service::keys`) has the store write them and
+//! then opens the ring again from what is stored.
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 
-use super::keyring::{KeyRecord, KeyRing, KeyStatus, RingKey, record_for};
+use super::keyring::{KeyRecord, KeyRing, KeyStatus, record_for};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRingError {
@@ -40,21 +40,6 @@ impl KeyRing {
         changed
     }
 
-    /// Applies a stored rotation: the previous key stops signing, `secret` signs from now on.
-    pub fn apply_rotation(&mut self, changed: &[KeyRecord], secret: SigningKey) {
-        for record in &changed[1..] {
-            if let Some(key) = self.keys.iter_mut().find(|k| k.record.names(&record.kid)) {
-                key.record = record.clone();
-                key.secret = None;
-            }
-        }
-        self.keys.push(RingKey {
-            record: changed[0].clone(),
-            public: secret.verifying_key(),
-            secret: Some(secret),
-        });
-    }
-
     /// The record of `kid` marked compromised from `since`: what it signed before stays valid,
     /// what it signed from then on is `key_revoked`. The active key cannot be revoked.
     pub fn revocation(&self, kid: &str, since: DateTime<Utc>) -> Result<KeyRecord, KeyRingError> {
@@ -78,12 +63,5 @@ impl KeyRing {
         record.status = KeyStatus::Revoked;
         record.compromised_since = Some(since);
         Ok(record)
-    }
-
-    /// Applies a stored change to one key's record.
-    pub fn apply_record(&mut self, record: KeyRecord) {
-        if let Some(key) = self.keys.iter_mut().find(|k| k.record.names(&record.kid)) {
-            key.record = record;
-        }
     }
 }

@@ -10,7 +10,11 @@ use super::{Conflict, Store, StoreError, Unique};
 use crate::domain::calendar::china_date;
 use crate::domain::certificate::{CertStatus, Certificate, RevocationReason, sample_licence};
 use crate::domain::identifier::Identifier;
-use crate::domain::plan::{CertificateWrite, Issuance, IssuanceBasis, Provenance, SubmissionWrite};
+use crate::domain::plan::{
+    CertificateWrite, Issuance, IssuanceBasis, KeyRingWrite, Provenance, SubmissionWrite,
+};
+use crate::domain::session::{ConsoleSession, SessionOpening};
+use crate::domain::signing_key::{KeyRecord, KeyStatus};
 use crate::domain::submission::tests::issuable;
 use crate::domain::submission::{Action, Status, Submission};
 use crate::domain::{Refusal, Sha256Digest, VerificationCode};
@@ -53,6 +57,18 @@ macro_rules! contract_suite {
         async fn contract_concurrent_migrations_of_one_former_number_give_one_certificate() {
             let (store, _guard) = $open;
             $crate::store::contract::one_migration_per_former_number(store, 20).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_concurrent_rotations_of_one_ring_leave_one_active_key() {
+            let (store, _guard) = $open;
+            $crate::store::contract::one_rotation_per_ring(store, 20).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_console_sessions_open_close_and_end_for_every_writer() {
+            let (store, _guard) = $open;
+            $crate::store::contract::console_sessions(store, 20).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -344,6 +360,149 @@ pub(crate) async fn one_migration_per_former_number(store: Arc<dyn Store>, tasks
 
 /// `tasks` issuances of as many submissions at once: every one stored, sequence numbers
 /// handed out once each, and every certificate found by its code and its PDF's digest.
+/// A key record made now, active, with a public key of its own (a random 32 bytes stands
+/// for it: the store keeps records, it does not read keys).
+fn key_record(now: chrono::DateTime<Utc>) -> KeyRecord {
+    let x = Sha256Digest::of(&rand_core::RngCore::next_u64(&mut rand_core::OsRng).to_le_bytes());
+    KeyRecord {
+        kid: x.to_string()[..16].to_owned(),
+        thumbprint: x.to_string(),
+        x: x.to_string(),
+        status: KeyStatus::Active,
+        created_at: now,
+        activated_at: Some(now),
+        retired_at: None,
+        compromised_since: None,
+    }
+}
+
+/// A first key, then `tasks` rotations decided at once on that same ring (nodes rotating at
+/// the same moment): one is written, the rest are refused as decided on a changed ring and
+/// write nothing, and the ring keeps exactly one active key. A first key stored twice is
+/// refused the same way.
+pub(crate) async fn one_rotation_per_ring(store: Arc<dyn Store>, tasks: usize) {
+    let first = key_record(Utc::now());
+    let written = [first.clone()];
+    let change = KeyRingWrite {
+        read: &[],
+        written: &written,
+    };
+    store.put_key_records(&change).await.unwrap();
+    let again = [key_record(Utc::now())];
+    let second_first = KeyRingWrite {
+        read: &[],
+        written: &again,
+    };
+    assert!(matches!(
+        store.put_key_records(&second_first).await,
+        Err(StoreError::Conflict(Conflict::Changed(_)))
+    ));
+    let read = store.key_records().await.unwrap();
+    assert_eq!(read, vec![first.clone()]);
+
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (store, read) = (store.clone(), read.clone());
+        running.spawn(async move {
+            let now = Utc::now();
+            let mut retired = read[0].clone();
+            retired.status = KeyStatus::Retired;
+            retired.retired_at = Some(now);
+            let written = vec![key_record(now), retired];
+            let change = KeyRingWrite {
+                read: &read,
+                written: &written,
+            };
+            (written[0].clone(), store.put_key_records(&change).await)
+        });
+    }
+    let mut rotated = Vec::new();
+    while let Some(done) = running.join_next().await {
+        match done.unwrap() {
+            (record, Ok(())) => rotated.push(record),
+            (_, Err(StoreError::Conflict(Conflict::Changed(_)))) => {}
+            (_, Err(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(rotated.len(), 1, "{rotated:?}");
+    let ring = store.key_records().await.unwrap();
+    assert_eq!(
+        ring.len(),
+        2,
+        "the refused rotations wrote nothing: {ring:?}"
+    );
+    let active: Vec<&KeyRecord> = ring
+        .iter()
+        .filter(|k| k.status == KeyStatus::Active)
+        .collect();
+    assert_eq!(active, vec![&rotated[0]]);
+}
+
+/// Sessions of one token: one opened is found by its id and under its token; `tasks`
+/// openings decided at once on the same sessions store one (the cap holds for every writer);
+/// closing removes it; ended sessions are removed and live ones kept.
+pub(crate) async fn console_sessions(store: Arc<dyn Store>, tasks: usize) {
+    let token = Sha256Digest::of(b"a clerk's token");
+    let now = Utc::now();
+    let session = |n: usize, at| {
+        ConsoleSession::new(&format!("secret {n}"), token.clone(), "csrf".into(), at)
+    };
+    let first = session(0, now);
+    store
+        .open_session(&SessionOpening::decide(first.clone(), &[]))
+        .await
+        .unwrap();
+    assert_eq!(store.session(&first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.sessions_of_token(&token).await.unwrap(),
+        vec![first.clone()]
+    );
+    assert!(matches!(
+        store
+            .open_session(&SessionOpening::decide(session(1, now), &[]))
+            .await,
+        Err(StoreError::Conflict(Conflict::Changed(_)))
+    ));
+
+    let mut running = tokio::task::JoinSet::new();
+    for n in 0..tasks {
+        let (store, opening) = (
+            store.clone(),
+            SessionOpening::decide(session(100 + n, now), std::slice::from_ref(&first)),
+        );
+        running.spawn(async move { store.open_session(&opening).await });
+    }
+    let mut opened = 0;
+    while let Some(done) = running.join_next().await {
+        match done.unwrap() {
+            Ok(()) => opened += 1,
+            Err(StoreError::Conflict(Conflict::Changed(_))) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(opened, 1);
+    assert_eq!(store.sessions_of_token(&token).await.unwrap().len(), 2);
+
+    store.close_session(&first.id).await.unwrap();
+    store.close_session(&first.id).await.unwrap();
+    assert_eq!(store.session(&first.id).await.unwrap(), None);
+    let left = store.sessions_of_token(&token).await.unwrap();
+    assert_eq!(left.len(), 1);
+
+    let ended = session(7, now - chrono::Duration::hours(9));
+    store
+        .open_session(&SessionOpening {
+            session: ended.clone(),
+            read: left.iter().map(|s| s.id.clone()).collect(),
+            closed: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.remove_expired_sessions(now).await.unwrap(), 1);
+    assert_eq!(store.session(&ended.id).await.unwrap(), None);
+    assert_eq!(store.sessions_of_token(&token).await.unwrap(), left);
+}
+
 pub(crate) async fn unique_numbers(store: Arc<dyn Store>, tasks: usize) {
     let year = china_date(Utc::now()).year();
     let mut running = tokio::task::JoinSet::new();

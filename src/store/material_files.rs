@@ -1,6 +1,8 @@
-//! Material files on disk, under `<data>/materials/<submission>/<random name>`. A file is
-//! streamed into `tmp/`, hashed as it arrives, fsynced and only then renamed into place, so
-//! a file that is visible is always whole and its digest is the one recorded.
+//! Material files on disk, under `materials_dir/<submission>/<random name>` (by default
+//! `<data>/materials`; several nodes may share it on a shared file system). A file is
+//! streamed into `tmp/`, hashed as it arrives, fsynced and only then renamed into place (and
+//! the directory fsynced), so a file that is visible is always whole and its digest is the
+//! one recorded.
 //!
 //! Like the sled store, the material files watch their own writes: a write that fails (a
 //! full disk, an I/O error) is kept and reported by [`MaterialFiles::ping`] (so `/healthz`
@@ -96,6 +98,11 @@ pub enum FilesError {
     NoRoomFor(String),
 }
 
+/// How long a partial file in `tmp/` stays untouched before a start takes it for one a dead
+/// process left. An upload in progress touches its file with every chunk, and no request
+/// lives this long (`limits.request_timeout_secs` is an hour by default).
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 fn random_name() -> String {
     let mut bytes = [0u8; 16];
     OsRng.fill_bytes(&mut bytes);
@@ -103,16 +110,29 @@ fn random_name() -> String {
 }
 
 impl MaterialFiles {
-    /// Opens `<data>/materials`, removing partial uploads a crash may have left in `tmp/`.
-    pub fn open(data: &Path) -> io::Result<Self> {
-        let root = data.join("materials");
+    /// Opens the material files in `root`, removing the partial files a process that died
+    /// left in `tmp/`: those untouched for [`ABANDONED_AFTER`]. Younger ones may be another
+    /// node's uploads in progress when several nodes share the directory.
+    pub fn open(root: &Path) -> io::Result<Self> {
         let tmp = root.join("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
-        }
         std::fs::create_dir_all(&tmp)?;
+        for entry in std::fs::read_dir(&tmp)? {
+            let entry = entry?;
+            let metadata = entry.metadata()?;
+            let abandoned = metadata
+                .modified()?
+                .elapsed()
+                .is_ok_and(|age| age > ABANDONED_AFTER);
+            if !abandoned {
+                continue;
+            }
+            match metadata.is_dir() {
+                true => std::fs::remove_dir_all(entry.path())?,
+                false => std::fs::remove_file(entry.path())?,
+            }
+        }
         Ok(Self {
-            root,
+            root: root.to_owned(),
             failure: Arc::default(),
             removals: Arc::default(),
         })
@@ -349,6 +369,28 @@ mod tests {
 
     /// A file removed while a backup holds removals stays until the hold ends; one hold at
     /// a time.
+    /// Opening removes the partial files a dead process left and keeps those another node
+    /// may be writing now.
+    #[test]
+    fn opening_removes_only_abandoned_partial_files() {
+        let root = tempfile::tempdir().unwrap();
+        let tmp = root.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let (abandoned, live) = (tmp.join("abandoned"), tmp.join("live"));
+        std::fs::write(&abandoned, b"part").unwrap();
+        std::fs::write(&live, b"part").unwrap();
+        let long_ago = std::time::SystemTime::now() - ABANDONED_AFTER * 2;
+        std::fs::File::options()
+            .write(true)
+            .open(&abandoned)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        MaterialFiles::open(root.path()).unwrap();
+        assert!(!abandoned.exists());
+        assert!(live.exists());
+    }
+
     #[tokio::test]
     async fn removals_wait_for_the_hold() {
         let data = tempfile::tempdir().unwrap();

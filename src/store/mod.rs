@@ -28,7 +28,8 @@ use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::identifier::Identifier;
-use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
+use crate::domain::plan::{CertificateWrite, Issuance, KeyRingWrite, SubmissionWrite};
+use crate::domain::session::{ConsoleSession, SessionOpening};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, StoredFile, Submission};
 use crate::domain::token::TokenRecord;
@@ -386,6 +387,21 @@ pub trait Store: Send + Sync {
     /// Marks a token revoked; `None` if there is no such token.
     async fn revoke_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
 
+    /// The console session with this id (live or not: the caller checks), for any node.
+    async fn session(&self, id: &Sha256Digest) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Every stored session opened with the token whose hash is `token_hash`.
+    async fn sessions_of_token(
+        &self,
+        token_hash: &Sha256Digest,
+    ) -> Result<Vec<ConsoleSession>, StoreError>;
+    /// Stores the new session and removes those it closes, while the token's sessions are
+    /// still the ones it was decided on; [`Conflict::Changed`] otherwise.
+    async fn open_session(&self, opening: &SessionOpening) -> Result<(), StoreError>;
+    /// Removes a session (signing out); nothing if there is none.
+    async fn close_session(&self, id: &Sha256Digest) -> Result<(), StoreError>;
+    /// Removes every session that ended by `now`; answers how many.
+    async fn remove_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// The latest version of every catalogue item.
     async fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError>;
     /// One version of a catalogue item (the latest when `version` is `None`).
@@ -410,8 +426,9 @@ pub trait Store: Send + Sync {
 
     /// Every signing key's record, oldest first.
     async fn key_records(&self) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Writes several key records at once (a rotation changes two).
-    async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError>;
+    /// Writes the change's records at once (a rotation writes two), while the stored ring is
+    /// still the one it was decided on; [`Conflict::Changed`] otherwise.
+    async fn put_key_records(&self, change: &KeyRingWrite<'_>) -> Result<(), StoreError>;
 
     /// Up to `limit` records of `sort` whose keys come after `after` ([`Record::key`]), in
     /// key order; a small sort ([`Sort::is_small`]) comes whole on the first page.

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::helpers::{PERSON, Staff, TestApp, accepted, decide, issued_licence, migration_line};
 
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
 }
 
@@ -19,7 +19,7 @@ fn csrf_of(html: &str) -> String {
 }
 
 /// `name=value` of the `Set-Cookie` header setting `name`, and the whole header.
-fn cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+pub(crate) fn cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -30,7 +30,7 @@ fn cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> 
 }
 
 /// Opens the sign-in page and posts `token`; returns the response to the post.
-async fn sign_in(app: &TestApp, token: &str) -> reqwest::Response {
+pub(crate) async fn sign_in(app: &TestApp, token: &str) -> reqwest::Response {
     let client = client();
     let page = client
         .get(format!("{}/console/login", app.url))
@@ -260,7 +260,7 @@ async fn one_token_signing_in_again_and_again_closes_its_oldest_sessions_and_blo
     let app = TestApp::spawn().await;
     let clerk = app.token("clerk", json!({})).await;
     let mut cookies = Vec::new();
-    for _ in 0..onetrip::sessions::MAX_SESSIONS_PER_TOKEN + 4 {
+    for _ in 0..onetrip::domain::session::MAX_SESSIONS_PER_TOKEN + 4 {
         let r = sign_in(&app, &clerk).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         cookies.push(cookie(&r, "onetrip_console").unwrap().0);

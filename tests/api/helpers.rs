@@ -389,8 +389,9 @@ impl Drop for TestApp {
 }
 
 /// Several `onetrip serve` processes, each on a loopback address of its own (127.0.0.2, .3,
-/// …), on one PostgreSQL database and one data directory: the material files and the keys on
-/// what, across machines, would be a shared file system. Each node is a [`TestApp`] holding
+/// …) with a data directory of its own, on one PostgreSQL database, with `materials_dir` and
+/// `keys_dir` in one directory (what, across machines, would be a shared file system). They
+/// share one public address, as nodes behind a load balancer do. Each node is a [`TestApp`] holding
 /// the same admin token; the database and the directory go when the last node does.
 #[allow(dead_code)]
 pub struct Nodes {
@@ -410,9 +411,12 @@ impl Nodes {
         std::fs::write(
             dir.path().join("onetrip.toml"),
             format!(
-                "data = {:?}\nstore = {:?}\n{extra}\n",
+                "data = {:?}\nstore = {:?}\nmaterials_dir = {:?}\nkeys_dir = {:?}\n\
+                 public_url = \"https://zwfw.example.gov.cn\"\n{extra}\n",
                 dir.path().join("data"),
-                database.url
+                database.url,
+                dir.path().join("shared/materials"),
+                dir.path().join("shared/keys"),
             ),
         )
         .unwrap();
@@ -422,6 +426,11 @@ impl Nodes {
         let nodes = (0..count)
             .map(|i| {
                 let listen = format!("127.0.0.{}:0", i + 2);
+                let mut launch = launch.clone();
+                let data = dir.path().join(format!("node-{i}"));
+                launch
+                    .env
+                    .insert(0, ("ONETRIP_DATA".into(), data.display().to_string()));
                 let (child, url) = start(dir.path(), &launch, Some(&listen));
                 TestApp {
                     url,
@@ -432,7 +441,7 @@ impl Nodes {
                     admin: admin.clone(),
                     dir: dir.clone(),
                     child,
-                    launch: launch.clone(),
+                    launch,
                     listen: Some(listen),
                     _database: Some(database.clone()),
                 }

@@ -41,6 +41,12 @@ async fn one_submission_moves_across_nodes_and_every_node_verifies_its_certifica
         let uploaded: Value = r.json().await.unwrap();
         digests.push(json!({"name": name, "sha256": uploaded["sha256"]}));
     }
+    let shared = a.dir.path().join("shared/materials").join(&id);
+    assert_eq!(
+        std::fs::read_dir(&shared).map(|d| d.count()).unwrap_or(0),
+        2,
+        "the files uploaded through B are in the shared materials_dir"
+    );
     submit_and_pre_approve(c, &staff, &id).await;
     let check = c
         .post(
@@ -215,5 +221,172 @@ async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
     for id in &acknowledged {
         let r = survivor.get(&clerk, &format!("/submissions/{id}")).await;
         assert_eq!(r.status(), 200, "{id} was acknowledged by the killed node");
+    }
+}
+
+/// The claims of a compact JWS, unverified (the tests that verify it are in `trust.rs`).
+fn claims(jws: &str) -> Value {
+    use base64::Engine;
+    let payload = jws.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn status_list(node: &TestApp) -> Value {
+    let jws = node.public_page("/.well-known/status-list").await;
+    claims(&jws)
+}
+
+fn active_kid(jwks: &Value) -> String {
+    let active: Vec<&Value> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["status"] == "active")
+        .collect();
+    assert_eq!(active.len(), 1, "{jwks}");
+    active[0]["kid"].as_str().unwrap().to_owned()
+}
+
+/// Polls `check` on `node` until it holds, for at most 30 s (a busy machine must not make
+/// this flaky; the service's own bound is a second); answers how long it took.
+async fn within_30s(
+    node: &TestApp,
+    what: &str,
+    check: impl AsyncFn() -> bool,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{} never saw {what}",
+            node.url
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+/// A key rotated on A: B and C publish it and sign with it, their JWK Sets are A's, and their
+/// signed status lists say what A's says, including a certificate revoked on A after each
+/// node had a list cached.
+#[tokio::test]
+async fn a_rotation_and_a_revocation_on_one_node_reach_every_node() {
+    if skipped() {
+        return;
+    }
+    let cluster = Nodes::spawn(3).await;
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let staff = Staff::new(a).await;
+    let scjg = a.token("approver", json!({"department": "SCJG"})).await;
+    let before = issued_licence_of(a, &staff, &scjg, &enterprise(1)).await;
+    for node in &cluster.nodes {
+        assert_eq!(status_list(node).await["certificates"], json!([]));
+    }
+
+    let r = a.post(&a.admin, "/keys/rotate", &json!({})).await;
+    assert_eq!(r.status(), 201);
+    let rotated: Value = r.json().await.unwrap();
+    let kid = rotated["kid"].as_str().unwrap().to_owned();
+    assert_ne!(before["kid"], kid.as_str());
+    for node in [b, c] {
+        let delay = within_30s(node, "the new key", async || {
+            active_kid(&node.jwks().await) == kid
+        })
+        .await;
+        eprintln!("rotation on A published by {} after {delay:?}", node.url);
+    }
+    let jwks = a.jwks().await;
+    for node in [b, c] {
+        assert_eq!(node.jwks().await, jwks);
+    }
+    for (i, node) in [b, c].into_iter().enumerate() {
+        let issued = issued_licence_of(node, &staff, &scjg, &enterprise(2 + i as u32)).await;
+        let header = claims(&format!(
+            "x.{}",
+            issued["token"].as_str().unwrap().split('.').next().unwrap()
+        ));
+        assert_eq!(
+            header["kid"],
+            kid.as_str(),
+            "{} signs with the new key",
+            node.url
+        );
+        assert_eq!(issued["kid"], kid.as_str());
+    }
+
+    // Each node has a list cached when the revocation comes.
+    for node in [b, c] {
+        assert_eq!(status_list(node).await["certificates"], json!([]));
+    }
+    let revoke = format!("/certificates/{}/revoke", before["id"].as_str().unwrap());
+    let r = a
+        .post(&a.admin, &revoke, &json!({"reason": "issued_in_error"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let listed = status_list(a).await;
+    assert_eq!(listed["certificates"][0]["sub"], before["id"]);
+    for node in [b, c] {
+        let delay = within_30s(node, "the revocation in its status list", async || {
+            let list = status_list(node).await;
+            list["certificates"] == listed["certificates"] && list["keys"] == listed["keys"]
+        })
+        .await;
+        eprintln!("revocation on A listed by {} after {delay:?}", node.url);
+    }
+}
+
+/// The console page `node` shows for the session `cookie`: 200, or 303 to the sign-in page.
+async fn console_home(node: &TestApp, cookie: &str) -> u16 {
+    crate::console::client()
+        .get(format!("{}/console", node.url))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A clerk signed in through A is signed in on B and C; signing out on B ends the session on
+/// A and C; and the cap on one token's sessions holds across nodes.
+#[tokio::test]
+async fn a_console_session_opened_on_one_node_serves_and_ends_on_every_node() {
+    if skipped() {
+        return;
+    }
+    let cluster = Nodes::spawn(3).await;
+    let [a, b, _] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let clerk = a.token("clerk", json!({})).await;
+    let (session, csrf) = crate::console::session(a, &clerk).await;
+    for node in &cluster.nodes {
+        assert_eq!(console_home(node, &session).await, 200, "{}", node.url);
+    }
+    let out = crate::console::client()
+        .post(format!("{}/console/logout", b.url))
+        .header(reqwest::header::COOKIE, &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    for node in &cluster.nodes {
+        assert_eq!(console_home(node, &session).await, 303, "{}", node.url);
+    }
+
+    let cap = onetrip::domain::session::MAX_SESSIONS_PER_TOKEN;
+    let mut cookies = Vec::new();
+    for i in 0..cap + 3 {
+        let r = crate::console::sign_in(&cluster.nodes[i % 3], &clerk).await;
+        assert_eq!(r.status(), 303);
+        cookies.push(crate::console::cookie(&r, "onetrip_console").unwrap().0);
+    }
+    for (i, cookie) in cookies.iter().enumerate() {
+        let expected = if i < 3 { 303 } else { 200 };
+        for node in &cluster.nodes {
+            assert_eq!(console_home(node, cookie).await, expected, "sign-in {i}");
+        }
     }
 }

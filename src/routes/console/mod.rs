@@ -1,7 +1,7 @@
 //! The window console (`/console`): server-rendered pages for the clerk at a service window.
 //!
 //! The clerk signs in once with their API token; the browser then holds only a session cookie
-//! (HttpOnly, SameSite=Strict, Path=/console, 8 hours; see `crate::sessions`). Every form
+//! (HttpOnly, SameSite=Strict, Path=/console, 8 hours; see `domain::session`). Every form
 //! carries the session's CSRF token in a hidden `csrf` field, and script requests also send it
 //! as `X-CSRF-Token`; both are checked here. The pages call the same functions as the JSON API,
 //! so a check or an issuance made here is the very same as one made with curl.
@@ -22,10 +22,11 @@ use cookie::{Cookie, SameSite};
 
 use super::html::{HtmlError, with_page_headers};
 use crate::domain::actor::Actor;
+use crate::domain::session::ConsoleSession;
 use crate::routes::caller::{SESSION_COOKIE, cookie};
 use crate::routes::state::AppState;
 use crate::service::auth::{actor_of, live_token_by_hash};
-use crate::sessions::Session;
+use crate::service::sessions;
 
 const CSRF_HEADER: &str = "x-csrf-token";
 /// The console's forms carry a token, a CSRF token and a few short fields; the sign-in form
@@ -76,7 +77,7 @@ pub fn router() -> Router<AppState> {
 /// is sent to the sign-in page.
 pub struct Clerk {
     pub session_id: String,
-    pub session: Session,
+    pub session: ConsoleSession,
     pub actor: Actor,
 }
 
@@ -102,15 +103,17 @@ impl FromRequestParts<AppState> for Clerk {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let sign_in = || Redirect::to("/console/login").into_response();
         let session_id = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(sign_in)?;
-        let session = state
-            .sessions
-            .get(&session_id, Utc::now())
+        let session = sessions::find(&*state.store, &session_id, Utc::now())
+            .await
+            .map_err(|e| HtmlError::from(e).into_response())?
             .ok_or_else(sign_in)?;
         let record = live_token_by_hash(state, &session.token_hash)
             .await
             .map_err(|e| HtmlError::from(e).into_response())?;
         let Some(record) = record else {
-            state.sessions.close(&session_id);
+            sessions::close(&*state.store, &session_id)
+                .await
+                .map_err(|e| HtmlError::from(e).into_response())?;
             return Err(sign_in());
         };
         Ok(Clerk {

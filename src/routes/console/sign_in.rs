@@ -15,11 +15,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Clerk, SESSION_COOKIE, cookie, set_cookie};
+use crate::domain::session::{SESSION_HOURS, same_secret};
 use crate::domain::{Role, Sha256Digest};
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
 use crate::service::auth::live_token_by_hash;
-use crate::sessions::{SESSION_HOURS, random_secret};
+use crate::service::sessions::{self, random_secret};
 
 const LOGIN_COOKIE: &str = "onetrip_login";
 /// Long enough to find and paste a token.
@@ -65,7 +66,7 @@ pub async fn sign_in(
         ));
     };
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !crate::sessions::same_secret(&expected, &form.csrf) {
+    if expected.is_empty() || !same_secret(&expected, &form.csrf) {
         return Err(HtmlError::forbidden(
             "登录页面已过期，请重新打开登录页 / the sign-in page expired: open it again",
         )
@@ -92,12 +93,7 @@ pub async fn sign_in(
         );
     }
     let token_id = record.id.clone();
-    let (session_id, _) = state.sessions.open(hash, record, Utc::now()).map_err(|_| {
-        HtmlError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "控制台登录会话已满，请稍后重试 / too many open console sessions; try again shortly",
-        )
-    })?;
+    let (session_id, _) = sessions::open(&*state.store, hash, Utc::now()).await?;
     tracing::info!(token = %token_id, "console sign-in");
     let session = set_cookie(&state, SESSION_COOKIE, &session_id, SESSION_HOURS * 3600);
     let clear_login = set_cookie(&state, LOGIN_COOKIE, "", 0);
@@ -118,7 +114,7 @@ pub async fn sign_out(
 ) -> Result<Response, HtmlError> {
     let field = form.ok().and_then(|Form(f)| f.csrf);
     clerk.check_csrf(&headers, field.as_deref())?;
-    state.sessions.close(&clerk.session_id);
+    sessions::close(&*state.store, &clerk.session_id).await?;
     let clear = set_cookie(&state, SESSION_COOKIE, "", 0);
     Ok(([(SET_COOKIE, clear)], Redirect::to("/console/login")).into_response())
 }

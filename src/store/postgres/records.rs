@@ -11,7 +11,8 @@ use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::identifier::Identifier;
-use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
+use crate::domain::plan::{CertificateWrite, Issuance, KeyRingWrite, SubmissionWrite};
+use crate::domain::session::{ConsoleSession, SessionOpening};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
@@ -519,6 +520,96 @@ impl Store for PgStore {
         })
     }
 
+    async fn session(&self, id: &Sha256Digest) -> Result<Option<ConsoleSession>, StoreError> {
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<ConsoleSession>" FROM console_sessions WHERE id = $1"#,
+            id.as_str(),
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.map(|Json(s)| s))
+    }
+
+    async fn sessions_of_token(
+        &self,
+        token_hash: &Sha256Digest,
+    ) -> Result<Vec<ConsoleSession>, StoreError> {
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<ConsoleSession>" FROM console_sessions
+               WHERE token_hash = $1"#,
+            token_hash.as_str(),
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(s)| s).collect())
+    }
+
+    async fn open_session(&self, opening: &SessionOpening) -> Result<(), StoreError> {
+        let session = &opening.session;
+        in_transaction!(self, |tx| {
+            // Openings for one token take turns (a lock on the token's hash until the
+            // transaction ends), so the sessions checked are the sessions written over.
+            sqlx::query!(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)) AS locked",
+                session.token_hash.as_str(),
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(engine)?;
+            let stored = sqlx::query_scalar!(
+                "SELECT id FROM console_sessions WHERE token_hash = $1",
+                session.token_hash.as_str(),
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(engine)?;
+            let stored = stored
+                .iter()
+                .map(|id| Sha256Digest::parse(id).map_err(|e| StoreError::Encode(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !opening.decided_on(&stored) {
+                return Err(Conflict::Changed("the token's console sessions".into()).into());
+            }
+            let closed: Vec<&str> = opening.closed.iter().map(Sha256Digest::as_str).collect();
+            sqlx::query!(
+                "DELETE FROM console_sessions WHERE id = ANY($1)",
+                &closed as &[&str],
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(engine)?;
+            sqlx::query!(
+                "INSERT INTO console_sessions (id, token_hash, expires_at, body)
+                 VALUES ($1, $2, $3, $4)",
+                session.id.as_str(),
+                session.token_hash.as_str(),
+                session.expires_at,
+                Json(session) as _,
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(engine)?;
+        })
+    }
+
+    async fn close_session(&self, id: &Sha256Digest) -> Result<(), StoreError> {
+        sqlx::query!("DELETE FROM console_sessions WHERE id = $1", id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    async fn remove_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let removed = sqlx::query!("DELETE FROM console_sessions WHERE expires_at <= $1", now)
+            .execute(&self.pool)
+            .await
+            .map_err(engine)?;
+        Ok(removed.rows_affected())
+    }
+
     async fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError> {
         let found = sqlx::query_scalar!(
             r#"SELECT DISTINCT ON (code) body AS "body: Json<ServiceItem>" FROM service_items
@@ -643,9 +734,24 @@ impl Store for PgStore {
         Ok(found.into_iter().map(|Json(k)| k).collect())
     }
 
-    async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
+    async fn put_key_records(&self, change: &KeyRingWrite<'_>) -> Result<(), StoreError> {
         in_transaction!(self, |tx| {
-            for record in records {
+            // Key ring writers take turns (readers do not wait): the ring checked is the ring
+            // written over.
+            sqlx::query!("LOCK TABLE signing_keys IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .map_err(engine)?;
+            let stored =
+                sqlx::query_scalar!(r#"SELECT body AS "body: Json<KeyRecord>" FROM signing_keys"#)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(engine)?;
+            let stored: Vec<KeyRecord> = stored.into_iter().map(|Json(k)| k).collect();
+            if !change.decided_on(&stored) {
+                return Err(Conflict::Changed("the key ring".into()).into());
+            }
+            for record in change.written {
                 sqlx::query!(
                     "INSERT INTO signing_keys (thumbprint, created_at, body) VALUES ($1, $2, $3)
                      ON CONFLICT (thumbprint) DO UPDATE SET body = EXCLUDED.body",

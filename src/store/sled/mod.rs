@@ -9,6 +9,7 @@ mod codec;
 mod copy;
 mod keys;
 mod recovery;
+mod sessions;
 mod submissions;
 mod tokens;
 
@@ -22,7 +23,8 @@ use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::identifier::Identifier;
-use crate::domain::plan::{CertificateWrite, Issuance, SubmissionWrite};
+use crate::domain::plan::{CertificateWrite, Issuance, KeyRingWrite, SubmissionWrite};
+use crate::domain::session::{ConsoleSession, SessionOpening};
 use crate::domain::signing_key::KeyRecord;
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
@@ -76,6 +78,10 @@ pub(super) struct Trees {
     services: sled::Tree,
     service_latest: sled::Tree,
     calendars: sled::Tree,
+    /// Console sessions by the hash of their cookie's secret, and the same ids under their
+    /// token's hash.
+    sessions: sled::Tree,
+    sessions_by_token: sled::Tree,
 }
 
 impl Trees {
@@ -112,6 +118,8 @@ impl Trees {
             services: db.open_tree("service_code_version_to_item")?,
             service_latest: db.open_tree("service_code_to_latest_version")?,
             calendars: db.open_tree("year_to_calendar")?,
+            sessions: db.open_tree("session_id_to_console_session")?,
+            sessions_by_token: db.open_tree("token_hash_session_id")?,
             db,
             gate: Arc::new(tokio::sync::Mutex::new(())),
         };
@@ -264,6 +272,32 @@ impl super::Store for SledStore {
         self.observed(written)
     }
 
+    async fn session(&self, id: &Sha256Digest) -> Result<Option<ConsoleSession>, StoreError> {
+        self.trees()?.session(id)
+    }
+
+    async fn sessions_of_token(
+        &self,
+        token_hash: &Sha256Digest,
+    ) -> Result<Vec<ConsoleSession>, StoreError> {
+        self.trees()?.sessions_of_token(token_hash)
+    }
+
+    async fn open_session(&self, opening: &SessionOpening) -> Result<(), StoreError> {
+        let written = self.trees()?.open_session(opening).await;
+        self.observed(written)
+    }
+
+    async fn close_session(&self, id: &Sha256Digest) -> Result<(), StoreError> {
+        let written = self.trees()?.close_session(id).await;
+        self.observed(written)
+    }
+
+    async fn remove_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let written = self.trees()?.remove_expired_sessions(now).await;
+        self.observed(written)
+    }
+
     async fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError> {
         self.trees()?.service_items()
     }
@@ -304,8 +338,8 @@ impl super::Store for SledStore {
         self.trees()?.key_records()
     }
 
-    async fn put_key_records(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
-        let written = self.trees()?.put_key_records(records).await;
+    async fn put_key_records(&self, change: &KeyRingWrite<'_>) -> Result<(), StoreError> {
+        let written = self.trees()?.put_key_records(change).await;
         self.observed(written)
     }
 
