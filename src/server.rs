@@ -197,6 +197,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tokio::spawn(crate::service::sessions::keep_tidy(Arc::clone(
         &state.store,
     )));
+    tokio::spawn(crate::service::batch::keep_going(state.services.clone()));
     let app = build_app(state);
     tokio::spawn(give_back_freed_memory());
     let full = connections_full();

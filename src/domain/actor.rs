@@ -6,7 +6,7 @@ use super::submission::Submission;
 use super::{DepartmentCode, Role, TokenId};
 
 /// An authenticated caller: the API token it presented, its role and that role's binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Actor {
     pub token: TokenId,
     pub role: Role,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::actor::Actor;
 use super::holder::Holder;
 use super::refusal::Refusal;
 use super::submission::{Decision, DecisionOutcome, Item, Status, Submission};
@@ -30,14 +31,15 @@ pub const MAX_RESULT_MESSAGE_CHARS: usize = 512;
 pub const MAX_RESULT_FIELD_CHARS: usize = 128;
 
 /// A line of a batch file as it is kept until it is issued (lines count from 1).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumberedLine {
     pub line: usize,
     pub text: LineText,
 }
 
 /// What a line holds: its text, or, past [`MAX_LINE_BYTES`], only its length.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LineText {
     Text(String),
     TooLong { bytes: usize },
@@ -385,19 +387,47 @@ pub struct NumberedResult {
     pub result: LineResult,
 }
 
-impl NumberedResult {
-    /// About what this result takes in memory: the value itself and the text it holds.
-    pub fn kept_bytes(&self) -> usize {
-        let text = match &self.result {
-            LineResult::Issued { identifier, code } => identifier.len() + code.len(),
-            LineResult::AlreadyIssued { identifier } => identifier.len(),
-            LineResult::Failed {
-                code,
-                message,
-                field,
-            } => code.len() + message.len() + field.as_ref().map_or(0, String::len),
-        };
-        std::mem::size_of::<Self>() + text
+/// A batch run by the server, as the store keeps it for every node (its lines and results
+/// apart): who started it, what its lines came to so far, and which node issues them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    pub id: String,
+    /// Whose batch it is: every line is issued as them, on whichever node.
+    pub started_by: Actor,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub total: usize,
+    pub issued: usize,
+    pub already_issued: usize,
+    pub failed: usize,
+    pub lease: Lease,
+}
+
+/// The node issuing a running batch's lines, and until when unless it renews: once that
+/// passes, another node takes the batch over (the node died, or lost the database).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub node: String,
+    pub until: DateTime<Utc>,
+}
+
+impl BatchRecord {
+    pub fn done(&self) -> usize {
+        self.issued + self.already_issued + self.failed
+    }
+
+    /// Counts a line's result (stored once per line: the store counts only a new one).
+    pub fn count(&mut self, result: &LineResult) {
+        match result {
+            LineResult::Issued { .. } => self.issued += 1,
+            LineResult::AlreadyIssued { .. } => self.already_issued += 1,
+            LineResult::Failed { .. } => self.failed += 1,
+        }
+    }
+
+    /// A running batch whose node let its lease run out by `now`.
+    pub fn is_abandoned(&self, now: DateTime<Utc>) -> bool {
+        self.finished_at.is_none() && self.lease.until <= now
     }
 }
 
@@ -424,6 +454,5 @@ mod tests {
         };
         let json = serde_json::to_string(&result).unwrap_or_default();
         assert!(json.len() < 2048, "{} bytes", json.len());
-        assert!(result.kept_bytes() < 2048);
     }
 }

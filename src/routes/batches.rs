@@ -71,7 +71,7 @@ async fn start(
     })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(batch::start(&state, &caller, slot, text)?),
+        Json(batch::start(&state, &caller, slot, text).await?),
     ))
 }
 
@@ -89,5 +89,5 @@ async fn progress(
     caller: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<BatchProgress>, ServiceError> {
-    Ok(Json(batch::progress(&state, &caller, &id)?))
+    Ok(Json(batch::progress(&state, &caller, &id).await?))
 }

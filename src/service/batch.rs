@@ -2,10 +2,13 @@
 //! an existing licence to migrate. Every line is idempotent (an issued submission, a migrated
 //! former number, is reported as already issued and issues nothing), so a batch that stopped
 //! half-way is finished by running it again. The CLI runs batches against a stopped store;
-//! a running server runs them in the background and keeps their progress in memory.
+//! a running server stores each batch, its lines and each line's result, and issues them in
+//! the background on the node that holds the batch's lease, or on another once that node
+//! stops renewing it.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use utoipa::ToSchema;
 
 use chrono::{DateTime, Utc};
@@ -19,8 +22,8 @@ use super::issuance::{
 use super::{ErrorKind, ServiceError, Services, issuance, submission_not_found};
 use crate::domain::actor::Actor;
 use crate::domain::batch::{
-    BatchLine, CatalogueName, LineResult, LineText, MAX_BATCH_LINES, MAX_LINE_BYTES, Migration,
-    NumberedLine, NumberedResult,
+    BatchLine, BatchRecord, CatalogueName, Lease, LineResult, LineText, MAX_BATCH_LINES,
+    MAX_LINE_BYTES, Migration, NumberedLine, NumberedResult,
 };
 use crate::domain::certificate::{CertContent, Certificate};
 use crate::domain::plan::Provenance;
@@ -28,6 +31,7 @@ use crate::domain::submission::{Status, Submission};
 use crate::domain::text::{quoted, quoted_parser_message};
 use crate::domain::{DepartmentCode, ParseError, Refusal, Role, SubmissionId};
 use crate::metrics::Limit;
+use crate::store::StoreError;
 
 /// Lines issued at once: enough to keep every core rendering while one line is being stored.
 pub const DEFAULT_JOBS: usize = 4;
@@ -422,7 +426,7 @@ pub enum BatchState {
     Finished,
 }
 
-/// A batch on a running server, as `GET /api/v1/batches/{id}` and the console show it.
+/// A batch, as `GET /api/v1/batches/{id}` and the console show it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BatchProgress {
     pub id: String,
@@ -436,119 +440,79 @@ pub struct BatchProgress {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub results: Vec<NumberedResult>,
-    /// What `results` holds in memory, as [`NumberedResult::kept_bytes`] counts it.
-    #[serde(skip)]
-    pub kept_bytes: usize,
 }
 
 impl BatchProgress {
-    fn record(&mut self, result: NumberedResult) {
-        self.done += 1;
-        self.kept_bytes += result.kept_bytes();
-        match &result.result {
-            LineResult::Issued { .. } => self.issued += 1,
-            LineResult::AlreadyIssued { .. } => self.already_issued += 1,
-            LineResult::Failed { .. } => self.failed += 1,
-        }
-        self.results.push(result);
-    }
-
-    /// The batch without its per-line results, copied without them.
-    fn summary(&self) -> BatchProgress {
+    /// The stored batch and its results so far (none for a summary).
+    fn of(batch: &BatchRecord, results: Vec<NumberedResult>) -> BatchProgress {
         BatchProgress {
-            id: self.id.clone(),
-            started_by: self.started_by.clone(),
-            results: Vec::new(),
-            kept_bytes: 0,
-            ..*self
+            id: batch.id.clone(),
+            state: match batch.finished_at {
+                Some(_) => BatchState::Finished,
+                None => BatchState::Running,
+            },
+            total: batch.total,
+            done: batch.done(),
+            issued: batch.issued,
+            already_issued: batch.already_issued,
+            failed: batch.failed,
+            started_by: batch.started_by.label(),
+            started_at: batch.started_at,
+            finished_at: batch.finished_at,
+            results,
         }
     }
 }
 
-/// The batches a running server knows of, newest last. Only the latest [`KEPT_BATCHES`]
-/// are kept, and finished ones are forgotten, oldest first, while the results kept in all
-/// of them pass [`KEPT_RESULT_BYTES`]; a batch lost to a restart is finished by posting its
-/// file again.
+/// The batches shown: the latest this many; older finished ones are removed from the store
+/// when a batch starts.
+pub const KEPT_BATCHES: usize = 50;
+
+/// Batches issuing at once on one node. They share the render slots with every other
+/// issuance, so more would not issue faster; the cap bounds the files read into memory and
+/// the lines held there (16 MiB a batch at most).
+pub const MAX_RUNNING_BATCHES: usize = 4;
+
+/// How long a node's claim on a running batch lasts unless renewed; it renews every third of
+/// it. The batches of a node that died are taken over by another this long after.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The places of the batches a node runs at once: one is taken before a batch file is read
+/// and held until its batch finishes here, so no more than [`MAX_RUNNING_BATCHES`] files are
+/// read into memory at once, however many clerks post.
 pub struct Batches {
-    batches: Mutex<VecDeque<Arc<Mutex<BatchProgress>>>>,
-    /// The places of the batches running at once: one is taken before a batch file is read
-    /// and held until its batch finishes, so no more than [`MAX_RUNNING_BATCHES`] files are
-    /// read into memory at once, however many clerks post.
     slots: Arc<Semaphore>,
+    /// This process's name in the leases it holds.
+    node: String,
 }
 
 impl Default for Batches {
     fn default() -> Self {
         Self {
-            batches: Mutex::default(),
             slots: Arc::new(Semaphore::new(MAX_RUNNING_BATCHES)),
+            node: format!(
+                "{}-{}",
+                std::process::id(),
+                &SubmissionId::generate().as_str()[1..9]
+            ),
         }
     }
 }
 
-pub const KEPT_BATCHES: usize = 50;
-
-/// The results the kept batches may hold in memory together. A line's result is about 150
-/// bytes (a few hundred when it failed), so a batch of 10,000 lines keeps 1.5 to 5 MB: the
-/// latest dozen or more full batches stay, 50 small ones easily.
-pub const KEPT_RESULT_BYTES: usize = 64 << 20;
-
-/// Batches issuing at once. They share the render slots with every other issuance, so more
-/// would not issue faster; the cap bounds the files read into memory and the lines held
-/// there (16 MiB a batch at most).
-pub const MAX_RUNNING_BATCHES: usize = 4;
+impl Batches {
+    fn lease(&self) -> Lease {
+        Lease {
+            node: self.node.clone(),
+            until: Utc::now() + LEASE,
+        }
+    }
+}
 
 /// A place among the [`MAX_RUNNING_BATCHES`], taken before the batch file is read (see
 /// [`reserve`]) and given back when its batch finishes, or when it is dropped unused.
 pub struct BatchSlot {
     /// Held only to be dropped: that gives the place back.
     _permit: OwnedSemaphorePermit,
-}
-
-impl Batches {
-    fn find(&self, id: &str) -> Option<Arc<Mutex<BatchProgress>>> {
-        self.batches.lock().ok().and_then(|batches| {
-            batches
-                .iter()
-                .find(|b| b.lock().is_ok_and(|b| b.id == id))
-                .cloned()
-        })
-    }
-
-    fn add(&self, progress: BatchProgress) -> Arc<Mutex<BatchProgress>> {
-        let entry = Arc::new(Mutex::new(progress));
-        if let Ok(mut batches) = self.batches.lock() {
-            batches.push_back(entry.clone());
-            let kept_bytes = |b: &Arc<Mutex<BatchProgress>>| b.lock().map_or(0, |b| b.kept_bytes);
-            let mut kept: usize = batches.iter().map(kept_bytes).sum();
-            while batches.len() > KEPT_BATCHES || kept > KEPT_RESULT_BYTES {
-                let Some(i) = batches
-                    .iter()
-                    .position(|b| b.lock().is_ok_and(|b| b.state == BatchState::Finished))
-                else {
-                    break;
-                };
-                if let Some(forgotten) = batches.remove(i) {
-                    kept -= kept_bytes(&forgotten);
-                }
-            }
-        }
-        entry
-    }
-
-    /// Every kept batch, newest first, without their per-line results.
-    pub fn summaries(&self) -> Vec<BatchProgress> {
-        self.batches.lock().map_or_else(
-            |_| Vec::new(),
-            |batches| {
-                batches
-                    .iter()
-                    .rev()
-                    .filter_map(|b| b.lock().ok().map(|b| b.summary()))
-                    .collect()
-            },
-        )
-    }
 }
 
 /// Takes a place for a batch (a clerk or an admin) before its file is read: 503
@@ -573,9 +537,10 @@ pub fn reserve(services: &Services, actor: &Actor) -> Result<BatchSlot, ServiceE
         })
 }
 
-/// Starts a batch on the running server in the place `slot` took (a clerk or an admin) and
-/// answers at once with its progress; the lines are issued in the background.
-pub fn start(
+/// Starts a batch in the place `slot` took (a clerk or an admin) and answers at once with
+/// its progress. The batch and its lines are stored first; this node then issues the lines
+/// in the background, and if it dies another node finishes them.
+pub async fn start(
     services: &Services,
     actor: &Actor,
     slot: BatchSlot,
@@ -590,67 +555,178 @@ pub fn start(
             "批次文件没有内容 / the batch has no lines",
         ));
     }
-    let progress = BatchProgress {
+    let batch = BatchRecord {
         // A submission id's random part (Crockford base32, 80 bits) under another letter.
         id: format!("B{}", &SubmissionId::generate().as_str()[1..]),
-        state: BatchState::Running,
+        started_by: actor.clone(),
+        started_at: Utc::now(),
+        finished_at: None,
         total: lines.len(),
-        done: 0,
         issued: 0,
         already_issued: 0,
         failed: 0,
-        started_by: actor.label(),
-        started_at: Utc::now(),
-        finished_at: None,
-        results: Vec::new(),
-        kept_bytes: 0,
+        lease: services.batches.lease(),
     };
-    let entry = services.batches.add(progress.clone());
-    let (services, actor) = (services.clone(), actor.clone());
-    tokio::spawn(async move {
-        // The place is held while the lines are issued, and given back at the end.
-        let _slot = slot;
-        run(&services, &actor, lines, DEFAULT_JOBS, |result| {
-            if let Ok(mut progress) = entry.lock() {
-                progress.record(result);
-            }
-        })
-        .await;
-        if let Ok(mut progress) = entry.lock() {
-            progress.state = BatchState::Finished;
-            progress.finished_at = Some(Utc::now());
-            tracing::info!(
-                batch = %progress.id,
-                issued = progress.issued,
-                already_issued = progress.already_issued,
-                failed = progress.failed,
-                "batch finished"
-            );
-        }
-    });
+    services.store.insert_batch(&batch, &lines).await?;
+    if let Err(e) = services.store.remove_old_batches(KEPT_BATCHES).await {
+        tracing::warn!(error = %e, "old batches not removed");
+    }
+    let progress = BatchProgress::of(&batch, Vec::new());
+    tokio::spawn(drive(services.clone(), batch, lines, slot));
     Ok(progress)
 }
 
-/// Every batch the server keeps, newest first, without per-line results (a clerk or an
-/// admin).
-pub fn list(services: &Services, actor: &Actor) -> Result<Vec<BatchProgress>, ServiceError> {
+/// Issues the lines of `batch` that have no result yet, each stored as soon as it is issued,
+/// while this node holds the batch's lease (renewed beside them), then marks it finished.
+/// Stops starting lines once another node took the batch over.
+async fn drive(services: Services, batch: BatchRecord, lines: Vec<NumberedLine>, slot: BatchSlot) {
+    // The place is held while the lines are issued, and given back at the end.
+    let _slot = slot;
+    let store = &services.store;
+    let done = match store.batch_results(&batch.id).await {
+        Ok(results) => results.into_iter().map(|r| r.line).collect::<HashSet<_>>(),
+        Err(e) => {
+            tracing::warn!(batch = %batch.id, error = %e, "batch not resumed: its results cannot be read");
+            return;
+        }
+    };
+    let lease = Arc::new(Mutex::new(batch.lease.clone()));
+    let lost = Arc::new(AtomicBool::new(false));
+    let renewing = tokio::spawn(renew(
+        services.clone(),
+        batch.id.clone(),
+        Arc::clone(&lease),
+        Arc::clone(&lost),
+    ));
+    let (actor, services, lost, id) = (&batch.started_by, &services, &lost, batch.id.as_str());
+    // Each line is issued and its result stored in one future, so a line never waits, half
+    // way, for another's store write.
+    futures_util::stream::iter(lines.into_iter().filter(|l| !done.contains(&l.line)))
+        .map(|line| async move {
+            if lost.load(Ordering::SeqCst) {
+                return;
+            }
+            let result = NumberedResult {
+                line: line.line,
+                result: issue_line(services, actor, &line.text).await,
+            };
+            if let Err(e) = services.store.record_batch_result(id, &result).await {
+                tracing::warn!(batch = %id, line = result.line, error = %e, "a batch line's result was not stored");
+            }
+        })
+        .buffer_unordered(DEFAULT_JOBS)
+        .collect::<()>()
+        .await;
+    renewing.abort();
+    if lost.load(Ordering::SeqCst) {
+        tracing::warn!(batch = %batch.id, "batch taken over by another node; stopped here");
+        return;
+    }
+    let lease = lease.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    match store.finish_batch(&batch.id, &lease, Utc::now()).await {
+        Ok(()) => {
+            if let Ok(Some(finished)) = store.batch(&batch.id).await {
+                tracing::info!(
+                    batch = %finished.id,
+                    issued = finished.issued,
+                    already_issued = finished.already_issued,
+                    failed = finished.failed,
+                    "batch finished"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(batch = %batch.id, error = %e, "batch not marked finished"),
+    }
+}
+
+/// Renews the batch's lease every third of a [`LEASE`] until aborted; sets `lost` when
+/// another node holds it now.
+async fn renew(services: Services, id: String, lease: Arc<Mutex<Lease>>, lost: Arc<AtomicBool>) {
+    let mut every = tokio::time::interval(LEASE / 3);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let read = lease.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let renewed = services.batches.lease();
+        match services.store.renew_batch_lease(&id, &read, &renewed).await {
+            Ok(()) => *lease.lock().unwrap_or_else(PoisonError::into_inner) = renewed,
+            Err(StoreError::Conflict(_)) => {
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => tracing::warn!(batch = %id, error = %e, "batch lease not renewed"),
+        }
+    }
+}
+
+/// Takes over, every third of a [`LEASE`], the running batches whose node let their lease
+/// run out (it died, or lost the database), as places allow, for as long as the service
+/// runs. A line issued twice meanwhile is issued once (lines are idempotent) and has one
+/// result (the store keeps the first).
+pub async fn keep_going(services: Services) {
+    let mut every = tokio::time::interval(LEASE / 3);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Ok(batches) = services.store.latest_batches(KEPT_BATCHES).await else {
+            continue;
+        };
+        for batch in batches.into_iter().filter(|b| b.is_abandoned(Utc::now())) {
+            let Ok(permit) = services.batches.slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let lease = services.batches.lease();
+            let taken = services
+                .store
+                .renew_batch_lease(&batch.id, &batch.lease, &lease)
+                .await;
+            if taken.is_err() {
+                continue;
+            }
+            let lines = match services.store.batch_lines(&batch.id).await {
+                Ok(lines) => lines,
+                Err(e) => {
+                    tracing::warn!(batch = %batch.id, error = %e, "batch lines cannot be read");
+                    continue;
+                }
+            };
+            tracing::info!(batch = %batch.id, from = %batch.lease.node, "batch taken over");
+            let batch = BatchRecord { lease, ..batch };
+            tokio::spawn(drive(
+                services.clone(),
+                batch,
+                lines,
+                BatchSlot { _permit: permit },
+            ));
+        }
+    }
+}
+
+/// The latest [`KEPT_BATCHES`] batches, newest first, without per-line results (a clerk or
+/// an admin).
+pub async fn list(services: &Services, actor: &Actor) -> Result<Vec<BatchProgress>, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
-    Ok(services.batches.summaries())
+    let batches = services.store.latest_batches(KEPT_BATCHES).await?;
+    Ok(batches
+        .iter()
+        .map(|b| BatchProgress::of(b, Vec::new()))
+        .collect())
 }
 
 /// A batch's progress and its results so far (a clerk or an admin).
-pub fn progress(
+pub async fn progress(
     services: &Services,
     actor: &Actor,
     id: &str,
 ) -> Result<BatchProgress, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
-    services
-        .batches
-        .find(id)
-        .and_then(|b| b.lock().ok().map(|b| b.clone()))
-        .ok_or_else(|| {
-            let id = quoted(id);
-            ServiceError::not_found("batch_not_found", format!("没有批次 {id} / no batch {id}"))
-        })
+    let Some(batch) = services.store.batch(id).await? else {
+        let id = quoted(id);
+        return Err(ServiceError::not_found(
+            "batch_not_found",
+            format!("没有批次 {id} / no batch {id}"),
+        ));
+    };
+    let results = services.store.batch_results(id).await?;
+    Ok(BatchProgress::of(&batch, results))
 }

@@ -247,6 +247,11 @@ impl From<Conflict> for ServiceError {
                     ),
                 )
             },
+            Unique::BatchId => ServiceError::new(
+                ErrorKind::Conflict,
+                "batch_exists",
+                format!("批次 {value} 已存在 / batch {value} already exists"),
+            ),
             Unique::SubmissionId => ServiceError::new(
                 ErrorKind::Conflict,
                 "submission_exists",

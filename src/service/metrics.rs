@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 
-use super::batch::BatchState;
+use super::batch::KEPT_BATCHES;
 use super::error::store_errors;
 use super::{ServiceError, Services};
 use crate::body::MemoryBudget;
@@ -38,10 +38,16 @@ pub async fn exposition(
     .map(|since| (Utc::now() - since).to_std().unwrap_or_default());
     let mut batches_running = 0;
     let mut batch_lines = BatchLines::default();
-    for batch in services.batches.summaries() {
-        if batch.state == BatchState::Running {
+    // Every node's batches (the store's); a store that does not answer shows none.
+    let batches = services
+        .store
+        .latest_batches(KEPT_BATCHES)
+        .await
+        .unwrap_or_default();
+    for batch in batches {
+        if batch.finished_at.is_none() {
             batches_running += 1;
-            batch_lines.pending += batch.total.saturating_sub(batch.done) as u64;
+            batch_lines.pending += batch.total.saturating_sub(batch.done()) as u64;
             batch_lines.issued += batch.issued as u64;
             batch_lines.already_issued += batch.already_issued as u64;
             batch_lines.failed += batch.failed as u64;

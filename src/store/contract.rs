@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{Datelike, Utc};
 
 use super::{Conflict, Store, StoreError, Unique};
+use crate::domain::batch::{BatchRecord, Lease, LineResult, NumberedLine, NumberedResult};
 use crate::domain::calendar::china_date;
 use crate::domain::certificate::{CertStatus, Certificate, RevocationReason, sample_licence};
 use crate::domain::identifier::Identifier;
@@ -69,6 +70,12 @@ macro_rules! contract_suite {
         async fn contract_console_sessions_open_close_and_end_for_every_writer() {
             let (store, _guard) = $open;
             $crate::store::contract::console_sessions(store, 20).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_batches_keep_one_result_per_line_and_one_lease_holder() {
+            let (store, _guard) = $open;
+            $crate::store::contract::batches(store, 20).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -501,6 +508,136 @@ pub(crate) async fn console_sessions(store: Arc<dyn Store>, tasks: usize) {
     assert_eq!(store.remove_expired_sessions(now).await.unwrap(), 1);
     assert_eq!(store.session(&ended.id).await.unwrap(), None);
     assert_eq!(store.sessions_of_token(&token).await.unwrap(), left);
+}
+
+/// A batch stored with its lines; `tasks` writers storing a result for one line at once
+/// store one and count it once; the lease changes only from the lease as read (one node
+/// takes an abandoned batch over); finishing needs the lease; finished batches beyond those
+/// kept go with their lines and results.
+pub(crate) async fn batches(store: Arc<dyn Store>, tasks: usize) {
+    let now = Utc::now();
+    let lease = |node: &str| Lease {
+        node: node.into(),
+        until: now + chrono::Duration::seconds(15),
+    };
+    let batch = BatchRecord {
+        id: "B0000000000000001".into(),
+        started_by: crate::domain::actor::Actor::operator(),
+        started_at: now,
+        finished_at: None,
+        total: 3,
+        issued: 0,
+        already_issued: 0,
+        failed: 0,
+        lease: lease("a"),
+    };
+    let lines: Vec<NumberedLine> = (1..=3)
+        .map(|n| NumberedLine::new(n, &format!("{{\"submission\": \"S{n}\"}}")))
+        .collect();
+    store.insert_batch(&batch, &lines).await.unwrap();
+    assert!(matches!(
+        store.insert_batch(&batch, &lines).await,
+        Err(StoreError::Conflict(Conflict::Taken {
+            constraint: Unique::BatchId,
+            ..
+        }))
+    ));
+    assert_eq!(store.batch(&batch.id).await.unwrap(), Some(batch.clone()));
+    assert_eq!(store.batch_lines(&batch.id).await.unwrap(), lines);
+    assert_eq!(store.latest_batches(5).await.unwrap(), vec![batch.clone()]);
+
+    let mut running = tokio::task::JoinSet::new();
+    for n in 0..tasks {
+        let store = store.clone();
+        let result = NumberedResult {
+            line: 2,
+            result: LineResult::Issued {
+                identifier: format!("writer {n}"),
+                code: "C".into(),
+            },
+        };
+        running.spawn(async move {
+            store
+                .record_batch_result("B0000000000000001", &result)
+                .await
+        });
+    }
+    let mut stored = 0;
+    while let Some(done) = running.join_next().await {
+        stored += usize::from(done.unwrap().unwrap());
+    }
+    assert_eq!(stored, 1, "one result per line");
+    let failed = NumberedResult {
+        line: 1,
+        result: LineResult::failed("x", "no", None),
+    };
+    assert!(store.record_batch_result(&batch.id, &failed).await.unwrap());
+    let results = store.batch_results(&batch.id).await.unwrap();
+    assert_eq!(results.iter().map(|r| r.line).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(results[0], failed);
+    let counted = store.batch(&batch.id).await.unwrap().unwrap();
+    assert_eq!((counted.issued, counted.failed, counted.done()), (1, 1, 2));
+    // Results of different lines at once: each stored and counted.
+    let mut running = tokio::task::JoinSet::new();
+    for line in 100..100 + tasks {
+        let store = store.clone();
+        let result = NumberedResult {
+            line,
+            result: LineResult::AlreadyIssued {
+                identifier: format!("line {line}"),
+            },
+        };
+        running.spawn(async move {
+            store
+                .record_batch_result("B0000000000000001", &result)
+                .await
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        assert!(done.unwrap().unwrap());
+    }
+    let counted = store.batch(&batch.id).await.unwrap().unwrap();
+    assert_eq!(counted.already_issued, tasks);
+    assert_eq!(
+        store.batch_results(&batch.id).await.unwrap().len(),
+        2 + tasks
+    );
+
+    let mut takers = tokio::task::JoinSet::new();
+    for n in 0..tasks {
+        let (store, read, taken) = (store.clone(), lease("a"), lease(&format!("b{n}")));
+        takers.spawn(async move {
+            store
+                .renew_batch_lease("B0000000000000001", &read, &taken)
+                .await
+                .map(|()| taken)
+        });
+    }
+    let mut holders = Vec::new();
+    while let Some(done) = takers.join_next().await {
+        match done.unwrap() {
+            Ok(taken) => holders.push(taken),
+            Err(StoreError::Conflict(Conflict::Changed(_))) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(holders.len(), 1, "one node takes the batch over");
+    let holder = holders.remove(0);
+    assert_eq!(store.batch(&batch.id).await.unwrap().unwrap().lease, holder);
+    assert!(matches!(
+        store.finish_batch(&batch.id, &lease("a"), now).await,
+        Err(StoreError::Conflict(Conflict::Changed(_)))
+    ));
+    store.finish_batch(&batch.id, &holder, now).await.unwrap();
+    assert_eq!(
+        store.remove_old_batches(1).await.unwrap(),
+        0,
+        "the latest is kept"
+    );
+    assert_eq!(store.remove_old_batches(0).await.unwrap(), 1);
+    assert_eq!(store.batch(&batch.id).await.unwrap(), None);
+    assert_eq!(store.batch_lines(&batch.id).await.unwrap(), vec![]);
+    assert_eq!(store.batch_results(&batch.id).await.unwrap(), vec![]);
 }
 
 pub(crate) async fn unique_numbers(store: Arc<dyn Store>, tasks: usize) {

@@ -24,6 +24,7 @@ pub use material_files::{FilesError, MaterialFiles, RemovalHold};
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::batch::{BatchRecord, Lease, NumberedLine, NumberedResult};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
@@ -71,6 +72,8 @@ pub enum Unique {
     PdfDigest,
     /// A record copied in from another store, which this one holds differently.
     CopiedRecord,
+    /// A batch's id.
+    BatchId,
 }
 
 /// Why a store refused a unit of work that was otherwise well formed.
@@ -401,6 +404,44 @@ pub trait Store: Send + Sync {
     async fn close_session(&self, id: &Sha256Digest) -> Result<(), StoreError>;
     /// Removes every session that ended by `now`; answers how many.
     async fn remove_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Stores a new batch and its lines; [`Conflict::Taken`] if its id is.
+    async fn insert_batch(
+        &self,
+        batch: &BatchRecord,
+        lines: &[NumberedLine],
+    ) -> Result<(), StoreError>;
+    async fn batch(&self, id: &str) -> Result<Option<BatchRecord>, StoreError>;
+    /// The latest `limit` batches, newest first.
+    async fn latest_batches(&self, limit: usize) -> Result<Vec<BatchRecord>, StoreError>;
+    async fn batch_lines(&self, id: &str) -> Result<Vec<NumberedLine>, StoreError>;
+    /// A batch's results so far, in line order.
+    async fn batch_results(&self, id: &str) -> Result<Vec<NumberedResult>, StoreError>;
+    /// Stores a line's result and counts it in the batch, unless the line has one already
+    /// (a node that took the batch over came first): then `false`, and nothing is written.
+    async fn record_batch_result(
+        &self,
+        id: &str,
+        result: &NumberedResult,
+    ) -> Result<bool, StoreError>;
+    /// Gives the batch the lease `lease` (renewed, or taken over) while its lease is still
+    /// `read`; [`Conflict::Changed`] otherwise (another node took it).
+    async fn renew_batch_lease(
+        &self,
+        id: &str,
+        read: &Lease,
+        lease: &Lease,
+    ) -> Result<(), StoreError>;
+    /// Marks the batch finished at `at`, while its lease is still `read`.
+    async fn finish_batch(
+        &self,
+        id: &str,
+        read: &Lease,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Removes the finished batches beyond the latest `keep` batches, with their lines and
+    /// results; answers how many.
+    async fn remove_old_batches(&self, keep: usize) -> Result<u64, StoreError>;
 
     /// The latest version of every catalogue item.
     async fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError>;

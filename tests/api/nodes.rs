@@ -390,3 +390,83 @@ async fn a_console_session_opened_on_one_node_serves_and_ends_on_every_node() {
         }
     }
 }
+
+/// A batch started on A, and A killed while it issues: once A's lease runs out, B takes the
+/// batch over and finishes it, with one result per line and one licence per line.
+#[tokio::test]
+async fn a_batch_whose_node_dies_is_finished_by_another_with_one_result_per_line() {
+    if skipped() {
+        return;
+    }
+    const LINES: usize = 300;
+    let mut cluster = Nodes::spawn(2).await;
+    let clerk = cluster.nodes[0].token("clerk", json!({})).await;
+    let lines: Vec<Value> = (0..LINES).map(migration_line).collect();
+    let body: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let r = cluster.nodes[0]
+        .client
+        .post(cluster.nodes[0].api("/batches"))
+        .bearer_auth(&clerk)
+        .body(body.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let started: Value = r.json().await.unwrap();
+    let path = format!("/batches/{}", started["id"].as_str().unwrap());
+    let b = &cluster.nodes[1];
+    within_30s(b, "the batch under way", async || {
+        let progress: Value = b.get_json(&clerk, &path).await;
+        progress["done"].as_u64() >= Some(10)
+    })
+    .await;
+    cluster.nodes[0].kill();
+    let b = &cluster.nodes[1];
+    let killed_at = std::time::Instant::now();
+    let at_kill: Value = b.get_json(&clerk, &path).await;
+    assert_eq!(at_kill["state"], "running", "killed before it finished");
+
+    let progress = loop {
+        let progress: Value = b.get_json(&clerk, &path).await;
+        if progress["state"] == "finished" {
+            break progress;
+        }
+        assert!(
+            killed_at.elapsed() < std::time::Duration::from_secs(120),
+            "{}",
+            progress["done"]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    eprintln!(
+        "batch finished by B {:?} after A was killed ({} of {LINES} lines done then)",
+        killed_at.elapsed(),
+        at_kill["done"]
+    );
+    assert_eq!(progress["done"], LINES);
+    assert_eq!(progress["failed"], 0, "{progress}");
+    let results = progress["results"].as_array().unwrap();
+    let numbers: Vec<u64> = results
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=LINES as u64).collect::<Vec<_>>(),
+        "one result per line"
+    );
+    let identifiers: HashSet<&str> = results
+        .iter()
+        .map(|r| r["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(identifiers.len(), LINES, "one licence per line");
+    for (result, line) in results.iter().zip(&lines).step_by(25) {
+        let record: Value = b
+            .get_json(
+                &b.admin,
+                &format!("/certificates/{}", result["identifier"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(record["former_number"], line["migrate"]["former_number"]);
+    }
+}

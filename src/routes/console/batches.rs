@@ -1,4 +1,4 @@
-//! The batches issuing on this server, each with its progress bar; a running batch's page
+//! The latest batches, each with its progress bar; a running batch's page
 //! refreshes itself until it finishes.
 
 use axum::extract::rejection::PathRejection;
@@ -13,7 +13,7 @@ use crate::routes::state::AppState;
 use crate::service::batch::{self, BatchState};
 
 pub async fn list(State(state): State<AppState>, clerk: Clerk) -> Result<Response, HtmlError> {
-    let batches = batch::list(&state, &clerk.actor)?;
+    let batches = batch::list(&state, &clerk.actor).await?;
     let running = batches.iter().any(|b| b.state == BatchState::Running);
     render(
         &state,
@@ -30,7 +30,7 @@ pub async fn show(
 ) -> Result<Response, HtmlError> {
     let Path(id) =
         id.map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))?;
-    let progress = batch::progress(&state, &clerk.actor, &id)?;
+    let progress = batch::progress(&state, &clerk.actor, &id).await?;
     render(
         &state,
         &clerk,

@@ -116,6 +116,7 @@ fn unique_violation(constraint: &str) -> StoreError {
         "certificates_code_key" => taken(Unique::VerificationCode),
         "certificates_pdf_sha256_key" => taken(Unique::PdfDigest),
         "former_numbers_pkey" => taken(Unique::FormerNumber),
+        "batches_pkey" => taken(Unique::BatchId),
         other => StoreError::Conflict(Conflict::Changed(format!("the rows under {other}"))),
     }
 }

@@ -7,6 +7,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use super::{PgStore, TRANSACTION_ATTEMPTS, broken_off, engine, in_transaction};
+use crate::domain::batch::{BatchRecord, Lease, NumberedLine, NumberedResult};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
@@ -237,6 +238,38 @@ async fn write_issuance(
 }
 
 /// A unique constraint's refusal with the value it refused filled in.
+/// The batch `id`, locked until the transaction ends, while its lease is still `read`.
+async fn locked_batch(
+    tx: &mut PgConnection,
+    id: &str,
+    read: &Lease,
+) -> Result<BatchRecord, StoreError> {
+    let found = sqlx::query_scalar!(
+        r#"SELECT body AS "body: Json<BatchRecord>" FROM batches WHERE id = $1 FOR NO KEY UPDATE"#,
+        id,
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(engine)?;
+    match found {
+        Some(Json(batch)) if &batch.lease == read => Ok(batch),
+        _ => Err(Conflict::Changed(format!("batch {id}'s lease")).into()),
+    }
+}
+
+async fn update_batch(tx: &mut PgConnection, batch: &BatchRecord) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE batches SET body = $2, finished = $3 WHERE id = $1",
+        batch.id,
+        Json(batch) as _,
+        batch.finished_at.is_some(),
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(engine)?;
+    Ok(())
+}
+
 fn named(e: StoreError, id: &str, code: Option<&str>) -> StoreError {
     match e {
         StoreError::Conflict(Conflict::Taken {
@@ -336,8 +369,26 @@ impl Store for PgStore {
         pdf: &[u8],
         photo: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        in_transaction!(self, |tx| write_issuance(&mut tx, issuance, pdf, photo)
-            .await?)
+        let written = in_transaction!(self, |tx| write_issuance(&mut tx, issuance, pdf, photo)
+            .await?);
+        match written {
+            // A number claimed meanwhile: its constraint does not say by whom; the committed
+            // claim does.
+            Err(StoreError::Conflict(Conflict::Taken {
+                constraint: Unique::FormerNumber,
+                value,
+                holder: None,
+            })) => {
+                let holder = self.certificate_id_by_former_number(&value).await?;
+                Err(Conflict::Taken {
+                    constraint: Unique::FormerNumber,
+                    value,
+                    holder: holder.map(|h| h.to_string()),
+                }
+                .into())
+            }
+            other => other,
+        }
     }
 
     async fn save_certificate(
@@ -607,6 +658,147 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await
             .map_err(engine)?;
+        Ok(removed.rows_affected())
+    }
+
+    async fn insert_batch(
+        &self,
+        batch: &BatchRecord,
+        lines: &[NumberedLine],
+    ) -> Result<(), StoreError> {
+        sqlx::query!(
+            "INSERT INTO batches (id, started_at, finished, body, lines) VALUES ($1, $2, $3, $4, $5)",
+            batch.id,
+            batch.started_at,
+            batch.finished_at.is_some(),
+            Json(batch) as _,
+            Json(lines) as _,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| named(engine(e), &batch.id, None))?;
+        Ok(())
+    }
+
+    async fn batch(&self, id: &str) -> Result<Option<BatchRecord>, StoreError> {
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<BatchRecord>" FROM batches WHERE id = $1"#,
+            id,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.map(|Json(b)| b))
+    }
+
+    async fn latest_batches(&self, limit: usize) -> Result<Vec<BatchRecord>, StoreError> {
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<BatchRecord>" FROM batches
+               ORDER BY started_at DESC, id LIMIT $1"#,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(b)| b).collect())
+    }
+
+    async fn batch_lines(&self, id: &str) -> Result<Vec<NumberedLine>, StoreError> {
+        let found = sqlx::query_scalar!(
+            r#"SELECT lines AS "lines: Json<Vec<NumberedLine>>" FROM batches WHERE id = $1"#,
+            id,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.map(|Json(lines)| lines).unwrap_or_default())
+    }
+
+    async fn batch_results(&self, id: &str) -> Result<Vec<NumberedResult>, StoreError> {
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<NumberedResult>" FROM batch_results
+               WHERE batch_id = $1 ORDER BY line"#,
+            id,
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(r)| r).collect())
+    }
+
+    async fn record_batch_result(
+        &self,
+        id: &str,
+        result: &NumberedResult,
+    ) -> Result<bool, StoreError> {
+        let line = i64::try_from(result.line).unwrap_or(i64::MAX);
+        in_transaction!(self, |tx| {
+            // The batch first: its results are written one at a time, and the lock is one
+            // the results' foreign key does not wait for.
+            let Json(mut batch) = sqlx::query_scalar!(
+                r#"SELECT body AS "body: Json<BatchRecord>" FROM batches
+                   WHERE id = $1 FOR NO KEY UPDATE"#,
+                id,
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(engine)?
+            .ok_or_else(|| Conflict::Changed(format!("batch {id}")))?;
+            let inserted = sqlx::query!(
+                "INSERT INTO batch_results (batch_id, line, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (batch_id, line) DO NOTHING",
+                id,
+                line,
+                Json(result) as _,
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(engine)?
+            .rows_affected()
+                == 1;
+            if inserted {
+                batch.count(&result.result);
+                update_batch(&mut tx, &batch).await?;
+            }
+            inserted
+        })
+    }
+
+    async fn renew_batch_lease(
+        &self,
+        id: &str,
+        read: &Lease,
+        lease: &Lease,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, |tx| {
+            let mut batch = locked_batch(&mut tx, id, read).await?;
+            batch.lease = lease.clone();
+            update_batch(&mut tx, &batch).await?;
+        })
+    }
+
+    async fn finish_batch(
+        &self,
+        id: &str,
+        read: &Lease,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, |tx| {
+            let mut batch = locked_batch(&mut tx, id, read).await?;
+            batch.finished_at = Some(at);
+            update_batch(&mut tx, &batch).await?;
+        })
+    }
+
+    async fn remove_old_batches(&self, keep: usize) -> Result<u64, StoreError> {
+        let removed = sqlx::query!(
+            "DELETE FROM batches WHERE finished AND id NOT IN
+             (SELECT id FROM batches ORDER BY started_at DESC, id LIMIT $1)",
+            i64::try_from(keep).unwrap_or(i64::MAX),
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(engine)?;
         Ok(removed.rows_affected())
     }
 

@@ -3,6 +3,7 @@
 //! changes something flushes before it returns, so an answered request survives `kill -9`.
 
 mod backup;
+mod batches;
 mod catalogue;
 mod certificates;
 mod codec;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use self::recovery::remove_empty_snapshots;
 use super::{Record, RecordsCopy, Sort, StoreError};
+use crate::domain::batch::{BatchRecord, Lease, NumberedLine, NumberedResult};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::{ServiceItem, ServiceSpec};
 use crate::domain::certificate::{CertStatus, Certificate};
@@ -82,6 +84,10 @@ pub(super) struct Trees {
     /// token's hash.
     sessions: sled::Tree,
     sessions_by_token: sled::Tree,
+    /// Batches run by the server, their lines, and their results by batch and line.
+    batches: sled::Tree,
+    batch_lines: sled::Tree,
+    batch_results: sled::Tree,
 }
 
 impl Trees {
@@ -120,6 +126,9 @@ impl Trees {
             calendars: db.open_tree("year_to_calendar")?,
             sessions: db.open_tree("session_id_to_console_session")?,
             sessions_by_token: db.open_tree("token_hash_session_id")?,
+            batches: db.open_tree("batch_id_to_batch")?,
+            batch_lines: db.open_tree("batch_id_to_lines")?,
+            batch_results: db.open_tree("batch_id_line_to_result")?,
             db,
             gate: Arc::new(tokio::sync::Mutex::new(())),
         };
@@ -295,6 +304,65 @@ impl super::Store for SledStore {
 
     async fn remove_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let written = self.trees()?.remove_expired_sessions(now).await;
+        self.observed(written)
+    }
+
+    async fn insert_batch(
+        &self,
+        batch: &BatchRecord,
+        lines: &[NumberedLine],
+    ) -> Result<(), StoreError> {
+        let written = self.trees()?.insert_batch(batch, lines).await;
+        self.observed(written)
+    }
+
+    async fn batch(&self, id: &str) -> Result<Option<BatchRecord>, StoreError> {
+        self.trees()?.batch(id)
+    }
+
+    async fn latest_batches(&self, limit: usize) -> Result<Vec<BatchRecord>, StoreError> {
+        self.trees()?.latest_batches(limit)
+    }
+
+    async fn batch_lines(&self, id: &str) -> Result<Vec<NumberedLine>, StoreError> {
+        self.trees()?.batch_lines(id)
+    }
+
+    async fn batch_results(&self, id: &str) -> Result<Vec<NumberedResult>, StoreError> {
+        self.trees()?.batch_results(id)
+    }
+
+    async fn record_batch_result(
+        &self,
+        id: &str,
+        result: &NumberedResult,
+    ) -> Result<bool, StoreError> {
+        let written = self.trees()?.record_batch_result(id, result).await;
+        self.observed(written)
+    }
+
+    async fn renew_batch_lease(
+        &self,
+        id: &str,
+        read: &Lease,
+        lease: &Lease,
+    ) -> Result<(), StoreError> {
+        let written = self.trees()?.renew_batch_lease(id, read, lease).await;
+        self.observed(written)
+    }
+
+    async fn finish_batch(
+        &self,
+        id: &str,
+        read: &Lease,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let written = self.trees()?.finish_batch(id, read, at).await;
+        self.observed(written)
+    }
+
+    async fn remove_old_batches(&self, keep: usize) -> Result<u64, StoreError> {
+        let written = self.trees()?.remove_old_batches(keep).await;
         self.observed(written)
     }
 
