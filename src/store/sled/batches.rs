@@ -1,9 +1,9 @@
 use chrono::{DateTime, Utc};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::Trees;
 use super::codec::{decode, decode_all, encode};
+use super::submissions::{InTransaction, abort_with};
 use crate::domain::batch::{BatchRecord, Lease, NumberedLine, NumberedResult};
 use crate::store::{Conflict, StoreError, Unique};
 
@@ -42,9 +42,9 @@ impl Trees {
                 .transaction(|(batches, batch_lines)| {
                     batches.insert(batch.id.as_bytes(), record.as_slice())?;
                     batch_lines.insert(batch.id.as_bytes(), lines.as_slice())?;
-                    Ok::<_, ConflictableTransactionError<()>>(())
+                    InTransaction::Ok(())
                 })
-                .map_err(storage)
+                .map_err(abort_with)
         })
         .await
     }
@@ -101,9 +101,9 @@ impl Trees {
                 .transaction(|(batches, results)| {
                     results.insert(key.as_slice(), value.as_slice())?;
                     batches.insert(id.as_bytes(), record.as_slice())?;
-                    Ok::<_, ConflictableTransactionError<()>>(())
+                    InTransaction::Ok(())
                 })
-                .map_err(storage)?;
+                .map_err(abort_with)?;
             Ok(true)
         })
         .await
@@ -166,12 +166,5 @@ impl Trees {
             Ok(removed)
         })
         .await
-    }
-}
-
-fn storage(e: TransactionError<()>) -> StoreError {
-    match e {
-        TransactionError::Storage(e) => StoreError::from(e),
-        TransactionError::Abort(()) => StoreError::Encode("aborted".into()),
     }
 }

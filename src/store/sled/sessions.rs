@@ -1,9 +1,9 @@
 use chrono::{DateTime, Utc};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::Trees;
 use super::codec::{decode, encode};
+use super::submissions::{InTransaction, abort_with};
 use crate::domain::Sha256Digest;
 use crate::domain::session::{ConsoleSession, SessionOpening};
 use crate::store::{Conflict, StoreError};
@@ -61,9 +61,9 @@ impl Trees {
                     }
                     sessions.insert(session.id.as_str(), value.as_slice())?;
                     index.insert(by_token(&session.token_hash, &session.id).as_str(), &[])?;
-                    Ok::<_, ConflictableTransactionError<()>>(())
+                    InTransaction::Ok(())
                 })
-                .map_err(storage)
+                .map_err(abort_with)
         })
         .await
     }
@@ -77,9 +77,9 @@ impl Trees {
                 .transaction(|(sessions, index)| {
                     sessions.remove(id.as_str())?;
                     index.remove(by_token(&session.token_hash, id).as_str())?;
-                    Ok::<_, ConflictableTransactionError<()>>(())
+                    InTransaction::Ok(())
                 })
-                .map_err(storage)
+                .map_err(abort_with)
         })
         .await
     }
@@ -101,12 +101,5 @@ impl Trees {
             Ok(removed)
         })
         .await
-    }
-}
-
-fn storage(e: TransactionError<()>) -> StoreError {
-    match e {
-        TransactionError::Storage(e) => StoreError::from(e),
-        TransactionError::Abort(()) => StoreError::Encode("aborted".into()),
     }
 }
