@@ -188,9 +188,10 @@ fn printed_notes(content: &CertContent) -> Vec<(String, String)> {
     notes
 }
 
-/// The signing key and the moment of issuance: the ring is checked against the store (another
-/// node may have rotated) after the moment is taken, and read under its lock, so `iat` always
-/// lies inside the signing key's active window.
+/// The signing key and the moment of issuance, taken together under the ring's lock after the
+/// ring is checked against the store, so `iat` lies inside the signing key's active window.
+/// (Across nodes, a rotation in the milliseconds between the check and the moment could
+/// retire the key just before `iat`.)
 pub struct Signer {
     kid: String,
     key: ed25519_dalek::SigningKey,
@@ -201,14 +202,15 @@ pub struct Signer {
 
 impl Signer {
     pub async fn take(state: &Services) -> Result<Self, ServiceError> {
-        // The moment comes first: a rotation elsewhere after it retires the key later than
-        // it, so the key found active below was active then.
-        let issued_at = Utc::now();
+        // The ring as stored now (another node may have rotated), then the moment, under the
+        // read lock: a rotation on this node (under the write lock) falls wholly before or
+        // after, and the key found active was activated before the moment.
         super::keys::refresh(&*state.store, &state.settings.keys_dir(), &state.keys).await?;
         let ring = state.keys.read().await;
         let (kid, key) = ring
             .active()
             .ok_or_else(|| ServiceError::internal("no active signing key"))?;
+        let issued_at = Utc::now();
         Ok(Self {
             kid: kid.to_owned(),
             key: key.clone(),
