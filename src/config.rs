@@ -64,6 +64,13 @@ pub struct Settings {
     /// Material files; defaults to `<data>/materials`. Several nodes share one directory
     /// (a shared file system mounted on each).
     pub materials_dir: Option<PathBuf>,
+    /// With PostgreSQL: a file holding the key-encryption key (32 random bytes, base64) under
+    /// which private signing keys are sealed in the database, for several nodes. Unset (and
+    /// always with sled), private keys are 0600 files in `keys_dir`.
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// During `onetrip keys reseal`: the key-encryption key being replaced, which nodes still
+    /// open keys with.
+    pub previous_key_encryption_key_file: Option<PathBuf>,
     /// A directory whose files override the built-in templates of the same relative path
     /// (`certificates/*.toml`, `pages/*.html`, `services/*.toml`, `calendar/*.toml`) and add
     /// those the binary lacks; unset, the built-in templates alone.
@@ -98,6 +105,8 @@ impl Default for Settings {
             store: None,
             keys_dir: None,
             materials_dir: None,
+            key_encryption_key_file: None,
+            previous_key_encryption_key_file: None,
             templates_dir: None,
             max_material_bytes: DEFAULT_MAX_MATERIAL_BYTES,
             trusted_proxies: Vec::new(),
@@ -340,6 +349,25 @@ impl Settings {
                 "templates_dir: {} is not a directory",
                 dir.display()
             ));
+        }
+        let kek_files = [
+            ("key_encryption_key_file", &self.key_encryption_key_file),
+            (
+                "previous_key_encryption_key_file",
+                &self.previous_key_encryption_key_file,
+            ),
+        ];
+        for (name, file) in kek_files {
+            if let Some(file) = file.as_ref().filter(|f| !f.is_file()) {
+                problems.push(format!("{name}: {} is not a file", file.display()));
+            }
+        }
+        if self.previous_key_encryption_key_file.is_some() && self.key_encryption_key_file.is_none()
+        {
+            problems.push(
+                "previous_key_encryption_key_file is set without key_encryption_key_file, the key to seal with"
+                    .to_owned(),
+            );
         }
         let l = &self.limits;
         // At zero each of these refuses every connection or request.

@@ -191,7 +191,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let metrics = Arc::clone(&state.metrics);
     tokio::spawn(crate::service::keys::keep_current(
         Arc::clone(&state.store),
-        state.settings.keys_dir(),
+        Arc::clone(&state.custody),
         Arc::clone(&state.keys),
     ));
     tokio::spawn(crate::service::sessions::keep_tidy(Arc::clone(

@@ -221,6 +221,10 @@ pub enum KeysCommand {
     },
     /// Print the public JWK Set, for offline verifiers.
     ExportJwks,
+    /// Seal every private key in the store again under ONETRIP_KEY_ENCRYPTION_KEY_FILE,
+    /// opening those sealed under ONETRIP_PREVIOUS_KEY_ENCRYPTION_KEY_FILE (PostgreSQL; the
+    /// nodes keep serving, started with both files).
+    Reseal,
 }
 
 #[derive(Args)]
@@ -508,13 +512,15 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
     // A change is written to the store, which every running node follows within a second
     // (sled's lock keeps the CLI off a store a server holds).
     let store = open_store(settings).await?;
-    let keys_dir = settings.keys_dir();
-    // The CLI must be able to rotate away from the demonstration key, so it never refuses it.
-    let ring = keys::load_or_create(&*store, &keys_dir, Mode::Development).await?;
+    let location = Location::parse(settings.store.as_deref(), &settings.data)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let custody = keys::custody(settings, &location)?;
     let operator = Actor::operator();
+    // The CLI must be able to rotate away from the demonstration key, so it never refuses it.
+    let ring = async || keys::load_or_create(&*store, &custody, Mode::Development).await;
     match command {
         KeysCommand::List => {
-            for r in keys::list(&ring, &operator).map_err(failure)? {
+            for r in keys::list(&ring().await?, &operator).map_err(failure)? {
                 println!(
                     "{}  {:<8} created {}{}{}",
                     r.kid,
@@ -532,8 +538,8 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Rotate => {
             let record = keys::rotate(
                 &*store,
-                &keys_dir,
-                &tokio::sync::RwLock::new(ring),
+                &custody,
+                &tokio::sync::RwLock::new(ring().await?),
                 &operator,
             )
             .await
@@ -548,8 +554,8 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--compromised-since: {}", e.message))?;
             keys::revoke(
                 &*store,
-                &keys_dir,
-                &tokio::sync::RwLock::new(ring),
+                &custody,
+                &tokio::sync::RwLock::new(ring().await?),
                 &operator,
                 &kid,
                 since,
@@ -559,7 +565,19 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
             println!("{kid} revoked, compromised since {}", since.to_rfc3339());
         }
         KeysCommand::ExportJwks => {
-            println!("{}", serde_json::to_string_pretty(&keys::jwks(&ring))?)
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&keys::jwks(&ring().await?))?
+            )
+        }
+        KeysCommand::Reseal => {
+            let done = keys::reseal(&*store, &custody, &operator)
+                .await
+                .map_err(failure)?;
+            println!(
+                "{} keys sealed again under key-encryption key {}; {} were already",
+                done.resealed, done.kek_id, done.already
+            );
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::calendar::china_date;
 use super::certificate::Certificate;
 use super::identifier::Identifier;
-use super::signing_key::KeyRecord;
+use super::signing_key::{KeyRecord, SealedKey};
 use super::submission::{Action, Event, Submission};
 use super::{ItemCode, Refusal, SubmissionId};
 
@@ -260,6 +260,9 @@ fn submission_not_found(id: &SubmissionId) -> Refusal {
 pub struct KeyRingWrite<'a> {
     pub read: &'a [KeyRecord],
     pub written: &'a [KeyRecord],
+    /// The new key's sealed private half, when the store keeps private keys: written with
+    /// its record, so that no node reads an active key whose private half is not there.
+    pub sealed: Option<&'a SealedKey>,
 }
 
 impl KeyRingWrite<'_> {

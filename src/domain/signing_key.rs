@@ -42,3 +42,19 @@ impl KeyRecord {
         self.kid == kid || self.thumbprint == kid
     }
 }
+
+/// A private key sealed for the store: its 32-byte seed encrypted and authenticated under a
+/// key-encryption key that only the nodes hold (`signing::seal`). The store never sees the
+/// seed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedKey {
+    /// The thumbprint of the key's public half: which [`KeyRecord`] it belongs to.
+    pub thumbprint: String,
+    /// Which key-encryption key sealed it: the first 8 bytes of that key's SHA-256, hex.
+    pub kek_id: String,
+    /// XChaCha20-Poly1305's 24-byte nonce.
+    pub nonce: Vec<u8>,
+    /// The sealed seed and its 16-byte tag.
+    pub ciphertext: Vec<u8>,
+    pub sealed_at: DateTime<Utc>,
+}

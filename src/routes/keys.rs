@@ -48,8 +48,7 @@ pub async fn rotate(
     State(state): State<AppState>,
     caller: Actor,
 ) -> Result<(StatusCode, Json<KeyRecord>), ServiceError> {
-    let keys_dir = state.settings.keys_dir();
-    let record = keys::rotate(&*state.store, &keys_dir, &state.keys, &caller).await?;
+    let record = keys::rotate(&*state.store, &state.custody, &state.keys, &caller).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -78,8 +77,15 @@ pub async fn revoke(
 ) -> Result<Json<KeyRecord>, ServiceError> {
     let since = parse_time(&body.compromised_since)
         .map_err(|e| ServiceError::invalid("compromised_since", e))?;
-    let keys_dir = state.settings.keys_dir();
     Ok(Json(
-        keys::revoke(&*state.store, &keys_dir, &state.keys, &caller, &kid, since).await?,
+        keys::revoke(
+            &*state.store,
+            &state.custody,
+            &state.keys,
+            &caller,
+            &kid,
+            since,
+        )
+        .await?,
     ))
 }

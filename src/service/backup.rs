@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use super::{ErrorKind, ServiceError};
 use crate::domain::actor::Actor;
 use crate::domain::{Role, Sha256Digest};
-use crate::signing::KeyRing;
+use crate::signing::{Custody, KeyRing};
 use crate::store::{MaterialFiles, RecordCounts, RemovalHold, Store, restore_records};
 
 /// The manifest's `format`.
@@ -112,7 +112,12 @@ pub async fn take(
     let keys = read_keys(keys_dir).map_err(ServiceError::internal)?;
     // A backup without the active key's private half would restore a service that cannot
     // start.
-    KeyRing::open(copy.key_records.clone(), keys_dir).map_err(ServiceError::internal)?;
+    KeyRing::open(
+        copy.key_records.clone(),
+        &[],
+        &Custody::Files(keys_dir.to_owned()),
+    )
+    .map_err(ServiceError::internal)?;
     let materials = copy
         .materials
         .into_iter()
@@ -574,7 +579,11 @@ pub fn restore(from: &Path, to: &Path) -> anyhow::Result<Restored> {
             keys += 1;
         }
     }
-    KeyRing::open(copy.key_records.clone(), &staging.path().join(KEYS)).context(
+    KeyRing::open(
+        copy.key_records.clone(),
+        &[],
+        &Custody::Files(staging.path().join(KEYS)),
+    ).context(
         "the backup lacks the private half of the active signing key: a service restored from it could not sign",
     )?;
     for (submission, stored) in &copy.materials {

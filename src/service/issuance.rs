@@ -205,7 +205,7 @@ impl Signer {
         // The ring as stored now (another node may have rotated), then the moment, under the
         // read lock: a rotation on this node (under the write lock) falls wholly before or
         // after, and the key found active was activated before the moment.
-        super::keys::refresh(&*state.store, &state.settings.keys_dir(), &state.keys).await?;
+        super::keys::refresh(&*state.store, &state.custody, &state.keys).await?;
         let ring = state.keys.read().await;
         let (kid, key) = ring
             .active()

@@ -37,7 +37,7 @@ use tokio::sync::{RwLock, Semaphore};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::render::Fonts;
-use crate::signing::KeyRing;
+use crate::signing::{Custody, KeyRing};
 use crate::store::{Location, MaterialFiles, Store};
 use crate::templates::{TemplateFiles, Templates};
 
@@ -71,6 +71,8 @@ pub struct Services {
     /// Exactly one active key signs; a rotation swaps it under the write lock, so an issuance
     /// signs with one key or the other, never a mix.
     pub keys: Arc<RwLock<KeyRing>>,
+    /// Where the private halves of the keys are kept: files, or sealed in the store.
+    pub custody: Arc<Custody>,
     /// Base of verification URLs, without a trailing slash.
     pub public_url: Arc<str>,
     /// The signed status list last built, and what invalidates it.
@@ -107,7 +109,8 @@ impl Services {
             tracing::info!(added, "service catalogue seeded from templates/services");
         }
         let shipped_calendars = crate::templates::load_calendars(&template_files)?;
-        let keys = keys::load_or_create(&*store, &settings.keys_dir(), settings.mode).await?;
+        let custody = keys::custody(&settings, &location)?;
+        let keys = keys::load_or_create(&*store, &custody, settings.mode).await?;
         let fonts = Fonts::embedded().context("loading the certificate font")?;
         let public_url = public_url.trim_end_matches('/').to_owned();
         let longest_link =
@@ -131,6 +134,7 @@ impl Services {
             render_slots: Arc::new(Semaphore::new(cores)),
             pdf_readings: Arc::new(Semaphore::new(cores)),
             keys: Arc::new(RwLock::new(keys)),
+            custody: Arc::new(custody),
             public_url: public_url.into(),
             status_lists: Arc::default(),
             batches: Arc::default(),

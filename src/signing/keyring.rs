@@ -15,9 +15,11 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand_core::OsRng;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 pub use crate::domain::signing_key::{KID_LEN, KeyRecord, KeyStatus};
+
+use super::seal::{Custody, SealedKey};
+use super::thumbprint::thumbprint;
 
 /// The demonstration key shipped in `keys-example/`; production mode refuses to sign with it.
 const EXAMPLE_KEY_PEM: &str = include_str!("../../keys-example/demo-ed25519.pem");
@@ -33,14 +35,6 @@ pub struct KeyRing {
     /// The records as the store held them when the ring was opened: what a change to the
     /// ring is decided on, and how a node notices that another one changed it.
     stored: Vec<KeyRecord>,
-}
-
-/// RFC 7638 thumbprint of an OKP/Ed25519 public key: SHA-256 over the required members in
-/// lexicographic order, base64url.
-pub fn thumbprint(public: &VerifyingKey) -> String {
-    let x = URL_SAFE_NO_PAD.encode(public.as_bytes());
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
 impl KeyRing {
@@ -192,12 +186,20 @@ pub fn write_pem(keys_dir: &Path, key: &SigningKey) -> anyhow::Result<PathBuf> {
 }
 
 /// The key to start a new ring with: a PEM already in the keys directory (e.g. copied from
-/// `keys-example/`), or a development key made and written there now.
-pub fn first_key(keys_dir: &Path) -> anyhow::Result<SigningKey> {
+/// `keys-example/`), or a new key, written there when keys are files (sealed into the store
+/// by the caller otherwise).
+pub fn first_key(custody: &Custody) -> anyhow::Result<SigningKey> {
+    let keys_dir = custody.keys_dir();
     let key = match find_existing_pem(keys_dir)? {
         Some(key) => {
             tracing::info!(keys_dir = %keys_dir.display(), "using the signing key found in the keys directory");
             key
+        }
+        None if custody.keks().is_some() => {
+            tracing::warn!(
+                "created a signing key (first start, no key found), sealed in the store"
+            );
+            return Ok(SigningKey::generate(&mut OsRng));
         }
         None => {
             let key = SigningKey::generate(&mut OsRng);
@@ -206,7 +208,7 @@ pub fn first_key(keys_dir: &Path) -> anyhow::Result<SigningKey> {
             key
         }
     };
-    if !pem_path(keys_dir, &thumbprint(&key.verifying_key())).exists() {
+    if custody.keks().is_none() && !pem_path(keys_dir, &thumbprint(&key.verifying_key())).exists() {
         write_pem(keys_dir, &key)?;
     }
     Ok(key)
@@ -227,9 +229,14 @@ fn find_existing_pem(keys_dir: &Path) -> anyhow::Result<Option<SigningKey>> {
 }
 
 impl KeyRing {
-    /// The ring of the stored `records`, with the active key's private half read from the keys
-    /// directory. Each record's kid and thumbprint are recomputed from its public key.
-    pub fn open(records: Vec<KeyRecord>, keys_dir: &Path) -> anyhow::Result<KeyRing> {
+    /// The ring of the stored `records`, with the active key's private half where `custody`
+    /// keeps it: its file in the keys directory, or opened from `sealed` (the store's sealed
+    /// keys). Each record's kid and thumbprint are recomputed from its public key.
+    pub fn open(
+        records: Vec<KeyRecord>,
+        sealed: &[SealedKey],
+        custody: &Custody,
+    ) -> anyhow::Result<KeyRing> {
         let stored = records.clone();
         let keys = records
             .into_iter()
@@ -237,7 +244,7 @@ impl KeyRing {
                 let public = public_key(&record)?;
                 identify(&mut record, &public);
                 let secret = match record.status {
-                    KeyStatus::Active => Some(read_pem(&pem_path(keys_dir, &record.thumbprint))?),
+                    KeyStatus::Active => Some(private_half(&record, sealed, custody)?),
                     _ => None,
                 };
                 Ok(RingKey {
@@ -249,6 +256,40 @@ impl KeyRing {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(KeyRing { keys, stored })
     }
+}
+
+/// The active key's private half, where `custody` keeps it.
+fn private_half(
+    record: &KeyRecord,
+    sealed: &[SealedKey],
+    custody: &Custody,
+) -> anyhow::Result<SigningKey> {
+    let in_store = sealed.iter().find(|s| s.thumbprint == record.thumbprint);
+    match (custody, in_store) {
+        (Custody::Sealed { keks, .. }, Some(sealed)) => keks.open(sealed),
+        (Custody::Sealed { .. }, None) => bail!(
+            "the active key {} has no sealed private half in the store (a node without ONETRIP_KEY_ENCRYPTION_KEY_FILE made it): put its PEM in the keys directory of a node that has the key-encryption key and start that node",
+            record.kid
+        ),
+        (Custody::Files(dir), in_store) => {
+            read_pem(&pem_path(dir, &record.thumbprint)).with_context(|| match in_store {
+                Some(_) => format!(
+                    "the active key {} is sealed in the store: this node needs ONETRIP_KEY_ENCRYPTION_KEY_FILE",
+                    record.kid
+                ),
+                None => format!("the active key {} has no private half here", record.kid),
+            })
+        }
+    }
+}
+
+/// A key kept in the keys directory under its thumbprint, if there is one.
+pub fn pem_of(keys_dir: &Path, thumbprint: &str) -> anyhow::Result<Option<SigningKey>> {
+    let path = pem_path(keys_dir, thumbprint);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_pem(&path).map(Some)
 }
 
 /// Whether `key` is the demonstration key of `keys-example/`, whose private half is public.
@@ -272,18 +313,6 @@ fn read_pem(path: &Path) -> anyhow::Result<SigningKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thumbprint_matches_rfc_8037_appendix_a3() {
-        let x = URL_SAFE_NO_PAD
-            .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
-            .unwrap();
-        let key = VerifyingKey::from_bytes(&x.try_into().unwrap()).unwrap();
-        assert_eq!(
-            thumbprint(&key),
-            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
-        );
-    }
 
     #[test]
     fn pem_is_pkcs8_v1_mode_0600_and_round_trips() {

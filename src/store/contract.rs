@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chrono::{Datelike, Utc};
+use chrono::{Datelike, SubsecRound, Utc};
 
 use super::{Conflict, Store, StoreError, Unique};
 use crate::domain::batch::{BatchRecord, Lease, LineResult, NumberedLine, NumberedResult};
@@ -15,7 +15,7 @@ use crate::domain::plan::{
     CertificateWrite, Issuance, IssuanceBasis, KeyRingWrite, Provenance, SubmissionWrite,
 };
 use crate::domain::session::{ConsoleSession, SessionOpening};
-use crate::domain::signing_key::{KeyRecord, KeyStatus};
+use crate::domain::signing_key::{KeyRecord, KeyStatus, SealedKey};
 use crate::domain::submission::tests::issuable;
 use crate::domain::submission::{Action, Status, Submission};
 use crate::domain::{Refusal, Sha256Digest, VerificationCode};
@@ -64,6 +64,12 @@ macro_rules! contract_suite {
         async fn contract_concurrent_rotations_of_one_ring_leave_one_active_key() {
             let (store, _guard) = $open;
             $crate::store::contract::one_rotation_per_ring(store, 20).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_sealed_keys_come_with_their_record_and_are_replaced_once() {
+            let (store, _guard) = $open;
+            $crate::store::contract::sealed_keys(store, 20).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -393,12 +399,14 @@ pub(crate) async fn one_rotation_per_ring(store: Arc<dyn Store>, tasks: usize) {
     let change = KeyRingWrite {
         read: &[],
         written: &written,
+        sealed: None,
     };
     store.put_key_records(&change).await.unwrap();
     let again = [key_record(Utc::now())];
     let second_first = KeyRingWrite {
         read: &[],
         written: &again,
+        sealed: None,
     };
     assert!(matches!(
         store.put_key_records(&second_first).await,
@@ -419,6 +427,7 @@ pub(crate) async fn one_rotation_per_ring(store: Arc<dyn Store>, tasks: usize) {
             let change = KeyRingWrite {
                 read: &read,
                 written: &written,
+                sealed: None,
             };
             (written[0].clone(), store.put_key_records(&change).await)
         });
@@ -443,6 +452,80 @@ pub(crate) async fn one_rotation_per_ring(store: Arc<dyn Store>, tasks: usize) {
         .filter(|k| k.status == KeyStatus::Active)
         .collect();
     assert_eq!(active, vec![&rotated[0]]);
+}
+
+/// A key's sealed private half as a store sees it: bytes it cannot read.
+fn sealed_half(record: &KeyRecord, kek: &str, fill: u8) -> SealedKey {
+    SealedKey {
+        thumbprint: record.thumbprint.clone(),
+        kek_id: kek.to_owned(),
+        nonce: vec![fill; 24],
+        ciphertext: vec![fill; 48],
+        sealed_at: Utc::now().trunc_subsecs(6),
+    }
+}
+
+/// A sealed private half is written with its key's record, or not at all when the ring
+/// changed meanwhile; it is replaced only while it is as read, so that of `tasks` reseals
+/// decided on one reading exactly one is written.
+pub(crate) async fn sealed_keys(store: Arc<dyn Store>, tasks: usize) {
+    let first = key_record(Utc::now());
+    let sealed = sealed_half(&first, "0000000000000001", 1);
+    let written = [first.clone()];
+    store
+        .put_key_records(&KeyRingWrite {
+            read: &[],
+            written: &written,
+            sealed: Some(&sealed),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.sealed_keys().await.unwrap(), vec![sealed.clone()]);
+
+    let late = key_record(Utc::now());
+    let late_sealed = sealed_half(&late, "0000000000000001", 2);
+    let stale = [late];
+    assert!(matches!(
+        store
+            .put_key_records(&KeyRingWrite {
+                read: &[],
+                written: &stale,
+                sealed: Some(&late_sealed),
+            })
+            .await,
+        Err(StoreError::Conflict(Conflict::Changed(_)))
+    ));
+    assert_eq!(
+        store.sealed_keys().await.unwrap(),
+        vec![sealed.clone()],
+        "a refused change writes no sealed key"
+    );
+    assert!(matches!(
+        store
+            .replace_sealed_key(None, &sealed_half(&first, "0000000000000002", 3))
+            .await,
+        Err(StoreError::Conflict(Conflict::Changed(_)))
+    ));
+
+    let mut running = tokio::task::JoinSet::new();
+    for n in 0..tasks {
+        let (store, read, first) = (store.clone(), sealed.clone(), first.clone());
+        running.spawn(async move {
+            let again = sealed_half(&first, "0000000000000002", 10 + n as u8);
+            let outcome = store.replace_sealed_key(Some(&read), &again).await;
+            (again, outcome)
+        });
+    }
+    let mut replaced = Vec::new();
+    while let Some(done) = running.join_next().await {
+        match done.unwrap() {
+            (again, Ok(())) => replaced.push(again),
+            (_, Err(StoreError::Conflict(Conflict::Changed(_)))) => {}
+            (_, Err(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(replaced.len(), 1);
+    assert_eq!(store.sealed_keys().await.unwrap(), replaced);
 }
 
 /// Sessions of one token: one opened is found by its id and under its token; `tasks`

@@ -31,7 +31,7 @@ use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::identifier::Identifier;
 use crate::domain::plan::{CertificateWrite, Issuance, KeyRingWrite, SubmissionWrite};
 use crate::domain::session::{ConsoleSession, SessionOpening};
-use crate::domain::signing_key::KeyRecord;
+use crate::domain::signing_key::{KeyRecord, SealedKey};
 use crate::domain::submission::{Event, StoredFile, Submission};
 use crate::domain::token::TokenRecord;
 use crate::domain::{ItemCode, Sha256Digest, SubmissionId, TokenId, VerificationCode};
@@ -101,23 +101,29 @@ pub enum Sort {
     HolderLines,
     FormerNumbers,
     Tokens,
+    Sessions,
     SigningKeys,
+    SealedKeys,
     ServiceItems,
     Calendars,
     Sequences,
+    Batches,
 }
 
 impl Sort {
-    pub const ALL: [Sort; 9] = [
+    pub const ALL: [Sort; 12] = [
         Sort::Submissions,
         Sort::Certificates,
         Sort::HolderLines,
         Sort::FormerNumbers,
         Sort::Tokens,
+        Sort::Sessions,
         Sort::SigningKeys,
+        Sort::SealedKeys,
         Sort::ServiceItems,
         Sort::Calendars,
         Sort::Sequences,
+        Sort::Batches,
     ];
 
     pub fn name(self) -> &'static str {
@@ -127,10 +133,13 @@ impl Sort {
             Sort::HolderLines => "holder_lines",
             Sort::FormerNumbers => "former_numbers",
             Sort::Tokens => "tokens",
+            Sort::Sessions => "sessions",
             Sort::SigningKeys => "signing_keys",
+            Sort::SealedKeys => "sealed_keys",
             Sort::ServiceItems => "service_items",
             Sort::Calendars => "calendars",
             Sort::Sequences => "sequences",
+            Sort::Batches => "batches",
         }
     }
 
@@ -169,7 +178,17 @@ pub enum Record {
         hash: Sha256Digest,
         record: TokenRecord,
     },
+    /// A console session (by the hash of its cookie's secret).
+    Session(ConsoleSession),
     SigningKey(KeyRecord),
+    /// A private key sealed under a key-encryption key (after its key's record).
+    SealedKey(SealedKey),
+    /// A batch run by the server, its lines and the results so far.
+    Batch {
+        batch: BatchRecord,
+        lines: Vec<NumberedLine>,
+        results: Vec<NumberedResult>,
+    },
     /// One version of a catalogue item.
     ServiceItem(ServiceItem),
     Calendar(YearCalendar),
@@ -188,7 +207,10 @@ impl Record {
             Record::HolderLine { .. } => Sort::HolderLines,
             Record::FormerNumber { .. } => Sort::FormerNumbers,
             Record::Token { .. } => Sort::Tokens,
+            Record::Session(_) => Sort::Sessions,
             Record::SigningKey(_) => Sort::SigningKeys,
+            Record::SealedKey(_) => Sort::SealedKeys,
+            Record::Batch { .. } => Sort::Batches,
             Record::ServiceItem(_) => Sort::ServiceItems,
             Record::Calendar(_) => Sort::Calendars,
             Record::Sequence { .. } => Sort::Sequences,
@@ -206,7 +228,10 @@ impl Record {
             } => format!("{kind}\u{0}{holder_id}"),
             Record::FormerNumber { number, .. } => number.clone(),
             Record::Token { hash, .. } => hash.as_str().to_owned(),
+            Record::Session(session) => session.id.as_str().to_owned(),
             Record::SigningKey(key) => key.thumbprint.clone(),
+            Record::SealedKey(sealed) => sealed.thumbprint.clone(),
+            Record::Batch { batch, .. } => batch.id.clone(),
             Record::ServiceItem(item) => format!("{}\u{0}{:010}", item.code, item.version),
             Record::Calendar(calendar) => format!("{:06}", calendar.year),
             Record::Sequence { year, .. } => format!("{year:06}"),
@@ -470,6 +495,17 @@ pub trait Store: Send + Sync {
     /// Writes the change's records at once (a rotation writes two), while the stored ring is
     /// still the one it was decided on; [`Conflict::Changed`] otherwise.
     async fn put_key_records(&self, change: &KeyRingWrite<'_>) -> Result<(), StoreError>;
+    /// The sealed private keys it keeps (only when the service seals them; see
+    /// `signing::seal`).
+    async fn sealed_keys(&self) -> Result<Vec<SealedKey>, StoreError>;
+    /// Puts `sealed` in place of its key's sealed private half while that is still `read`
+    /// (`None`: while it has none), or refuses with [`Conflict::Changed`]: a reseal under a
+    /// new key-encryption key, or a key's file sealed into the store.
+    async fn replace_sealed_key(
+        &self,
+        read: Option<&SealedKey>,
+        sealed: &SealedKey,
+    ) -> Result<(), StoreError>;
 
     /// Up to `limit` records of `sort` whose keys come after `after` ([`Record::key`]), in
     /// key order; a small sort ([`Sort::is_small`]) comes whole on the first page.

@@ -56,7 +56,7 @@ pub struct TestApp {
     /// Shared by the nodes of one [`Nodes`].
     pub dir: Arc<tempfile::TempDir>,
     child: Child,
-    launch: Launch,
+    pub launch: Launch,
     /// Where it listens when not where its config says (a node's own loopback address).
     listen: Option<String>,
     /// The test's own database when the records are in PostgreSQL, dropped after the last
@@ -285,6 +285,11 @@ impl TestApp {
 
     /// The server's process id; the benchmarks read its peak RSS.
     #[allow(dead_code)]
+    /// The PostgreSQL database the service uses, if it uses one.
+    pub fn database_url(&self) -> Option<&str> {
+        self._database.as_ref().map(|d| d.url.as_str())
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -404,19 +409,22 @@ impl Nodes {
         Self::spawn_launched(count, "", Launch::default()).await
     }
 
-    /// Nodes whose shared config file holds `extra` TOML lines too.
+    /// Nodes whose shared config file holds `extra` TOML lines too. Each node has a data
+    /// and keys directory of its own; private keys are sealed in the database under the
+    /// key-encryption key in `kek-1` ([`write_kek`]).
     pub async fn spawn_launched(count: usize, extra: &str, launch: Launch) -> Nodes {
         let database = Arc::new(TestDatabase::create().await);
         let dir = Arc::new(tempfile::tempdir().unwrap());
+        write_kek(&dir.path().join("kek-1"));
         std::fs::write(
             dir.path().join("onetrip.toml"),
             format!(
-                "data = {:?}\nstore = {:?}\nmaterials_dir = {:?}\nkeys_dir = {:?}\n\
+                "data = {:?}\nstore = {:?}\nmaterials_dir = {:?}\nkey_encryption_key_file = {:?}\n\
                  public_url = \"https://zwfw.example.gov.cn\"\n{extra}\n",
                 dir.path().join("data"),
                 database.url,
                 dir.path().join("shared/materials"),
-                dir.path().join("shared/keys"),
+                dir.path().join("kek-1"),
             ),
         )
         .unwrap();
@@ -449,6 +457,26 @@ impl Nodes {
             .collect();
         Nodes { nodes }
     }
+}
+
+/// Writes a new key-encryption key to `path` as an operator would (`openssl rand -base64 32`,
+/// mode 0600) and answers its 32 bytes.
+pub fn write_kek(path: &Path) -> [u8; 32] {
+    use base64::Engine;
+    use rand_core::RngCore;
+    use std::os::unix::fs::PermissionsExt;
+    let mut key = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut key);
+    std::fs::write(
+        path,
+        format!(
+            "{}\n",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    key
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {

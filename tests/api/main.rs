@@ -30,6 +30,7 @@ mod printed_id;
 mod qr_reading;
 mod real_enterprises;
 mod restart;
+mod sealed_keys;
 mod secrets;
 mod store_copy;
 mod submission_flow;

@@ -76,12 +76,14 @@ async fn a_store_copied_into_postgresql_and_back_answers_as_the_original() {
     let sled = format!("sled:{}", app.data().display());
     let printed = succeeded(&store_copy(&sled, &database.url));
     assert!(printed.contains("verified"), "{printed}");
-    assert!(
-        printed
-            .lines()
-            .any(|l| l.starts_with("certificates") && l.contains(" 3 written")),
-        "{printed}"
-    );
+    for (sort, written) in [("certificates", 3), ("batches", 1), ("signing_keys", 1)] {
+        assert!(
+            printed
+                .lines()
+                .any(|l| l.starts_with(sort) && l.contains(&format!(" {written} written"))),
+            "{sort}: {printed}"
+        );
+    }
     // Run again: a resumed copy finds everything there and writes nothing.
     let again = succeeded(&store_copy(&sled, &database.url));
     for line in again.lines().filter(|l| l.contains("written")) {
@@ -92,6 +94,9 @@ async fn a_store_copied_into_postgresql_and_back_answers_as_the_original() {
     for (record, pdf, expected) in &originals {
         assert_eq!(&verdicts(&copy, record, pdf).await, expected, "{record}");
     }
+    // The batch came along with its lines' results, and answers as it did.
+    let batch = format!("/batches/{}", migrated["id"].as_str().unwrap());
+    assert_eq!(copy.get_json(&staff.clerk, &batch).await, migrated);
     // The former number came along: the migration posted again is found already issued.
     let staff = Staff::new(&copy).await;
     let again = finished_batch(&copy, &staff.clerk, migration_line(7).to_string()).await;

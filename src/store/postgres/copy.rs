@@ -5,10 +5,12 @@ use sqlx::types::Json;
 
 use super::{PgStore, TRANSACTION_ATTEMPTS, broken_off, engine, in_transaction};
 use crate::domain::Sha256Digest;
+use crate::domain::batch::{BatchRecord, NumberedLine, NumberedResult};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::ServiceItem;
 use crate::domain::certificate::{CertStatus, Certificate};
-use crate::domain::signing_key::KeyRecord;
+use crate::domain::session::ConsoleSession;
+use crate::domain::signing_key::{KeyRecord, SealedKey};
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
 use crate::store::{Conflict, Record, Sort, StoreError, Unique};
@@ -148,6 +150,62 @@ impl PgStore {
                     })
                     .collect::<Result<_, StoreError>>()?
             }
+            Sort::Sessions => {
+                let rows = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<ConsoleSession>" FROM console_sessions
+                       WHERE id > $1 ORDER BY id LIMIT $2"#,
+                    after,
+                    limit,
+                )
+                .fetch_all(pool)
+                .await
+                .map_err(engine)?;
+                rows.into_iter().map(|Json(s)| Record::Session(s)).collect()
+            }
+            Sort::SealedKeys => {
+                let rows = sqlx::query!(
+                    "SELECT thumbprint, kek_id, sealed_at, nonce, ciphertext FROM sealed_keys
+                     WHERE thumbprint > $1 ORDER BY thumbprint LIMIT $2",
+                    after,
+                    limit,
+                )
+                .fetch_all(pool)
+                .await
+                .map_err(engine)?;
+                rows.into_iter()
+                    .map(|row| {
+                        Record::SealedKey(SealedKey {
+                            thumbprint: row.thumbprint,
+                            kek_id: row.kek_id,
+                            nonce: row.nonce,
+                            ciphertext: row.ciphertext,
+                            sealed_at: row.sealed_at,
+                        })
+                    })
+                    .collect()
+            }
+            Sort::Batches => {
+                let rows = sqlx::query!(
+                    r#"SELECT body AS "body: Json<BatchRecord>", lines AS "lines: Json<Vec<NumberedLine>>"
+                       FROM batches WHERE id > $1 ORDER BY id LIMIT $2"#,
+                    after,
+                    limit,
+                )
+                .fetch_all(pool)
+                .await
+                .map_err(engine)?;
+                let mut records = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let batch = row.body.0;
+                    let results = batch_results(pool, &batch.id).await?;
+                    records.push(Record::Batch {
+                        lines: row.lines.0,
+                        results,
+                        batch,
+                    });
+                }
+                records
+            }
             Sort::SigningKeys => {
                 let rows = sqlx::query_scalar!(
                     r#"SELECT body AS "body: Json<KeyRecord>" FROM signing_keys
@@ -206,6 +264,22 @@ impl PgStore {
     pub(super) async fn put(&self, record: &Record) -> Result<bool, StoreError> {
         in_transaction!(self, |tx| put_in(&mut tx, record).await?)
     }
+}
+
+/// A batch's results, in line order.
+pub(super) async fn batch_results(
+    connection: impl sqlx::PgExecutor<'_>,
+    id: &str,
+) -> Result<Vec<NumberedResult>, StoreError> {
+    let rows = sqlx::query_scalar!(
+        r#"SELECT body AS "body: Json<NumberedResult>" FROM batch_results
+           WHERE batch_id = $1 ORDER BY line"#,
+        id,
+    )
+    .fetch_all(connection)
+    .await
+    .map_err(engine)?;
+    Ok(rows.into_iter().map(|Json(r)| r).collect())
 }
 
 type Statement<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
@@ -370,6 +444,92 @@ async fn put_in(tx: &mut PgConnection, record: &Record) -> Result<bool, StoreErr
                 .await
                 .map_err(engine)?;
                 return unchanged(stored.0 == *token);
+            }
+        }
+        Record::Session(session) => {
+            let insert = sqlx::query!(
+                "INSERT INTO console_sessions (id, token_hash, expires_at, body)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                session.id.as_str(),
+                session.token_hash.as_str(),
+                session.expires_at,
+                Json(session) as _,
+            );
+            if !inserted(tx, insert).await? {
+                let stored = sqlx::query_scalar!(
+                    r#"SELECT body AS "body: Json<ConsoleSession>" FROM console_sessions
+                       WHERE id = $1"#,
+                    session.id.as_str(),
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(engine)?;
+                return unchanged(stored.0 == *session);
+            }
+        }
+        Record::SealedKey(sealed) => {
+            let insert = sqlx::query!(
+                "INSERT INTO sealed_keys (thumbprint, kek_id, sealed_at, nonce, ciphertext)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (thumbprint) DO NOTHING",
+                sealed.thumbprint,
+                sealed.kek_id,
+                sealed.sealed_at,
+                sealed.nonce,
+                sealed.ciphertext,
+            );
+            if !inserted(tx, insert).await? {
+                let stored = sqlx::query!(
+                    "SELECT kek_id, nonce, ciphertext FROM sealed_keys WHERE thumbprint = $1",
+                    sealed.thumbprint,
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(engine)?;
+                return unchanged(
+                    stored.kek_id == sealed.kek_id
+                        && stored.nonce == sealed.nonce
+                        && stored.ciphertext == sealed.ciphertext,
+                );
+            }
+        }
+        Record::Batch {
+            batch,
+            lines,
+            results,
+        } => {
+            let insert = sqlx::query!(
+                "INSERT INTO batches (id, started_at, finished, body, lines)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                batch.id,
+                batch.started_at,
+                batch.finished_at.is_some(),
+                Json(batch) as _,
+                Json(lines) as _,
+            );
+            if !inserted(tx, insert).await? {
+                let stored = sqlx::query!(
+                    r#"SELECT body AS "body: Json<BatchRecord>", lines AS "lines: Json<Vec<NumberedLine>>"
+                       FROM batches WHERE id = $1"#,
+                    batch.id,
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(engine)?;
+                let same = stored.body.0 == *batch
+                    && stored.lines.0 == *lines
+                    && batch_results(&mut *tx, &batch.id).await? == *results;
+                return unchanged(same);
+            }
+            for result in results {
+                sqlx::query!(
+                    "INSERT INTO batch_results (batch_id, line, body) VALUES ($1, $2, $3)",
+                    batch.id,
+                    super::records::bigint(result.line as u64)?,
+                    Json(result) as _,
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(engine)?;
             }
         }
         Record::SigningKey(key) => {

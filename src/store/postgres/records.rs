@@ -14,7 +14,7 @@ use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::identifier::Identifier;
 use crate::domain::plan::{CertificateWrite, Issuance, KeyRingWrite, SubmissionWrite};
 use crate::domain::session::{ConsoleSession, SessionOpening};
-use crate::domain::signing_key::KeyRecord;
+use crate::domain::signing_key::{KeyRecord, SealedKey};
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
 use crate::domain::{ItemCode, Sha256Digest, SubmissionId, TokenId, VerificationCode};
@@ -237,7 +237,29 @@ async fn write_issuance(
     Ok(())
 }
 
-/// A unique constraint's refusal with the value it refused filled in.
+/// Writes a key's sealed private half, over the one it had.
+pub(super) async fn insert_sealed(
+    tx: &mut PgConnection,
+    sealed: &SealedKey,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "INSERT INTO sealed_keys (thumbprint, kek_id, sealed_at, nonce, ciphertext)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (thumbprint) DO UPDATE SET kek_id = EXCLUDED.kek_id,
+             sealed_at = EXCLUDED.sealed_at, nonce = EXCLUDED.nonce,
+             ciphertext = EXCLUDED.ciphertext",
+        sealed.thumbprint,
+        sealed.kek_id,
+        sealed.sealed_at,
+        sealed.nonce,
+        sealed.ciphertext,
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(engine)?;
+    Ok(())
+}
+
 /// The batch `id`, locked until the transaction ends, while its lease is still `read`.
 async fn locked_batch(
     tx: &mut PgConnection,
@@ -270,6 +292,7 @@ async fn update_batch(tx: &mut PgConnection, batch: &BatchRecord) -> Result<(), 
     Ok(())
 }
 
+/// A unique constraint's refusal with the value it refused filled in.
 fn named(e: StoreError, id: &str, code: Option<&str>) -> StoreError {
     match e {
         StoreError::Conflict(Conflict::Taken {
@@ -715,15 +738,7 @@ impl Store for PgStore {
     }
 
     async fn batch_results(&self, id: &str) -> Result<Vec<NumberedResult>, StoreError> {
-        let found = sqlx::query_scalar!(
-            r#"SELECT body AS "body: Json<NumberedResult>" FROM batch_results
-               WHERE batch_id = $1 ORDER BY line"#,
-            id,
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(engine)?;
-        Ok(found.into_iter().map(|Json(r)| r).collect())
+        super::copy::batch_results(&self.pool, id).await
     }
 
     async fn record_batch_result(
@@ -955,6 +970,57 @@ impl Store for PgStore {
                 .await
                 .map_err(engine)?;
             }
+            if let Some(sealed) = change.sealed {
+                insert_sealed(&mut tx, sealed).await?;
+            }
+        })
+    }
+
+    async fn sealed_keys(&self) -> Result<Vec<SealedKey>, StoreError> {
+        let rows = sqlx::query!(
+            "SELECT thumbprint, kek_id, sealed_at, nonce, ciphertext FROM sealed_keys
+             ORDER BY thumbprint"
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| SealedKey {
+                thumbprint: row.thumbprint,
+                kek_id: row.kek_id,
+                nonce: row.nonce,
+                ciphertext: row.ciphertext,
+                sealed_at: row.sealed_at,
+            })
+            .collect())
+    }
+
+    async fn replace_sealed_key(
+        &self,
+        read: Option<&SealedKey>,
+        sealed: &SealedKey,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, |tx| {
+            let stored = sqlx::query!(
+                "SELECT thumbprint, kek_id, sealed_at, nonce, ciphertext FROM sealed_keys
+                 WHERE thumbprint = $1 FOR UPDATE",
+                sealed.thumbprint,
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(engine)?
+            .map(|row| SealedKey {
+                thumbprint: row.thumbprint,
+                kek_id: row.kek_id,
+                nonce: row.nonce,
+                ciphertext: row.ciphertext,
+                sealed_at: row.sealed_at,
+            });
+            if stored.as_ref() != read {
+                return Err(Conflict::Changed("the sealed key".into()).into());
+            }
+            insert_sealed(&mut tx, sealed).await?;
         })
     }
 

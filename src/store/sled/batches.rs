@@ -9,7 +9,7 @@ use crate::store::{Conflict, StoreError, Unique};
 
 /// The key of a line's result: the batch's id, then the line number (big-endian, so a
 /// batch's results come in line order).
-fn result_key(id: &str, line: usize) -> Vec<u8> {
+pub(super) fn result_key(id: &str, line: usize) -> Vec<u8> {
     let mut key = id.as_bytes().to_vec();
     key.push(0);
     key.extend_from_slice(&(line as u64).to_be_bytes());

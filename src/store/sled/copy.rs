@@ -5,6 +5,7 @@ use std::ops::Bound;
 use super::Trees;
 use super::codec::{decode, decode_all, encode};
 use crate::domain::Sha256Digest;
+use crate::domain::batch::BatchRecord;
 use crate::domain::calendar::YearCalendar;
 use crate::domain::catalogue::ServiceItem;
 use crate::domain::certificate::{CertStatus, Certificate};
@@ -53,6 +54,9 @@ impl Trees {
             Sort::HolderLines => &self.holder_index,
             Sort::FormerNumbers => &self.former_index,
             Sort::Tokens => &self.tokens,
+            Sort::Sessions => &self.sessions,
+            Sort::SealedKeys => &self.sealed_keys,
+            Sort::Batches => &self.batches,
             _ => &self.keys,
         };
         let mut records = Vec::new();
@@ -96,6 +100,16 @@ impl Trees {
                     })?,
                     record: decode(&key, &value)?,
                 },
+                Sort::Sessions => Record::Session(decode(&key, &value)?),
+                Sort::SealedKeys => Record::SealedKey(decode(&key, &value)?),
+                Sort::Batches => {
+                    let batch: BatchRecord = decode(&key, &value)?;
+                    Record::Batch {
+                        lines: self.batch_lines(&batch.id)?,
+                        results: self.batch_results(&batch.id)?,
+                        batch,
+                    }
+                }
                 _ => {
                     let mut record: KeyRecord = decode(&key, &value)?;
                     // The first version's records name their key by this tree's key alone.
@@ -216,9 +230,43 @@ impl Trees {
                 let key = hash.as_str().as_bytes();
                 return self.put_once::<TokenRecord>(&self.tokens, key, token, record);
             }
+            Record::Session(session) => {
+                let key = session.id.as_str().as_bytes();
+                let written = self.put_once(&self.sessions, key, session, record)?;
+                let index = super::sessions::by_token(&session.token_hash, &session.id);
+                self.sessions_by_token.insert(index.as_bytes(), &[])?;
+                return Ok(written);
+            }
             Record::SigningKey(key) => {
                 let thumbprint = key.thumbprint.as_bytes();
                 return self.put_once::<KeyRecord>(&self.keys, thumbprint, key, record);
+            }
+            Record::SealedKey(sealed) => {
+                let thumbprint = sealed.thumbprint.as_bytes();
+                return self.put_once(&self.sealed_keys, thumbprint, sealed, record);
+            }
+            Record::Batch {
+                batch,
+                lines,
+                results,
+            } => {
+                if let Some(stored) = self.batch(&batch.id)? {
+                    let same = stored == *batch
+                        && self.batch_lines(&batch.id)? == *lines
+                        && self.batch_results(&batch.id)? == *results;
+                    return if same {
+                        Ok(false)
+                    } else {
+                        Err(differs(record))
+                    };
+                }
+                for result in results {
+                    let key = super::batches::result_key(&batch.id, result.line);
+                    self.batch_results.insert(key, encode(result)?)?;
+                }
+                self.batch_lines
+                    .insert(batch.id.as_bytes(), encode(lines)?)?;
+                self.batches.insert(batch.id.as_bytes(), encode(batch)?)?;
             }
             Record::ServiceItem(item) => {
                 let key = super::catalogue::version_key(item.code.as_str(), item.version);

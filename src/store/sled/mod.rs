@@ -27,7 +27,7 @@ use crate::domain::certificate::{CertStatus, Certificate};
 use crate::domain::identifier::Identifier;
 use crate::domain::plan::{CertificateWrite, Issuance, KeyRingWrite, SubmissionWrite};
 use crate::domain::session::{ConsoleSession, SessionOpening};
-use crate::domain::signing_key::KeyRecord;
+use crate::domain::signing_key::{KeyRecord, SealedKey};
 use crate::domain::submission::{Event, Submission};
 use crate::domain::token::TokenRecord;
 use crate::domain::{ItemCode, Sha256Digest, SubmissionId, TokenId, VerificationCode};
@@ -77,6 +77,8 @@ pub(super) struct Trees {
     holder_index: sled::Tree,
     counters: sled::Tree,
     keys: sled::Tree,
+    /// Sealed private keys by their thumbprint (kept only when the service seals them).
+    sealed_keys: sled::Tree,
     services: sled::Tree,
     service_latest: sled::Tree,
     calendars: sled::Tree,
@@ -121,6 +123,7 @@ impl Trees {
             holder_index: db.open_tree("kind_holder_to_current_certificate_id")?,
             counters: db.open_tree("year_to_last_sequence")?,
             keys: db.open_tree("kid_to_signing_key")?,
+            sealed_keys: db.open_tree("thumbprint_to_sealed_key")?,
             services: db.open_tree("service_code_version_to_item")?,
             service_latest: db.open_tree("service_code_to_latest_version")?,
             calendars: db.open_tree("year_to_calendar")?,
@@ -408,6 +411,19 @@ impl super::Store for SledStore {
 
     async fn put_key_records(&self, change: &KeyRingWrite<'_>) -> Result<(), StoreError> {
         let written = self.trees()?.put_key_records(change).await;
+        self.observed(written)
+    }
+
+    async fn sealed_keys(&self) -> Result<Vec<SealedKey>, StoreError> {
+        self.trees()?.sealed_keys()
+    }
+
+    async fn replace_sealed_key(
+        &self,
+        read: Option<&SealedKey>,
+        sealed: &SealedKey,
+    ) -> Result<(), StoreError> {
+        let written = self.trees()?.replace_sealed_key(read, sealed).await;
         self.observed(written)
     }
 

@@ -9,7 +9,7 @@ use crate::domain::session::{ConsoleSession, SessionOpening};
 use crate::store::{Conflict, StoreError};
 
 /// The key of a session in the by-token index: the token's hash, then the session's id.
-fn by_token(token_hash: &Sha256Digest, id: &Sha256Digest) -> String {
+pub(super) fn by_token(token_hash: &Sha256Digest, id: &Sha256Digest) -> String {
     format!("{token_hash}{id}")
 }
 
