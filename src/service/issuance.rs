@@ -320,7 +320,22 @@ pub async fn holder_photo(
         .files
         .read(&submission.id, &upload.file, MAX_PHOTO_UPLOAD)
         .await
-        .map_err(ServiceError::internal)?
+        .map_err(|e| match e.kind() {
+            // Another node stored it; this one cannot see it (a shared file system not
+            // mounted here, or lagging): say so, and let the client try again.
+            std::io::ErrorKind::NotFound => {
+                tracing::error!(submission = %submission.id, file = %upload.file, "a material file the records name is not in materials_dir on this node");
+                ServiceError::new(
+                    ErrorKind::Unavailable,
+                    "material_missing",
+                    format!(
+                        "本节点找不到材料文件 {}（共享存储是否已挂载？），请稍后重试 / this node cannot find the material file {} (is the shared materials_dir mounted here?); try again",
+                        upload.file, upload.file
+                    ),
+                )
+            }
+            _ => ServiceError::internal(e),
+        })?
         .ok_or_else(|| {
             unusable(format!(
                 "证件照不超过 {} MB / the photo is at most {} MB",

@@ -470,3 +470,55 @@ async fn a_batch_whose_node_dies_is_finished_by_another_with_one_result_per_line
         assert_eq!(record["former_number"], line["migrate"]["former_number"]);
     }
 }
+
+/// A node that cannot see a material file another node stored (its share not mounted) says
+/// so when it needs the file, to print a permit's photo: 503 `material_missing` naming the
+/// file, nothing stored; the node that sees the file then issues the permit.
+#[tokio::test]
+async fn a_node_that_cannot_see_a_material_file_says_so_and_stores_nothing() {
+    if skipped() {
+        return;
+    }
+    let mut cluster = Nodes::spawn(2).await;
+    let b = &mut cluster.nodes[1];
+    let unmounted = b.dir.path().join("node-1-materials");
+    b.launch.env.push((
+        "ONETRIP_MATERIALS_DIR".into(),
+        unmounted.display().to_string(),
+    ));
+    b.restart();
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let staff = Staff::new(a).await;
+    let permit = json!({
+        "holder": {"type": "person", "id": PERSON, "name": "欧阳娜娜"},
+        "kind": "talent-residence-permit",
+        "items": [{"code": "talent-review"}, {"code": "permit-production"}],
+        "fields": {"employer": "杭州示例科技有限公司", "residence_address": "浙江省杭州市滨江区网商路599号"}
+    });
+    let id = accepted(a, &staff, &permit).await;
+    for (item, department) in [("talent-review", "RSJ"), ("permit-production", "GAJ")] {
+        let approver = a.token("approver", json!({"department": department})).await;
+        assert_eq!(
+            decide(a, &approver, &id, item, "approve").await.status(),
+            200
+        );
+    }
+    let issue = format!("/submissions/{id}/issue");
+    let r = b.post(&staff.clerk, &issue, &json!({})).await;
+    assert_eq!(r.status(), 503);
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "material_missing", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("materials_dir") && message.contains("共享存储"),
+        "{message}"
+    );
+    let filed = a
+        .get_json(&staff.clerk, &format!("/submissions/{id}"))
+        .await;
+    assert_eq!(filed["status"], "accepted", "nothing issued: {filed}");
+    assert_eq!(filed["certificate"], Value::Null, "{filed}");
+
+    let r = a.post(&staff.clerk, &issue, &json!({})).await;
+    assert_eq!(r.status(), 201);
+}
