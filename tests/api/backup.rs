@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    BIN, Launch, Staff, TestApp, cli, enterprise, issued_licence_of, licence_submission,
+    BIN, Launch, Staff, TestApp, cli, enterprise, finished_batch, issued_licence_of,
+    licence_submission, migration_line,
 };
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -140,6 +141,10 @@ async fn a_backup_under_load_restores_every_certificate_and_material() {
         let pdf = crate::helpers::certificate_pdf(&app, &app.admin, &record).await;
         before.push((record, pdf));
     }
+    // A batch run by the server: the backup carries it with its lines' results (and the
+    // licence it migrated, the `1` counted below beside `before`).
+    let batch = finished_batch(&app, &staff.clerk, migration_line(7).to_string()).await;
+    assert_eq!(batch["issued"], 1, "{batch}");
     // A draft whose material is replaced over and over while the backup runs: the replaced
     // files are removed meanwhile, which must not take a file the copied records still name.
     let draft = app
@@ -213,15 +218,17 @@ async fn a_backup_under_load_restores_every_certificate_and_material() {
     }
     let certificates = manifest["counts"]["certificates"].as_u64().unwrap();
     assert!(
-        certificates >= (before.len() + issued_before_backup) as u64,
+        certificates >= (before.len() + 1 + issued_before_backup) as u64,
         "{manifest}"
     );
     assert!(
-        certificates <= (before.len() + issued.load(Ordering::Relaxed) as usize) as u64,
+        certificates <= (before.len() + 1 + issued.load(Ordering::Relaxed) as usize) as u64,
         "{manifest}"
     );
 
     let restored = serve_restored(&target).await;
+    let batch_path = format!("/batches/{}", batch["id"].as_str().unwrap());
+    assert_eq!(restored.get_json(&staff.clerk, &batch_path).await, batch);
     for (record, pdf) in &before {
         assert_verifies(&restored, record, pdf).await;
     }
@@ -266,7 +273,11 @@ async fn a_backup_under_load_restores_every_certificate_and_material() {
             other => panic!("{id}: {other}"),
         }
     }
-    assert_eq!(before.len() as u64 + present, certificates, "{manifest}");
+    assert_eq!(
+        before.len() as u64 + 1 + present,
+        certificates,
+        "{manifest}"
+    );
     // The restored store serves new work: its key signs, its sequence goes on.
     let restored_staff = Staff::new(&restored).await;
     let restored_scjg = restored
