@@ -39,12 +39,29 @@ pub fn quoted(input: &str) -> Cow<'_, str> {
     quoted_within(input, QUOTED_MAX_CHARS)
 }
 
-/// `input` cut to its first `max_chars` characters and `…`, when it is longer.
+/// `input` cut to its first `max_chars` characters and `…`, when it is longer, with each
+/// control character written out (`\u{0}`): a quoted NUL would otherwise make the error
+/// itself unstorable (PostgreSQL's JSON and text hold no NUL) and unreadable in a log.
 pub fn quoted_within(input: &str, max_chars: usize) -> Cow<'_, str> {
-    match input.char_indices().nth(max_chars) {
-        None => Cow::Borrowed(input),
-        Some((end, _)) => Cow::Owned(format!("{}…", &input[..end])),
+    let (cut, more) = match input.char_indices().nth(max_chars) {
+        None => (input, false),
+        Some((end, _)) => (&input[..end], true),
+    };
+    if !more && !cut.chars().any(char::is_control) {
+        return Cow::Borrowed(input);
     }
+    let mut shown = String::with_capacity(cut.len() + 3);
+    for c in cut.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    if more {
+        shown.push('…');
+    }
+    Cow::Owned(shown)
 }
 
 /// The most characters of a parser's complaint (serde's) that an error repeats.
@@ -219,6 +236,8 @@ mod tests {
         assert_eq!(shown.chars().count(), QUOTED_MAX_CHARS + 1);
         assert!(shown.ends_with('…'));
         assert_eq!(quoted_within("abcdef", 3), "abc…");
+        assert_eq!(quoted("S\u{0}\u{7}\t办件"), "S\\u{0}\\u{7}\\u{9}办件");
+        assert_eq!(quoted_within("\u{0}bcdef", 3), "\\u{0}bc…");
         let variant = format!(
             "unknown variant `{}`, expected `a` or `b`",
             "v".repeat(1 << 20)

@@ -610,8 +610,27 @@ async fn drive(services: Services, batch: BatchRecord, lines: Vec<NumberedLine>,
                 line: line.line,
                 result: issue_line(services, actor, &line.text).await,
             };
-            if let Err(e) = services.store.record_batch_result(id, &result).await {
-                tracing::warn!(batch = %id, line = result.line, error = %e, "a batch line's result was not stored");
+            match services.store.record_batch_result(id, &result).await {
+                // A result the store cannot hold is replaced by one saying so: the batch keeps
+                // one result per line.
+                Err(StoreError::Encode(e)) => {
+                    tracing::error!(batch = %id, line = result.line, error = %e, "a batch line's result cannot be stored; its line is reported failed");
+                    let unstorable = NumberedResult {
+                        line: result.line,
+                        result: LineResult::failed(
+                            "result_not_stored",
+                            "该行的结果无法保存，请检查该行并单独重新提交 / the line's result could not be stored: check the line and send it again on its own",
+                            None,
+                        ),
+                    };
+                    if let Err(e) = services.store.record_batch_result(id, &unstorable).await {
+                        tracing::warn!(batch = %id, line = result.line, error = %e, "a batch line's result was not stored");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(batch = %id, line = result.line, error = %e, "a batch line's result was not stored");
+                }
+                Ok(_) => {}
             }
         })
         .buffer_unordered(DEFAULT_JOBS)

@@ -316,6 +316,8 @@ async fn hostile_batches_are_refused_whole_or_line_by_line() {
         unknown_field,
         json!({"submission": "../../etc/passwd"}),
         json!({"submission": "S0000000000000", "migrate": {}}),
+        // A NUL quoted back in the line's error (PostgreSQL's JSON cannot hold one).
+        json!({"submission": "S\u{0}\u{7}"}),
         twice.clone(),
         twice,
     ];
@@ -342,7 +344,12 @@ async fn hostile_batches_are_refused_whole_or_line_by_line() {
         .collect();
     // The same former number twice: one line issues it, the other finds it issued, in
     // whichever order the concurrent lines reach the store.
-    fields[8..].sort();
+    fields[9..].sort();
+    let quoted = progress["results"][8]["message"].as_str().unwrap();
+    assert!(
+        quoted.contains("S\\u{0}\\u{7}"),
+        "control characters written out: {quoted}"
+    );
     let expect = |status: &str, field: &str| (status.to_owned(), field.to_owned());
     assert_eq!(
         fields,
@@ -355,6 +362,7 @@ async fn hostile_batches_are_refused_whole_or_line_by_line() {
             expect("failed", "malformed_line"),
             expect("failed", "submission_not_found"),
             expect("failed", "malformed_line"),
+            expect("failed", "submission_not_found"),
             expect("already_issued", ""),
             expect("issued", ""),
         ],

@@ -92,6 +92,9 @@ fn engine(e: sqlx::Error) -> StoreError {
                 (c, _) if c.starts_with("08") || c.starts_with("57") || c.starts_with("53") => {
                     StoreError::Unavailable(format!("the database cannot serve: {e}"))
                 }
+                // A value the database cannot hold (a NUL in text or JSON, say): this value
+                // will never be stored, whatever is tried again.
+                (c, _) if c.starts_with("22") => StoreError::Encode(e.to_string()),
                 _ => StoreError::Engine(Box::new(e)),
             }
         }
