@@ -40,7 +40,18 @@ impl std::fmt::Debug for Kek {
 
 impl Kek {
     /// Reads and checks the file: base64 of exactly 32 bytes, surrounding whitespace allowed.
+    /// A file that other users may read is used, with a warning.
     pub fn from_file(path: &Path) -> anyhow::Result<Kek> {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                file = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the key-encryption key file is readable by other users: make it 0600 (or 0400)"
+            );
+        }
         let text =
             Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
                 format!("reading the key-encryption key file {}", path.display())
