@@ -495,12 +495,30 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// Runs the CLI against the test's config (and a trust list of its own, never the user's);
 /// the process's output is returned whole.
 pub fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
+    cli_with(dir, &[], args)
+}
+
+/// [`cli`] with `env` set on top of the config.
+pub fn cli_with(dir: &Path, env: &[(&str, &Path)], args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(["--config", dir.join("onetrip.toml").to_str().unwrap()])
         .args(args)
         .env("ONETRIP_TRUST", dir.join("trust.json"))
+        .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
         .output()
         .unwrap()
+}
+
+/// The one active key of a JWK Set.
+pub fn active_key(jwks: &Value) -> Value {
+    let active: Vec<&Value> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["status"] == "active")
+        .collect();
+    assert_eq!(active.len(), 1, "{jwks}");
+    active[0].clone()
 }
 
 /// Starts `onetrip serve` in `dir` (never the repository, whose `templates/` must not be

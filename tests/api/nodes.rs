@@ -240,14 +240,7 @@ async fn status_list(node: &TestApp) -> Value {
 }
 
 fn active_kid(jwks: &Value) -> String {
-    let active: Vec<&Value> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| k["status"] == "active")
-        .collect();
-    assert_eq!(active.len(), 1, "{jwks}");
-    active[0]["kid"].as_str().unwrap().to_owned()
+    active_key(jwks)["kid"].as_str().unwrap().to_owned()
 }
 
 /// Polls `check` on `node` until it holds, for at most 30 s (a busy machine must not make

@@ -95,17 +95,6 @@ print(b64(seed), b64(bytes(SigningKey(seed).verify_key)))
     (seed.to_owned(), public.to_owned())
 }
 
-fn active_key(jwks: &Value) -> Value {
-    let active: Vec<&Value> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| k["status"] == "active")
-        .collect();
-    assert_eq!(active.len(), 1, "{jwks}");
-    active[0].clone()
-}
-
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
@@ -188,16 +177,6 @@ async fn private_keys_are_sealed_in_the_database_and_libsodium_opens_them() {
             "the seed is in a node's log as {form}"
         );
     }
-}
-
-/// The CLI with the test's config and `env` on top.
-fn cli_with(dir: &Path, env: &[(&str, &Path)], args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["--config", dir.join("onetrip.toml").to_str().unwrap()])
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
-        .output()
-        .unwrap()
 }
 
 /// A change of key-encryption key while two nodes serve: restarted one by one with the new key

@@ -163,7 +163,8 @@ impl PgStore {
                 rows.into_iter().map(|Json(s)| Record::Session(s)).collect()
             }
             Sort::SealedKeys => {
-                let rows = sqlx::query!(
+                let rows = sqlx::query_as!(
+                    SealedKey,
                     "SELECT thumbprint, kek_id, sealed_at, nonce, ciphertext FROM sealed_keys
                      WHERE thumbprint > $1 ORDER BY thumbprint LIMIT $2",
                     after,
@@ -172,17 +173,7 @@ impl PgStore {
                 .fetch_all(pool)
                 .await
                 .map_err(engine)?;
-                rows.into_iter()
-                    .map(|row| {
-                        Record::SealedKey(SealedKey {
-                            thumbprint: row.thumbprint,
-                            kek_id: row.kek_id,
-                            nonce: row.nonce,
-                            ciphertext: row.ciphertext,
-                            sealed_at: row.sealed_at,
-                        })
-                    })
-                    .collect()
+                rows.into_iter().map(Record::SealedKey).collect()
             }
             Sort::Batches => {
                 let rows = sqlx::query!(

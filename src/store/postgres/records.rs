@@ -977,23 +977,14 @@ impl Store for PgStore {
     }
 
     async fn sealed_keys(&self) -> Result<Vec<SealedKey>, StoreError> {
-        let rows = sqlx::query!(
+        sqlx::query_as!(
+            SealedKey,
             "SELECT thumbprint, kek_id, sealed_at, nonce, ciphertext FROM sealed_keys
              ORDER BY thumbprint"
         )
         .fetch_all(&self.pool)
         .await
-        .map_err(engine)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| SealedKey {
-                thumbprint: row.thumbprint,
-                kek_id: row.kek_id,
-                nonce: row.nonce,
-                ciphertext: row.ciphertext,
-                sealed_at: row.sealed_at,
-            })
-            .collect())
+        .map_err(engine)
     }
 
     async fn replace_sealed_key(
@@ -1002,21 +993,15 @@ impl Store for PgStore {
         sealed: &SealedKey,
     ) -> Result<(), StoreError> {
         in_transaction!(self, |tx| {
-            let stored = sqlx::query!(
+            let stored = sqlx::query_as!(
+                SealedKey,
                 "SELECT thumbprint, kek_id, sealed_at, nonce, ciphertext FROM sealed_keys
                  WHERE thumbprint = $1 FOR UPDATE",
                 sealed.thumbprint,
             )
             .fetch_optional(&mut *tx)
             .await
-            .map_err(engine)?
-            .map(|row| SealedKey {
-                thumbprint: row.thumbprint,
-                kek_id: row.kek_id,
-                nonce: row.nonce,
-                ciphertext: row.ciphertext,
-                sealed_at: row.sealed_at,
-            });
+            .map_err(engine)?;
             if stored.as_ref() != read {
                 return Err(Conflict::Changed("the sealed key".into()).into());
             }
