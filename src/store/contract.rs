@@ -10,6 +10,7 @@ use super::{Conflict, Store, StoreError, Unique};
 use crate::domain::batch::{BatchRecord, Lease, LineResult, NumberedLine, NumberedResult};
 use crate::domain::calendar::china_date;
 use crate::domain::certificate::{CertStatus, Certificate, RevocationReason, sample_licence};
+use crate::domain::holder::Holder;
 use crate::domain::identifier::Identifier;
 use crate::domain::plan::{
     CertificateWrite, Issuance, IssuanceBasis, KeyRingWrite, Provenance, SubmissionWrite,
@@ -18,7 +19,7 @@ use crate::domain::session::{ConsoleSession, SessionOpening};
 use crate::domain::signing_key::{KeyRecord, KeyStatus, SealedKey};
 use crate::domain::submission::tests::issuable;
 use crate::domain::submission::{Action, Status, Submission};
-use crate::domain::{Refusal, Sha256Digest, VerificationCode};
+use crate::domain::{Refusal, Sha256Digest, SubmissionId, VerificationCode};
 
 /// Generates one `#[tokio::test]` per clause of the contract for the engine that `$open`
 /// (an expression giving `(Arc<dyn Store>, guard)`, the guard kept alive for the test) opens.
@@ -28,6 +29,12 @@ macro_rules! contract_suite {
         async fn contract_units_of_work() {
             let (store, _guard) = $open;
             $crate::store::contract::units_of_work(&*store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn contract_the_holder_search_and_the_due_listing_follow_every_write() {
+            let (store, _guard) = $open;
+            $crate::store::contract::holder_search_and_due_listing(&*store).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -200,6 +207,57 @@ pub(crate) async fn units_of_work(store: &dyn Store) {
     assert_eq!(seqs, [0, 1]);
     assert!(matches!(events[0].action, Action::Created));
     assert_eq!(events[1], first.events[0]);
+}
+
+/// The holder search finds a holder's submissions and no other's, newest first; the due
+/// listing holds the submissions whose promise runs, and loses one when its submission is
+/// issued, in the write that issues it.
+pub(crate) async fn holder_search_and_due_listing(store: &dyn Store) {
+    let due = china_date(Utc::now()) + chrono::Duration::days(20);
+    let save = async |mut submission: Submission, promised: bool, holder: Option<Holder>| {
+        submission.due_date = promised.then_some(due);
+        if let Some(holder) = holder {
+            submission.holder = holder;
+        }
+        let write = SubmissionWrite::create(submission, "reviewer:t");
+        store.save_submission(&write).await.unwrap();
+        write.submission
+    };
+    let promised = save(issuable(), true, None).await;
+    let unpromised = save(issuable(), false, None).await;
+    let other = Holder::parse("enterprise", "91110108558521630L", "另一家公司").unwrap();
+    let elsewhere = save(issuable(), true, Some(other)).await;
+    let ids =
+        |found: Vec<Submission>| -> Vec<SubmissionId> { found.into_iter().map(|s| s.id).collect() };
+    let running: HashSet<SubmissionId> = ids(store.submissions_with_promise().await.unwrap())
+        .into_iter()
+        .collect();
+    assert_eq!(
+        running,
+        HashSet::from([promised.id.clone(), elsewhere.id.clone()])
+    );
+    let holder = promised.holder.id().to_owned();
+    assert_eq!(
+        ids(store.submissions_by_holder(&holder).await.unwrap()),
+        [unpromised.id.clone(), promised.id.clone()],
+        "newest first, and no other holder's"
+    );
+
+    issue(store, &licence(&promised, "kind-a", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.submissions_with_promise().await.unwrap()),
+        std::slice::from_ref(&elsewhere.id)
+    );
+    assert_eq!(store.submissions_by_holder(&holder).await.unwrap().len(), 2);
+    assert_eq!(
+        ids(store
+            .submissions_by_holder(elsewhere.holder.id())
+            .await
+            .unwrap()),
+        [elsewhere.id]
+    );
 }
 
 /// A unique value taken refuses the whole issuance: its submission, certificate, PDF, code

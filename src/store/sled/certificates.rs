@@ -101,6 +101,7 @@ impl Trees {
         let trees = (
             &self.submissions,
             &self.events,
+            &self.submission_index,
             &self.certificates,
             &self.pdfs,
             &self.pdf_index,
@@ -118,6 +119,7 @@ impl Trees {
                 |(
                     subs,
                     events,
+                    index,
                     certs,
                     pdfs,
                     pdf_index,
@@ -128,7 +130,7 @@ impl Trees {
                     photos,
                 )| {
                     for write in issuance.submissions() {
-                        write_submission(subs, events, write)?;
+                        write_submission((subs, events, index), write)?;
                     }
                     if certs.get(id)?.is_some() {
                         return Err(taken(Unique::CertificateId, content.id.as_str(), None));
@@ -187,13 +189,14 @@ impl Trees {
             &self.certificates,
             &self.submissions,
             &self.events,
+            &self.submission_index,
             &self.statuses,
         );
         let transaction = || {
-            trees.transaction(|(certs, subs, events, statuses)| {
+            trees.transaction(|(certs, subs, events, index, statuses)| {
                 write_certificate(certs, statuses, write)?;
                 if let Some(history) = history {
-                    write_submission(subs, events, history)?;
+                    write_submission((subs, events, index), history)?;
                 }
                 Ok(())
             })

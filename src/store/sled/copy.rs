@@ -175,6 +175,7 @@ impl Trees {
                     self.events.insert(event_key, encode(event)?)?;
                 }
                 self.submissions.insert(key, encode(submission)?)?;
+                self.put_in_index(submission)?;
             }
             Record::Certificate {
                 certificate,

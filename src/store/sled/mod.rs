@@ -65,6 +65,10 @@ pub(super) struct Trees {
     tokens: sled::Tree,
     submissions: sled::Tree,
     events: sled::Tree,
+    /// Each submission under its holder, and those whose promise still runs, kept in the
+    /// transactions that write submissions: the holder search and the due listing read these
+    /// entries, not every submission.
+    submission_index: sled::Tree,
     certificates: sled::Tree,
     pdfs: sled::Tree,
     photos: sled::Tree,
@@ -113,6 +117,7 @@ impl Trees {
             tokens: db.open_tree("token_hash_to_token")?,
             submissions: db.open_tree("submission_id_to_submission")?,
             events: db.open_tree("submission_id_seq_to_event")?,
+            submission_index: db.open_tree("holder_or_promise_to_submission_id")?,
             certificates: db.open_tree("certificate_id_to_certificate")?,
             pdfs: db.open_tree("certificate_id_to_pdf")?,
             photos: db.open_tree("certificate_id_to_photo")?,
@@ -136,6 +141,7 @@ impl Trees {
             gate: Arc::new(tokio::sync::Mutex::new(())),
         };
         store.index_statuses()?;
+        store.index_submissions()?;
         store.index_holders()?;
         Ok(store)
     }
@@ -464,4 +470,35 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
         (store, dir)
     });
+
+    /// A store written before the submission index existed (no index, no marker) is indexed
+    /// when it is opened: its holder search and due listing find what it holds.
+    #[tokio::test]
+    async fn a_store_without_the_submission_index_is_indexed_when_opened() {
+        use crate::domain::plan::SubmissionWrite;
+        let dir = tempfile::tempdir().unwrap();
+        let mut filed = crate::domain::submission::tests::issuable();
+        filed.due_date = Some(chrono::NaiveDate::from_ymd_opt(2030, 1, 2).unwrap());
+        let write = SubmissionWrite::create(filed, "reviewer:t");
+        let submission = write.submission.clone();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.save_submission(&write).await.unwrap();
+            let trees = store.trees().unwrap();
+            trees.submission_index.clear().unwrap();
+            trees.db.remove(b"submission_index_v1").unwrap();
+            trees.db.flush().unwrap();
+            assert!(store.submissions_with_promise().await.unwrap().is_empty());
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let holder = submission.holder.id();
+        assert_eq!(
+            store.submissions_by_holder(holder).await.unwrap(),
+            std::slice::from_ref(&submission)
+        );
+        assert_eq!(
+            store.submissions_with_promise().await.unwrap(),
+            [submission]
+        );
+    }
 }

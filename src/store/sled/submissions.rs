@@ -2,7 +2,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::Trees;
-use super::codec::{decode, decode_all, encode};
+use super::codec::{decode, encode};
 use crate::domain::SubmissionId;
 use crate::domain::plan::SubmissionWrite;
 use crate::domain::submission::{Event, Submission};
@@ -23,6 +23,46 @@ fn event_prefix(id: &SubmissionId) -> Vec<u8> {
     key
 }
 
+/// The submission index's entry of a holder's submission: `h`, the holder's id, a NUL, the
+/// submission's id (the holder search reads its holder's entries alone).
+fn holder_entry(holder_id: &str, id: &SubmissionId) -> Vec<u8> {
+    let mut key = holder_prefix(holder_id);
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+fn holder_prefix(holder_id: &str) -> Vec<u8> {
+    [b"h".as_slice(), holder_id.as_bytes(), b"\0"].concat()
+}
+
+/// The submission index's entry of a submission whose promise still runs (accepted with a due
+/// date, not finished): `p` and its id (the due listing reads these alone).
+const PROMISED: &[u8] = b"p";
+
+fn promised_entry(id: &SubmissionId) -> Vec<u8> {
+    [PROMISED, id.as_str().as_bytes()].concat()
+}
+
+fn is_promised(submission: &Submission) -> bool {
+    submission.due_date.is_some() && !submission.status.is_finished()
+}
+
+/// Puts `submission` in the index as it is now: under its holder, and among the running
+/// promises or not.
+fn index_submission(
+    index: &TransactionalTree,
+    submission: &Submission,
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    let id = &submission.id;
+    index.insert(holder_entry(submission.holder.id(), id), &[])?;
+    if is_promised(submission) {
+        index.insert(promised_entry(id), &[])?;
+    } else {
+        index.remove(promised_entry(id))?;
+    }
+    Ok(())
+}
+
 pub(super) fn abort_with(e: TransactionError<StoreError>) -> StoreError {
     match e {
         TransactionError::Abort(e) => e,
@@ -40,8 +80,7 @@ pub(super) fn abort(e: impl Into<StoreError>) -> ConflictableTransactionError<St
 /// Writes a submission and appends its events inside a transaction: a new one only if its
 /// id is free, a changed one only while the stored one is at the version it was read at.
 pub(super) fn write_submission(
-    subs: &TransactionalTree,
-    events: &TransactionalTree,
+    (subs, events, index): (&TransactionalTree, &TransactionalTree, &TransactionalTree),
     write: &SubmissionWrite,
 ) -> InTransaction<()> {
     let id = &write.submission.id;
@@ -67,6 +106,7 @@ pub(super) fn write_submission(
         (Some(_), _) => return Err(abort(Conflict::Changed(format!("submission {id}")))),
     }
     subs.insert(key, encode(&write.submission).map_err(abort)?)?;
+    index_submission(index, &write.submission)?;
     for event in &write.events {
         events.insert(event_key(id, event.seq), encode(event).map_err(abort)?)?;
     }
@@ -78,8 +118,8 @@ impl Trees {
     #[tracing::instrument(skip_all, fields(submission = %write.submission.id))]
     pub async fn save_submission(&self, write: &SubmissionWrite) -> Result<(), StoreError> {
         self.exclusive(|| {
-            (&self.submissions, &self.events)
-                .transaction(|(subs, events)| write_submission(subs, events, write))
+            (&self.submissions, &self.events, &self.submission_index)
+                .transaction(|(subs, events, index)| write_submission((subs, events, index), write))
                 .map_err(abort_with)
         })
         .await
@@ -99,18 +139,61 @@ impl Trees {
     /// index yet. Past a few hundred thousand, add a `holder_id_to_submission_ids` tree kept
     /// in the same transactions as the submissions.
     pub fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError> {
-        let mut found: Vec<Submission> = decode_all(&self.submissions)?;
-        found.retain(|s| s.holder.id() == holder_id);
+        let prefix = holder_prefix(holder_id);
+        let mut found = self.indexed(&prefix)?;
         found.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(found)
     }
 
-    /// Every submission accepted with a promise and not yet issued (a full scan, like
-    /// `submissions_by_holder`).
+    /// Every submission accepted with a promise and not yet issued.
     pub fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError> {
-        let mut found: Vec<Submission> = decode_all(&self.submissions)?;
-        found.retain(|s| s.due_date.is_some() && !s.status.is_finished());
+        self.indexed(PROMISED)
+    }
+
+    /// The submissions whose index entries start with `prefix` (their ids follow it).
+    fn indexed(&self, prefix: &[u8]) -> Result<Vec<Submission>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.submission_index.scan_prefix(prefix) {
+            let (key, _) = entry?;
+            let id = &key[prefix.len()..];
+            let bytes = self
+                .submissions
+                .get(id)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "an index entry of a submission the store does not hold".into(),
+                })?;
+            found.push(decode(id, &bytes)?);
+        }
         Ok(found)
+    }
+
+    /// Builds the submission index of a store written before it existed (once: a marker
+    /// records that it is built; from then on every write keeps it).
+    pub(super) fn index_submissions(&self) -> Result<(), StoreError> {
+        const MARKER: &[u8] = b"submission_index_v1";
+        if self.db.get(MARKER)?.is_some() {
+            return Ok(());
+        }
+        for entry in self.submissions.iter() {
+            let (key, bytes) = entry?;
+            let submission: Submission = decode(&key, &bytes)?;
+            self.put_in_index(&submission)?;
+        }
+        self.db.insert(MARKER, &[])?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// [`index_submission`] outside a transaction (a store being indexed or copied into).
+    pub(super) fn put_in_index(&self, submission: &Submission) -> Result<(), StoreError> {
+        let id = &submission.id;
+        self.submission_index
+            .insert(holder_entry(submission.holder.id(), id), &[])?;
+        if is_promised(submission) {
+            self.submission_index.insert(promised_entry(id), &[])?;
+        }
+        Ok(())
     }
 
     /// The submission's audit history, oldest first.
