@@ -156,8 +156,15 @@ pub struct Limits {
     pub anonymous_request_timeout_secs: u64,
     /// Upper bound for any request, so one slow client cannot hold a connection forever.
     pub request_timeout_secs: u64,
-    /// A request's line and headers (hyper's read buffer per connection).
+    /// A request's line and headers, at most: 431 past it.
     pub max_header_bytes: usize,
+    /// Each connection's read buffer, at most: a body streams through in chunks of up to
+    /// this, each handed from the connection to the handler (a window check hashes at 0.5× the
+    /// machine's own SHA-256 through 16 KiB chunks, 0.7–0.8× through 256 KiB, 0.8–0.9×
+    /// through 1 MiB). It grows only while a client sends faster than it is read, and is never
+    /// smaller than `max_header_bytes`; `max_connections` × this bounds what a flood of large
+    /// headers can make the service hold.
+    pub read_buffer_bytes: usize,
     /// Request bodies held in memory at once (JSON, PDFs to verify, batch files), together;
     /// past it the next body is refused with 503 instead of growing the process.
     pub max_buffered_body_bytes: u64,
@@ -181,6 +188,7 @@ impl Default for Limits {
             anonymous_request_timeout_secs: 120,
             request_timeout_secs: 3600,
             max_header_bytes: 16 << 10,
+            read_buffer_bytes: 256 << 10,
             max_buffered_body_bytes: 256 << 20,
         }
     }
@@ -394,6 +402,7 @@ impl Settings {
             ),
             ("request_timeout_secs", l.request_timeout_secs),
             ("max_header_bytes", l.max_header_bytes as u64),
+            ("read_buffer_bytes", l.read_buffer_bytes as u64),
             ("max_buffered_body_bytes", l.max_buffered_body_bytes),
         ];
         for (name, value) in counts {

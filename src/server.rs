@@ -41,6 +41,7 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
     let timeout = Duration::from_secs(limits.request_timeout_secs);
     let rate = limits::BodyRate::new(limits);
     let concurrency = limits.max_concurrent_requests;
+    let max_header_bytes = limits.max_header_bytes;
     let memory = state.memory.clone();
     let metrics = Arc::clone(&state.metrics);
     let shed = Arc::clone(&metrics);
@@ -65,6 +66,10 @@ pub fn build_app(state: AppState) -> BoxCloneSyncService<Request, Response, Infa
             limits::body_min_rate,
         ))
         .layer(axum::middleware::from_fn_with_state(gate, limits::admit))
+        .layer(axum::middleware::from_fn_with_state(
+            max_header_bytes,
+            limits::header_bytes,
+        ))
         // Outside the limits, so that their refusals (429, 503, 408, 413) take the last
         // shape of every error too: JSON or a page, with the request's id.
         .layer(axum::middleware::from_fn_with_state(
@@ -144,9 +149,9 @@ fn drop_unusable_request_id(mut request: Request) -> Request {
 ///
 /// Connections are served by hyper directly (not `axum::serve`), HTTP/1.1 only, so that each
 /// is held to the limits: a connection with no request (or unfinished headers) for
-/// `header_read_timeout_secs` is closed, its read buffer is at most `max_header_bytes` plus
-/// what a body chunk needs, and past `max_connections` (in all, or from one address) a new
-/// one is told 503 and closed.
+/// `header_read_timeout_secs` is closed, its read buffer is at most `read_buffer_bytes`
+/// (headers past `max_header_bytes` are refused with 431 by `limits::header_bytes`), and past
+/// `max_connections` (in all, or from one address) a new one is told 503 and closed.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -166,7 +171,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let connections = Arc::new(Connections::new(&settings));
     let header_timeout = Duration::from_secs(settings.limits.header_read_timeout_secs);
-    let max_header_bytes = settings.limits.max_header_bytes.max(MIN_READ_BUFFER);
+    let read_buffer = (settings.limits.read_buffer_bytes)
+        .max(settings.limits.max_header_bytes)
+        .max(MIN_READ_BUFFER);
     let state = AppState::open(settings, public_url).await?;
     // Listen for SIGTERM before announcing the address: whoever stops the service right after
     // reading the line (a supervisor, a test) must get a graceful stop, not the default kill.
@@ -182,7 +189,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .max_buf_size(max_header_bytes);
+        .max_buf_size(read_buffer);
     if let Some(listener) = metrics_listener {
         tracing::info!(addr = %listener.local_addr()?, "serving metrics");
         let router = crate::routes::metrics_listener().with_state(state.clone());

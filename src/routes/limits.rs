@@ -294,6 +294,31 @@ pub async fn admit(
     }
 }
 
+/// A request whose line and headers take more than `max_header_bytes` is refused with 431,
+/// before it is admitted: hyper's read buffer is larger (bodies stream through it), so the
+/// bound on headers is kept here. Counted as HTTP/1.1 sends them: `name: value\r\n`.
+pub async fn header_bytes(State(max): State<usize>, request: Request, next: Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |p| p.as_str().len());
+    let line = request.method().as_str().len() + target + 12;
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if line + headers > max {
+        return ServiceError::new(
+            ErrorKind::HeadersTooLarge,
+            "headers_too_large",
+            format!("请求头超过 {max} 字节 / the request's headers are over {max} bytes"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// Any request must be over within `limits.request_timeout_secs`: past it, 408 with no body.
 pub async fn request_deadline(
     State(deadline): State<Duration>,

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     BadRequest,
     /// Input over its size limit (413).
     TooLarge,
+    /// A request's headers over their limit (431).
+    HeadersTooLarge,
     /// A body in a format the operation does not take (415).
     UnsupportedMediaType,
     /// A client that stopped sending (408).
