@@ -738,3 +738,45 @@ async fn a_sign_in_form_of_a_megabyte_is_refused_at_once_without_being_read() {
         started.elapsed()
     );
 }
+
+fn resident_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+/// A flood of unfinished headers just under the read buffer, 200 connections from one
+/// address: what the service holds for them is bounded by connections × `read_buffer_bytes`
+/// (here 200 × 256 KiB = 50 MiB), each is refused with 431 once its headers end, and the
+/// service answers others meanwhile.
+#[tokio::test]
+async fn a_flood_of_large_headers_holds_at_most_a_read_buffer_per_connection() {
+    let app = TestApp::spawn().await;
+    let before = resident_mib(app.pid());
+    let pad = "a".repeat(250 << 10);
+    let mut flood: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut stream = connect_from(&app, 7);
+            let head = format!("GET /healthz HTTP/1.1\r\nHost: onetrip\r\nX-Pad: {pad}");
+            stream.write_all(head.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = resident_mib(app.pid()) - before;
+    eprintln!("200 connections of 250 KiB unfinished headers: {held:.1} MiB held");
+    assert!(held < 50.0 + 16.0, "{held:.1} MiB held for 200 connections");
+    assert!(
+        request_from(&app, 2, "GET /healthz HTTP/1.1\r\nHost: onetrip\r\n\r\n")
+            .starts_with("HTTP/1.1 200")
+    );
+    let mut stream = flood.pop().unwrap();
+    stream.write_all(b"\r\n\r\n").unwrap();
+    let answer = read_answer(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(answer.contains("headers_too_large"), "{answer}");
+}
