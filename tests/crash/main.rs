@@ -214,15 +214,10 @@ async fn jwks(app: &TestApp) -> Value {
 }
 
 async fn active_kid(app: &TestApp) -> String {
-    let jwks = jwks(app).await;
-    let active: Vec<&Value> = jwks["keys"]
-        .as_array()
+    helpers::active_key(&jwks(app).await)["kid"]
+        .as_str()
         .unwrap()
-        .iter()
-        .filter(|k| k["status"] == "active")
-        .collect();
-    assert_eq!(active.len(), 1, "{jwks}");
-    active[0]["kid"].as_str().unwrap().to_owned()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
