@@ -130,6 +130,56 @@ async fn main() {
         upload_rate / openssl_rate
     );
     println!("ratio check/openssl:  {:8.2}", check_rate / openssl_rate);
+
+    // Several clerks' windows at once: the same file checked against submissions of their
+    // own, all streams together against one openssl process.
+    for streams in [2usize, 4] {
+        let mut ids = Vec::new();
+        for _ in 0..streams {
+            let id = app.create(&clerk, &licence_submission(ENTERPRISE)).await;
+            app.upload(&clerk, &id, "营业执照副本", b"licence".to_vec())
+                .await;
+            app.upload(&clerk, &id, "产品检验报告", b"report".to_vec())
+                .await;
+            app.post(&clerk, &format!("/submissions/{id}/submit"), &json!({}))
+                .await;
+            app.post(
+                &reviewer,
+                &format!("/submissions/{id}/pre-review"),
+                &json!({"decision": "approve"}),
+            )
+            .await;
+            ids.push(id);
+        }
+        let started = Instant::now();
+        let checks = ids.iter().map(|id| {
+            let (app, clerk, path) = (&app, &clerk, &path);
+            async move {
+                let file = tokio::fs::File::open(path).await.unwrap();
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+                let part = reqwest::multipart::Part::stream_with_length(
+                    reqwest::Body::wrap_stream(stream),
+                    bytes,
+                );
+                let r = app
+                    .client
+                    .post(app.api(&format!("/submissions/{id}/window-check")))
+                    .bearer_auth(clerk)
+                    .multipart(reqwest::multipart::Form::new().part("usb", part))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        });
+        futures_util::future::join_all(checks).await;
+        let secs = started.elapsed().as_secs_f64();
+        let rate = (mib * streams as u64) as f64 / secs;
+        println!(
+            "{streams} checks at once: {rate:8.0} MiB/s in all ({secs:.2} s); ratio to openssl {:.2} (goal ≥ 1.3)",
+            rate / openssl_rate
+        );
+    }
     println!(
         "server peak RSS:      {:8.1} MiB (goal < 100)",
         peak_rss_mib(app.pid())
