@@ -69,6 +69,17 @@ async fn start(
             "批次文件应为 UTF-8 编码的 JSON Lines / a batch is JSON Lines in UTF-8",
         )
     })?;
+    // JSON holds no raw NUL, so such a line could never be read; nor can a store keep it
+    // (PostgreSQL's text holds no NUL).
+    if let Some(at) = text.lines().position(|line| line.contains('\0')) {
+        let line = at + 1;
+        return Err(ServiceError::bad_request(
+            "malformed_batch",
+            format!(
+                "第 {line} 行含有 NUL 字符，不是 JSON / line {line} holds a NUL character: it is not JSON"
+            ),
+        ));
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(batch::start(&state, &caller, slot, text).await?),

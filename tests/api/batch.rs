@@ -288,6 +288,19 @@ async fn hostile_batches_are_refused_whole_or_line_by_line() {
     assert_eq!((status.as_u16(), code.as_str()), (413, "too_many_lines"));
     let (status, code, _) = error_of(post(vec![b'{', 0xff, 0xfe, b'}']).await.unwrap()).await;
     assert_eq!((status.as_u16(), code.as_str()), (400, "malformed_batch"));
+    // What schemathesis sent: a raw NUL (PostgreSQL's text holds none), refused naming its line.
+    let r = post(b"{}\n\x00\xf0\xbb\xa1\x82\x0b9\x1b".to_vec())
+        .await
+        .unwrap();
+    let refused: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "malformed_batch", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2"),
+        "{refused}"
+    );
 
     let mut long_name = migration_line(0);
     long_name["migrate"]["holder"]["name"] = json!("浙".repeat(61));
