@@ -10,7 +10,7 @@ mod helpers;
 use std::io::Write;
 use std::time::Instant;
 
-use helpers::{ENTERPRISE, TestApp, licence_submission};
+use helpers::{ENTERPRISE, Staff, TestApp, licence_submission, pre_approved};
 use serde_json::{Value, json};
 
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -133,27 +133,18 @@ async fn main() {
 
     // Several clerks' windows at once: the same file checked against submissions of their
     // own, all streams together against one openssl process.
+    let staff = Staff::new(&app).await;
     for streams in [2usize, 4] {
         let mut ids = Vec::new();
         for _ in 0..streams {
-            let id = app.create(&clerk, &licence_submission(ENTERPRISE)).await;
-            app.upload(&clerk, &id, "营业执照副本", b"licence".to_vec())
-                .await;
-            app.upload(&clerk, &id, "产品检验报告", b"report".to_vec())
-                .await;
-            app.post(&clerk, &format!("/submissions/{id}/submit"), &json!({}))
-                .await;
-            app.post(
-                &reviewer,
-                &format!("/submissions/{id}/pre-review"),
-                &json!({"decision": "approve"}),
-            )
-            .await;
+            let body = licence_submission(ENTERPRISE);
+            let (id, _) =
+                pre_approved(&app, &staff, &body, |id, i| format!("{id} {i}").into()).await;
             ids.push(id);
         }
         let started = Instant::now();
         let checks = ids.iter().map(|id| {
-            let (app, clerk, path) = (&app, &clerk, &path);
+            let (app, clerk, path) = (&app, &staff.clerk, &path);
             async move {
                 let file = tokio::fs::File::open(path).await.unwrap();
                 let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
