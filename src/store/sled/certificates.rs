@@ -226,20 +226,16 @@ impl Trees {
     /// Fills the status index from the certificates, once: stores written before the index
     /// existed have revoked certificates that it does not list yet.
     pub(super) fn index_statuses(&self) -> Result<(), StoreError> {
-        const MARKER: &[u8] = b"certificate_status_index_v1";
-        if self.db.get(MARKER)?.is_some() {
-            return Ok(());
-        }
-        for entry in self.certificates.iter() {
-            let (key, bytes) = entry?;
-            let certificate: Certificate = decode(&key, &bytes)?;
-            if certificate.status != CertStatus::Valid {
-                self.statuses.insert(&key, encode(&certificate.status)?)?;
+        self.build_once(b"certificate_status_index_v1", || {
+            for entry in self.certificates.iter() {
+                let (key, bytes) = entry?;
+                let certificate: Certificate = decode(&key, &bytes)?;
+                if certificate.status != CertStatus::Valid {
+                    self.statuses.insert(&key, encode(&certificate.status)?)?;
+                }
             }
-        }
-        self.db.insert(MARKER, &[])?;
-        self.db.flush()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The latest version of the holder's line of certificates of `kind`.
@@ -257,31 +253,27 @@ impl Trees {
     /// Fills the holder index from the certificates, once: in a store written before it, each
     /// holder's line points to the version that holds today (the latest issued if none does).
     pub(super) fn index_holders(&self) -> Result<(), StoreError> {
-        const MARKER: &[u8] = b"holder_index_v1";
-        if self.db.get(MARKER)?.is_some() {
-            return Ok(());
-        }
-        let today = crate::domain::calendar::china_date(Utc::now());
-        let mut current: std::collections::HashMap<Vec<u8>, Certificate> = Default::default();
-        for entry in self.certificates.iter() {
-            let (key, bytes) = entry?;
-            let certificate: Certificate = decode(&key, &bytes)?;
-            let line = holder_key_of(&certificate.content);
-            let rank = |c: &Certificate| (c.holds_licence(today), c.issued_at);
-            if current
-                .get(&line)
-                .is_none_or(|held| rank(&certificate) > rank(held))
-            {
-                current.insert(line, certificate);
+        self.build_once(b"holder_index_v1", || {
+            let today = crate::domain::calendar::china_date(Utc::now());
+            let mut current: std::collections::HashMap<Vec<u8>, Certificate> = Default::default();
+            for entry in self.certificates.iter() {
+                let (key, bytes) = entry?;
+                let certificate: Certificate = decode(&key, &bytes)?;
+                let line = holder_key_of(&certificate.content);
+                let rank = |c: &Certificate| (c.holds_licence(today), c.issued_at);
+                if current
+                    .get(&line)
+                    .is_none_or(|held| rank(&certificate) > rank(held))
+                {
+                    current.insert(line, certificate);
+                }
             }
-        }
-        for (line, certificate) in current {
-            self.holder_index
-                .insert(line, certificate.content.id.as_str().as_bytes())?;
-        }
-        self.db.insert(MARKER, &[])?;
-        self.db.flush()?;
-        Ok(())
+            for (line, certificate) in current {
+                self.holder_index
+                    .insert(line, certificate.content.id.as_str().as_bytes())?;
+            }
+            Ok(())
+        })
     }
 
     pub fn certificate_photo(&self, id: &Identifier) -> Result<Option<Vec<u8>>, StoreError> {

@@ -146,6 +146,23 @@ impl Trees {
         Ok(store)
     }
 
+    /// Runs `build` (an index filled from the records of a store written before the index
+    /// existed) unless `marker` says it ran; then records and flushes the marker. From then
+    /// on the writes that change the records keep the index.
+    fn build_once(
+        &self,
+        marker: &[u8],
+        build: impl FnOnce() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if self.db.get(marker)?.is_some() {
+            return Ok(());
+        }
+        build()?;
+        self.db.insert(marker, &[])?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Runs `write` alone and makes it durable before returning, so a request that wrote is
     /// answered only once its write would survive `kill -9`.
     async fn exclusive<T, E>(&self, write: impl FnOnce() -> Result<T, E>) -> Result<T, E>

@@ -171,29 +171,21 @@ impl Trees {
     /// Builds the submission index of a store written before it existed (once: a marker
     /// records that it is built; from then on every write keeps it).
     pub(super) fn index_submissions(&self) -> Result<(), StoreError> {
-        const MARKER: &[u8] = b"submission_index_v1";
-        if self.db.get(MARKER)?.is_some() {
-            return Ok(());
-        }
-        for entry in self.submissions.iter() {
-            let (key, bytes) = entry?;
-            let submission: Submission = decode(&key, &bytes)?;
-            self.put_in_index(&submission)?;
-        }
-        self.db.insert(MARKER, &[])?;
-        self.db.flush()?;
-        Ok(())
+        self.build_once(b"submission_index_v1", || {
+            for entry in self.submissions.iter() {
+                let (key, bytes) = entry?;
+                let submission: Submission = decode(&key, &bytes)?;
+                self.put_in_index(&submission)?;
+            }
+            Ok(())
+        })
     }
 
-    /// [`index_submission`] outside a transaction (a store being indexed or copied into).
+    /// [`index_submission`] on its own (a store being indexed or copied into).
     pub(super) fn put_in_index(&self, submission: &Submission) -> Result<(), StoreError> {
-        let id = &submission.id;
         self.submission_index
-            .insert(holder_entry(submission.holder.id(), id), &[])?;
-        if is_promised(submission) {
-            self.submission_index.insert(promised_entry(id), &[])?;
-        }
-        Ok(())
+            .transaction(|index| Ok(index_submission(index, submission)?))
+            .map_err(abort_with)
     }
 
     /// The submission's audit history, oldest first.
