@@ -4,10 +4,9 @@
 //! converts them to PDF points from the bottom-left and measures and wraps text with the
 //! font's own advances, so what is measured is what is drawn.
 
-use printpdf::{
-    Color, Line, LinePoint, Op, PaintMode, PdfFontHandle, Point, Pt, Rect, TextItem, TextMatrix,
-};
+use printpdf::{Color, Line, LinePoint, Op, PaintMode, Point, Pt, Rect, TextMatrix};
 
+use super::embed::Embedding;
 use super::fonts::Fonts;
 
 /// Millimetres.
@@ -20,30 +19,48 @@ pub(crate) fn mm_to_pt(mm: Mm) -> Pt {
     Pt(mm * PT_PER_MM)
 }
 
-/// Collects printpdf operations for one page.
+/// Collects printpdf operations for one page, and the glyphs its text uses in each face.
 pub(crate) struct Canvas<'a> {
     fonts: &'a Fonts,
-    font: PdfFontHandle,
+    body: Embedding<'a>,
     /// The monospace face of the verification code.
-    mono: PdfFontHandle,
+    code: Embedding<'a>,
     ops: Vec<Op>,
     qr_at: (Pt, Pt),
     photo_at: Option<(Pt, Pt)>,
 }
 
+/// What a finished canvas holds: the page's operations and the two faces as it uses them.
+pub(crate) struct Drawn<'a> {
+    pub(crate) ops: Vec<Op>,
+    pub(crate) body: Embedding<'a>,
+    pub(crate) code: Embedding<'a>,
+}
+
+/// Which face a text is set in.
+#[derive(Clone, Copy)]
+enum Face {
+    Body,
+    Code,
+}
+
 impl<'a> Canvas<'a> {
-    pub(crate) fn new(fonts: &'a Fonts, font: PdfFontHandle, mono: PdfFontHandle) -> Self {
+    pub(crate) fn new(fonts: &'a Fonts) -> Self {
         Canvas {
             fonts,
-            font,
-            mono,
+            body: Embedding::new(fonts.body(), "F1"),
+            code: Embedding::new(fonts.code(), "F2"),
             ops: Vec::with_capacity(512),
             qr_at: (Pt(0.0), Pt(0.0)),
             photo_at: None,
         }
     }
-    pub(crate) fn into_ops(self) -> Vec<Op> {
-        self.ops
+    pub(crate) fn finish(self) -> Drawn<'a> {
+        Drawn {
+            ops: self.ops,
+            body: self.body,
+            code: self.code,
+        }
     }
     /// Bottom-left corner of the QR code, in PDF points.
     pub(crate) fn qr_position(&self) -> (Pt, Pt) {
@@ -109,38 +126,36 @@ impl<'a> Canvas<'a> {
             .chars()
             .map(|c| if c.is_whitespace() { ' ' } else { c })
             .collect();
-        let font = self.font.clone();
-        self.show(font, x, baseline, size, rotation, text);
+        self.show(Face::Body, x, baseline, size, rotation, &text);
     }
 
     /// Draw `text` in the monospace face (the verification code), baseline at (`x`, `baseline`).
     pub(crate) fn code(&mut self, x: Mm, baseline: Mm, size: f32, text: &str) {
-        let font = self.mono.clone();
-        self.show(font, x, baseline, size, (0.0, 1.0), text.to_owned());
+        self.show(Face::Code, x, baseline, size, (0.0, 1.0), text);
     }
 
     fn show(
         &mut self,
-        font: PdfFontHandle,
+        face: Face,
         x: Mm,
         baseline: Mm,
         size: f32,
         rotation: (f32, f32),
-        text: String,
+        text: &str,
     ) {
         let (x, y) = (mm_to_pt(x), mm_to_pt(PAGE_H - baseline));
         let (sin, cos) = rotation;
+        let font = match face {
+            Face::Body => &mut self.body,
+            Face::Code => &mut self.code,
+        };
+        let (select, show) = (font.select(size), font.show(text));
         self.ops.push(Op::StartTextSection);
-        self.ops.push(Op::SetFont {
-            font,
-            size: Pt(size),
-        });
+        self.ops.push(select);
         self.ops.push(Op::SetTextMatrix {
             matrix: TextMatrix::Raw([cos, sin, -sin, cos, x.0, y.0]),
         });
-        self.ops.push(Op::ShowText {
-            items: vec![TextItem::Text(text)],
-        });
+        self.ops.push(show);
         self.ops.push(Op::EndTextSection);
     }
     pub(crate) fn text(&mut self, x: Mm, baseline: Mm, size: f32, text: &str) {
@@ -233,11 +248,7 @@ mod tests {
     #[test]
     fn wrap_keeps_every_character_and_every_line_fits() {
         let fonts = Fonts::embedded().unwrap();
-        let c = Canvas::new(
-            &fonts,
-            PdfFontHandle::External(printpdf::FontId("F".into())),
-            PdfFontHandle::External(printpdf::FontId("M".into())),
-        );
+        let c = Canvas::new(&fonts);
         let url = "https://zwfw.example.gov.cn/v/eyJhbGciOiJFZERTQSJ9.".repeat(8);
         let lines = c.wrap(&url, 6.5, 100.0);
         assert!(lines.len() > 2);
@@ -259,11 +270,7 @@ mod tests {
     #[test]
     fn no_line_ends_a_paragraph_with_one_character() {
         let fonts = Fonts::embedded().unwrap();
-        let c = Canvas::new(
-            &fonts,
-            PdfFontHandle::External(printpdf::FontId("F".into())),
-            PdfFontHandle::External(printpdf::FontId("M".into())),
-        );
+        let c = Canvas::new(&fonts);
         // Eight characters in a column seven wide: 有限公/司 without the rule.
         let width = c.width("浙江钢铁有限公", 12.0) + 0.1;
         let lines = c.wrap("浙江钢铁有限公司", 12.0, width);

@@ -1,10 +1,11 @@
 //! The one CJK font a certificate is set in, parsed once per process.
 //!
 //! Parsing the 10 MB Noto Sans SC file costs 12–50 ms, so the service parses it once at start-up
-//! and shares the result (`Arc<Fonts>`); each render then only clones cheap handles and lets
-//! printpdf embed the subset of glyphs the page actually uses (tens of kilobytes).
+//! and shares the result (`Arc<Fonts>`); each render then embeds only the glyphs the page
+//! actually uses (see `embed.rs`), a few tens of kilobytes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use printpdf::ParsedFont;
 
@@ -18,21 +19,20 @@ static EMBEDDED_FONT: &[u8] = include_bytes!("../../fonts/NotoSansSC-Regular.ttf
 /// `1`, `I` and `L` cannot be mistaken for one another.
 static EMBEDDED_MONO: &[u8] = include_bytes!("../../fonts/JetBrainsMono-Medium.ttf");
 
-/// The code points searched for glyphs shared by several characters: the BMP and the
-/// supplementary ideographic planes.
+/// The code points a face is read for (its cmap beyond them is ignored: planes 4–16 hold no
+/// character a certificate prints), and searched for glyphs shared by several characters:
+/// the BMP and the supplementary ideographic planes.
 const SCANNED: std::ops::RangeInclusive<u32> = 0x20..=0x3_FFFF;
 
 /// The parsed certificate font plus the metrics the layout needs.
 ///
-/// printpdf 0.12 does no shaping for `TextItem::Text`: every `char` is mapped through the cmap
-/// to one glyph and advanced by its `hmtx` width. `Fonts::text_width` measures exactly the same
-/// way, so centring, right-alignment and wrapping match what ends up on the page.
+/// No shaping is done: every `char` is mapped through the cmap to one glyph and advanced by its
+/// `hmtx` width, when the page is drawn (`embed.rs`) and when it is measured
+/// (`Fonts::text_width`), so centring, right-alignment and wrapping match what is on the page.
 #[derive(Debug, Clone)]
 pub struct Fonts {
-    font: ParsedFont,
-    units_per_em: f32,
-    mono: ParsedFont,
-    mono_units_per_em: f32,
+    font: Face,
+    mono: Face,
     /// Characters drawn with the same glyph as another, preferred character (`⼀` and `一`):
     /// the PDF's text layer can give back only one character per glyph, so the other could
     /// never be found in its own certificate.
@@ -64,16 +64,14 @@ impl Fonts {
     /// Parse another TrueType/OpenType font (face 0), e.g. a fuller CJK font chosen at deploy
     /// time; the verification code stays in the embedded monospace face.
     pub fn from_bytes(bytes: &[u8]) -> Result<Fonts, RenderError> {
-        let font = parse(bytes)?;
-        if font.lookup_glyph_index(u32::from('证')).is_none() {
+        let font = Face::parse(bytes)?;
+        if font.glyph('证').is_none() {
             return Err(RenderError::Font(
                 "font has no glyph for 证: not a Chinese font".to_string(),
             ));
         }
-        let mono = parse(EMBEDDED_MONO)?;
+        let mono = Face::parse(EMBEDDED_MONO)?;
         Ok(Fonts {
-            units_per_em: units_per_em(&font),
-            mono_units_per_em: units_per_em(&mono),
             look_alikes: look_alikes(&font),
             font,
             mono,
@@ -121,10 +119,7 @@ impl Fonts {
     /// Advance of one character at `size_pt`, in points; whitespace counts as a space.
     pub(crate) fn char_width(&self, c: char, size_pt: f32) -> f32 {
         let c = if c.is_whitespace() { ' ' } else { c };
-        let units = self
-            .glyph(c)
-            .map_or(0, |g| self.font.get_horizontal_advance(g));
-        f32::from(units) * size_pt / self.units_per_em
+        self.font.glyph(c).map_or(0.0, |g| self.font.advance(g)) * size_pt
     }
 
     /// The widest character the font draws among those `accept` lets through: what the
@@ -132,7 +127,7 @@ impl Fonts {
     pub fn widest_char(&self, accept: impl Fn(char) -> bool) -> Option<char> {
         SCANNED
             .filter_map(char::from_u32)
-            .filter(|&c| !c.is_whitespace() && self.glyph(c).is_some() && accept(c))
+            .filter(|&c| !c.is_whitespace() && self.font.glyph(c).is_some() && accept(c))
             .max_by(|&a, &b| self.char_width(a, 1.0).total_cmp(&self.char_width(b, 1.0)))
     }
 
@@ -140,59 +135,102 @@ impl Fonts {
     pub(crate) fn mono_width(&self, text: &str, size_pt: f32) -> f32 {
         let units: u32 = text
             .chars()
-            .filter_map(|c| self.mono.lookup_glyph_index(u32::from(c)))
-            .map(|g| u32::from(self.mono.get_horizontal_advance(g)))
+            .filter_map(|c| self.mono.glyph(c))
+            .map(|g| u32::from(self.mono.parsed.get_horizontal_advance(g)))
             .sum();
-        units as f32 * size_pt / self.mono_units_per_em
+        units as f32 * size_pt / self.mono.units_per_em
     }
 
     /// Characters of `text` the monospace face cannot draw.
     pub(crate) fn mono_missing_chars(&self, text: &str) -> Vec<char> {
         text.chars()
-            .filter(|&c| {
-                self.mono
-                    .lookup_glyph_index(u32::from(c))
-                    .is_none_or(|g| g == 0)
-            })
+            .filter(|&c| self.mono.glyph(c).is_none())
             .collect()
     }
 
-    /// The parsed font, for `PdfFont::new` (its clone shares the font bytes through an `Arc`).
-    pub(crate) fn parsed(&self) -> &ParsedFont {
+    /// The face everything but the verification code is set in.
+    pub(crate) fn body(&self) -> &Face {
         &self.font
     }
 
-    /// The parsed monospace face.
-    pub(crate) fn parsed_mono(&self) -> &ParsedFont {
+    /// The monospace face of the verification code.
+    pub(crate) fn code(&self) -> &Face {
         &self.mono
     }
 
     fn glyph(&self, c: char) -> Option<u16> {
-        // Glyph 0 is .notdef — the empty box — so it counts as missing.
-        self.font
-            .lookup_glyph_index(u32::from(c))
-            .filter(|&g| g != 0)
+        self.font.glyph(c)
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<ParsedFont, RenderError> {
-    let mut warnings = Vec::new();
-    ParsedFont::from_bytes(bytes, 0, &mut warnings)
-        .ok_or_else(|| RenderError::Font(format!("font could not be parsed: {warnings:?}")))
+/// One TrueType face: parsed for its metrics, and its file kept for subsetting.
+#[derive(Debug, Clone)]
+pub(crate) struct Face {
+    parsed: ParsedFont,
+    /// The font file, shared by every clone of [`Fonts`].
+    bytes: Arc<[u8]>,
+    /// Every character of [`SCANNED`] the face draws, and its glyph: read once from the font's
+    /// cmap, whose lookups were a sixth of the time a certificate took to render (each page
+    /// measures every character several times while it wraps and places text).
+    cmap: Arc<HashMap<char, u16>>,
+    units_per_em: f32,
 }
 
-fn units_per_em(font: &ParsedFont) -> f32 {
-    f32::from(font.font_metrics.units_per_em.max(1))
+impl Face {
+    fn parse(bytes: &[u8]) -> Result<Face, RenderError> {
+        // The subsetter keeps outlines as they are: TrueType outlines are embedded as a
+        // CIDFontType2 (`embed.rs`); a CFF face would need another font dictionary.
+        if !bytes.starts_with(&[0, 1, 0, 0]) && !bytes.starts_with(b"true") {
+            return Err(RenderError::Font(
+                "only TrueType fonts (glyf outlines, one face per file) can be embedded".into(),
+            ));
+        }
+        let mut warnings = Vec::new();
+        let parsed = ParsedFont::from_bytes(bytes, 0, &mut warnings)
+            .ok_or_else(|| RenderError::Font(format!("font could not be parsed: {warnings:?}")))?;
+        let cmap = SCANNED
+            .filter_map(char::from_u32)
+            .filter_map(|c| {
+                // Glyph 0 is .notdef — the empty box — so it counts as missing.
+                let glyph = parsed.lookup_glyph_index(u32::from(c)).filter(|&g| g != 0);
+                glyph.map(|g| (c, g))
+            })
+            .collect();
+        Ok(Face {
+            units_per_em: f32::from(parsed.font_metrics.units_per_em.max(1)),
+            parsed,
+            bytes: Arc::from(bytes),
+            cmap: Arc::new(cmap),
+        })
+    }
+
+    /// The glyph drawing `c`, if the face has one.
+    pub(crate) fn glyph(&self, c: char) -> Option<u16> {
+        self.cmap.get(&c).copied()
+    }
+
+    /// The advance of glyph `g`, in em.
+    pub(crate) fn advance(&self, g: u16) -> f32 {
+        f32::from(self.parsed.get_horizontal_advance(g)) / self.units_per_em
+    }
+
+    /// The parsed font: its names and metrics.
+    pub(crate) fn parsed(&self) -> &ParsedFont {
+        &self.parsed
+    }
+
+    /// The font file.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// Every character whose glyph another character also uses, mapped to the one of them to
 /// use: an ASCII character or a unified ideograph if there is one, else the lowest code point.
-fn look_alikes(font: &ParsedFont) -> HashMap<char, char> {
+fn look_alikes(font: &Face) -> HashMap<char, char> {
     let mut by_glyph: HashMap<u16, Vec<char>> = HashMap::new();
-    for c in SCANNED.filter_map(char::from_u32) {
-        if let Some(g) = font.lookup_glyph_index(u32::from(c)).filter(|&g| g != 0) {
-            by_glyph.entry(g).or_default().push(c);
-        }
+    for (&c, &g) in font.cmap.iter() {
+        by_glyph.entry(g).or_default().push(c);
     }
     let preferred = |c: &char| {
         let unified =

@@ -14,6 +14,7 @@
 
 mod canvas;
 mod check;
+mod embed;
 mod fonts;
 mod layout;
 mod pdf;

@@ -9,13 +9,14 @@
 use std::collections::BTreeMap;
 
 use image::GrayImage;
+use lopdf::{Dictionary, Object, ObjectId};
 use printpdf::{
-    DictItem, ExternalStream, ExternalXObject, FontId, Op, PdfDocument, PdfFont, PdfFontHandle,
-    PdfPage, PdfSaveOptions, Px, XObject, XObjectId, XObjectTransform,
+    DictItem, ExternalStream, ExternalXObject, Op, PdfDocument, PdfPage, PdfSaveOptions, Px,
+    XObject, XObjectId, XObjectTransform,
 };
 
 use super::RenderError;
-use super::canvas::{Canvas, Mm, PAGE_H, PAGE_W};
+use super::canvas::{Canvas, Drawn, Mm, PAGE_H, PAGE_W};
 use super::fonts::Fonts;
 use super::layout;
 use super::qr;
@@ -49,23 +50,19 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
         )));
     }
 
-    // printpdf names resources with a process-wide counter (`FontId::new`), which would make
-    // two renders of the same view differ; fixed names keep the output reproducible. The first
-    // six letters of the font id become the subset tag (`ABCDEF+NotoSansSC-Regular`), so they
-    // are derived from the document id.
-    let font_id = FontId(subset_tag(&view.document_id));
-    let mono_id = FontId(subset_tag(&format!("{}/code", view.document_id)));
+    // Fixed resource names keep the output reproducible (printpdf's own come from a
+    // process-wide counter).
     let qr_id = XObjectId("QR".to_string());
 
-    let mut canvas = Canvas::new(
-        fonts,
-        PdfFontHandle::External(font_id.clone()),
-        PdfFontHandle::External(mono_id.clone()),
-    );
+    let mut canvas = Canvas::new(fonts);
     layout::draw(&mut canvas, view, QR_SIZE)?;
     let qr_at = canvas.qr_position();
     let photo_at = canvas.photo_position();
-    let mut ops = canvas.into_ops();
+    let Drawn {
+        mut ops,
+        body,
+        code,
+    } = canvas.finish();
     let photo_id = XObjectId("Photo".to_string());
     let photo = match (&view.photo, photo_at) {
         (Some(jpeg), Some(at)) => {
@@ -94,16 +91,6 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
     });
 
     let mut doc = PdfDocument::new(&view.title);
-    doc.resources
-        .fonts
-        .map
-        .insert(font_id, PdfFont::new(fonts.parsed().clone()));
-    if !view.code.is_empty() {
-        doc.resources
-            .fonts
-            .map
-            .insert(mono_id, PdfFont::new(fonts.parsed_mono().clone()));
-    }
     doc.resources.xobjects.map.insert(qr_id, one_bit_image(&qr));
     if let Some(photo) = photo {
         doc.resources.xobjects.map.insert(photo_id, photo);
@@ -123,23 +110,76 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
         ops,
     )]);
 
-    save(&doc, &view.document_id)
+    let mut lo = to_lopdf(&doc);
+    // The subset tags (`ABCDEF+NotoSansSC-Regular`) are derived from the document id, so the
+    // same view gives the same bytes.
+    for (font, tag) in [
+        (body, subset_tag(&view.document_id)),
+        (code, subset_tag(&format!("{}/code", view.document_id))),
+    ] {
+        let resource = font.resource();
+        if let Some(id) = font.write(&mut lo, &tag)? {
+            add_font(&mut lo, resource, id)?;
+        }
+    }
+    save(lo, &view.document_id)
 }
 
-/// Serialise with subset fonts, replace the trailer `/ID` (which printpdf fills from its
-/// counter) with the caller's stable document id, and write a PDF 1.5 file whose dictionaries
-/// sit in a deflated object stream with a cross-reference stream (about 2 KB less than plain
-/// objects and an xref table; every reader since 2003 opens it).
-fn save(doc: &PdfDocument, document_id: &str) -> Result<Vec<u8>, RenderError> {
+/// printpdf's document as lopdf objects, the fonts left out (see `embed.rs`).
+fn to_lopdf(doc: &PdfDocument) -> lopdf::Document {
     let opts = PdfSaveOptions {
         optimize: true,
-        subset_fonts: true,
-        secure: true,
+        subset_fonts: false,
+        // The text operations are written out by `embed.rs` (`Op::Unknown`), which printpdf
+        // drops in its secure mode.
+        secure: false,
         // The QR code is already lossless (see `one_bit_image`) and the photo a JPEG.
         image_optimization: None,
     };
     let mut warnings = Vec::new();
-    let mut lo = doc.to_lopdf_document(&opts, &mut warnings);
+    doc.to_lopdf_document(&opts, &mut warnings)
+}
+
+/// Name the font `id` as `resource` in the page's resources.
+fn add_font(lo: &mut lopdf::Document, resource: &str, id: ObjectId) -> Result<(), RenderError> {
+    let pdf_error = |e: lopdf::Error| RenderError::Pdf(format!("page fonts: {e}"));
+    let page = lo
+        .get_pages()
+        .into_values()
+        .next()
+        .ok_or_else(|| RenderError::Pdf("the document has no page".into()))?;
+    let resources = match lo.get_dictionary(page).and_then(|p| p.get(b"Resources")) {
+        Ok(Object::Reference(id)) => *id,
+        _ => {
+            return Err(RenderError::Pdf(
+                "the page's resources are not an object".into(),
+            ));
+        }
+    };
+    let fonts = lo
+        .get_dictionary(resources)
+        .and_then(|r| r.get(b"Font"))
+        .map_err(pdf_error)?
+        .clone();
+    let fonts = match fonts {
+        Object::Reference(fonts) => lo.get_dictionary_mut(fonts).map_err(pdf_error)?,
+        _ => {
+            let r = lo.get_dictionary_mut(resources).map_err(pdf_error)?;
+            r.set("Font", Dictionary::new());
+            r.get_mut(b"Font")
+                .and_then(Object::as_dict_mut)
+                .map_err(pdf_error)?
+        }
+    };
+    fonts.set(resource, Object::Reference(id));
+    Ok(())
+}
+
+/// Replace the trailer `/ID` (which printpdf fills from its counter) with the caller's stable
+/// document id, and write a PDF 1.5 file whose dictionaries sit in a deflated object stream
+/// with a cross-reference stream (about 2 KB less than plain objects and an xref table; every
+/// reader since 2003 opens it).
+fn save(mut lo: lopdf::Document, document_id: &str) -> Result<Vec<u8>, RenderError> {
     lo.compress();
     let ids = lo
         .trailer

@@ -2,9 +2,9 @@
 //! the way a verifier would.
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use printpdf::{FontId, Op, PdfFontHandle, Pt, TextItem, TextMatrix};
+use printpdf::{DictItem, Op, Pt, TextMatrix};
 
-use super::canvas::{Canvas, PAGE_H, PAGE_W, mm_to_pt};
+use super::canvas::{Canvas, Drawn, PAGE_H, PAGE_W, mm_to_pt};
 use super::pdf::QR_SIZE;
 use super::{
     CertificateView, Fonts, RenderError, check_rendering, layout, read_qr_from_pdf, render_pdf,
@@ -241,35 +241,34 @@ type Corner = (Pt, Pt);
 
 /// Every text run's box, the QR code's corner and the photo's, as laid out.
 fn text_boxes(fonts: &Fonts, view: &CertificateView) -> (Vec<[f32; 4]>, Corner, Option<Corner>) {
-    let mono = PdfFontHandle::External(FontId("M".into()));
-    let mut c = Canvas::new(
-        fonts,
-        PdfFontHandle::External(FontId("F".into())),
-        mono.clone(),
-    );
+    let mut c = Canvas::new(fonts);
     layout::draw(&mut c, view, QR_SIZE).unwrap();
     let qr = c.qr_position();
     let photo = c.photo_position();
-    let (mut size, mut at, mut boxes, mut in_mono) = (0.0, None, Vec::new(), false);
-    for op in c.into_ops() {
+    let Drawn { ops, body, code } = c.finish();
+    let (mut size, mut at, mut boxes, mut in_code) = (0.0, None, Vec::new(), false);
+    for op in ops {
         match op {
-            Op::SetFont { size: s, font } => {
-                size = s.0;
-                in_mono = font == mono;
-            }
+            Op::Unknown { key, value } => match (key.as_str(), value.as_slice()) {
+                ("Tf", [DictItem::Name(name), DictItem::Real(s)]) => {
+                    size = *s;
+                    in_code = name.as_slice() == code.resource().as_bytes();
+                }
+                ("Tj", [DictItem::String { data, .. }]) => {
+                    if let Some((x, y)) = at {
+                        let w = if in_code {
+                            fonts.mono_width(&code.text_of(data), size)
+                        } else {
+                            fonts.text_width(&body.text_of(data), size)
+                        };
+                        boxes.push([x, y - 0.12 * size, x + w, y + 0.88 * size]);
+                    }
+                }
+                _ => {}
+            },
             Op::SetTextMatrix {
                 matrix: TextMatrix::Raw(m),
             } => at = (m[1] == 0.0).then_some((m[4], m[5])),
-            Op::ShowText { items } => {
-                if let (Some((x, y)), [TextItem::Text(t)]) = (at, items.as_slice()) {
-                    let w = if in_mono {
-                        fonts.mono_width(t, size)
-                    } else {
-                        fonts.text_width(t, size)
-                    };
-                    boxes.push([x, y - 0.12 * size, x + w, y + 0.88 * size]);
-                }
-            }
             _ => {}
         }
     }
