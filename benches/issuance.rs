@@ -70,6 +70,7 @@ async fn issue_on(engine: Engine, n: usize) -> f64 {
     }
 
     let mut links = Vec::with_capacity(n);
+    let cpu_before = (cpu_seconds(app.pid()), cpu_seconds(std::process::id()));
     let started = Instant::now();
     let sizes: Vec<u64> = futures_util::stream::iter(ids.iter())
         .map(|id| {
@@ -92,11 +93,21 @@ async fn issue_on(engine: Engine, n: usize) -> f64 {
         })
         .collect();
     let secs = started.elapsed().as_secs_f64();
+    let server_cpu = cpu_seconds(app.pid()) - cpu_before.0;
+    let client_cpu = cpu_seconds(std::process::id()) - cpu_before.1;
     let mean = sizes.iter().sum::<u64>() as f64 / sizes.len() as f64;
     println!("issued {n} certificates in {secs:.2} s with {CONCURRENCY} concurrent clients");
     println!(
         "throughput: {:8.1} certificates/s (goal ≥ 100)",
         n as f64 / secs
+    );
+    println!(
+        "CPU per certificate: server {:.2} ms, this client {:.2} ms; {} cores here: at most {:.0}/s \
+         if the server had them all",
+        server_cpu * 1000.0 / n as f64,
+        client_cpu * 1000.0 / n as f64,
+        cores(),
+        cores() as f64 * n as f64 / server_cpu
     );
     println!(
         "mean PDF:   {:8.1} KB (max {:.1} KB, goal ≤ 40)",
@@ -139,6 +150,30 @@ async fn issue_on(engine: Engine, n: usize) -> f64 {
     );
     let _ = std::fs::remove_file(&log);
     n as f64 / secs
+}
+
+/// CPU time (user and system) process `pid` has used so far, in seconds (Linux's
+/// `/proc/<pid>/stat`, in clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Real-length inputs from the corpus in tests/fixtures.

@@ -21,9 +21,9 @@ use subsetter::GlyphRemapper;
 use super::RenderError;
 use super::fonts::Face;
 
-/// The deflate level of the embedded font programs: level 6 makes them 1–2 % larger than 9 in
-/// a quarter of the time.
-const FONT_DEFLATE_LEVEL: u32 = 6;
+/// The deflate level of every stream of a certificate: level 6 makes the font programs 1–2 %
+/// larger than 9 in a quarter of the time.
+const DEFLATE_LEVEL: u32 = 6;
 
 /// One face as one page uses it: the glyphs drawn so far, numbered from 1 in order of first
 /// use (0 is .notdef), and the character each stands for.
@@ -221,8 +221,9 @@ impl<'a> Embedding<'a> {
     }
 }
 
-fn deflate(bytes: &[u8]) -> Result<Vec<u8>, RenderError> {
-    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::new(FONT_DEFLATE_LEVEL));
+/// `bytes` deflated in a zlib wrapper, as a PDF's `/FlateDecode` filter reads them.
+pub(crate) fn deflate(bytes: &[u8]) -> Result<Vec<u8>, RenderError> {
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::new(DEFLATE_LEVEL));
     encoder
         .write_all(bytes)
         .and_then(|()| encoder.finish())

@@ -101,10 +101,12 @@ fn masked(unmasked: &Canvas, mask: MaskPattern) -> Vec<bool> {
 /// runs of five or more, 2×2 blocks, finder-like 1:1:3:1:1 runs without four light modules on
 /// one side, dark/light balance), so that [`qr_modules`] picks the mask qrcode would.
 fn penalty(size: usize, dark: &[bool]) -> u32 {
-    const FINDER: [bool; 7] = [true, false, true, true, true, false, true];
-    let columns: Vec<bool> = (0..size * size)
-        .map(|i| dark[(i % size) * size + i / size])
-        .collect();
+    let mut columns = vec![false; dark.len()];
+    for (y, row) in dark.chunks_exact(size).enumerate() {
+        for (x, &module) in row.iter().enumerate() {
+            columns[x * size + y] = module;
+        }
+    }
     let mut score = 0u32;
     for line in dark.chunks_exact(size).chain(columns.chunks_exact(size)) {
         // Runs of one colour: 3 for five, one more for each module beyond.
@@ -113,9 +115,18 @@ fn penalty(size: usize, dark: &[bool]) -> u32 {
                 score += run.len() as u32 - 2;
             }
         }
-        // Dark-light-dark×3-light-dark with only light (or the edge) on one side: 40.
-        for (j, window) in line.windows(7).enumerate() {
-            if window == FINDER {
+        // Dark-light-dark×3-light-dark with only light (or the edge) on one side: 40. Tested
+        // module by module, so that most positions are left at their first module (a slice
+        // comparison per position was most of the time a symbol took).
+        for j in 0..size.saturating_sub(6) {
+            let finder = line[j]
+                && !line[j + 1]
+                && line[j + 2]
+                && line[j + 3]
+                && line[j + 4]
+                && !line[j + 5]
+                && line[j + 6];
+            if finder {
                 let dark_before = line[j.saturating_sub(4)..j].contains(&true);
                 let dark_after = line[j + 7..(j + 11).min(size)].contains(&true);
                 if !dark_before || !dark_after {
