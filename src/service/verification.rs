@@ -58,16 +58,29 @@ fn counted(
 }
 
 async fn judge_token(services: &Services, token: &str) -> Result<Finding, ServiceError> {
+    judge(services, token, None).await
+}
+
+/// The verdict for `token`; `read` is the certificate holding it when the caller has already
+/// read it from the store (by its code or its PDF's digest), so that it is not read twice.
+async fn judge(
+    services: &Services,
+    token: &str,
+    read: Option<Certificate>,
+) -> Result<Finding, ServiceError> {
     let now = Utc::now();
     let mut superseded = None;
     let signed = check_signature(&*services.keys.read().await, token);
     let mut finding = match signed {
         Err(finding) => finding,
         Ok(signed) => {
-            // A subject that is no identifier names nothing we issued.
-            let found = match Identifier::parse(&signed.claims.sub) {
-                Ok(id) => services.store.certificate(&id).await?,
-                Err(_) => None,
+            let found = match read {
+                Some(c) if c.content.id.to_string() == signed.claims.sub => Some(c),
+                // A subject that is no identifier names nothing we issued.
+                _ => match Identifier::parse(&signed.claims.sub) {
+                    Ok(id) => services.store.certificate(&id).await?,
+                    Err(_) => None,
+                },
             };
             if let Some(c) = &found
                 && matches!(c.status, CertStatus::Superseded { .. })
@@ -140,7 +153,10 @@ async fn judge_presented(
     match presented {
         Presented::Token(token) => judge_token(services, &token).await,
         Presented::Code(code) => match services.store.certificate_by_code(&code).await? {
-            Some(certificate) => judge_token(services, &certificate.token).await,
+            Some(certificate) => {
+                let token = certificate.token.clone();
+                judge(services, &token, Some(certificate)).await
+            }
             None if code.check_character_holds() => Ok(Finding::of(Verdict::NotIssued)),
             None => Ok(Finding::of(Verdict::CodeTypo)),
         },
@@ -158,7 +174,8 @@ async fn judge_pdf(services: &Services, pdf: &[u8]) -> Result<Finding, ServiceEr
         .certificate_by_pdf(&Sha256Digest::of(pdf))
         .await?
     {
-        return judge_token(services, &certificate.token).await;
+        let token = certificate.token.clone();
+        return judge(services, &token, Some(certificate)).await;
     }
     if !is_pdf(pdf) {
         return Ok(Finding::unusable(InputProblem::NotPdf));
