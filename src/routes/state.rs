@@ -9,11 +9,16 @@ use crate::config::Settings;
 use crate::pages::Pages;
 use crate::service::Services;
 
-/// Shared by every handler. Cloning is cheap: every field is a handle.
+/// Shared by every handler, and cloned for each request by every extractor and middleware
+/// that takes it: one reference count, where cloning [`Services`] touched one per handle
+/// (7 % of a verification's time, both cores contending for the same counters).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub services: Services,
-    pub pages: Arc<Pages>,
+    pub pages: Pages,
     /// Request bodies held in memory, all routes together (`limits.max_buffered_body_bytes`).
     pub memory: MemoryBudget,
 }
@@ -22,15 +27,22 @@ impl AppState {
     pub async fn open(settings: Settings, public_url: String) -> anyhow::Result<Self> {
         let pages = Pages::load(settings.templates_dir.as_deref())?;
         let memory = MemoryBudget::new(settings.limits.max_buffered_body_bytes);
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             services: Services::open(settings, public_url).await?,
-            pages: Arc::new(pages),
+            pages,
             memory,
-        })
+        })))
     }
 }
 
 impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Deref for Shared {
     type Target = Services;
     fn deref(&self) -> &Services {
         &self.services
