@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use helpers::{Engine, Launch, Staff, TestApp, accepted, decide};
+use helpers::{Engine, Launch, Staff, TestApp, accepted, cores, cpu_seconds, decide};
 use serde_json::{Value, json};
 
 const CONCURRENCY: usize = 8;
@@ -150,30 +150,6 @@ async fn issue_on(engine: Engine, n: usize) -> f64 {
     );
     let _ = std::fs::remove_file(&log);
     n as f64 / secs
-}
-
-/// CPU time (user and system) process `pid` has used so far, in seconds (Linux's
-/// `/proc/<pid>/stat`, in clock ticks of 1/100 s).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Real-length inputs from the corpus in tests/fixtures.

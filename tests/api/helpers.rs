@@ -393,6 +393,34 @@ impl Drop for TestApp {
     }
 }
 
+/// CPU time (user and system) process `pid` has used so far, in seconds (Linux's
+/// `/proc/<pid>/stat`, in clock ticks of 1/100 s): the benchmarks' split of a figure between
+/// the server and their own load generator on the same cores.
+#[allow(dead_code)]
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The cores this machine lends the tests.
+#[allow(dead_code)]
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Several `onetrip serve` processes, each on a loopback address of its own (127.0.0.2, .3,
 /// …) with a data directory of its own, on one PostgreSQL database, with `materials_dir` and
 /// `keys_dir` in one directory (what, across machines, would be a shared file system). They
