@@ -96,18 +96,28 @@ pub(super) struct Trees {
     batch_results: sled::Tree,
 }
 
+/// sled's page cache. Its default, 1 GiB, let a server filling a store with certificates
+/// grow to 4 GB of memory at 85,000 licences (sled holds several times what it counts against
+/// the limit); at 128 MiB the same fill stayed under 400 MB at 20,000. Reads that miss it are
+/// served by the operating system's file cache.
+const CACHE_BYTES: u64 = 128 << 20;
+
 impl Trees {
     fn open(dir: &Path) -> Result<Self, StoreError> {
         remove_empty_snapshots(dir)?;
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                StoreError::Locked(dir.display().to_string())
-            }
-            sled::Error::Io(io) if io.to_string().contains("lock") => {
-                StoreError::Locked(dir.display().to_string())
-            }
-            other => StoreError::from(other),
-        })?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Locked(dir.display().to_string())
+                }
+                sled::Error::Io(io) if io.to_string().contains("lock") => {
+                    StoreError::Locked(dir.display().to_string())
+                }
+                other => StoreError::from(other),
+            })?;
         Self::over(db)
     }
 
