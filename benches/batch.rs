@@ -10,7 +10,7 @@ mod helpers;
 
 use std::time::{Duration, Instant};
 
-use helpers::{TestApp, cli, migration_line};
+use helpers::{TestApp, cli, migration_line, start_batch};
 use serde_json::{Value, json};
 
 #[tokio::main]
@@ -48,19 +48,7 @@ async fn main() {
         .map(|i| format!("{}\n", migration_line(i)))
         .collect();
     let started = Instant::now();
-    let r = app
-        .client
-        .post(app.api("/batches"))
-        .bearer_auth(&admin)
-        .body(text)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start_batch(&app, &admin, text).await;
     let progress = loop {
         let progress: Value = app
             .get(&admin, &format!("/batches/{id}"))

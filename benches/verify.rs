@@ -12,27 +12,10 @@ mod helpers;
 
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signer, SigningKey, Verifier};
-use helpers::{Engine, Launch, Staff, TestApp, cpu_seconds, issued_licence};
+use helpers::{Engine, Launch, Staff, TestApp, cpu_seconds, issued_licence, raw_verify_rate};
 use serde_json::json;
 
 const CONCURRENCY: usize = 32;
-
-fn raw_verify_rate() -> f64 {
-    let key = SigningKey::from_bytes(&[3; 32]);
-    let message = [7u8; 400];
-    let signature = key.sign(&message);
-    let public = key.verifying_key();
-    let started = Instant::now();
-    let mut count = 0u64;
-    while started.elapsed() < Duration::from_secs(2) {
-        for _ in 0..100 {
-            public.verify(&message, &signature).unwrap();
-        }
-        count += 100;
-    }
-    count as f64 / started.elapsed().as_secs_f64()
-}
 
 #[tokio::main]
 async fn main() {

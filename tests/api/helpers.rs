@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -391,6 +392,52 @@ impl Drop for TestApp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts a server batch of `body` (JSON Lines) as `token`; answers its id.
+pub async fn start_batch(app: &TestApp, token: &str, body: String) -> String {
+    let r = app
+        .client
+        .post(app.api("/batches"))
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let started: Value = r.json().await.unwrap();
+    started["id"].as_str().unwrap().to_owned()
+}
+
+/// Ed25519 verifications per second on one core for two seconds: the machine's own reference
+/// beside every verification figure.
+#[allow(dead_code)]
+pub fn raw_verify_rate() -> f64 {
+    use ed25519_dalek::{Signer, SigningKey, Verifier};
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let message = [7u8; 400];
+    let signature = key.sign(&message);
+    let public = key.verifying_key();
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed() < Duration::from_secs(2) {
+        for _ in 0..100 {
+            public.verify(&message, &signature).unwrap();
+        }
+        count += 100;
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A memory figure of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`) in MiB.
+#[allow(dead_code)]
+pub fn rss_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// CPU time (user and system) process `pid` has used so far, in seconds (Linux's
@@ -902,17 +949,7 @@ impl TestApp {
 
 /// Posts `body` as a batch and waits (up to 120 s) for it to finish; returns its progress.
 pub async fn finished_batch(app: &TestApp, token: &str, body: String) -> Value {
-    let r = app
-        .client
-        .post(app.api("/batches"))
-        .bearer_auth(token)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let started: Value = r.json().await.unwrap();
-    let id = started["id"].as_str().unwrap();
+    let id = start_batch(app, token, body).await;
     let begun = std::time::Instant::now();
     loop {
         let progress: Value = app.get_json(token, &format!("/batches/{id}")).await;
