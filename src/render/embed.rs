@@ -227,5 +227,5 @@ pub(crate) fn deflate(bytes: &[u8]) -> Result<Vec<u8>, RenderError> {
     encoder
         .write_all(bytes)
         .and_then(|()| encoder.finish())
-        .map_err(|e| RenderError::Pdf(format!("deflating a font: {e}")))
+        .map_err(|e| RenderError::Pdf(format!("deflating a stream: {e}")))
 }

@@ -10,7 +10,8 @@
 //!   recorded at issuance can be recomputed and compared.
 //! - [`check_rendering`] re-reads the finished PDF (QR and text) before anyone signs it.
 //!
-//! This module depends only on printpdf, qrcode, image, rqrr, rxing, thiserror and chrono.
+//! This module depends only on printpdf, lopdf, subsetter, flate2, qrcode, image, rqrr, rxing,
+//! thiserror and chrono.
 
 mod canvas;
 mod check;
