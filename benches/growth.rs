@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use helpers::{
-    Engine, Launch, Staff, TestApp, accepted, cpu_seconds, decide, migration_line, raw_verify_rate,
-    rss_mib, start_batch,
+    Engine, Launch, Staff, TestApp, accepted, cpu_seconds, decide, issue, migration_line,
+    raw_verify_rate, rss_mib, start_batch,
 };
 use serde_json::{Value, json};
 
@@ -482,14 +482,7 @@ async fn issuance(
     let started = Instant::now();
     futures_util::stream::iter(ids)
         .for_each_concurrent(ISSUERS, |id| async move {
-            let r = app
-                .post(
-                    &staff.clerk,
-                    &format!("/submissions/{id}/issue"),
-                    &json!({}),
-                )
-                .await;
-            assert_eq!(r.status(), 201);
+            issue(app, &staff.clerk, &id).await;
         })
         .await;
     n as f64 / started.elapsed().as_secs_f64()

@@ -834,12 +834,13 @@ pub async fn issued_licence_of(app: &TestApp, staff: &Staff, scjg: &str, holder:
     for item in ["wire-cable", "fertiliser"] {
         assert_eq!(decide(app, scjg, &id, item, "approve").await.status(), 200);
     }
+    issue(app, &staff.clerk, &id).await
+}
+
+/// Issues the approved submission `id` as `clerk`; answers the certificate (201 asserted).
+pub async fn issue(app: &TestApp, clerk: &str, id: &str) -> Value {
     let r = app
-        .post(
-            &staff.clerk,
-            &format!("/submissions/{id}/issue"),
-            &json!({}),
-        )
+        .post(clerk, &format!("/submissions/{id}/issue"), &json!({}))
         .await;
     assert_eq!(r.status(), 201);
     r.json().await.unwrap()
