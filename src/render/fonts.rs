@@ -19,9 +19,8 @@ static EMBEDDED_FONT: &[u8] = include_bytes!("../../fonts/NotoSansSC-Regular.ttf
 /// `1`, `I` and `L` cannot be mistaken for one another.
 static EMBEDDED_MONO: &[u8] = include_bytes!("../../fonts/JetBrainsMono-Medium.ttf");
 
-/// The code points a face is read for (its cmap beyond them is ignored: planes 4–16 hold no
-/// character a certificate prints), and searched for glyphs shared by several characters:
-/// the BMP and the supplementary ideographic planes.
+/// The code points searched for glyphs shared by several characters: the BMP and the
+/// supplementary ideographic planes.
 const SCANNED: std::ops::RangeInclusive<u32> = 0x20..=0x3_FFFF;
 
 /// The parsed certificate font plus the metrics the layout needs.
@@ -83,7 +82,7 @@ impl Fonts {
         text.chars().find_map(|c| {
             if c.is_whitespace() {
                 None
-            } else if self.glyph(c).is_none() {
+            } else if self.font.glyph(c).is_none() {
                 Some(Unprintable::Missing(c))
             } else if self.char_width(c, 1.0) > MAX_ADVANCE_EM {
                 Some(Unprintable::TooWide(c))
@@ -104,7 +103,7 @@ impl Fonts {
     pub fn missing_chars(&self, text: &str) -> Vec<char> {
         let mut missing: Vec<char> = Vec::new();
         for c in text.chars() {
-            if !c.is_whitespace() && self.glyph(c).is_none() && !missing.contains(&c) {
+            if !c.is_whitespace() && self.font.glyph(c).is_none() && !missing.contains(&c) {
                 missing.push(c);
             }
         }
@@ -157,10 +156,6 @@ impl Fonts {
     pub(crate) fn code(&self) -> &Face {
         &self.mono
     }
-
-    fn glyph(&self, c: char) -> Option<u16> {
-        self.font.glyph(c)
-    }
 }
 
 /// One TrueType face: parsed for its metrics, and its file kept for subsetting.
@@ -169,10 +164,6 @@ pub(crate) struct Face {
     parsed: ParsedFont,
     /// The font file, shared by every clone of [`Fonts`].
     bytes: Arc<[u8]>,
-    /// Every character of [`SCANNED`] the face draws, and its glyph: read once from the font's
-    /// cmap, whose lookups were a sixth of the time a certificate took to render (each page
-    /// measures every character several times while it wraps and places text).
-    cmap: Arc<HashMap<char, u16>>,
     units_per_em: f32,
 }
 
@@ -188,25 +179,18 @@ impl Face {
         let mut warnings = Vec::new();
         let parsed = ParsedFont::from_bytes(bytes, 0, &mut warnings)
             .ok_or_else(|| RenderError::Font(format!("font could not be parsed: {warnings:?}")))?;
-        let cmap = SCANNED
-            .filter_map(char::from_u32)
-            .filter_map(|c| {
-                // Glyph 0 is .notdef — the empty box — so it counts as missing.
-                let glyph = parsed.lookup_glyph_index(u32::from(c)).filter(|&g| g != 0);
-                glyph.map(|g| (c, g))
-            })
-            .collect();
         Ok(Face {
             units_per_em: f32::from(parsed.font_metrics.units_per_em.max(1)),
             parsed,
             bytes: Arc::from(bytes),
-            cmap: Arc::new(cmap),
         })
     }
 
-    /// The glyph drawing `c`, if the face has one.
+    /// The glyph drawing `c`; glyph 0 is .notdef — the empty box — so it counts as missing.
     pub(crate) fn glyph(&self, c: char) -> Option<u16> {
-        self.cmap.get(&c).copied()
+        self.parsed
+            .lookup_glyph_index(u32::from(c))
+            .filter(|&g| g != 0)
     }
 
     /// The advance of glyph `g`, in em.
@@ -229,8 +213,10 @@ impl Face {
 /// use: an ASCII character or a unified ideograph if there is one, else the lowest code point.
 fn look_alikes(font: &Face) -> HashMap<char, char> {
     let mut by_glyph: HashMap<u16, Vec<char>> = HashMap::new();
-    for (&c, &g) in font.cmap.iter() {
-        by_glyph.entry(g).or_default().push(c);
+    for c in SCANNED.filter_map(char::from_u32) {
+        if let Some(g) = font.glyph(c) {
+            by_glyph.entry(g).or_default().push(c);
+        }
     }
     let preferred = |c: &char| {
         let unified =
