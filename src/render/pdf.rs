@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use image::GrayImage;
-use lopdf::{Dictionary, Object, ObjectId};
+use lopdf::{Dictionary, Object};
 use printpdf::{
     DictItem, ExternalStream, ExternalXObject, Op, PdfDocument, PdfPage, PdfSaveOptions, Px,
     XObject, XObjectId, XObjectTransform,
@@ -113,15 +113,17 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
     let mut lo = to_lopdf(&doc);
     // The subset tags (`ABCDEF+NotoSansSC-Regular`) are derived from the document id, so the
     // same view gives the same bytes.
+    let mut fonts = Dictionary::new();
     for (font, tag) in [
         (body, subset_tag(&view.document_id)),
         (code, subset_tag(&format!("{}/code", view.document_id))),
     ] {
         let resource = font.resource();
         if let Some(id) = font.write(&mut lo, &tag)? {
-            add_font(&mut lo, resource, id)?;
+            fonts.set(resource, Object::Reference(id));
         }
     }
+    add_fonts(&mut lo, fonts)?;
     save(lo, &view.document_id)
 }
 
@@ -140,8 +142,9 @@ fn to_lopdf(doc: &PdfDocument) -> lopdf::Document {
     doc.to_lopdf_document(&opts, &mut warnings)
 }
 
-/// Name the font `id` as `resource` in the page's resources.
-fn add_font(lo: &mut lopdf::Document, resource: &str, id: ObjectId) -> Result<(), RenderError> {
+/// Name `fonts` in the page's resources: in the font dictionary printpdf refers to there
+/// (empty, no font having been given to it), or as that dictionary if there is none.
+fn add_fonts(lo: &mut lopdf::Document, fonts: Dictionary) -> Result<(), RenderError> {
     let pdf_error = |e: lopdf::Error| RenderError::Pdf(format!("page fonts: {e}"));
     let page = lo
         .get_pages()
@@ -156,22 +159,17 @@ fn add_font(lo: &mut lopdf::Document, resource: &str, id: ObjectId) -> Result<()
             ));
         }
     };
-    let fonts = lo
+    let named = lo
         .get_dictionary(resources)
         .and_then(|r| r.get(b"Font"))
-        .map_err(pdf_error)?
-        .clone();
-    let fonts = match fonts {
-        Object::Reference(fonts) => lo.get_dictionary_mut(fonts).map_err(pdf_error)?,
-        _ => {
-            let r = lo.get_dictionary_mut(resources).map_err(pdf_error)?;
-            r.set("Font", Dictionary::new());
-            r.get_mut(b"Font")
-                .and_then(Object::as_dict_mut)
-                .map_err(pdf_error)?
-        }
-    };
-    fonts.set(resource, Object::Reference(id));
+        .and_then(Object::as_reference);
+    match named {
+        Ok(id) => lo.get_dictionary_mut(id).map_err(pdf_error)?.extend(&fonts),
+        Err(_) => lo
+            .get_dictionary_mut(resources)
+            .map_err(pdf_error)?
+            .set("Font", fonts),
+    }
     Ok(())
 }
 
