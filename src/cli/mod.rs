@@ -276,6 +276,9 @@ pub enum TokenCommand {
         /// Holder id (USCC or ID number), for an applicant.
         #[arg(long)]
         holder: Option<String>,
+        /// Whom the token is given to, shown wherever it acts (王芳 · 3 号窗口).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Every token's public id, role and binding (secrets are never stored).
     List,
@@ -376,6 +379,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             role,
             department,
             holder,
+            name,
         }) => {
             let store = open_store(&settings).await?;
             let token = tokens::create(
@@ -384,6 +388,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 &role,
                 department.as_deref(),
                 holder.as_deref(),
+                name.as_deref(),
             )
             .await
             .map_err(failure)?;
@@ -404,8 +409,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                     .revoked_at
                     .map(|r| format!("  revoked {}", r.to_rfc3339()))
                     .unwrap_or_default();
+                let name = t.name.map(|n| format!("  {n}")).unwrap_or_default();
                 println!(
-                    "{}  {:<9} {binding:<18} created {}{revoked}",
+                    "{}  {:<9} {binding:<18} created {}{revoked}{name}",
                     t.id,
                     t.role,
                     t.created_at.to_rfc3339()

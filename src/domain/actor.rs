@@ -14,6 +14,9 @@ pub struct Actor {
     pub department: Option<DepartmentCode>,
     /// An applicant's holder id (USCC or ID number).
     pub holder: Option<String>,
+    /// Whom the token was given to, when it has a name: what pages and receipts show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Actor {
@@ -25,6 +28,7 @@ impl Actor {
             role: Role::Admin,
             department: None,
             holder: None,
+            name: None,
         }
     }
 
@@ -35,6 +39,11 @@ impl Actor {
     /// How the actor appears in audit events: `clerk:tok_1a2b3c4d5e6f`.
     pub fn label(&self) -> String {
         format!("{}:{}", self.role, self.token)
+    }
+
+    /// How the actor appears to people: its name, else its label.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.label())
     }
 
     pub fn require(&self, allowed: &[Role]) -> Result<(), Refusal> {

@@ -22,6 +22,9 @@ pub struct TokenBody {
     department: Option<String>,
     /// The holder (USCC or ID number) an applicant files for.
     holder: Option<String>,
+    /// 持有人姓名，显示在办理记录和回执上 / whom the token is given to, shown in history and on
+    /// receipts (at most 40 characters).
+    name: Option<String>,
 }
 
 /// A new token: the secret, shown this once, and its record.
@@ -58,6 +61,7 @@ pub async fn create(
         &body.role,
         body.department.as_deref(),
         body.holder.as_deref(),
+        body.name.as_deref(),
     )
     .await?;
     Ok((

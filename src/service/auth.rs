@@ -26,6 +26,7 @@ pub fn new_token(
     role: Role,
     department: Option<DepartmentCode>,
     holder: Option<String>,
+    name: Option<String>,
 ) -> NewToken {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
@@ -36,6 +37,7 @@ pub fn new_token(
         role,
         department,
         holder,
+        name,
         created_at: Utc::now(),
         revoked_at: None,
     };
@@ -53,6 +55,7 @@ pub fn actor_of(record: &TokenRecord) -> Actor {
         role: record.role,
         department: record.department.clone(),
         holder: record.holder.clone(),
+        name: record.name.clone(),
     }
 }
 

@@ -1,11 +1,13 @@
 //! API tokens on a running server (admin) or a stopped store (the CLI): made, listed,
 //! revoked. A token's secret is shown once and never stored.
 
+use std::collections::BTreeMap;
+
 use super::auth::{NewToken, new_token};
 use super::{ErrorKind, ServiceError};
 use crate::domain::actor::Actor;
 use crate::domain::text::quoted;
-use crate::domain::token::TokenRecord;
+use crate::domain::token::{TokenRecord, person_name};
 use crate::domain::{DepartmentCode, Role, TokenId, holder::Holder};
 use crate::store::Store;
 
@@ -61,17 +63,28 @@ impl Binding {
     }
 }
 
-/// Makes a token for `role` bound to a department or a holder (admin).
+/// Makes a token for `role` bound to a department or a holder, given to `name` (an admin;
+/// a clerk makes applicants' tokens only, for the holder at the window).
 pub async fn create(
     store: &dyn Store,
     actor: &Actor,
     role: &str,
     department: Option<&str>,
     holder: Option<&str>,
+    name: Option<&str>,
 ) -> Result<NewToken, ServiceError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(&[Role::Admin, Role::Clerk])?;
     let binding = Binding::parse(role, department, holder)?;
-    let token = new_token(binding.role, binding.department, binding.holder);
+    if actor.role == Role::Clerk && binding.role != Role::Applicant {
+        return Err(ServiceError::forbidden(
+            "窗口人员只能发放申请人令牌 / a clerk makes applicants' tokens only",
+        ));
+    }
+    let name = name
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| person_name(n).map_err(|e| ServiceError::invalid("name", e)))
+        .transpose()?;
+    let token = new_token(binding.role, binding.department, binding.holder, name);
     store.insert_token(&token.hash, &token.record).await?;
     tracing::info!(token = %token.record.id, role = %token.record.role, by = %actor.label(), "token created");
     Ok(token)
@@ -109,4 +122,18 @@ pub async fn revoke(
         })?;
     tracing::info!(token = %record.id, by = %actor.label(), "token revoked");
     Ok(record)
+}
+
+/// The names given to tokens, by the label their holders' actions are recorded under
+/// (`clerk:tok_…` → 王芳 · 3 号窗口): what pages print in place of a token id.
+pub async fn names(store: &dyn Store) -> Result<BTreeMap<String, String>, ServiceError> {
+    Ok(store
+        .tokens()
+        .await?
+        .into_iter()
+        .filter_map(|t| {
+            let name = t.name?;
+            Some((format!("{}:{}", t.role, t.id), name))
+        })
+        .collect())
 }
