@@ -1,6 +1,7 @@
 //! Settings, layered: built-in defaults → `onetrip.toml` (or `--config FILE`) → `ONETRIP_*`
 //! environment → command-line flags. figment merges the layers and names, in an error, the
 //! file, variable or flag a bad value came from; `docs/configuration.md` lists every setting.
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -84,6 +85,9 @@ pub struct Settings {
     /// How log lines are written to standard error.
     pub log_format: LogFormat,
     pub issuer: Issuer,
+    /// Department codes of the catalogue and the names pages print for them (`[departments]`,
+    /// `SCJG = "市场监管局"`); the file's entries are added to, or replace, the built-in ones.
+    pub departments: BTreeMap<String, String>,
 }
 
 /// `text` for people at a terminal, `json` (one object per line) for a log collector.
@@ -114,6 +118,17 @@ impl Default for Settings {
             mode: Mode::Development,
             log_format: LogFormat::Text,
             issuer: Issuer::default(),
+            departments: [
+                ("SCJG", "市场监管局"),
+                ("RSJ", "人力社保局"),
+                ("GAJ", "公安局"),
+                ("QYGH", "企业工会"),
+                ("QZGH", "区总工会"),
+                ("SZGH", "市总工会"),
+            ]
+            .into_iter()
+            .map(|(code, name)| (code.to_owned(), name.to_owned()))
+            .collect(),
         }
     }
 }
