@@ -43,6 +43,12 @@ impl Status {
         }
     }
 
+    /// Whether a queue holds it: pre-review's (submitted) or the departments' before the
+    /// window check (pre-approved).
+    pub fn is_in_review(self) -> bool {
+        matches!(self, Status::Submitted | Status::PreApproved)
+    }
+
     /// Whether the work is over: nothing is promised any more.
     pub fn is_finished(self) -> bool {
         matches!(self, Status::Issued | Status::Decided)
@@ -332,6 +338,19 @@ impl Submission {
             self.settle();
         }
         Ok(Action::WindowChecked { report })
+    }
+
+    /// The items whose turn it is for `department` (for any department when `None`): undecided,
+    /// and waiting for that department's step, once pre-review has approved.
+    pub fn awaiting(&self, department: Option<&DepartmentCode>) -> Vec<&Item> {
+        if !matches!(self.status, Status::PreApproved | Status::Accepted) {
+            return Vec::new();
+        }
+        self.items
+            .iter()
+            .filter(|i| i.decision.is_none())
+            .filter(|i| department.is_none_or(|d| i.waiting_department() == d))
+            .collect()
     }
 
     /// A department decides one of its items (an admin, `department` `None`, acts for the

@@ -258,6 +258,33 @@ pub(crate) async fn holder_search_and_due_listing(store: &dyn Store) {
             .unwrap()),
         [elsewhere.id]
     );
+
+    // The review queues hold the submitted and pre-approved, oldest first, and lose one in
+    // the write that moves it on.
+    let mut submitted = issuable();
+    submitted.status = Status::Submitted;
+    let submitted = save(submitted, false, None).await;
+    let mut pre_approved = issuable();
+    pre_approved.status = Status::PreApproved;
+    pre_approved.created_at = submitted.created_at + chrono::Duration::seconds(1);
+    let pre_approved = save(pre_approved, false, None).await;
+    assert_eq!(
+        ids(store.submissions_in_review().await.unwrap()),
+        [submitted.id.clone(), pre_approved.id.clone()]
+    );
+    let mut accepted = pre_approved.clone();
+    accepted.status = Status::Accepted;
+    let change = SubmissionWrite::change(
+        accepted,
+        Action::PreApproved { manifest: vec![] },
+        "clerk:t",
+        Utc::now(),
+    );
+    store.save_submission(&change).await.unwrap();
+    assert_eq!(
+        ids(store.submissions_in_review().await.unwrap()),
+        [submitted.id]
+    );
 }
 
 /// A unique value taken refuses the whole issuance: its submission, certificate, PDF, code

@@ -350,6 +350,8 @@ pub trait Store: Send + Sync {
     async fn submissions_by_holder(&self, holder_id: &str) -> Result<Vec<Submission>, StoreError>;
     /// Every submission accepted with a promise (a due date) and not yet issued.
     async fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError>;
+    /// Every submission in a review queue: submitted, or pre-approved (oldest first).
+    async fn submissions_in_review(&self) -> Result<Vec<Submission>, StoreError>;
     /// The submission's audit history, oldest first.
     async fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError>;
 

@@ -297,13 +297,14 @@ async fn put_in(tx: &mut PgConnection, record: &Record) -> Result<bool, StoreErr
         Record::Submission { submission, events } => {
             let id = submission.id.as_str();
             let insert = sqlx::query!(
-                "INSERT INTO submissions (id, holder_id, version, created_at, promised, body)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO submissions (id, holder_id, version, created_at, promised, in_review, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
                 id,
                 submission.holder.id(),
                 super::records::bigint(submission.event_count)?,
                 submission.created_at,
                 super::records::promised(submission),
+                submission.status.is_in_review(),
                 Json(submission) as _,
             );
             if !inserted(tx, insert).await? {

@@ -54,24 +54,26 @@ async fn write_submission(
     let version = bigint(submission.event_count)?;
     let written = match write.read_at {
         None => sqlx::query!(
-            "INSERT INTO submissions (id, holder_id, version, created_at, promised, body)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO submissions (id, holder_id, version, created_at, promised, in_review, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
             id,
             submission.holder.id(),
             version,
             submission.created_at,
             promised(submission),
+            submission.status.is_in_review(),
             Json(submission) as _,
         )
         .execute(&mut *tx)
         .await
         .map_err(engine)?,
         Some(read_at) => sqlx::query!(
-            "UPDATE submissions SET version = $2, promised = $3, body = $4
-             WHERE id = $1 AND version = $5",
+            "UPDATE submissions SET version = $2, promised = $3, in_review = $4, body = $5
+             WHERE id = $1 AND version = $6",
             id,
             version,
             promised(submission),
+            submission.status.is_in_review(),
             Json(submission) as _,
             bigint(read_at)?,
         )
@@ -352,6 +354,17 @@ impl Store for PgStore {
     async fn submissions_with_promise(&self) -> Result<Vec<Submission>, StoreError> {
         let found = sqlx::query_scalar!(
             r#"SELECT body AS "body: Json<Submission>" FROM submissions WHERE promised ORDER BY id"#
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(engine)?;
+        Ok(found.into_iter().map(|Json(s)| s).collect())
+    }
+
+    async fn submissions_in_review(&self) -> Result<Vec<Submission>, StoreError> {
+        let found = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<Submission>" FROM submissions WHERE in_review
+               ORDER BY created_at, id"#
         )
         .fetch_all(&self.pool)
         .await

@@ -222,6 +222,10 @@ impl super::Store for SledStore {
         self.trees()?.submissions_with_promise()
     }
 
+    async fn submissions_in_review(&self) -> Result<Vec<Submission>, StoreError> {
+        self.trees()?.submissions_in_review()
+    }
+
     async fn events(&self, id: &SubmissionId) -> Result<Vec<Event>, StoreError> {
         self.trees()?.events(id)
     }
@@ -513,7 +517,7 @@ mod tests {
             store.save_submission(&write).await.unwrap();
             let trees = store.trees().unwrap();
             trees.submission_index.clear().unwrap();
-            trees.db.remove(b"submission_index_v1").unwrap();
+            trees.db.remove(b"submission_index_v2").unwrap();
             trees.db.flush().unwrap();
             assert!(store.submissions_with_promise().await.unwrap().is_empty());
         }

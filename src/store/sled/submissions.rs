@@ -47,8 +47,16 @@ fn is_promised(submission: &Submission) -> bool {
     submission.due_date.is_some() && !submission.status.is_finished()
 }
 
-/// Puts `submission` in the index as it is now: under its holder, and among the running
-/// promises or not.
+/// The submission index's entry of a submission in a review queue (submitted or pre-approved):
+/// `r` and its id (the queues read these alone).
+const IN_REVIEW: &[u8] = b"r";
+
+fn in_review_entry(id: &SubmissionId) -> Vec<u8> {
+    [IN_REVIEW, id.as_str().as_bytes()].concat()
+}
+
+/// Puts `submission` in the index as it is now: under its holder, among the running promises
+/// or not, in the review queues or not.
 fn index_submission(
     index: &TransactionalTree,
     submission: &Submission,
@@ -59,6 +67,11 @@ fn index_submission(
         index.insert(promised_entry(id), &[])?;
     } else {
         index.remove(promised_entry(id))?;
+    }
+    if submission.status.is_in_review() {
+        index.insert(in_review_entry(id), &[])?;
+    } else {
+        index.remove(in_review_entry(id))?;
     }
     Ok(())
 }
@@ -150,6 +163,11 @@ impl Trees {
         self.indexed(PROMISED)
     }
 
+    /// Every submission submitted or pre-approved.
+    pub fn submissions_in_review(&self) -> Result<Vec<Submission>, StoreError> {
+        self.indexed(IN_REVIEW)
+    }
+
     /// The submissions whose index entries start with `prefix` (their ids follow it).
     fn indexed(&self, prefix: &[u8]) -> Result<Vec<Submission>, StoreError> {
         let mut found = Vec::new();
@@ -171,7 +189,8 @@ impl Trees {
     /// Builds the submission index of a store written before it existed (once: a marker
     /// records that it is built; from then on every write keeps it).
     pub(super) fn index_submissions(&self) -> Result<(), StoreError> {
-        self.build_once(b"submission_index_v1", || {
+        // v2: the review queues' entries joined the index.
+        self.build_once(b"submission_index_v2", || {
             for entry in self.submissions.iter() {
                 let (key, bytes) = entry?;
                 let submission: Submission = decode(&key, &bytes)?;
