@@ -2,7 +2,9 @@
 // - drag-and-drop onto a drop zone fills its file input;
 // - the window-check form uploads with XMLHttpRequest to show a progress bar, sending the
 //   session's CSRF token in the X-CSRF-Token header as well as in the form;
-// - [data-print] buttons print the page.
+// - [data-print] buttons print the page;
+// - a field with data-max shows, as you type, how many characters it holds of its limit
+//   (counted as the server counts them: characters, not UTF-16 units).
 (function () {
   'use strict';
 
@@ -49,6 +51,22 @@
 
   document.querySelectorAll('[data-print]').forEach(function (button) {
     button.addEventListener('click', function () { window.print(); });
+  });
+
+  document.querySelectorAll('[data-max]').forEach(function (input) {
+    var counter = document.querySelector('[data-counter-for="' + input.id + '"]');
+    if (!counter) return;
+    var max = Number(input.dataset.max);
+    var update = function () {
+      var n = Array.from(input.value.trim()).length;
+      counter.textContent = n + ' / ' + max;
+      counter.classList.toggle('over', n > max);
+      if (n > max) {
+        counter.textContent += ' 超出 ' + (n - max) + ' 字 / ' + (n - max) + ' too many';
+      }
+    };
+    input.addEventListener('input', update);
+    update();
   });
 
   var form = document.getElementById('window-check');

@@ -158,6 +158,22 @@ pub fn beijing_time(t: DateTime<Utc>) -> String {
     )
 }
 
+/// A time typed in Beijing time as a form's `datetime-local` sends it (`2026-12-04T09:30`,
+/// seconds optional).
+pub fn beijing_local_time(value: &str) -> Result<DateTime<Utc>, ParseError> {
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(value.trim(), format).ok())
+        .and_then(|local| local.and_local_timezone(CHINA).single())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| {
+            ParseError::new(
+                "invalid_time",
+                "时间应为北京时间 年-月-日 时:分 / expected a Beijing time, year-month-day hour:minute",
+            )
+        })
+}
+
 fn is_weekend(day: NaiveDate) -> bool {
     matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
 }
@@ -237,6 +253,9 @@ pub(crate) mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(beijing_time(t), "2027-01-01 00:30:05 北京时间 (UTC+8)");
+        let typed = beijing_local_time("2027-01-01T00:30").unwrap();
+        assert_eq!(typed.to_rfc3339(), "2026-12-31T16:30:00+00:00");
+        assert!(beijing_local_time("2027-01-01").is_err());
     }
 
     /// 2026 with its Spring Festival only: nine days off, two Saturdays worked.

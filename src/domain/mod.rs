@@ -15,6 +15,7 @@ pub mod catalogue;
 pub mod certificate;
 pub mod holder;
 pub mod identifier;
+pub mod media;
 pub mod plan;
 pub mod presented;
 pub mod refusal;

@@ -180,6 +180,14 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Applicant,
+        Role::Reviewer,
+        Role::Approver,
+        Role::Clerk,
+        Role::Admin,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Applicant => "applicant",

@@ -42,6 +42,18 @@ pub async fn decide(
     AppPath((id, code)): AppPath<(String, String)>,
     AppJson(body): AppJson<DecisionBody>,
 ) -> Result<Json<Value>, ServiceError> {
+    let (outcome, comment) = parse_decision(body)?;
+    let submission = submissions::decide(&state, &caller, &id, &code, outcome, comment).await?;
+    serde_json::to_value(submissions::view(&state, &submission, None).await?)
+        .map(Json)
+        .map_err(ServiceError::internal)
+}
+
+/// A department's decision and comment as the API takes them (the console's form is turned
+/// into them).
+pub(crate) fn parse_decision(
+    body: DecisionBody,
+) -> Result<(DecisionOutcome, String), ServiceError> {
     let outcome = match body.decision.as_str() {
         "approve" => DecisionOutcome::Approve,
         "reject" => DecisionOutcome::Reject,
@@ -59,8 +71,5 @@ pub async fn decide(
     } else {
         check_reason(&body.comment).map_err(|e| ServiceError::invalid("comment", e))?
     };
-    let submission = submissions::decide(&state, &caller, &id, &code, outcome, comment).await?;
-    serde_json::to_value(submissions::view(&state, &submission, None).await?)
-        .map(Json)
-        .map_err(ServiceError::internal)
+    Ok((outcome, comment))
 }

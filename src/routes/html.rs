@@ -203,17 +203,20 @@ fn fallback_error(status: StatusCode) -> Response {
     HtmlError::new(status, generic_error(status).1).into_response()
 }
 
-/// Headers for every HTML page: scripts only from our own `/static/`, styles only inline (the
-/// one stylesheet lives in `base.html`), forms only to ourselves, never framed (a framed
+/// Headers for every HTML page: scripts only from our own `/static/` (and the WebAssembly they
+/// compile: the applicant's page hashes files with it), styles only inline (the one
+/// stylesheet lives in `base.html`), frames and forms only ours, never framed (a framed
 /// console invites click-jacking), no referrer leaving the site, and nothing cached, since
-/// console pages show applicants' data. A page that sets its own `Cache-Control` keeps it.
+/// console pages show applicants' data. A response that sets its own `Cache-Control` or
+/// `Content-Security-Policy` (an uploaded material, in a sandbox) keeps it.
 fn page_headers() -> [(HeaderName, HeaderValue); 4] {
     [
         (
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; \
-                 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'unsafe-inline'; \
+                 img-src 'self' data:; frame-src 'self'; connect-src 'self'; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
             ),
         ),
         (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
@@ -222,12 +225,12 @@ fn page_headers() -> [(HeaderName, HeaderValue); 4] {
     ]
 }
 
-/// Sets [`page_headers`] on a response; a page that sets its own `Cache-Control` keeps it.
+/// Sets [`page_headers`] on a response; one that sets its own `Cache-Control` or CSP keeps it.
 pub async fn set_page_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in page_headers() {
-        if name == CACHE_CONTROL {
+        if name == CACHE_CONTROL || name == CONTENT_SECURITY_POLICY {
             headers.entry(name).or_insert(value);
         } else {
             headers.insert(name, value);

@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct HolderBody {
+pub(crate) struct HolderBody {
     #[serde(rename = "type")]
     kind: String,
     id: String,
@@ -40,7 +40,7 @@ struct HolderBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ItemBody {
+pub(crate) struct ItemBody {
     code: String,
     department: Option<String>,
     name: Option<String>,
@@ -48,13 +48,13 @@ struct ItemBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MaterialBody {
+pub(crate) struct MaterialBody {
     name: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(crate) struct CreateBody {
     holder: HolderBody,
     kind: String,
     items: Vec<ItemBody>,
@@ -116,7 +116,7 @@ async fn due(
         .map(Json)
 }
 
-fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
+pub(crate) fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
     let holder = Holder::parse(&body.holder.kind, &body.holder.id, &body.holder.name)
         .map_err(|e| ServiceError::invalid(format!("holder.{}", e.field), e.error))?;
     let items = body
@@ -245,14 +245,14 @@ async fn submit(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReasonBody {
+pub(crate) struct ReasonBody {
     material: String,
     reason: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PreReviewBody {
+pub(crate) struct PreReviewBody {
     decision: String,
     #[serde(default)]
     reasons: Vec<ReasonBody>,
@@ -276,7 +276,18 @@ async fn pre_review(
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<PreReviewBody>,
 ) -> Result<Json<Value>, ServiceError> {
-    let decision = match body.decision.as_str() {
+    let decision = parse_pre_review(body)?;
+    view(
+        &state,
+        &submissions::pre_review(&state, &caller, &id, decision).await?,
+        None,
+    )
+    .await
+}
+
+/// The pre-review decision as the API takes it (the console's form is turned into it).
+pub(crate) fn parse_pre_review(body: PreReviewBody) -> Result<PreReview, ServiceError> {
+    Ok(match body.decision.as_str() {
         "approve" => PreReview::Approve,
         "return" => PreReview::Return(
             body.reasons
@@ -302,11 +313,5 @@ async fn pre_review(
             )
             .with_field("decision"));
         }
-    };
-    view(
-        &state,
-        &submissions::pre_review(&state, &caller, &id, decision).await?,
-        None,
-    )
-    .await
+    })
 }

@@ -2,6 +2,8 @@
 //! pre-review, the window check and the departments' decisions. The JSON API and the window
 //! console both come through here.
 
+use std::collections::BTreeMap;
+
 use axum::body::Bytes;
 use chrono::Utc;
 use futures_util::Stream;
@@ -14,9 +16,11 @@ pub use super::submission_view::{SubmissionView, view, views};
 use super::{ServiceError, Services, submission_not_found};
 use crate::body::ReceiveError;
 use crate::domain::actor::Actor;
+use crate::domain::media::{SNIFF_BYTES, sniff};
 use crate::domain::plan::SubmissionWrite;
 use crate::domain::submission::{
-    DECISION_ONLY, Decision, DecisionOutcome, Event, NewSubmission, ReturnReason, Submission,
+    DECISION_ONLY, Decision, DecisionOutcome, Event, NewSubmission, ReturnReason, Status,
+    Submission,
 };
 use crate::domain::text::quoted;
 use crate::domain::window_check::{Presented, WindowReport, compare};
@@ -120,6 +124,34 @@ pub async fn due(
     Ok(found)
 }
 
+/// Pre-review's queue: the submitted files, oldest first (a reviewer or an admin).
+pub async fn review_queue(
+    services: &Services,
+    actor: &Actor,
+) -> Result<Vec<Submission>, ServiceError> {
+    actor.require(&[Role::Reviewer, Role::Admin])?;
+    let mut found = services.store.submissions_in_review().await?;
+    found.retain(|s| s.status == Status::Submitted);
+    found.sort_by_key(|s| s.created_at);
+    Ok(found)
+}
+
+/// A department's queue: the submissions with an item whose turn is the approver's
+/// department (any department's, for an admin), overdue first, then by due date (those not
+/// yet accepted at the window, without one, after), then the oldest.
+pub async fn approval_queue(
+    services: &Services,
+    actor: &Actor,
+) -> Result<Vec<Submission>, ServiceError> {
+    actor.require(&[Role::Approver, Role::Admin])?;
+    let department = actor.department.as_ref();
+    let mut found = services.store.submissions_in_review().await?;
+    found.extend(services.store.submissions_with_promise().await?);
+    found.retain(|s| !s.awaiting(department).is_empty());
+    found.sort_by_key(|s| (s.due_date.is_none(), s.due_date, s.created_at));
+    Ok(found)
+}
+
 /// A submission the actor may read, or 404/403. `id` is as the caller typed it.
 pub async fn load(
     services: &Services,
@@ -155,6 +187,15 @@ pub async fn of_holder(
 ) -> Result<Vec<Submission>, ServiceError> {
     actor.require(&[Role::Clerk, Role::Admin])?;
     Ok(services.store.submissions_by_holder(holder_id).await?)
+}
+
+/// An applicant's own submissions, newest first.
+pub async fn mine(services: &Services, actor: &Actor) -> Result<Vec<Submission>, ServiceError> {
+    actor.require(&[Role::Applicant])?;
+    match actor.holder.as_deref() {
+        Some(holder) => Ok(services.store.submissions_by_holder(holder).await?),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Whether a submission exists (the console's search opens it if so), for staff.
@@ -312,6 +353,92 @@ where
             Err(e)
         }
     }
+}
+
+/// A stored material as a reader gets it: its name, size, how it may be shown, and the file
+/// open at its start.
+pub struct MaterialFile {
+    pub name: MaterialName,
+    pub size: u64,
+    /// Its media type when its content is a PDF or an image ([`sniff`]), else `None`: a
+    /// download.
+    pub inline: Option<&'static str>,
+    pub file: tokio::fs::File,
+}
+
+/// The media type `file`'s first bytes show, the file left at its start.
+async fn sniff_file(file: &mut tokio::fs::File) -> std::io::Result<Option<&'static str>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut head = [0u8; SNIFF_BYTES];
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..]).await? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    file.rewind().await?;
+    Ok(sniff(&head[..read]))
+}
+
+/// Opens an uploaded material for whoever may read the submission but the holder's
+/// competitors: its applicant, a pre-reviewer, an approver, a clerk or an admin.
+pub async fn material(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    name: &str,
+) -> Result<MaterialFile, ServiceError> {
+    let submission = load(services, actor, id).await?;
+    let missing = || {
+        let name = quoted(name);
+        ServiceError::not_found(
+            "unknown_material",
+            format!("办件没有已上传的材料 {name} / no uploaded material {name}"),
+        )
+    };
+    let material = submission
+        .materials
+        .iter()
+        .find(|m| m.name.as_str() == name)
+        .ok_or_else(missing)?;
+    let stored = material.upload.as_ref().ok_or_else(missing)?;
+    let path = services.files.path(&submission.id, &stored.file);
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(ServiceError::internal)?;
+    let inline = sniff_file(&mut file)
+        .await
+        .map_err(ServiceError::internal)?;
+    Ok(MaterialFile {
+        name: material.name.clone(),
+        size: stored.size,
+        inline,
+        file,
+    })
+}
+
+/// How each uploaded material would be shown, judged by its first bytes
+/// ([`crate::domain::media::sniff`]): its media type when it is a PDF or an image; materials
+/// shown only as downloads are absent.
+pub async fn inline_kinds(
+    services: &Services,
+    submission: &Submission,
+) -> BTreeMap<String, &'static str> {
+    let mut kinds = BTreeMap::new();
+    for material in &submission.materials {
+        let Some(stored) = &material.upload else {
+            continue;
+        };
+        let path = services.files.path(&submission.id, &stored.file);
+        let Ok(mut file) = tokio::fs::File::open(path).await else {
+            continue;
+        };
+        if let Ok(Some(kind)) = sniff_file(&mut file).await {
+            kinds.insert(material.name.to_string(), kind);
+        }
+    }
+    kinds
 }
 
 fn material_too_large(limit: u64) -> ServiceError {

@@ -10,6 +10,7 @@ mod catalogue;
 mod cli;
 mod codes;
 mod console;
+mod console_roles;
 mod database_outage;
 mod full_disk;
 mod helpers;

@@ -7,34 +7,36 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{Clerk, render};
+use super::{SignedIn, render};
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
 use crate::service::batch::{self, BatchState};
 
-pub async fn list(State(state): State<AppState>, clerk: Clerk) -> Result<Response, HtmlError> {
-    let batches = batch::list(&state, &clerk.actor).await?;
+pub async fn list(State(state): State<AppState>, who: SignedIn) -> Result<Response, HtmlError> {
+    let batches = batch::list(&state, &who.actor).await?;
     let running = batches.iter().any(|b| b.state == BatchState::Running);
     render(
         &state,
-        &clerk,
+        &who,
         "console_batches.html",
         json!({ "batches": batches, "running": running }),
     )
+    .await
 }
 
 pub async fn show(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
     let Path(id) =
         id.map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))?;
-    let progress = batch::progress(&state, &clerk.actor, &id).await?;
+    let progress = batch::progress(&state, &who.actor, &id).await?;
     render(
         &state,
-        &clerk,
+        &who,
         "console_batch.html",
         json!({ "batch": progress }),
     )
+    .await
 }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::Clerk;
+use super::SignedIn;
 use crate::domain::SubmissionId;
 use crate::domain::certificate::DeliveryMethod;
 use crate::routes::files::pdf_download;
@@ -29,20 +29,20 @@ fn path(path: Result<Path<String>, PathRejection>) -> Result<String, HtmlError> 
 /// Issues through `service::issuance::issue`, as `POST /api/v1/submissions/{id}/issue` does; when
 /// something still blocks issuance, the error page says so and leads back to the submission
 /// page, which lists the blockers.
-#[tracing::instrument(skip_all, fields(caller = %clerk.actor.label()))]
+#[tracing::instrument(skip_all, fields(caller = %who.actor.label()))]
 pub async fn issue(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     form: Result<Form<IssueForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
     let csrf = form.ok().and_then(|Form(f)| f.csrf);
-    clerk.check_csrf(&headers, csrf.as_deref())?;
+    who.check_csrf(&headers, csrf.as_deref())?;
     let raw = path(id)?;
     let id = SubmissionId::parse(&raw).map_err(|_| HtmlError::from(submission_not_found(&raw)))?;
     let page = format!("/console/submissions/{id}");
-    issuance::issue(&state, &clerk.actor, &id)
+    issuance::issue(&state, &who.actor, &id)
         .await
         .map_err(|e| HtmlError::from(e).back_to(&page))?;
     Ok(Redirect::to(&format!("{page}#certificate")).into_response())
@@ -50,10 +50,10 @@ pub async fn issue(
 
 pub async fn pdf(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     serial: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let (certificate, pdf) = certificates::pdf(&state, &clerk.actor, &path(serial)?).await?;
+    let (certificate, pdf) = certificates::pdf(&state, &who.actor, &path(serial)?).await?;
     Ok(pdf_download(&certificate, pdf).into_response())
 }
 
@@ -68,10 +68,10 @@ pub struct DeliveryForm {
 
 /// Records the delivery through the same use-case as the API (a courier needs carrier,
 /// tracking number and address).
-#[tracing::instrument(skip_all, fields(caller = %clerk.actor.label()))]
+#[tracing::instrument(skip_all, fields(caller = %who.actor.label()))]
 pub async fn delivery(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     headers: HeaderMap,
     serial: Result<Path<String>, PathRejection>,
     form: Result<Form<DeliveryForm>, FormRejection>,
@@ -79,14 +79,14 @@ pub async fn delivery(
     let form = match form {
         Ok(Form(form)) => form,
         Err(_) => {
-            clerk.check_csrf(&headers, None)?;
+            who.check_csrf(&headers, None)?;
             return Err(HtmlError::bad_request(
                 "请选择送达方式 / choose how the certificate is delivered",
             ));
         }
     };
-    clerk.check_csrf(&headers, form.csrf.as_deref())?;
-    let certificate = certificates::read(&state, &clerk.actor, &path(serial)?).await?;
+    who.check_csrf(&headers, form.csrf.as_deref())?;
+    let certificate = certificates::read(&state, &who.actor, &path(serial)?).await?;
     let page = format!("/console/submissions/{}", certificate.submission);
     let delivery = NewDelivery::parse(
         form.method,
@@ -97,7 +97,7 @@ pub async fn delivery(
     .map_err(|e| HtmlError::from(e).back_to(&page))?;
     certificates::record_delivery(
         &state,
-        &clerk.actor,
+        &who.actor,
         &certificate.content.id.to_string(),
         delivery,
     )

@@ -1,13 +1,19 @@
-//! The window console (`/console`): server-rendered pages for the clerk at a service window.
+//! The console (`/console`): server-rendered pages for every role, phone first. Applicants
+//! file, upload, fix a return and download their certificate; pre-reviewers work through the
+//! submitted files; approvers through their department's items; clerks check files at the
+//! window and issue; admins manage tokens and keys.
 //!
-//! The clerk signs in once with their API token; the browser then holds only a session cookie
+//! Everyone signs in once with their API token; the browser then holds only a session cookie
 //! (HttpOnly, SameSite=Strict, Path=/console, 8 hours; see `domain::session`). Every form
 //! carries the session's CSRF token in a hidden `csrf` field, and script requests also send it
 //! as `X-CSRF-Token`; both are checked here. The pages call the same functions as the JSON API,
 //! so a check or an issuance made here is the very same as one made with curl.
 
+mod admin;
+mod applicant;
 mod batches;
 mod certificates;
+mod review;
 mod sign_in;
 mod submissions;
 
@@ -19,6 +25,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use cookie::{Cookie, SameSite};
+use serde_json::json;
 
 use super::html::{HtmlError, with_page_headers};
 use crate::domain::actor::Actor;
@@ -64,6 +71,41 @@ pub fn router() -> Router<AppState> {
             get(submissions::receipt),
         )
         .route("/console/submissions/{id}/issue", post(certificates::issue))
+        .route("/console/services", get(applicant::services))
+        .route(
+            "/console/apply/{code}",
+            get(applicant::form).post(applicant::apply),
+        )
+        .route(
+            "/console/submissions/{id}/materials",
+            post(applicant::upload_form).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/console/submissions/{id}/materials/{name}",
+            get(review::material)
+                .put(applicant::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/console/submissions/{id}/submit", post(applicant::submit))
+        .route(
+            "/console/submissions/{id}/pre-review",
+            post(review::pre_review),
+        )
+        .route(
+            "/console/submissions/{id}/items/{code}/decision",
+            post(review::decide),
+        )
+        .route(
+            "/console/admin/tokens",
+            get(admin::list_tokens).post(admin::create_token),
+        )
+        .route(
+            "/console/admin/tokens/{id}/revoke",
+            post(admin::revoke_token),
+        )
+        .route("/console/admin/keys", get(admin::list_keys))
+        .route("/console/admin/keys/rotate", post(admin::rotate_key))
+        .route("/console/admin/keys/{kid}/revoke", post(admin::revoke_key))
         .route("/console/certificates/{serial}/pdf", get(certificates::pdf))
         .route(
             "/console/certificates/{serial}/delivery",
@@ -73,15 +115,15 @@ pub fn router() -> Router<AppState> {
     with_page_headers(router)
 }
 
-/// A signed-in clerk (or admin), from the session cookie. Without a live session the browser
+/// Whoever is signed in (any role), from the session cookie. Without a live session the browser
 /// is sent to the sign-in page.
-pub struct Clerk {
+pub struct SignedIn {
     pub session_id: String,
     pub session: ConsoleSession,
     pub actor: Actor,
 }
 
-impl Clerk {
+impl SignedIn {
     /// Refuses a state-changing request whose CSRF token (form field, header, or both when both
     /// are sent) is not this session's.
     pub fn check_csrf(&self, headers: &HeaderMap, field: Option<&str>) -> Result<(), HtmlError> {
@@ -97,7 +139,7 @@ impl Clerk {
     }
 }
 
-impl FromRequestParts<AppState> for Clerk {
+impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
@@ -116,7 +158,7 @@ impl FromRequestParts<AppState> for Clerk {
                 .map_err(|e| HtmlError::from(e).into_response())?;
             return Err(sign_in());
         };
-        Ok(Clerk {
+        Ok(SignedIn {
             session_id,
             session,
             actor: actor_of(&record),
@@ -124,21 +166,26 @@ impl FromRequestParts<AppState> for Clerk {
     }
 }
 
-/// Renders a console page with what every page needs: who is signed in and the CSRF token
-/// for its forms (`context` must be a JSON object).
-fn render(
+/// Renders a console page with what every page needs: who is signed in, the CSRF token for
+/// its forms, the role's menu, and the names of people and departments that the page prints
+/// instead of token ids and codes (`context` must be a JSON object).
+async fn render(
     state: &AppState,
-    clerk: &Clerk,
+    who: &SignedIn,
     page: &str,
     mut context: serde_json::Value,
 ) -> Result<Response, HtmlError> {
+    let people = crate::service::tokens::names(&*state.store).await?;
     if let Some(map) = context.as_object_mut() {
-        map.insert("csrf".into(), clerk.session.csrf.clone().into());
-        map.insert("actor".into(), clerk.actor.label().into());
+        map.insert("csrf".into(), who.session.csrf.clone().into());
+        map.insert("actor".into(), who.actor.display_name().into());
+        map.insert("role".into(), who.actor.role.to_string().into());
         map.insert(
             "signed_in_until".into(),
-            crate::domain::calendar::beijing_time(clerk.session.expires_at).into(),
+            crate::domain::calendar::beijing_time(who.session.expires_at).into(),
         );
+        map.insert("people".into(), json!(people));
+        map.insert("departments".into(), json!(state.settings.departments));
     }
     let html = state
         .pages

@@ -14,9 +14,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Clerk, SESSION_COOKIE, cookie, set_cookie};
+use super::{SESSION_COOKIE, SignedIn, cookie, set_cookie};
+use crate::domain::Sha256Digest;
 use crate::domain::session::{SESSION_HOURS, same_secret};
-use crate::domain::{Role, Sha256Digest};
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
 use crate::service::auth::live_token_by_hash;
@@ -82,16 +82,6 @@ pub async fn sign_in(
             Some("令牌无效或已吊销 / unknown or revoked token"),
         );
     };
-    if !matches!(record.role, Role::Clerk | Role::Admin) {
-        tracing::warn!(token = %record.id, role = %record.role, "console sign-in refused: not a clerk");
-        return login_page(
-            &state,
-            StatusCode::FORBIDDEN,
-            Some(
-                "只有窗口人员（clerk）或管理员（admin）令牌可以登录 / only a clerk or admin token can sign in here",
-            ),
-        );
-    }
     let token_id = record.id.clone();
     let (session_id, _) = sessions::open(&*state.store, hash, Utc::now()).await?;
     tracing::info!(token = %token_id, "console sign-in");
@@ -108,13 +98,13 @@ pub struct CsrfForm {
 
 pub async fn sign_out(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
     let field = form.ok().and_then(|Form(f)| f.csrf);
-    clerk.check_csrf(&headers, field.as_deref())?;
-    sessions::close(&*state.store, &clerk.session_id).await?;
+    who.check_csrf(&headers, field.as_deref())?;
+    sessions::close(&*state.store, &who.session_id).await?;
     let clear = set_cookie(&state, SESSION_COOKIE, "", 0);
     Ok(([(SET_COOKIE, clear)], Redirect::to("/console/login")).into_response())
 }

@@ -8,18 +8,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Clerk, render};
-use crate::domain::SubmissionId;
+use super::{SignedIn, render};
 use crate::domain::catalogue::MAX_TIME_LIMIT_WORKING_DAYS;
 use crate::domain::holder::Holder;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::window_check::{Outcome, WindowReport};
+use crate::domain::{Role, SubmissionId};
 use crate::routes::html::HtmlError;
 use crate::routes::multipart::{self, Parts, hash_parts, small_text};
 use crate::routes::state::AppState;
-use crate::service::ServiceError;
 use crate::service::certificates;
 use crate::service::submissions;
+use crate::service::{ErrorKind, ServiceError};
 
 #[derive(Deserialize, Default)]
 pub struct Search {
@@ -30,23 +30,31 @@ pub struct Search {
 /// The submissions in progress the home page lists.
 const IN_PROGRESS_SHOWN: usize = 50;
 
-/// Search by submission id (opens it) or by holder id (lists the holder's submissions).
+/// Each role's home: an applicant's submissions, pre-review's queue, a department's queue;
+/// for a clerk or an admin, the search by submission id (opens it) or by holder id (lists the
+/// holder's submissions) and the work in progress by due date.
 pub async fn home(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     query: Result<Query<Search>, QueryRejection>,
 ) -> Result<Response, HtmlError> {
+    match who.actor.role {
+        Role::Applicant => return super::applicant::home(&state, &who).await,
+        Role::Reviewer => return super::review::review_home(&state, &who).await,
+        Role::Approver => return super::review::approval_home(&state, &who).await,
+        Role::Clerk | Role::Admin => {}
+    }
     let search = query.map(|Query(s)| s).unwrap_or_default();
     let q = search.q.trim();
     let mut results = Vec::new();
     let mut notice = None;
     if let Ok(id) = SubmissionId::parse(q) {
-        if submissions::exists(&state, &clerk.actor, &id).await? {
+        if submissions::exists(&state, &who.actor, &id).await? {
             return Ok(Redirect::to(&format!("/console/submissions/{id}")).into_response());
         }
         notice = Some(format!("办件 {id} 不存在 / no submission {id}"));
     } else if let Ok(holder) = Holder::normalise_id(q) {
-        results = submissions::of_holder(&state, &clerk.actor, &holder).await?;
+        results = submissions::of_holder(&state, &who.actor, &holder).await?;
         if results.is_empty() {
             notice = Some(format!(
                 "主体 {holder} 没有办件 / no submissions for holder {holder}"
@@ -66,22 +74,18 @@ pub async fn home(
         })
         .collect();
     // The work in progress, soonest due first: overdue, then by due date.
-    let mut in_progress = submissions::due(
-        &state,
-        &clerk.actor,
-        Some(MAX_TIME_LIMIT_WORKING_DAYS),
-        true,
-    )
-    .await?;
+    let mut in_progress =
+        submissions::due(&state, &who.actor, Some(MAX_TIME_LIMIT_WORKING_DAYS), true).await?;
     in_progress.truncate(IN_PROGRESS_SHOWN);
     let due = serde_json::to_value(submissions::views(&state, &in_progress).await?)
         .map_err(ServiceError::internal)?;
     render(
         &state,
-        &clerk,
+        &who,
         "console_home.html",
         json!({"q": q, "results": results, "notice": notice, "due": due}),
     )
+    .await
 }
 
 /// Turns a path that did not parse into the page a person expects: not found.
@@ -99,17 +103,32 @@ fn window_checks(history: &[Event]) -> impl Iterator<Item = (u64, &WindowReport)
 
 pub async fn show(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let (submission, history) = submissions::read(&state, &clerk.actor, &path(id)?).await?;
+    let (submission, history) = submissions::read(&state, &who.actor, &path(id)?).await?;
     let checks: Vec<Value> = window_checks(&history)
         .map(|(seq, r)| json!({"seq": seq, "outcome": r.outcome, "checked_at": r.checked_at, "checked_by": r.checked_by}))
         .collect();
+    // Pre-reviewers and approvers see that a certificate was issued, not the certificate.
     let certificate = match submission.certificate.as_deref() {
-        Some(serial) => Some(certificates::read(&state, &clerk.actor, serial).await?),
+        Some(serial) => match certificates::read(&state, &who.actor, serial).await {
+            Ok(certificate) => Some(certificate),
+            Err(e) if e.kind == ErrorKind::Forbidden => None,
+            Err(e) => return Err(e.into()),
+        },
         None => None,
     };
+    let department = who.actor.department.as_ref();
+    let awaiting: Vec<&str> = match who.actor.role {
+        Role::Approver | Role::Admin => submission
+            .awaiting(department)
+            .iter()
+            .map(|i| i.code.as_str())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let editable = submission.status.is_editable() && who.actor.may_edit(&submission).is_ok();
     let template = state.templates.get(&submission.kind);
     let field_labels: serde_json::Map<String, Value> = template
         .map(|t| {
@@ -122,7 +141,7 @@ pub async fn show(
     let title = template.map(|t| t.title.clone());
     render(
         &state,
-        &clerk,
+        &who,
         "console_submission.html",
         json!({
             "s": submissions::view(&state, &submission, Some(&history)).await?,
@@ -131,17 +150,21 @@ pub async fn show(
             "certificate": certificate,
             "field_labels": field_labels,
             "title": title,
+            "awaiting": awaiting,
+            "inline": submissions::inline_kinds(&state, &submission).await,
+            "editable": editable,
         }),
     )
+    .await
 }
 
 /// Hashes the files dropped on the page (the first part must be the form's `csrf` field),
 /// stores the check exactly as `POST /api/v1/submissions/{id}/window-check` does, and sends
 /// the browser to the report (post/redirect/get, so a reload does not check twice).
-#[tracing::instrument(skip_all, fields(caller = %clerk.actor.label()))]
+#[tracing::instrument(skip_all, fields(caller = %who.actor.label()))]
 pub async fn window_check(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     multipart: Result<Parts, MultipartRejection>,
@@ -153,8 +176,8 @@ pub async fn window_check(
         Some(field) if field.name() == Some("csrf") => Some(small_text(field, 256).await?),
         _ => None,
     };
-    clerk.check_csrf(&headers, csrf.as_deref())?;
-    let submission = submissions::load(&state, &clerk.actor, &path(id)?).await?;
+    who.check_csrf(&headers, csrf.as_deref())?;
+    let submission = submissions::load(&state, &who.actor, &path(id)?).await?;
     let back = format!("/console/submissions/{}", submission.id);
     submission
         .check_window_check()
@@ -164,7 +187,7 @@ pub async fn window_check(
         .map_err(|e| HtmlError::from(e).back_to(&back))?;
     // A file input left empty is still sent, as a part with an empty file name.
     presented.retain(|p| p.filename.as_deref() != Some(""));
-    let (seq, report) = submissions::window_check(&state, &clerk.actor, &submission.id, &presented)
+    let (seq, report) = submissions::window_check(&state, &who.actor, &submission.id, &presented)
         .await
         .map_err(|e| HtmlError::from(e).back_to(&back))?;
     tracing::info!(submission = %submission.id, outcome = ?report.outcome, "window check from the console");
@@ -183,11 +206,11 @@ fn sizes(submission: &Submission) -> Value {
 
 pub async fn report(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     ids: Result<Path<(String, u64)>, PathRejection>,
 ) -> Result<Response, HtmlError> {
     let (id, seq) = path(ids)?;
-    let (submission, history) = submissions::read(&state, &clerk.actor, &id).await?;
+    let (submission, history) = submissions::read(&state, &who.actor, &id).await?;
     let report = window_checks(&history)
         .find(|(s, _)| *s == seq)
         .map(|(_, r)| r)
@@ -200,20 +223,21 @@ pub async fn report(
         })?;
     render(
         &state,
-        &clerk,
+        &who,
         "console_report.html",
         json!({"s": submissions::view(&state, &submission, None).await?, "report": report, "seq": seq,
                "sizes": sizes(&submission)}),
     )
+    .await
 }
 
 /// The receipt of the latest check in which every material matched.
 pub async fn receipt(
     State(state): State<AppState>,
-    clerk: Clerk,
+    who: SignedIn,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let (submission, history) = submissions::read(&state, &clerk.actor, &path(id)?).await?;
+    let (submission, history) = submissions::read(&state, &who.actor, &path(id)?).await?;
     let (seq, report) = window_checks(&history)
         .filter(|(_, r)| r.outcome == Outcome::Matched)
         .last()
@@ -226,9 +250,10 @@ pub async fn receipt(
         })?;
     render(
         &state,
-        &clerk,
+        &who,
         "receipt.html",
         json!({"s": submissions::view(&state, &submission, None).await?, "report": report, "seq": seq,
                "sizes": sizes(&submission)}),
     )
+    .await
 }

@@ -1,0 +1,211 @@
+//! The admin's pages: tokens with the name of whom each was given to (create, list, revoke)
+//! and the signing keys (rotate, revoke with the time the key stopped being trusted). Each
+//! calls the use-case the API calls.
+
+use axum::Form;
+use axum::extract::rejection::{FormRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{SignedIn, render};
+use crate::domain::Role;
+use crate::domain::calendar::beijing_local_time;
+use crate::routes::html::HtmlError;
+use crate::routes::state::AppState;
+use crate::service::{ServiceError, keys, tokens};
+
+fn not_found() -> HtmlError {
+    HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page")
+}
+
+async fn tokens_page(
+    state: &AppState,
+    who: &SignedIn,
+    status: StatusCode,
+    extra: serde_json::Value,
+) -> Result<Response, HtmlError> {
+    // A clerk makes applicants' tokens here but does not see the list.
+    let mut list = match who.actor.role {
+        Role::Admin => tokens::list(&*state.store, &who.actor).await?,
+        _ => {
+            who.actor
+                .require(&[Role::Admin, Role::Clerk])
+                .map_err(ServiceError::from)?;
+            Vec::new()
+        }
+    };
+    list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    let mut context = json!({"tokens": list, "roles": Role::ALL.map(|r| r.to_string())});
+    if let (Some(map), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
+        map.extend(extra.clone());
+    }
+    let mut page = render(state, who, "admin_tokens.html", context).await?;
+    *page.status_mut() = status;
+    Ok(page)
+}
+
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    who: SignedIn,
+) -> Result<Response, HtmlError> {
+    tokens_page(&state, &who, StatusCode::OK, json!({})).await
+}
+
+#[derive(Deserialize)]
+pub struct NewTokenForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    holder: String,
+}
+
+/// Makes a token and shows its secret on the answer to this request only (the page is not
+/// cached and the secret is never stored).
+pub async fn create_token(
+    State(state): State<AppState>,
+    who: SignedIn,
+    headers: HeaderMap,
+    form: Result<Form<NewTokenForm>, FormRejection>,
+) -> Result<Response, HtmlError> {
+    let Ok(Form(form)) = form else {
+        who.check_csrf(&headers, None)?;
+        return Err(HtmlError::bad_request("表单无效 / the form was malformed"));
+    };
+    who.check_csrf(&headers, form.csrf.as_deref())?;
+    let given = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    let made = tokens::create(
+        &*state.store,
+        &who.actor,
+        &form.role,
+        given(&form.department).as_deref(),
+        given(&form.holder).as_deref(),
+        Some(form.name.as_str()),
+    )
+    .await;
+    match made {
+        Ok(token) => {
+            let created = json!({"secret": token.secret, "record": token.record});
+            tokens_page(
+                &state,
+                &who,
+                StatusCode::CREATED,
+                json!({"created": created}),
+            )
+            .await
+        }
+        Err(e) if e.kind == crate::service::ErrorKind::Internal => Err(e.into()),
+        Err(e) => {
+            let status = crate::routes::error::status_of(e.kind);
+            let error = json!({"message": e.message, "field": e.field});
+            let values = json!({"role": form.role, "name": form.name,
+                                "department": form.department, "holder": form.holder});
+            tokens_page(
+                &state,
+                &who,
+                status,
+                json!({"error": error, "values": values}),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    who: SignedIn,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&headers, form.ok().and_then(|Form(f)| f.csrf).as_deref())?;
+    let id = id.map_err(|_| not_found())?.0;
+    tokens::revoke(&*state.store, &who.actor, &id)
+        .await
+        .map_err(|e| HtmlError::from(e).back_to("/console/admin/tokens"))?;
+    Ok(Redirect::to("/console/admin/tokens").into_response())
+}
+
+pub async fn list_keys(
+    State(state): State<AppState>,
+    who: SignedIn,
+) -> Result<Response, HtmlError> {
+    let list = keys::list(&*state.keys.read().await, &who.actor)?;
+    render(&state, &who, "admin_keys.html", json!({"keys": list})).await
+}
+
+#[derive(Deserialize)]
+pub struct RotateForm {
+    csrf: Option<String>,
+    confirm: Option<String>,
+}
+
+/// Rotates only when the admin ticked the confirmation: every certificate from now on is
+/// signed by the new key.
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    who: SignedIn,
+    headers: HeaderMap,
+    form: Result<Form<RotateForm>, FormRejection>,
+) -> Result<Response, HtmlError> {
+    let form = form.ok().map(|Form(f)| f);
+    who.check_csrf(&headers, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
+    if form.and_then(|f| f.confirm).as_deref() != Some("yes") {
+        return Err(HtmlError::bad_request(
+            "请勾选确认后再轮换密钥 / tick the confirmation to rotate the key",
+        )
+        .back_to("/console/admin/keys"));
+    }
+    keys::rotate(&*state.store, &state.custody, &state.keys, &who.actor)
+        .await
+        .map_err(|e| HtmlError::from(e).back_to("/console/admin/keys"))?;
+    Ok(Redirect::to("/console/admin/keys").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevokeKeyForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    compromised_since: String,
+}
+
+/// Marks a retired key compromised from a time typed in Beijing time.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    who: SignedIn,
+    headers: HeaderMap,
+    kid: Result<Path<String>, PathRejection>,
+    form: Result<Form<RevokeKeyForm>, FormRejection>,
+) -> Result<Response, HtmlError> {
+    let form = form.ok().map(|Form(f)| f);
+    who.check_csrf(&headers, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
+    let kid = kid.map_err(|_| not_found())?.0;
+    let back = "/console/admin/keys";
+    let typed = form.map(|f| f.compromised_since).unwrap_or_default();
+    let since = beijing_local_time(&typed).map_err(|e| {
+        HtmlError::from(ServiceError::invalid("compromised_since", e)).back_to(back)
+    })?;
+    keys::revoke(
+        &*state.store,
+        &state.custody,
+        &state.keys,
+        &who.actor,
+        &kid,
+        since,
+    )
+    .await
+    .map_err(|e| HtmlError::from(e).back_to(back))?;
+    Ok(Redirect::to(back).into_response())
+}
