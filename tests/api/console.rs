@@ -6,7 +6,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{PERSON, Staff, TestApp, accepted, decide, issued_licence, migration_line};
+use crate::helpers::{PERSON, Staff, TestApp, accepted, decide, issued_licence};
 
 pub(crate) fn client() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()

@@ -100,7 +100,8 @@ async fn snapshot(app: &TestApp, ids: &[&str], serial: &str) -> Value {
 }
 
 /// The console routes `src/routes/console/mod.rs` registers, as `(METHOD, path)` with
-/// `{…}` blanked: a new route without a row fails the matrix.
+/// `{…}` blanked, but the sign-in page and form (anyone's, tested in `console.rs`): a new
+/// route without a row fails the matrix.
 fn registered() -> Vec<(String, String)> {
     let source = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes/console/mod.rs"),
@@ -109,7 +110,10 @@ fn registered() -> Vec<(String, String)> {
     let mut found = Vec::new();
     for chunk in source.split(".route(").skip(1) {
         let path = chunk.split('"').nth(1).unwrap();
-        let code = chunk.split("\n        .route(").next().unwrap();
+        if path == "/console/login" {
+            continue;
+        }
+        let code = chunk.split(';').next().unwrap();
         for method in ["get", "post", "put"] {
             let called = code.match_indices(&format!("{method}(")).any(|(i, _)| {
                 !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')

@@ -37,7 +37,7 @@ async fn tokens_page(
             Vec::new()
         }
     };
-    list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    list.sort_by_key(|t| std::cmp::Reverse(t.created_at));
     let mut context = json!({"tokens": list, "roles": Role::ALL.map(|r| r.to_string())});
     if let (Some(map), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
         map.extend(extra.clone());
