@@ -16,7 +16,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read, put))
 }
 
-fn year(raw: &str) -> Result<i32, ServiceError> {
+pub(crate) fn year(raw: &str) -> Result<i32, ServiceError> {
     raw.parse::<i32>()
         .ok()
         .filter(|y| (2000..=2100).contains(y))

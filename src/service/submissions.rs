@@ -132,7 +132,6 @@ pub async fn review_queue(
     actor.require(&[Role::Reviewer, Role::Admin])?;
     let mut found = services.store.submissions_in_review().await?;
     found.retain(|s| s.status == Status::Submitted);
-    found.sort_by_key(|s| s.created_at);
     Ok(found)
 }
 

@@ -96,6 +96,8 @@ async fn snapshot(app: &TestApp, ids: &[&str], serial: &str) -> Value {
     );
     all.push(app.get_json(&app.admin, "/tokens").await);
     all.push(app.get_json(&app.admin, "/keys").await);
+    all.push(app.get_json(&app.admin, "/services").await);
+    all.push(app.get_json(&app.admin, "/calendar/2026").await);
     json!(all)
 }
 
@@ -227,6 +229,13 @@ async fn every_console_route_answers_every_role_as_the_api_does() {
         .await
         .unwrap();
     let spare = spare["id"].as_str().unwrap().to_owned();
+    // What the editors would save: the item and the year as they are.
+    let mut item = app.get_json(&app.admin, "/services/wire-cable").await;
+    for key in ["code", "version", "updated_at", "updated_by"] {
+        item.as_object_mut().unwrap().remove(key);
+    }
+    let catalogue_text = item.to_string();
+    let calendar_text = app.get_json(&app.admin, "/calendar/2026").await.to_string();
 
     let tokens = [
         (
@@ -363,6 +372,19 @@ async fn every_console_route_answers_every_role_as_the_api_does() {
             vec![],
             &[Admin],
         ),
+        page("/console/admin/catalogue".into(), &[Admin]),
+        page("/console/admin/catalogue/wire-cable".into(), &[Admin]),
+        form(
+            "/console/admin/catalogue/wire-cable".into(),
+            vec![("text", catalogue_text.clone())],
+            &[Admin],
+        ),
+        page("/console/admin/calendar/2026".into(), &[Admin]),
+        form(
+            "/console/admin/calendar/2026".into(),
+            vec![("text", calendar_text.clone())],
+            &[Admin],
+        ),
         page("/console/admin/keys".into(), &[Admin]),
         form(
             "/console/admin/keys/rotate".into(),
@@ -392,7 +414,8 @@ async fn every_console_route_answers_every_role_as_the_api_does() {
             let path = path
                 .replace(material, "/materials/{}")
                 .replace(&format!("/checks/{check}"), "/checks/{}")
-                .replace("/wire-cable", "/{}");
+                .replace("/wire-cable", "/{}")
+                .replace("/2026", "/{}");
             (method.to_owned(), path)
         })
         .collect();
@@ -495,4 +518,154 @@ async fn every_console_route_answers_every_role_as_the_api_does() {
             }
         }
     }
+}
+
+/// An applicant files through the form and uploads through the page's request: a refused
+/// form names the field, keeps what was typed and stores nothing; an upload answers the
+/// digest the server computed; a material is served as uploaded, inline only when it is a PDF
+/// or an image, and in a sandbox either way.
+#[tokio::test]
+async fn an_applicant_files_and_uploads_through_the_console() {
+    let app = TestApp::spawn().await;
+    let applicant = app
+        .token("applicant", json!({"holder": ENTERPRISE, "name": "陈晓"}))
+        .await;
+    let (session, csrf) = session(&app, &applicant).await;
+    let post = |fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(fields);
+        client()
+            .post(format!("{}/console/apply/wire-cable", app.url))
+            .header(COOKIE, &session)
+            .form(&form)
+            .send()
+    };
+    let name = "浙江省杭州市萧山区临浦镇建筑用钢筋加工有限责任公司";
+    let long_representative = "欧".repeat(31);
+    let fields = |representative: &str| {
+        vec![
+            ("holder_name", name.to_owned()),
+            ("field.address", "浙江省杭州市西湖区文三路1号".to_owned()),
+            (
+                "field.production_address",
+                "浙江省杭州市余杭区良渚街道2号".to_owned(),
+            ),
+            ("field.legal_representative", representative.to_owned()),
+            ("item", "wire-cable".to_owned()),
+            ("item", "rebar".to_owned()),
+        ]
+    };
+    let refused = post(fields(&long_representative)).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("fields.legal_representative"),
+        "names the field"
+    );
+    assert!(
+        html.contains(&long_representative) && html.contains(name),
+        "keeps what was typed"
+    );
+    let mine = client()
+        .get(format!("{}/console", app.url))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(mine.contains("还没有办件"), "nothing was stored");
+
+    let filed = post(fields("欧阳明远")).await.unwrap();
+    assert_eq!(filed.status(), StatusCode::SEE_OTHER);
+    let page = filed.headers()[LOCATION].to_str().unwrap().to_owned();
+    let id = page.trim_start_matches("/console/submissions/").to_owned();
+    let stored = app
+        .get_json(&app.admin, &format!("/submissions/{id}"))
+        .await;
+    assert_eq!(
+        stored["holder"]["id"], ENTERPRISE,
+        "the token's holder, not a typed one"
+    );
+    assert_eq!(stored["holder"]["name"], name);
+    let items: Vec<&str> = stored["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["wire-cable", "rebar"]);
+
+    let materials: Vec<String> = stored["materials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect();
+    let url = |name: &str| {
+        format!(
+            "{}{page}/materials/{}",
+            app.url,
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+        )
+    };
+    let pdf = b"%PDF-1.7\n% a scanned licence\n".to_vec();
+    let html_page = b"<html><script>alert(document.cookie)</script></html>".to_vec();
+    for (name, bytes) in [(&materials[0], &pdf), (&materials[1], &html_page)] {
+        let put = |token: &str| {
+            client()
+                .put(url(name))
+                .header(COOKIE, &session)
+                .header("x-csrf-token", token)
+                .header("accept", "application/json")
+                .body(bytes.clone())
+                .send()
+        };
+        assert_eq!(put("wrong").await.unwrap().status(), StatusCode::FORBIDDEN);
+        let r = put(&csrf).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let uploaded: Value = r.json().await.unwrap();
+        assert_eq!(uploaded["sha256"], sha256_hex(bytes), "{name}");
+        let served = client()
+            .get(url(name))
+            .header(COOKIE, &session)
+            .send()
+            .await
+            .unwrap();
+        let header = |h: &str| served.headers()[h].to_str().unwrap().to_owned();
+        assert!(
+            header("content-security-policy").starts_with("sandbox"),
+            "{name}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        if bytes == &pdf {
+            assert_eq!(header("content-type"), "application/pdf");
+            assert!(header("content-disposition").starts_with("inline"));
+        } else {
+            assert_eq!(header("content-type"), "application/octet-stream");
+            assert!(header("content-disposition").starts_with("attachment"));
+        }
+        assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    }
+    let undeclared = client()
+        .put(url("不存在的材料"))
+        .header(COOKIE, &session)
+        .header("x-csrf-token", &csrf)
+        .header("accept", "application/json")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert!(undeclared.status().is_client_error());
+    let error: Value = undeclared.json().await.unwrap();
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains('/'),
+        "{error}"
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }

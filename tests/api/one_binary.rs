@@ -132,7 +132,7 @@ async fn an_override_directory_changes_its_files_and_nothing_else() {
     assert!(!verify.contains(VERIFY_TITLE), "{verify}");
     let login = app.public_page("/console/login").await;
     assert!(
-        login.contains("登录 · 窗口核对"),
+        login.contains("登录 · 最多跑一次"),
         "another page is the built-in one: {login}"
     );
     let codes = service_codes(&app).await;

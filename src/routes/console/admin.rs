@@ -1,6 +1,7 @@
-//! The admin's pages: tokens with the name of whom each was given to (create, list, revoke)
-//! and the signing keys (rotate, revoke with the time the key stopped being trusted). Each
-//! calls the use-case the API calls.
+//! The admin's pages: tokens with the name of whom each was given to (create, list, revoke),
+//! the signing keys (rotate, revoke with the time the key stopped being trusted), and the
+//! catalogue and the calendar (edited as the API's JSON bodies). Each calls the use-case the
+//! API calls, so a page accepts nothing the API would refuse.
 
 use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection};
@@ -12,10 +13,12 @@ use serde_json::json;
 
 use super::{SignedIn, render};
 use crate::domain::Role;
-use crate::domain::calendar::beijing_local_time;
+use crate::domain::calendar::{YearCalendar, beijing_local_time};
+use crate::domain::catalogue::ServiceSpec;
+use crate::routes::calendar::year as parse_year;
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
-use crate::service::{ServiceError, keys, tokens};
+use crate::service::{ErrorKind, ServiceError, calendar, catalogue, keys, tokens};
 
 fn not_found() -> HtmlError {
     HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page")
@@ -208,4 +211,161 @@ pub async fn revoke_key(
     .await
     .map_err(|e| HtmlError::from(e).back_to(back))?;
     Ok(Redirect::to(back).into_response())
+}
+
+/// The catalogue: every item's latest version, and who changed it last.
+pub async fn catalogue(
+    State(state): State<AppState>,
+    who: SignedIn,
+) -> Result<Response, HtmlError> {
+    who.actor
+        .require(&[Role::Admin])
+        .map_err(ServiceError::from)?;
+    let items = catalogue::list(&state).await?;
+    let this_year = chrono::Datelike::year(&calendar::today());
+    render(
+        &state,
+        &who,
+        "admin_catalogue.html",
+        json!({"items": items, "this_year": this_year}),
+    )
+    .await
+}
+
+/// One item's edit page: its specification as JSON, the API's `PUT /services/{code}` body.
+pub async fn service_form(
+    State(state): State<AppState>,
+    who: SignedIn,
+    code: Result<Path<String>, PathRejection>,
+) -> Result<Response, HtmlError> {
+    who.actor
+        .require(&[Role::Admin])
+        .map_err(ServiceError::from)?;
+    let code = code.map_err(|_| not_found())?.0;
+    let item = catalogue::get(&state, &code, None).await?;
+    let text = serde_json::to_string_pretty(&item.spec).map_err(ServiceError::internal)?;
+    editor(
+        &state,
+        &who,
+        StatusCode::OK,
+        json!({"item": item, "code": code, "text": text}),
+    )
+    .await
+}
+
+async fn editor(
+    state: &AppState,
+    who: &SignedIn,
+    status: StatusCode,
+    context: serde_json::Value,
+) -> Result<Response, HtmlError> {
+    let mut page = render(state, who, "admin_edit.html", context).await?;
+    *page.status_mut() = status;
+    Ok(page)
+}
+
+#[derive(Deserialize)]
+pub struct JsonForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    text: String,
+}
+
+/// A refusal shown on the editor, what was typed kept.
+fn refused(e: &ServiceError) -> (StatusCode, serde_json::Value) {
+    (
+        crate::routes::error::status_of(e.kind),
+        json!({"message": e.message, "field": e.field}),
+    )
+}
+
+/// Saves a new version of the item through `catalogue::put`, validated as the API validates.
+pub async fn save_service(
+    State(state): State<AppState>,
+    who: SignedIn,
+    headers: HeaderMap,
+    code: Result<Path<String>, PathRejection>,
+    form: Result<Form<JsonForm>, FormRejection>,
+) -> Result<Response, HtmlError> {
+    let form = form.ok().map(|Form(f)| f);
+    who.check_csrf(&headers, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
+    let code = code.map_err(|_| not_found())?.0;
+    let text = form.map(|f| f.text).unwrap_or_default();
+    let saved = match serde_json::from_str::<ServiceSpec>(&text) {
+        Ok(spec) => catalogue::put(&state, &who.actor, &code, spec).await,
+        Err(e) => Err(ServiceError::bad_request("invalid_json", e.to_string())),
+    };
+    match saved {
+        Ok(_) => Ok(Redirect::to("/console/admin/catalogue").into_response()),
+        Err(e) if e.kind == ErrorKind::Internal => Err(e.into()),
+        Err(e) => {
+            let (status, error) = refused(&e);
+            let item = catalogue::get(&state, &code, None).await.ok();
+            let context = json!({"item": item, "code": code, "text": text, "error": error});
+            editor(&state, &who, status, context).await
+        }
+    }
+}
+
+/// A year's calendar as JSON, the API's `PUT /calendar/{year}` body (the shipped one, or
+/// an empty year when none is known).
+pub async fn calendar_form(
+    State(state): State<AppState>,
+    who: SignedIn,
+    year: Result<Path<String>, PathRejection>,
+) -> Result<Response, HtmlError> {
+    who.actor
+        .require(&[Role::Admin])
+        .map_err(ServiceError::from)?;
+    let year = parse_year(&year.map_err(|_| not_found())?.0)?;
+    let known = match calendar::year(&state, year).await {
+        Ok(known) => known,
+        Err(e) if e.kind == ErrorKind::NotFound => YearCalendar {
+            year,
+            source: String::new(),
+            confirmed: false,
+            holidays: Vec::new(),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let text = serde_json::to_string_pretty(&known).map_err(ServiceError::internal)?;
+    editor(
+        &state,
+        &who,
+        StatusCode::OK,
+        json!({"year": year, "text": text}),
+    )
+    .await
+}
+
+/// Sets the year through `calendar::set_year`, validated as the API validates.
+pub async fn save_calendar(
+    State(state): State<AppState>,
+    who: SignedIn,
+    headers: HeaderMap,
+    year: Result<Path<String>, PathRejection>,
+    form: Result<Form<JsonForm>, FormRejection>,
+) -> Result<Response, HtmlError> {
+    let form = form.ok().map(|Form(f)| f);
+    who.check_csrf(&headers, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
+    let year = parse_year(&year.map_err(|_| not_found())?.0)?;
+    let text = form.map(|f| f.text).unwrap_or_default();
+    let saved = match serde_json::from_str::<YearCalendar>(&text) {
+        Ok(body) => calendar::set_year(&state, &who.actor, year, body).await,
+        Err(e) => Err(ServiceError::bad_request("invalid_json", e.to_string())),
+    };
+    match saved {
+        Ok(_) => Ok(Redirect::to(&format!("/console/admin/calendar/{year}")).into_response()),
+        Err(e) if e.kind == ErrorKind::Internal => Err(e.into()),
+        Err(e) => {
+            let (status, error) = refused(&e);
+            editor(
+                &state,
+                &who,
+                status,
+                json!({"year": year, "text": text, "error": error}),
+            )
+            .await
+        }
+    }
 }

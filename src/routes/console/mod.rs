@@ -103,6 +103,15 @@ pub fn router() -> Router<AppState> {
             "/console/admin/tokens/{id}/revoke",
             post(admin::revoke_token),
         )
+        .route("/console/admin/catalogue", get(admin::catalogue))
+        .route(
+            "/console/admin/catalogue/{code}",
+            get(admin::service_form).post(admin::save_service),
+        )
+        .route(
+            "/console/admin/calendar/{year}",
+            get(admin::calendar_form).post(admin::save_calendar),
+        )
         .route("/console/admin/keys", get(admin::list_keys))
         .route("/console/admin/keys/rotate", post(admin::rotate_key))
         .route("/console/admin/keys/{kid}/revoke", post(admin::revoke_key))

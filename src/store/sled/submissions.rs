@@ -163,9 +163,11 @@ impl Trees {
         self.indexed(PROMISED)
     }
 
-    /// Every submission submitted or pre-approved.
+    /// Every submission submitted or pre-approved, oldest first.
     pub fn submissions_in_review(&self) -> Result<Vec<Submission>, StoreError> {
-        self.indexed(IN_REVIEW)
+        let mut found = self.indexed(IN_REVIEW)?;
+        found.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+        Ok(found)
     }
 
     /// The submissions whose index entries start with `prefix` (their ids follow it).
