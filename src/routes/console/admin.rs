@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{SignedIn, render};
+use super::{SignedIn, form_fields, render};
 use crate::domain::Role;
 use crate::domain::calendar::{YearCalendar, beijing_local_time};
 use crate::domain::catalogue::ServiceSpec;
@@ -163,9 +163,9 @@ pub async fn rotate_key(
     headers: HeaderMap,
     form: Result<Form<RotateForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let form = form.ok().map(|Form(f)| f);
-    who.check_csrf(&headers, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
-    if form.and_then(|f| f.confirm).as_deref() != Some("yes") {
+    let form = form_fields(form)?;
+    who.check_csrf(&headers, form.csrf.as_deref())?;
+    if form.confirm.as_deref() != Some("yes") {
         return Err(HtmlError::bad_request(
             "请勾选确认后再轮换密钥 / tick the confirmation to rotate the key",
         )
@@ -192,12 +192,11 @@ pub async fn revoke_key(
     kid: Result<Path<String>, PathRejection>,
     form: Result<Form<RevokeKeyForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let form = form.ok().map(|Form(f)| f);
-    who.check_csrf(&headers, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
+    let form = form_fields(form)?;
+    who.check_csrf(&headers, form.csrf.as_deref())?;
     let kid = kid.map_err(|_| not_found())?.0;
     let back = "/console/admin/keys";
-    let typed = form.map(|f| f.compromised_since).unwrap_or_default();
-    let since = beijing_local_time(&typed).map_err(|e| {
+    let since = beijing_local_time(&form.compromised_since).map_err(|e| {
         HtmlError::from(ServiceError::invalid("compromised_since", e)).back_to(back)
     })?;
     keys::revoke(
@@ -287,10 +286,10 @@ pub async fn save_service(
     code: Result<Path<String>, PathRejection>,
     form: Result<Form<JsonForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let form = form.ok().map(|Form(f)| f);
-    who.check_csrf(&headers, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
+    let form = form_fields(form)?;
+    who.check_csrf(&headers, form.csrf.as_deref())?;
     let code = code.map_err(|_| not_found())?.0;
-    let text = form.map(|f| f.text).unwrap_or_default();
+    let text = form.text;
     let saved = match serde_json::from_str::<ServiceSpec>(&text) {
         Ok(spec) => catalogue::put(&state, &who.actor, &code, spec).await,
         Err(e) => Err(ServiceError::bad_request("invalid_json", e.to_string())),
@@ -346,10 +345,10 @@ pub async fn save_calendar(
     year: Result<Path<String>, PathRejection>,
     form: Result<Form<JsonForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let form = form.ok().map(|Form(f)| f);
-    who.check_csrf(&headers, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
+    let form = form_fields(form)?;
+    who.check_csrf(&headers, form.csrf.as_deref())?;
     let year = parse_year(&year.map_err(|_| not_found())?.0)?;
-    let text = form.map(|f| f.text).unwrap_or_default();
+    let text = form.text;
     let saved = match serde_json::from_str::<YearCalendar>(&text) {
         Ok(body) => calendar::set_year(&state, &who.actor, year, body).await,
         Err(e) => Err(ServiceError::bad_request("invalid_json", e.to_string())),

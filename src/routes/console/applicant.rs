@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Json, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{SignedIn, render};
+use super::{SignedIn, form_fields, render};
 use crate::domain::Role;
 use crate::domain::submission::DECISION_ONLY;
 use crate::routes::html::HtmlError;
@@ -152,7 +152,7 @@ pub async fn apply(
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, HtmlError> {
     let code = code.map_err(|_| not_found())?.0;
-    let pairs = form.map(|Form(f)| f).unwrap_or_default();
+    let pairs = form_fields(form)?;
     let value = |name: &str| {
         pairs
             .iter()

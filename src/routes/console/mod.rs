@@ -17,12 +17,14 @@ mod review;
 mod sign_in;
 mod submissions;
 
-use axum::Router;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::HeaderMap;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Form, Router};
 use chrono::Utc;
 use cookie::{Cookie, SameSite};
 use serde_json::json;
@@ -173,6 +175,25 @@ impl FromRequestParts<AppState> for SignedIn {
             actor: actor_of(&record),
         })
     }
+}
+
+/// The fields of a posted form. One that cannot be read is answered with its own status —
+/// 413 past [`FORM_LIMIT`], 400 or 415 when it is not a form — not as a missing CSRF token;
+/// nothing was done either way.
+fn form_fields<T>(form: Result<Form<T>, FormRejection>) -> Result<T, HtmlError> {
+    form.map(|Form(fields)| fields).map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "表单超过 {} KB / the form is larger than {} KB",
+                FORM_LIMIT >> 10,
+                FORM_LIMIT >> 10
+            )
+        } else {
+            "表单无法读取 / the form could not be read".to_owned()
+        };
+        HtmlError::new(status, message)
+    })
 }
 
 /// Renders a console page with what every page needs: who is signed in, the CSRF token for

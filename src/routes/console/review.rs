@@ -17,7 +17,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 use tokio_util::io::ReaderStream;
 
-use super::{SignedIn, render};
+use super::{SignedIn, form_fields, render};
 use crate::routes::decisions::{DecisionBody, parse_decision};
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
@@ -112,7 +112,7 @@ pub async fn pre_review(
     id: Result<Path<String>, PathRejection>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let pairs = form.map(|Form(f)| f).unwrap_or_default();
+    let pairs = form_fields(form)?;
     let csrf = pairs
         .iter()
         .find(|(k, _)| k == "csrf")
@@ -149,7 +149,7 @@ pub async fn decide(
     ids: Result<Path<(String, String)>, PathRejection>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let pairs = form.map(|Form(f)| f).unwrap_or_default();
+    let pairs = form_fields(form)?;
     let value = |name: &str| {
         pairs
             .iter()
