@@ -149,13 +149,13 @@ pub(super) fn check_text(input: &str, max_chars: usize, what: &str) -> Result<()
     if input.trim().is_empty() {
         return Err(ParseError::new(
             "empty",
-            format!("{what} must not be empty"),
+            format!("不能为空 / {what} must not be empty"),
         ));
     }
     if input.chars().any(char::is_control) {
         return Err(ParseError::new(
             "control_character",
-            format!("{what} contains a control character"),
+            format!("含有控制字符 / {what} contains a control character"),
         ));
     }
     // Before the length: 58 accents on one letter are refused as what they are.
@@ -164,7 +164,9 @@ pub(super) fn check_text(input: &str, max_chars: usize, what: &str) -> Result<()
     if chars > max_chars {
         return Err(ParseError::new(
             "too_long",
-            format!("{what} has {chars} characters; at most {max_chars} are allowed"),
+            format!(
+                "有 {chars} 个字符，至多 {max_chars} 个 / {what} has {chars} characters; at most {max_chars} are allowed"
+            ),
         ));
     }
     Ok(())

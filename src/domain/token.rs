@@ -30,14 +30,7 @@ pub struct TokenRecord {
 /// A token holder's name as typed: trimmed, printable, at most [`PERSON_NAME_MAX_CHARS`].
 pub fn person_name(input: &str) -> Result<String, ParseError> {
     let name = input.trim();
-    check_text(name, PERSON_NAME_MAX_CHARS, "a person's name").map_err(|e| {
-        ParseError::new(
-            "invalid_name",
-            format!(
-                "姓名须为 1–{PERSON_NAME_MAX_CHARS} 个可打印字符 / {}",
-                e.message
-            ),
-        )
-    })?;
+    check_text(name, PERSON_NAME_MAX_CHARS, "a person's name")
+        .map_err(|e| ParseError::new("invalid_name", e.message))?;
     Ok(name.to_owned())
 }
