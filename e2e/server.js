@@ -28,8 +28,10 @@ async function start() {
     `listen = "127.0.0.1:0"\ndata = ${JSON.stringify(path.join(dir, 'data'))}\n`,
   );
   // Tokens made on the stopped store with the CLI; the rest later over the admin API.
-  const admin = cli(config, ['token', 'create', '--role', 'admin']);
-  const clerk = cli(config, ['token', 'create', '--role', 'clerk']);
+  const adminName = '赵磊';
+  const clerkName = '王芳 · 3 号窗口';
+  const admin = cli(config, ['token', 'create', '--role', 'admin', '--name', adminName]);
+  const clerk = cli(config, ['token', 'create', '--role', 'clerk', '--name', clerkName]);
 
   // Verbose request tracing, so the log check below would see a token that leaked into a URL.
   const child = spawn(BIN, ['--config', config, 'serve'], {
@@ -76,7 +78,7 @@ async function start() {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  return { url, dir, admin, clerk, api, token, stop, stderr: () => stderr };
+  return { url, dir, admin, adminName, clerk, clerkName, api, token, stop, stderr: () => stderr };
 }
 
 function licenceSubmission(holder) {

@@ -114,6 +114,11 @@
       row.querySelector('.browser-sha').textContent = local || '—';
       row.querySelector('.server-sha').textContent = server;
       digests.hidden = false;
+      // What the page said before this upload (not uploaded, or the previous file's digest)
+      // no longer holds.
+      row.querySelectorAll('.not-uploaded, .previous').forEach(function (el) {
+        el.remove();
+      });
       if (local === null) {
         row.dataset.state = 'done';
         say(row, '✓ 已上传；本浏览器无法计算 SHA-256，请自行核对服务器的摘要 / uploaded; ' +
