@@ -511,6 +511,19 @@ test('every role in the console, from tokens to the certificate', { timeout: 300
   const text = execFileSync('pdftotext', ['-enc', 'UTF-8', pdfPath, '-'], { encoding: 'utf8' });
   assert.ok(text.includes(HOLDER_NAME), `the PDF names the holder: ${text.slice(0, 300)}`);
 
+  // An amendment starts from the permit: the same holder, fields and items, the permit named.
+  await Promise.all([page.waitForURL(/\/console\/apply\/[^?]+\?amends=/), page.click('a#amend')]);
+  assert.equal(await page.inputValue('#holder_name'), HOLDER_NAME);
+  assert.equal(await page.inputValue('#field-employer'), '杭州样本科技有限公司');
+  assert.ok(await page.isChecked('form#apply input[name=item][value=permit-production]'), 'items prefilled');
+  await check(page, 'applicant-amend');
+  await page.fill('#field-residence_address', '浙江省杭州市西湖区文三路90号');
+  await submitAndWait(page, 'form#apply button[type=submit]', /\/console\/submissions\/[^/#?]+$/);
+  const amendment = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
+  const filed = await server.api('GET', server.admin, `/submissions/${amendment}`);
+  assert.equal(filed.body.amends, serial, 'the amendment names the permit it changes');
+  assert.equal(filed.body.fields.residence_address, '浙江省杭州市西湖区文三路90号');
+
   // ===================== Everyone signs out =====================
   for (const who of [admin, applicant, reviewer, rsj, gaj, clerk]) {
     await who.page.goto(`${url}/console`);
