@@ -169,6 +169,9 @@ fn table() -> Vec<Row> {
             Delivered, false, J(|| json!({"status": "picked_up"}))),
         row(post.clone(), "/api/v1/tokens", &[Admin], 201, Nothing, false,
             J(|| json!({"role": "reviewer"}))),
+        // A clerk gives an applicant their token at the window.
+        row(post.clone(), "/api/v1/tokens", &[Clerk, Admin], 201, Nothing, false,
+            J(|| json!({"role": "applicant", "holder": PERSON, "name": "欧阳明远"}))),
         row(get.clone(), "/api/v1/tokens", &[Admin], 200, Nothing, false, Body::None),
         row(post.clone(), "/api/v1/tokens/{tid}/revoke", &[Admin], 200, ThrowawayToken, true,
             Body::None),
