@@ -69,6 +69,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// Route modules every route module may use: extractors, the error shapes, the state.
 const ROUTE_SUPPORT: &[&str] = &[
     "json",
+    "bodies",
     "html",
     "error",
     "state",

@@ -5,8 +5,8 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::bodies::year;
 use super::json::{AppJson, AppPath};
-use crate::domain::ParseError;
 use crate::domain::actor::Actor;
 use crate::domain::calendar::YearCalendar;
 use crate::routes::state::AppState;
@@ -14,21 +14,6 @@ use crate::service::{ServiceError, calendar};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read, put))
-}
-
-pub(crate) fn year(raw: &str) -> Result<i32, ServiceError> {
-    raw.parse::<i32>()
-        .ok()
-        .filter(|y| (2000..=2100).contains(y))
-        .ok_or_else(|| {
-            ServiceError::invalid(
-                "year",
-                ParseError::new(
-                    "invalid_year",
-                    "年份应为2000至2100 / a year from 2000 to 2100",
-                ),
-            )
-        })
 }
 
 /// 一年的节假日与调休工作日 / A year's holidays and make-up working days.

@@ -2,25 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
+use super::bodies::{DecisionBody, parse_decision};
 use super::json::{AppJson, AppPath};
 use crate::domain::actor::Actor;
-use crate::domain::check_reason;
-use crate::domain::submission::DecisionOutcome;
 use crate::routes::state::AppState;
+use crate::service::ServiceError;
 use crate::service::submissions::{self, SubmissionView};
-use crate::service::{ErrorKind, ServiceError};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionBody {
-    decision: String,
-    #[serde(default)]
-    comment: String,
-}
 
 /// 部门审批本部门的事项 / A department decides its own item.
 #[utoipa::path(
@@ -47,29 +36,4 @@ pub async fn decide(
     serde_json::to_value(submissions::view(&state, &submission, None).await?)
         .map(Json)
         .map_err(ServiceError::internal)
-}
-
-/// A department's decision and comment as the API takes them (the console's form is turned
-/// into them).
-pub(crate) fn parse_decision(
-    body: DecisionBody,
-) -> Result<(DecisionOutcome, String), ServiceError> {
-    let outcome = match body.decision.as_str() {
-        "approve" => DecisionOutcome::Approve,
-        "reject" => DecisionOutcome::Reject,
-        _ => {
-            return Err(ServiceError::new(
-                ErrorKind::Invalid,
-                "invalid_decision",
-                "审批决定应为 approve 或 reject / decision is approve or reject",
-            )
-            .with_field("decision"));
-        }
-    };
-    let comment = if body.comment.trim().is_empty() {
-        String::new()
-    } else {
-        check_reason(&body.comment).map_err(|e| ServiceError::invalid("comment", e))?
-    };
-    Ok((outcome, comment))
 }

@@ -6,6 +6,7 @@
 mod assets;
 mod backup;
 mod batches;
+mod bodies;
 mod calendar;
 mod caller;
 mod certificates;

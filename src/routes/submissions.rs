@@ -1,25 +1,21 @@
 //! Creating, reading, submitting and pre-reviewing submissions.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::bodies::{CreateBody, PreReviewBody, parse_new, parse_pre_review};
 use super::json::{AppJson, AppPath, AppQuery};
 use crate::domain::actor::Actor;
-use crate::domain::holder::Holder;
-use crate::domain::identifier::Identifier;
-use crate::domain::submission::{Event, FiledItem, NewSubmission, ReturnReason, Submission};
-use crate::domain::{DepartmentCode, ItemCode, MaterialName, check_reason};
+use crate::domain::submission::{Event, Submission};
 use crate::routes::state::AppState;
-use crate::service::submissions::{self, PreReview, SubmissionView};
-use crate::service::{ErrorKind, ServiceError};
+use crate::service::ServiceError;
+use crate::service::submissions::{self, SubmissionView};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,46 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read))
         .routes(routes!(submit))
         .routes(routes!(pre_review))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct HolderBody {
-    #[serde(rename = "type")]
-    kind: String,
-    id: String,
-    name: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ItemBody {
-    code: String,
-    department: Option<String>,
-    name: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct MaterialBody {
-    name: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateBody {
-    holder: HolderBody,
-    kind: String,
-    items: Vec<ItemBody>,
-    /// Absent: the catalogue's list for the items.
-    materials: Option<Vec<MaterialBody>>,
-    #[serde(default)]
-    fields: BTreeMap<String, String>,
-    /// The identifier of the certificate this submission amends.
-    amends: Option<String>,
-    /// Renew (延续) the certificate `amends` names.
-    #[serde(default)]
-    renew: bool,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -114,65 +70,6 @@ async fn due(
         .map(|v| serde_json::to_value(v).map_err(ServiceError::internal))
         .collect::<Result<_, _>>()
         .map(Json)
-}
-
-pub(crate) fn parse_new(body: CreateBody) -> Result<NewSubmission, ServiceError> {
-    let holder = Holder::parse(&body.holder.kind, &body.holder.id, &body.holder.name)
-        .map_err(|e| ServiceError::invalid(format!("holder.{}", e.field), e.error))?;
-    let items = body
-        .items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let code = ItemCode::parse(&item.code)
-                .map_err(|e| ServiceError::invalid(format!("items[{i}].code"), e))?;
-            let department = item
-                .department
-                .map(|d| {
-                    DepartmentCode::parse(&d)
-                        .map_err(|e| ServiceError::invalid(format!("items[{i}].department"), e))
-                })
-                .transpose()?;
-            let name = item
-                .name
-                .map(|n| {
-                    crate::domain::check_item_name(&n)
-                        .map_err(|e| ServiceError::invalid(format!("items[{i}].name"), e))
-                })
-                .transpose()?;
-            Ok(FiledItem {
-                code,
-                department,
-                name,
-            })
-        })
-        .collect::<Result<_, ServiceError>>()?;
-    let materials = body
-        .materials
-        .map(|materials| {
-            materials
-                .into_iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    MaterialName::parse(&m.name)
-                        .map_err(|e| ServiceError::invalid(format!("materials[{i}].name"), e))
-                })
-                .collect::<Result<Vec<_>, ServiceError>>()
-        })
-        .transpose()?;
-    let amends = body
-        .amends
-        .map(|id| Identifier::parse(id.trim()).map_err(|e| ServiceError::invalid("amends", e)))
-        .transpose()?;
-    Ok(NewSubmission {
-        holder,
-        kind: body.kind,
-        items,
-        materials,
-        fields: body.fields,
-        amends,
-        renew: body.renew,
-    })
 }
 
 /// 网上申报：新建申报（草稿） / File a submission (a draft until submitted).
@@ -243,21 +140,6 @@ async fn submit(
     .await
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReasonBody {
-    material: String,
-    reason: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PreReviewBody {
-    decision: String,
-    #[serde(default)]
-    reasons: Vec<ReasonBody>,
-}
-
 /// 预审 / Pre-review.
 ///
 /// 通过，或逐项说明退回的材料 / Approve, or return naming each faulty material.
@@ -283,35 +165,4 @@ async fn pre_review(
         None,
     )
     .await
-}
-
-/// The pre-review decision as the API takes it (the console's form is turned into it).
-pub(crate) fn parse_pre_review(body: PreReviewBody) -> Result<PreReview, ServiceError> {
-    Ok(match body.decision.as_str() {
-        "approve" => PreReview::Approve,
-        "return" => PreReview::Return(
-            body.reasons
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    Ok(ReturnReason {
-                        material: MaterialName::parse(&r.material).map_err(|e| {
-                            ServiceError::invalid(format!("reasons[{i}].material"), e)
-                        })?,
-                        reason: check_reason(&r.reason).map_err(|e| {
-                            ServiceError::invalid(format!("reasons[{i}].reason"), e)
-                        })?,
-                    })
-                })
-                .collect::<Result<Vec<_>, ServiceError>>()?,
-        ),
-        _ => {
-            return Err(ServiceError::new(
-                ErrorKind::Invalid,
-                "invalid_decision",
-                "预审决定应为 approve 或 return / decision is approve or return",
-            )
-            .with_field("decision"));
-        }
-    })
 }

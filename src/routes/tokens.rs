@@ -64,6 +64,7 @@ pub async fn create(
         body.name.as_deref(),
     )
     .await?;
+    state.token_names.forget().await;
     Ok((
         StatusCode::CREATED,
         Json(NewToken {

@@ -83,6 +83,9 @@ pub struct Services {
     pub shipped_calendars: Arc<[crate::domain::calendar::YearCalendar]>,
     /// What `/metrics` shows: issuances and verdicts are recorded here as they happen.
     pub metrics: Arc<Metrics>,
+    /// The names given to tokens, as pages print them: read from the store at most every
+    /// [`tokens::NAMES_FRESH_FOR`], and again at once after this node makes one.
+    pub token_names: Arc<tokens::NameCache>,
 }
 
 impl Services {
@@ -140,6 +143,7 @@ impl Services {
             batches: Arc::default(),
             shipped_calendars: shipped_calendars.into(),
             metrics: Arc::default(),
+            token_names: Arc::default(),
         })
     }
 }

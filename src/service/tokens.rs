@@ -2,9 +2,11 @@
 //! revoked. A token's secret is shown once and never stored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::auth::{NewToken, new_token};
-use super::{ErrorKind, ServiceError};
+use super::{ErrorKind, ServiceError, Services};
 use crate::domain::actor::Actor;
 use crate::domain::text::quoted;
 use crate::domain::token::{TokenRecord, person_name};
@@ -124,16 +126,48 @@ pub async fn revoke(
     Ok(record)
 }
 
+/// How long pages may print the token names read last: a name given on another node shows
+/// within this.
+pub const NAMES_FRESH_FOR: Duration = Duration::from_secs(30);
+
+/// The names given to tokens, by the label their holders' actions are recorded under, as
+/// last read; every token is read to build it, so it is not read for every page.
+#[derive(Default)]
+pub struct NameCache {
+    read: tokio::sync::Mutex<Option<(Instant, Names)>>,
+}
+
+/// `clerk:tok_…` → 王芳 · 3 号窗口.
+pub type Names = Arc<BTreeMap<String, String>>;
+
+impl NameCache {
+    /// Makes the next page read the names again (this node made or revoked a token).
+    pub async fn forget(&self) {
+        *self.read.lock().await = None;
+    }
+}
+
 /// The names given to tokens, by the label their holders' actions are recorded under
 /// (`clerk:tok_…` → 王芳 · 3 号窗口): what pages print in place of a token id.
-pub async fn names(store: &dyn Store) -> Result<BTreeMap<String, String>, ServiceError> {
-    Ok(store
-        .tokens()
-        .await?
-        .into_iter()
-        .filter_map(|t| {
-            let name = t.name?;
-            Some((format!("{}:{}", t.role, t.id), name))
-        })
-        .collect())
+pub async fn names(services: &Services) -> Result<Names, ServiceError> {
+    let mut read = services.token_names.read.lock().await;
+    if let Some((at, names)) = read.as_ref()
+        && at.elapsed() < NAMES_FRESH_FOR
+    {
+        return Ok(names.clone());
+    }
+    let names: Names = Arc::new(
+        services
+            .store
+            .tokens()
+            .await?
+            .into_iter()
+            .filter_map(|t| {
+                let name = t.name?;
+                Some((format!("{}:{}", t.role, t.id), name))
+            })
+            .collect(),
+    );
+    *read = Some((Instant::now(), names.clone()));
+    Ok(names)
 }

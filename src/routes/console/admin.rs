@@ -15,7 +15,7 @@ use super::{SignedIn, form_fields, render};
 use crate::domain::Role;
 use crate::domain::calendar::{YearCalendar, beijing_local_time};
 use crate::domain::catalogue::ServiceSpec;
-use crate::routes::calendar::year as parse_year;
+use crate::routes::bodies::year as parse_year;
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError, calendar, catalogue, keys, tokens};
@@ -95,6 +95,7 @@ pub async fn create_token(
     .await;
     match made {
         Ok(token) => {
+            state.token_names.forget().await;
             let created = json!({"secret": token.secret, "record": token.record});
             tokens_page(
                 &state,

@@ -18,11 +18,11 @@ use serde_json::{Value, json};
 use super::{SignedIn, form_fields, render};
 use crate::domain::Role;
 use crate::domain::submission::DECISION_ONLY;
+use crate::routes::bodies::{CreateBody, parse_new};
 use crate::routes::html::HtmlError;
 use crate::routes::limits::declared_length;
 use crate::routes::multipart::{self, Parts, small_text};
 use crate::routes::state::AppState;
-use crate::routes::submissions::{CreateBody, parse_new};
 use crate::service::submissions::{self, Uploaded};
 use crate::service::{ServiceError, catalogue, certificates};
 

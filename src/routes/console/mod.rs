@@ -205,7 +205,7 @@ async fn render(
     page: &str,
     mut context: serde_json::Value,
 ) -> Result<Response, HtmlError> {
-    let people = crate::service::tokens::names(&*state.store).await?;
+    let people = crate::service::tokens::names(state).await?;
     if let Some(map) = context.as_object_mut() {
         map.insert("csrf".into(), who.session.csrf.clone().into());
         map.insert("actor".into(), who.actor.display_name().into());
@@ -214,7 +214,7 @@ async fn render(
             "signed_in_until".into(),
             crate::domain::calendar::beijing_time(who.session.expires_at).into(),
         );
-        map.insert("people".into(), json!(people));
+        map.insert("people".into(), json!(*people));
         map.insert("departments".into(), json!(state.settings.departments));
     }
     let html = state

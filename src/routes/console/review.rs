@@ -18,10 +18,9 @@ use serde_json::json;
 use tokio_util::io::ReaderStream;
 
 use super::{SignedIn, form_fields, render};
-use crate::routes::decisions::{DecisionBody, parse_decision};
+use crate::routes::bodies::{DecisionBody, PreReviewBody, parse_decision, parse_pre_review};
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
-use crate::routes::submissions::{PreReviewBody, parse_pre_review};
 use crate::service::ServiceError;
 use crate::service::submissions;
 
