@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION};
 use serde_json::{Value, json};
 
+use crate::access_matrix::blank;
 use crate::console::{client, cookie, session, sign_in};
 use crate::helpers::*;
 
@@ -128,23 +129,6 @@ fn registered() -> Vec<(String, String)> {
     found.sort();
     found.dedup();
     found
-}
-
-fn blank(path: &str) -> String {
-    let mut out = String::new();
-    let mut inside = false;
-    for c in path.chars() {
-        match c {
-            '{' => inside = true,
-            '}' => {
-                inside = false;
-                out.push_str("{}");
-            }
-            _ if !inside => out.push(c),
-            _ => {}
-        }
-    }
-    out
 }
 
 #[tokio::test]

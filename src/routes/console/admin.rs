@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{SignedIn, form_fields, render};
+use super::{CsrfForm, SignedIn, csrf_of, form_fields, path, render};
 use crate::domain::Role;
 use crate::domain::calendar::{YearCalendar, beijing_local_time};
 use crate::domain::catalogue::ServiceSpec;
@@ -19,10 +19,6 @@ use crate::routes::bodies::year as parse_year;
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
 use crate::service::{ErrorKind, ServiceError, calendar, catalogue, keys, tokens};
-
-fn not_found() -> HtmlError {
-    HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page")
-}
 
 async fn tokens_page(
     state: &AppState,
@@ -122,20 +118,15 @@ pub async fn create_token(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 pub async fn revoke_token(
     State(state): State<AppState>,
     who: SignedIn,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    form: Result<Form<CsrfOnly>, FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    who.check_csrf(&headers, form.ok().and_then(|Form(f)| f.csrf).as_deref())?;
-    let id = id.map_err(|_| not_found())?.0;
+    who.check_csrf(&headers, csrf_of(form).as_deref())?;
+    let id = path(id)?;
     tokens::revoke(&*state.store, &who.actor, &id)
         .await
         .map_err(|e| HtmlError::from(e).back_to("/console/admin/tokens"))?;
@@ -195,7 +186,7 @@ pub async fn revoke_key(
 ) -> Result<Response, HtmlError> {
     let form = form_fields(form)?;
     who.check_csrf(&headers, form.csrf.as_deref())?;
-    let kid = kid.map_err(|_| not_found())?.0;
+    let kid = path(kid)?;
     let back = "/console/admin/keys";
     let since = beijing_local_time(&form.compromised_since).map_err(|e| {
         HtmlError::from(ServiceError::invalid("compromised_since", e)).back_to(back)
@@ -241,7 +232,7 @@ pub async fn service_form(
     who.actor
         .require(&[Role::Admin])
         .map_err(ServiceError::from)?;
-    let code = code.map_err(|_| not_found())?.0;
+    let code = path(code)?;
     let item = catalogue::get(&state, &code, None).await?;
     let text = serde_json::to_string_pretty(&item.spec).map_err(ServiceError::internal)?;
     editor(
@@ -289,7 +280,7 @@ pub async fn save_service(
 ) -> Result<Response, HtmlError> {
     let form = form_fields(form)?;
     who.check_csrf(&headers, form.csrf.as_deref())?;
-    let code = code.map_err(|_| not_found())?.0;
+    let code = path(code)?;
     let text = form.text;
     let saved = match serde_json::from_str::<ServiceSpec>(&text) {
         Ok(spec) => catalogue::put(&state, &who.actor, &code, spec).await,
@@ -317,7 +308,7 @@ pub async fn calendar_form(
     who.actor
         .require(&[Role::Admin])
         .map_err(ServiceError::from)?;
-    let year = parse_year(&year.map_err(|_| not_found())?.0)?;
+    let year = parse_year(&path(year)?)?;
     let known = match calendar::year(&state, year).await {
         Ok(known) => known,
         Err(e) if e.kind == ErrorKind::NotFound => YearCalendar {
@@ -348,7 +339,7 @@ pub async fn save_calendar(
 ) -> Result<Response, HtmlError> {
     let form = form_fields(form)?;
     who.check_csrf(&headers, form.csrf.as_deref())?;
-    let year = parse_year(&year.map_err(|_| not_found())?.0)?;
+    let year = parse_year(&path(year)?)?;
     let text = form.text;
     let saved = match serde_json::from_str::<YearCalendar>(&text) {
         Ok(body) => calendar::set_year(&state, &who.actor, year, body).await,

@@ -15,20 +15,16 @@ use axum::response::{IntoResponse, Json, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{SignedIn, form_fields, render};
+use super::{CsrfForm, SignedIn, csrf_of, csrf_part, form_fields, path, render};
 use crate::domain::Role;
 use crate::domain::submission::DECISION_ONLY;
 use crate::routes::bodies::{CreateBody, parse_new};
 use crate::routes::html::HtmlError;
 use crate::routes::limits::declared_length;
-use crate::routes::multipart::{self, Parts, small_text};
+use crate::routes::multipart::{self, Parts};
 use crate::routes::state::AppState;
 use crate::service::submissions::{self, Uploaded};
 use crate::service::{ServiceError, catalogue, certificates};
-
-fn not_found() -> HtmlError {
-    HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page")
-}
 
 /// The applicant's home: their submissions, newest first, and the way to file a new one.
 pub async fn home(state: &AppState, who: &SignedIn) -> Result<Response, HtmlError> {
@@ -70,7 +66,7 @@ pub async fn form(
     code: Result<Path<String>, PathRejection>,
     query: Result<Query<ApplyQuery>, QueryRejection>,
 ) -> Result<Response, HtmlError> {
-    let code = code.map_err(|_| not_found())?.0;
+    let code = path(code)?;
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let mut values = json!({"items": [code]});
     if let Some(amends) = query.amends.as_deref().filter(|a| !a.is_empty()) {
@@ -151,7 +147,7 @@ pub async fn apply(
     code: Result<Path<String>, PathRejection>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let code = code.map_err(|_| not_found())?.0;
+    let code = path(code)?;
     let pairs = form_fields(form)?;
     let value = |name: &str| {
         pairs
@@ -224,7 +220,7 @@ pub async fn upload(
     body: Body,
 ) -> Result<Json<Uploaded>, HtmlError> {
     who.check_csrf(&headers, None)?;
-    let (id, name) = ids.map_err(|_| not_found())?.0;
+    let (id, name) = path(ids)?;
     let uploaded = submissions::upload(
         &state,
         &who.actor,
@@ -246,15 +242,10 @@ pub async fn upload_form(
     id: Result<Path<String>, PathRejection>,
     multipart: Result<Parts, MultipartRejection>,
 ) -> Result<Response, HtmlError> {
-    let id = id.map_err(|_| not_found())?.0;
+    let id = path(id)?;
     let back = format!("/console/submissions/{id}");
     let mut multipart = multipart.map_err(multipart::rejected)?;
-    let first = multipart.next_field().await.map_err(multipart::malformed)?;
-    let csrf = match first {
-        Some(field) if field.name() == Some("csrf") => Some(small_text(field, 256).await?),
-        _ => None,
-    };
-    who.check_csrf(&headers, csrf.as_deref())?;
+    who.check_csrf(&headers, csrf_part(&mut multipart).await?.as_deref())?;
     while let Some(field) = multipart.next_field().await.map_err(multipart::malformed)? {
         let name = field.name().unwrap_or_default().to_owned();
         if field.file_name().is_none_or(str::is_empty) {
@@ -267,21 +258,16 @@ pub async fn upload_form(
     Ok(Redirect::to(&format!("{back}#materials")).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 /// Submits the draft (or the fixed return) for pre-review.
 pub async fn submit(
     State(state): State<AppState>,
     who: SignedIn,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    form: Result<Form<CsrfOnly>, FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    who.check_csrf(&headers, form.ok().and_then(|Form(f)| f.csrf).as_deref())?;
-    let id = id.map_err(|_| not_found())?.0;
+    who.check_csrf(&headers, csrf_of(form).as_deref())?;
+    let id = path(id)?;
     let back = format!("/console/submissions/{id}");
     submissions::submit(&state, &who.actor, &id)
         .await

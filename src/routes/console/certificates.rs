@@ -3,11 +3,11 @@
 use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::SignedIn;
+use super::{CsrfForm, SignedIn, csrf_of, path};
 use crate::domain::SubmissionId;
 use crate::domain::certificate::DeliveryMethod;
 use crate::routes::files::pdf_download;
@@ -15,16 +15,6 @@ use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
 use crate::service::certificates::{self, NewDelivery};
 use crate::service::{issuance, submission_not_found};
-
-#[derive(Deserialize)]
-pub struct IssueForm {
-    csrf: Option<String>,
-}
-
-fn path(path: Result<Path<String>, PathRejection>) -> Result<String, HtmlError> {
-    path.map(|Path(p)| p)
-        .map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))
-}
 
 /// Issues through `service::issuance::issue`, as `POST /api/v1/submissions/{id}/issue` does; when
 /// something still blocks issuance, the error page says so and leads back to the submission
@@ -35,10 +25,9 @@ pub async fn issue(
     who: SignedIn,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    form: Result<Form<IssueForm>, FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let csrf = form.ok().and_then(|Form(f)| f.csrf);
-    who.check_csrf(&headers, csrf.as_deref())?;
+    who.check_csrf(&headers, csrf_of(form).as_deref())?;
     let raw = path(id)?;
     let id = SubmissionId::parse(&raw).map_err(|_| HtmlError::from(submission_not_found(&raw)))?;
     let page = format!("/console/submissions/{id}");

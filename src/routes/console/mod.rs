@@ -17,8 +17,8 @@ mod review;
 mod sign_in;
 mod submissions;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::extract::rejection::{FormRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -27,9 +27,11 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::Utc;
 use cookie::{Cookie, SameSite};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::html::{HtmlError, with_page_headers};
+use super::multipart::{self, Parts as Multipart, small_text};
 use crate::domain::actor::Actor;
 use crate::domain::session::ConsoleSession;
 use crate::routes::caller::{SESSION_COOKIE, cookie};
@@ -193,6 +195,34 @@ fn form_fields<T>(form: Result<Form<T>, FormRejection>) -> Result<T, HtmlError> 
             "表单无法读取 / the form could not be read".to_owned()
         };
         HtmlError::new(status, message)
+    })
+}
+
+/// Turns a path that did not parse into the page a person expects: not found.
+fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, HtmlError> {
+    path.map(|Path(p)| p)
+        .map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))
+}
+
+/// A form that carries nothing but the CSRF token (sign out, issue, submit, revoke).
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// The token of a [`CsrfForm`]; `None` when the form could not be read, which the CSRF check
+/// then refuses.
+fn csrf_of(form: Result<Form<CsrfForm>, FormRejection>) -> Option<String> {
+    form.ok().and_then(|Form(f)| f.csrf)
+}
+
+/// The `csrf` part a multipart form of the console must start with. A CSRF token is 43
+/// characters; a larger part is refused without reading it whole.
+async fn csrf_part(multipart: &mut Multipart) -> Result<Option<String>, HtmlError> {
+    let first = multipart.next_field().await.map_err(multipart::malformed)?;
+    Ok(match first {
+        Some(field) if field.name() == Some("csrf") => Some(small_text(field, 256).await?),
+        _ => None,
     })
 }
 

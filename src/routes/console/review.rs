@@ -11,13 +11,13 @@ use axum::http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
     X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 use tokio_util::io::ReaderStream;
 
-use super::{SignedIn, form_fields, render};
+use super::{SignedIn, form_fields, path, render};
 use crate::routes::bodies::{DecisionBody, PreReviewBody, parse_decision, parse_pre_review};
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
@@ -28,10 +28,6 @@ use crate::service::submissions;
 /// site: it is a document in a sandbox of its own.
 const MATERIAL_POLICY: &str = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; \
      object-src 'self'; frame-ancestors 'self'";
-
-fn not_found() -> HtmlError {
-    HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page")
-}
 
 /// The pre-reviewer's home: the submitted files, oldest first.
 pub async fn review_home(state: &AppState, who: &SignedIn) -> Result<Response, HtmlError> {
@@ -73,7 +69,7 @@ pub async fn material(
     who: SignedIn,
     ids: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, HtmlError> {
-    let (id, name) = ids.map_err(|_| not_found())?.0;
+    let (id, name) = path(ids)?;
     let found = submissions::material(&state, &who.actor, &id, &name).await?;
     let shown = found.inline;
     // `filename*` (RFC 6266, 8187): the material's name, every byte but letters and digits escaped.
@@ -117,7 +113,7 @@ pub async fn pre_review(
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str());
     who.check_csrf(&headers, csrf)?;
-    let id = id.map_err(|_| not_found())?.0;
+    let id = path(id)?;
     let back = format!("/console/submissions/{id}");
     let decision = pairs
         .iter()
@@ -156,7 +152,7 @@ pub async fn decide(
             .map_or("", |(_, v)| v.as_str())
     };
     who.check_csrf(&headers, Some(value("csrf")))?;
-    let (id, item) = ids.map_err(|_| not_found())?.0;
+    let (id, item) = path(ids)?;
     let back = format!("/console/submissions/{id}");
     let body = json!({"decision": value("decision"), "comment": value("comment")});
     let (outcome, comment) = serde_json::from_value::<DecisionBody>(body)

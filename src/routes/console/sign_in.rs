@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{SESSION_COOKIE, SignedIn, cookie, set_cookie};
+use super::{CsrfForm, SESSION_COOKIE, SignedIn, cookie, csrf_of, set_cookie};
 use crate::domain::Sha256Digest;
 use crate::domain::session::{SESSION_HOURS, same_secret};
 use crate::routes::html::HtmlError;
@@ -91,19 +91,13 @@ pub async fn sign_in(
     Ok((cookies, Redirect::to("/console")).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: Option<String>,
-}
-
 pub async fn sign_out(
     State(state): State<AppState>,
     who: SignedIn,
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let field = form.ok().and_then(|Form(f)| f.csrf);
-    who.check_csrf(&headers, field.as_deref())?;
+    who.check_csrf(&headers, csrf_of(form).as_deref())?;
     sessions::close(&*state.store, &who.session_id).await?;
     let clear = set_cookie(&state, SESSION_COOKIE, "", 0);
     Ok(([(SET_COOKIE, clear)], Redirect::to("/console/login")).into_response())

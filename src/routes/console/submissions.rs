@@ -8,14 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{SignedIn, render};
+use super::{SignedIn, csrf_part, path, render};
 use crate::domain::catalogue::MAX_TIME_LIMIT_WORKING_DAYS;
 use crate::domain::holder::Holder;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::window_check::{Outcome, WindowReport};
 use crate::domain::{Role, SubmissionId};
 use crate::routes::html::HtmlError;
-use crate::routes::multipart::{self, Parts, hash_parts, small_text};
+use crate::routes::multipart::{self, Parts, hash_parts};
 use crate::routes::state::AppState;
 use crate::service::certificates;
 use crate::service::submissions;
@@ -86,12 +86,6 @@ pub async fn home(
         json!({"q": q, "results": results, "notice": notice, "due": due}),
     )
     .await
-}
-
-/// Turns a path that did not parse into the page a person expects: not found.
-fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, HtmlError> {
-    path.map(|Path(p)| p)
-        .map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))
 }
 
 fn window_checks(history: &[Event]) -> impl Iterator<Item = (u64, &WindowReport)> {
@@ -170,13 +164,7 @@ pub async fn window_check(
     multipart: Result<Parts, MultipartRejection>,
 ) -> Result<Response, HtmlError> {
     let mut multipart = multipart.map_err(multipart::rejected)?;
-    let first = multipart.next_field().await.map_err(multipart::malformed)?;
-    let csrf = match first {
-        // A CSRF token is 43 characters; a larger part is refused without reading it whole.
-        Some(field) if field.name() == Some("csrf") => Some(small_text(field, 256).await?),
-        _ => None,
-    };
-    who.check_csrf(&headers, csrf.as_deref())?;
+    who.check_csrf(&headers, csrf_part(&mut multipart).await?.as_deref())?;
     let submission = submissions::load(&state, &who.actor, &path(id)?).await?;
     let back = format!("/console/submissions/{}", submission.id);
     submission

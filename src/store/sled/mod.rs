@@ -521,7 +521,16 @@ mod tests {
             trees.db.flush().unwrap();
             assert!(store.submissions_with_promise().await.unwrap().is_empty());
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        // sled's flusher thread lets go of the directory's lock on its next tick.
+        let mut opened = SledStore::open(dir.path());
+        for _ in 0..50 {
+            if !matches!(opened, Err(crate::store::StoreError::Locked(_))) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            opened = SledStore::open(dir.path());
+        }
+        let store = opened.unwrap();
         let holder = submission.holder.id();
         assert_eq!(
             store.submissions_by_holder(holder).await.unwrap(),
