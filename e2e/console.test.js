@@ -142,7 +142,7 @@ test('window console and verification page in a real browser', { timeout: 180_00
   assert.match(due, /^\d{4}-\d{2}-\d{2}$/);
   assert.equal(await page.textContent('#receipt-id'), id);
   assert.equal(await page.textContent('#receipt-holder'), '示例电缆有限公司');
-  assert.equal(await page.textContent('#receipt-checked-by'), server.clerkName);
+  assert.equal(await page.textContent('#receipt-checked-by'), `${server.clerkName}（窗口人员）`);
   const receiptText = await page.textContent('#receipt-materials');
   assert.ok(receiptText.includes(sha256(report)) && receiptText.includes(sha256(licence)));
   await screenshot(page, 'receipt');

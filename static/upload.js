@@ -52,6 +52,8 @@
       var xhr = new XMLHttpRequest();
       xhr.open('PUT', url);
       xhr.setRequestHeader('X-CSRF-Token', csrf);
+      // Errors then come back as the API's JSON, with the server's reason.
+      xhr.setRequestHeader('Accept', 'application/json');
       xhr.setRequestHeader('Content-Type', 'application/octet-stream');
       xhr.upload.addEventListener('progress', onProgress);
       xhr.addEventListener('load', function () {

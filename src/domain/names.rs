@@ -188,6 +188,17 @@ impl Role {
         Role::Admin,
     ];
 
+    /// The role's name on a page: 申请人, 预审人员, 窗口人员, 审批部门, 管理员.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Role::Applicant => "申请人",
+            Role::Reviewer => "预审人员",
+            Role::Clerk => "窗口人员",
+            Role::Approver => "审批部门",
+            Role::Admin => "管理员",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Applicant => "applicant",

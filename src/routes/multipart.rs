@@ -142,7 +142,7 @@ pub async fn small_text(mut field: Field<'_>, max: usize) -> Result<String, Serv
 
 /// Browsers and curl send a non-ASCII part name as raw UTF-8; some clients (reqwest, for one)
 /// percent-encode it as RFC 7578 allows. Both mean the same material.
-fn decode_name(raw: &str) -> String {
+pub fn decode_name(raw: &str) -> String {
     percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_or_else(|_| raw.to_owned(), |decoded| decoded.into_owned())

@@ -37,12 +37,16 @@ impl From<KeyRingError> for ServiceError {
                     format!("密钥 {kid} 不存在 / no key {kid}"),
                 )
             }
-            KeyRingError::Active(_) => {
-                ServiceError::new(ErrorKind::Conflict, "key_active", e.to_string())
-            }
-            KeyRingError::AlreadyRevoked { .. } => {
-                ServiceError::new(ErrorKind::Conflict, "key_already_revoked", e.to_string())
-            }
+            KeyRingError::Active(_) => ServiceError::new(
+                ErrorKind::Conflict,
+                "key_active",
+                format!("在用密钥不能吊销，请先轮换 / {e}"),
+            ),
+            KeyRingError::AlreadyRevoked { .. } => ServiceError::new(
+                ErrorKind::Conflict,
+                "key_already_revoked",
+                format!("密钥已吊销，只能把泄露时间提前 / {e}"),
+            ),
         }
     }
 }

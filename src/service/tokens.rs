@@ -137,7 +137,7 @@ pub struct NameCache {
     read: tokio::sync::Mutex<Option<(Instant, Names)>>,
 }
 
-/// `clerk:tok_…` → 王芳 · 3 号窗口.
+/// `clerk:tok_…` → 王芳 · 3 号窗口（窗口人员）.
 pub type Names = Arc<BTreeMap<String, String>>;
 
 impl NameCache {
@@ -147,8 +147,9 @@ impl NameCache {
     }
 }
 
-/// The names given to tokens, by the label their holders' actions are recorded under
-/// (`clerk:tok_…` → 王芳 · 3 号窗口): what pages print in place of a token id.
+/// The names given to tokens with their role, by the label their holders' actions are
+/// recorded under (`clerk:tok_…` → 王芳 · 3 号窗口（窗口人员）): what pages print in place of a
+/// token id.
 pub async fn names(services: &Services) -> Result<Names, ServiceError> {
     let mut read = services.token_names.read.lock().await;
     if let Some((at, names)) = read.as_ref()
@@ -163,7 +164,9 @@ pub async fn names(services: &Services) -> Result<Names, ServiceError> {
             .await?
             .into_iter()
             .filter_map(|t| {
-                let name = t.name?;
+                // The role beside the name: one person's name given to another role's token
+                // cannot pass for them.
+                let name = format!("{}（{}）", t.name?, t.role.chinese());
                 Some((format!("{}:{}", t.role, t.id), name))
             })
             .collect(),

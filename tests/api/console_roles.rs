@@ -647,6 +647,38 @@ async fn an_applicant_files_and_uploads_through_the_console() {
         error["error"]["message"].as_str().unwrap().contains('/'),
         "{error}"
     );
+
+    // The form without script names each material once: a form naming one again and again is
+    // refused at the second, so one request cannot write a history event per part.
+    let events = |stored: &Value| stored["history"].as_array().unwrap().len();
+    let before = events(
+        &app.get_json(&app.admin, &format!("/submissions/{id}"))
+            .await,
+    );
+    // Raw UTF-8 part names, as browsers send them.
+    let mut form = reqwest::multipart::Form::new()
+        .percent_encode_noop()
+        .text("csrf", csrf.clone());
+    for i in 0..10 {
+        form = form.part(
+            materials[0].clone(),
+            reqwest::multipart::Part::bytes(format!("%PDF-1.7 {i}").into_bytes())
+                .file_name("a.pdf"),
+        );
+    }
+    let r = client()
+        .post(format!("{}{page}/materials", app.url))
+        .header(COOKIE, &session)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{:?}", r.text().await);
+    let after = events(
+        &app.get_json(&app.admin, &format!("/submissions/{id}"))
+            .await,
+    );
+    assert!(after <= before + 1, "{before} → {after} events");
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

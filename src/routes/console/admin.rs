@@ -74,10 +74,7 @@ pub async fn create_token(
     headers: HeaderMap,
     form: Result<Form<NewTokenForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
-    let Ok(Form(form)) = form else {
-        who.check_csrf(&headers, None)?;
-        return Err(HtmlError::bad_request("表单无效 / the form was malformed"));
-    };
+    let form = form_fields(form)?;
     who.check_csrf(&headers, form.csrf.as_deref())?;
     let given = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     let made = tokens::create(

@@ -3,7 +3,7 @@
 //! submitting. The form is turned into the API's own request body and goes through the same
 //! parsing and use-case, so a page can accept nothing the API would refuse.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Form;
 use axum::body::Body;
@@ -234,7 +234,8 @@ pub async fn upload(
 }
 
 /// The same without script: a multipart form whose first part is `csrf` and whose file parts
-/// are named by material; an empty file input is skipped.
+/// are named by material, each material at most once (a form has one input per material);
+/// an empty file input is skipped.
 pub async fn upload_form(
     State(state): State<AppState>,
     who: SignedIn,
@@ -242,18 +243,37 @@ pub async fn upload_form(
     id: Result<Path<String>, PathRejection>,
     multipart: Result<Parts, MultipartRejection>,
 ) -> Result<Response, HtmlError> {
-    let id = path(id)?;
-    let back = format!("/console/submissions/{id}");
     let mut multipart = multipart.map_err(multipart::rejected)?;
     who.check_csrf(&headers, csrf_part(&mut multipart).await?.as_deref())?;
+    let submission = submissions::load(&state, &who.actor, &path(id)?).await?;
+    who.actor
+        .may_edit(&submission)
+        .map_err(ServiceError::from)?;
+    let back = format!("/console/submissions/{}", submission.id);
+    let mut named = BTreeSet::new();
     while let Some(field) = multipart.next_field().await.map_err(multipart::malformed)? {
-        let name = field.name().unwrap_or_default().to_owned();
+        let name = multipart::decode_name(field.name().unwrap_or_default());
+        if !named.insert(name.clone()) || named.len() > submission.materials.len() {
+            return Err(HtmlError::bad_request(format!(
+                "每份材料在一次提交中只能出现一次，至多 {} 份 / each material at most once per form, {} in all",
+                submission.materials.len(),
+                submission.materials.len()
+            ))
+            .back_to(&back));
+        }
         if field.file_name().is_none_or(str::is_empty) {
             continue;
         }
-        submissions::upload(&state, &who.actor, &id, &name, None, field)
-            .await
-            .map_err(|e| HtmlError::from(e).back_to(&back))?;
+        submissions::upload(
+            &state,
+            &who.actor,
+            submission.id.as_str(),
+            &name,
+            None,
+            field,
+        )
+        .await
+        .map_err(|e| HtmlError::from(e).back_to(&back))?;
     }
     Ok(Redirect::to(&format!("{back}#materials")).into_response())
 }
