@@ -9,10 +9,8 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
-const { start, licenceSubmission, ENTERPRISE } = require('./server');
+const { start, launchBrowser, licenceSubmission, ENTERPRISE } = require('./server');
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(__dirname, 'screenshots', 'window');
 const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
 
@@ -22,12 +20,7 @@ test('window console and verification page in a real browser', { timeout: 180_00
   console.log(`screenshots: ${SHOTS}`);
 
   const server = await start();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchBrowser();
   t.after(async () => {
     await browser.close();
     await server.stop();

@@ -8,7 +8,8 @@
 //   returns 劳动合同 with a reason, then approves;
 // - approvers 刘强 (人力社保局) and 孙丽 (公安局): each decides their own item;
 // - clerk 王芳: checks the four brought files at the window and issues;
-// - applicant: downloads the PDF, whose text names the holder.
+// - applicant: downloads the PDF, whose text names the holder, and files an amendment from it
+//   (the form prefilled from the permit).
 // On every page: full-page screenshots at 390×844 and 1280×900 (e2e/screenshots/roles/, printed
 // at the start), no horizontal scroll at 390 px, no serious or critical axe-core violation; and
 // no token ever in a page or a URL but the one answer that hands it over. These quality findings
@@ -21,10 +22,8 @@ const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
-const { start } = require('./server');
+const { start, launchBrowser } = require('./server');
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(__dirname, 'screenshots', 'roles');
 const PORTRAIT = path.join(__dirname, '..', 'tests', 'fixtures', 'portrait.png');
 const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -67,12 +66,7 @@ test('every role in the console, from tokens to the certificate', { timeout: 300
   console.log(`screenshots: ${SHOTS}`);
 
   const server = await start();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchBrowser();
   t.after(async () => {
     await browser.close();
     await server.stop();

@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+const { chromium } = require('playwright-core');
 
 const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'target', 'debug', 'onetrip');
@@ -98,4 +99,14 @@ function licenceSubmission(holder) {
   };
 }
 
-module.exports = { start, licenceSubmission, ENTERPRISE };
+/** Debian's Chromium (or `CHROMIUM`), headless, as the browser tests drive it. */
+function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+module.exports = { start, launchBrowser, licenceSubmission, ENTERPRISE };
