@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Json, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{CsrfForm, SignedIn, csrf_of, csrf_part, form_fields, path, render};
+use super::{CsrfForm, SignedIn, csrf_of, field, form_fields, multipart_form, path, render};
 use crate::domain::Role;
 use crate::domain::submission::DECISION_ONLY;
 use crate::routes::bodies::{CreateBody, parse_new};
@@ -149,12 +149,7 @@ pub async fn apply(
 ) -> Result<Response, HtmlError> {
     let code = path(code)?;
     let pairs = form_fields(form)?;
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let value = |name: &str| field(&pairs, name).map(str::to_owned);
     who.check_csrf(&headers, value("csrf").as_deref())?;
     let item = catalogue::get(&state, &code, None).await?;
     let fields: BTreeMap<String, String> = pairs
@@ -243,16 +238,14 @@ pub async fn upload_form(
     id: Result<Path<String>, PathRejection>,
     multipart: Result<Parts, MultipartRejection>,
 ) -> Result<Response, HtmlError> {
-    let mut multipart = multipart.map_err(multipart::rejected)?;
-    who.check_csrf(&headers, csrf_part(&mut multipart).await?.as_deref())?;
-    let submission = submissions::load(&state, &who.actor, &path(id)?).await?;
+    let (mut multipart, submission) = multipart_form(&state, &who, &headers, id, multipart).await?;
     who.actor
         .may_edit(&submission)
         .map_err(ServiceError::from)?;
     let back = format!("/console/submissions/{}", submission.id);
     let mut named = BTreeSet::new();
-    while let Some(field) = multipart.next_field().await.map_err(multipart::malformed)? {
-        let name = multipart::decode_name(field.name().unwrap_or_default());
+    while let Some(part) = multipart.next_field().await.map_err(multipart::malformed)? {
+        let name = multipart::decode_name(part.name().unwrap_or_default());
         if !named.insert(name.clone()) || named.len() > submission.materials.len() {
             return Err(HtmlError::bad_request(format!(
                 "每份材料在一次提交中只能出现一次，至多 {} 份 / each material at most once per form, {} in all",
@@ -261,7 +254,7 @@ pub async fn upload_form(
             ))
             .back_to(&back));
         }
-        if field.file_name().is_none_or(str::is_empty) {
+        if part.file_name().is_none_or(str::is_empty) {
             continue;
         }
         submissions::upload(
@@ -270,7 +263,7 @@ pub async fn upload_form(
             submission.id.as_str(),
             &name,
             None,
-            field,
+            part,
         )
         .await
         .map_err(|e| HtmlError::from(e).back_to(&back))?;

@@ -17,6 +17,7 @@ mod review;
 mod sign_in;
 mod submissions;
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path};
 use axum::http::HeaderMap;
@@ -34,6 +35,7 @@ use super::html::{HtmlError, with_page_headers};
 use super::multipart::{self, Parts as Multipart, small_text};
 use crate::domain::actor::Actor;
 use crate::domain::session::ConsoleSession;
+use crate::domain::submission::Submission;
 use crate::routes::caller::{SESSION_COOKIE, cookie};
 use crate::routes::state::AppState;
 use crate::service::auth::{actor_of, live_token_by_hash};
@@ -204,6 +206,15 @@ fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, HtmlError> {
         .map_err(|_| HtmlError::new(StatusCode::NOT_FOUND, "页面不存在 / no such page"))
 }
 
+/// The first value of field `name` of a form read as pairs (a form whose field names are not
+/// known in advance: `field.<key>`, `reason.<material>`, repeated `item`).
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// A form that carries nothing but the CSRF token (sign out, issue, submit, revoke).
 #[derive(Deserialize)]
 pub struct CsrfForm {
@@ -216,14 +227,25 @@ fn csrf_of(form: Result<Form<CsrfForm>, FormRejection>) -> Option<String> {
     form.ok().and_then(|Form(f)| f.csrf)
 }
 
-/// The `csrf` part a multipart form of the console must start with. A CSRF token is 43
-/// characters; a larger part is refused without reading it whole.
-async fn csrf_part(multipart: &mut Multipart) -> Result<Option<String>, HtmlError> {
-    let first = multipart.next_field().await.map_err(multipart::malformed)?;
-    Ok(match first {
-        Some(field) if field.name() == Some("csrf") => Some(small_text(field, 256).await?),
+/// A multipart form of the console posted to a submission (the window check, uploads
+/// without script): its first part, `csrf`, checked, then the submission the caller may read
+/// loaded, before any file part is read. A CSRF token is 43 characters; a larger first part
+/// is refused without reading it whole.
+async fn multipart_form(
+    state: &AppState,
+    who: &SignedIn,
+    headers: &HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(Multipart, Submission), HtmlError> {
+    let mut multipart = multipart.map_err(multipart::rejected)?;
+    let csrf = match multipart.next_field().await.map_err(multipart::malformed)? {
+        Some(part) if part.name() == Some("csrf") => Some(small_text(part, 256).await?),
         _ => None,
-    })
+    };
+    who.check_csrf(headers, csrf.as_deref())?;
+    let submission = crate::service::submissions::load(state, &who.actor, &path(id)?).await?;
+    Ok((multipart, submission))
 }
 
 /// Renders a console page with what every page needs: who is signed in, the CSRF token for

@@ -17,7 +17,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 use tokio_util::io::ReaderStream;
 
-use super::{SignedIn, form_fields, path, render};
+use super::{SignedIn, field, form_fields, path, render};
 use crate::routes::bodies::{DecisionBody, PreReviewBody, parse_decision, parse_pre_review};
 use crate::routes::html::HtmlError;
 use crate::routes::state::AppState;
@@ -108,17 +108,10 @@ pub async fn pre_review(
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, HtmlError> {
     let pairs = form_fields(form)?;
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str());
-    who.check_csrf(&headers, csrf)?;
+    who.check_csrf(&headers, field(&pairs, "csrf"))?;
     let id = path(id)?;
     let back = format!("/console/submissions/{id}");
-    let decision = pairs
-        .iter()
-        .find(|(k, _)| k == "decision")
-        .map_or("", |(_, v)| v.as_str());
+    let decision = field(&pairs, "decision").unwrap_or_default();
     let reasons: Vec<_> = pairs
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix("reason.")?, v)))
@@ -145,12 +138,7 @@ pub async fn decide(
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, HtmlError> {
     let pairs = form_fields(form)?;
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
+    let value = |name: &str| field(&pairs, name).unwrap_or_default();
     who.check_csrf(&headers, Some(value("csrf")))?;
     let (id, item) = path(ids)?;
     let back = format!("/console/submissions/{id}");

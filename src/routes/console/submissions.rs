@@ -8,14 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{SignedIn, csrf_part, path, render};
+use super::{SignedIn, multipart_form, path, render};
 use crate::domain::catalogue::MAX_TIME_LIMIT_WORKING_DAYS;
 use crate::domain::holder::Holder;
 use crate::domain::submission::{Action, Event, Submission};
 use crate::domain::window_check::{Outcome, WindowReport};
 use crate::domain::{Role, SubmissionId};
 use crate::routes::html::HtmlError;
-use crate::routes::multipart::{self, Parts, hash_parts};
+use crate::routes::multipart::{Parts, hash_parts};
 use crate::routes::state::AppState;
 use crate::service::certificates;
 use crate::service::submissions;
@@ -163,9 +163,7 @@ pub async fn window_check(
     id: Result<Path<String>, PathRejection>,
     multipart: Result<Parts, MultipartRejection>,
 ) -> Result<Response, HtmlError> {
-    let mut multipart = multipart.map_err(multipart::rejected)?;
-    who.check_csrf(&headers, csrf_part(&mut multipart).await?.as_deref())?;
-    let submission = submissions::load(&state, &who.actor, &path(id)?).await?;
+    let (multipart, submission) = multipart_form(&state, &who, &headers, id, multipart).await?;
     let back = format!("/console/submissions/{}", submission.id);
     submission
         .check_window_check()
